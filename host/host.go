@@ -1,0 +1,138 @@
+// Package host is the host side of refplug: Load starts a plugin binary,
+// Dispense hands out the objects it serves as Go interface values, Close
+// ends it.
+package host
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-multierror"
+	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/refplug/refplug/internal/gp"
+	"github.com/refplug/refplug/refbroker"
+)
+
+// DefaultStartTimeout is how long Load waits for a plugin to start and
+// complete the handshake unless WithStartTimeout says otherwise.
+const DefaultStartTimeout = 20 * time.Second
+
+// Option configures Load.
+type Option func(*config)
+
+type config struct {
+	args         []string
+	logger       hclog.Logger
+	startTimeout time.Duration
+	maxMsg       int
+}
+
+// WithArgs sets the arguments the plugin binary is started with. Default:
+// none.
+func WithArgs(args ...string) Option { return func(c *config) { c.args = args } }
+
+// WithLogger sets the host's logger. The plugin's own log lines appear in
+// it too, under the plugin's name, and the plugin logs at its level.
+// Default: hclog at Info level on stderr.
+func WithLogger(l hclog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithStartTimeout bounds how long Load waits for the plugin to start and
+// complete go-plugin's handshake. Default: DefaultStartTimeout (20s).
+func WithStartTimeout(d time.Duration) Option { return func(c *config) { c.startTimeout = d } }
+
+// WithMaxMessageSize bounds one message between host and plugin, in bytes.
+// Default: refbroker.DefaultMaxMessageSize (64 MiB).
+func WithMaxMessageSize(n int) Option { return func(c *config) { c.maxMsg = n } }
+
+// Client is a running plugin.
+type Client struct {
+	name string
+	gp   *goplugin.Client
+	conn *refbroker.Conn
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Load starts the plugin binary at path and connects to it. The plugin runs
+// until Close. Load fails, without leaving a process behind, if path is not
+// an executable file, if the program does not complete go-plugin's
+// handshake within the start timeout (not a refplug plugin), or if it exits
+// first.
+func Load(path string, opts ...Option) (*Client, error) {
+	cfg := config{startTimeout: DefaultStartTimeout}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.logger == nil {
+		cfg.logger = hclog.New(&hclog.LoggerOptions{Name: "refplug", Level: hclog.Info, Output: os.Stderr})
+	}
+	name := filepath.Base(path)
+	info, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("host: load plugin: %w", err)
+	case info.IsDir():
+		return nil, fmt.Errorf("host: load plugin %s: it is a directory, not a plugin binary", path)
+	case info.Mode()&0o111 == 0:
+		return nil, fmt.Errorf("host: load plugin %s: the file is not executable (hint: chmod +x, or build it with go build)", path)
+	}
+	cmd := exec.Command(path, cfg.args...)
+	cmd.Env = append(os.Environ(), gp.LogLevelEnv+"="+cfg.logger.GetLevel().String())
+	client := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  gp.Handshake,
+		Plugins:          goplugin.PluginSet{gp.PluginName: &gp.Plugin{Logger: cfg.logger.Named(name).Named("refbroker"), MaxMessageSize: cfg.maxMsg}},
+		Cmd:              cmd,
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolNetRPC},
+		Logger:           cfg.logger,
+		StartTimeout:     cfg.startTimeout,
+	})
+	rpcClient, err := client.Client()
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("host: start plugin %s: %w (hint: a refplug plugin's main calls plugin.Serve; its stderr is in the host's log)", path, err)
+	}
+	raw, err := rpcClient.Dispense(gp.PluginName)
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("host: connect to plugin %s: %w (is it a refplug plugin?)", path, err)
+	}
+	return &Client{name: name, gp: client, conn: raw.(*refbroker.Conn)}, nil
+}
+
+// Dispense returns the object the plugin serves under name, as T. T must be
+// an interface type with a proxy registered by refbroker.RegisterInterface,
+// and the plugin's object must have all of T's methods with the same
+// signatures; otherwise Dispense says what is missing or different.
+func Dispense[T any](c *Client, name string) (T, error) {
+	v, err := refbroker.Dispense[T](c.conn, name)
+	if err != nil {
+		return v, fmt.Errorf("host: plugin %s: %w", c.name, err)
+	}
+	return v, nil
+}
+
+// Close ends the plugin: calls in flight and every later call through its
+// proxies fail with refbroker.ErrDisconnected, then the process is asked to
+// exit and, if it does not within two seconds, killed. Close is idempotent.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		var errs *multierror.Error
+		errs = multierror.Append(errs, c.conn.Close())
+		c.gp.Kill()
+		c.closeErr = errs.ErrorOrNil()
+	})
+	return c.closeErr
+}
+
+// Exited reports whether the plugin process has exited.
+func (c *Client) Exited() bool { return c.gp.Exited() }
+
+// Stats counts the live references between host and plugin, as seen from
+// the host.
+func (c *Client) Stats() refbroker.Stats { return c.conn.Stats() }

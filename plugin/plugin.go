@@ -1,0 +1,127 @@
+// Package plugin is the plugin side of refplug: a plugin binary's main calls
+// Serve with the objects it offers, by name.
+package plugin
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/refplug/refplug/internal/gp"
+	"github.com/refplug/refplug/refbroker"
+)
+
+// Option configures Serve.
+type Option func(*config)
+
+type config struct {
+	logger hclog.Logger
+	maxMsg int
+}
+
+// WithLogger sets the logger of the plugin's own diagnostics (go-plugin's
+// and the broker's). Default: Logger().
+func WithLogger(l hclog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithMaxMessageSize bounds one message between host and plugin, in bytes.
+// Default: refbroker.DefaultMaxMessageSize (64 MiB).
+func WithMaxMessageSize(n int) Option { return func(c *config) { c.maxMsg = n } }
+
+// exitGrace is how long a plugin whose host connection ended waits for the
+// host's orderly shutdown request before it exits by itself.
+const exitGrace = time.Second
+
+// Serve serves objects, by name, to the host that started this process, and
+// returns when the host is done with the plugin: it closed the plugin, or
+// it went away (then Serve returns within about a second, so a plugin never
+// outlives its host). Each object is dispensed by the host as an interface
+// type; it must have that interface's methods.
+//
+// Run by hand rather than by a host, the binary prints that it is a plugin
+// and exits with status 1. Serve exits with status 1, naming the problem, if
+// objects is empty or holds a nil object.
+func Serve(objects map[string]any, opts ...Option) {
+	cfg := config{}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.logger == nil {
+		cfg.logger = Logger()
+	}
+	if err := checkObjects(objects); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	connected := make(chan *refbroker.Conn, 1)
+	p := &gp.Plugin{Roots: objects, Logger: cfg.logger.Named("refbroker"), MaxMessageSize: cfg.maxMsg, Connected: connected}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		goplugin.Serve(&goplugin.ServeConfig{
+			HandshakeConfig: gp.Handshake,
+			Plugins:         goplugin.PluginSet{gp.PluginName: p},
+			Logger:          cfg.logger,
+		})
+	}()
+	var conn *refbroker.Conn
+	select {
+	case <-served:
+		return
+	case conn = <-connected:
+	}
+	defer conn.Close()
+	select {
+	case <-served: // the host asked us to quit
+	case <-conn.Done(): // the host closed the connection or died
+		select {
+		case <-served:
+		case <-time.After(exitGrace):
+			cfg.logger.Debug("the host connection ended; exiting")
+		}
+	}
+}
+
+func checkObjects(objects map[string]any) error {
+	if len(objects) == 0 {
+		return fmt.Errorf("plugin: Serve was given no objects to serve")
+	}
+	var bad []string
+	for name, obj := range objects {
+		if obj == nil {
+			bad = append(bad, fmt.Sprintf("%q", name))
+		}
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		return fmt.Errorf("plugin: Serve: the objects named %v are nil", bad)
+	}
+	return nil
+}
+
+var (
+	loggerOnce sync.Once
+	logger     hclog.Logger
+)
+
+// Logger returns the plugin's logger. It writes JSON to stderr, which
+// go-plugin forwards into the host's logger with the level and fields kept,
+// named after the plugin. Its level is the host's (passed in the
+// environment), Info by default.
+func Logger() hclog.Logger {
+	loggerOnce.Do(func() {
+		level := hclog.LevelFromString(os.Getenv(gp.LogLevelEnv))
+		if level == hclog.NoLevel {
+			level = hclog.Info
+		}
+		logger = hclog.New(&hclog.LoggerOptions{
+			Level:      level,
+			Output:     os.Stderr,
+			JSONFormat: true,
+		})
+	})
+	return logger
+}

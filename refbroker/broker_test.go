@@ -1,0 +1,42 @@
+package refbroker_test
+
+import (
+	"net"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/refplug/refplug/internal/scenario"
+	"github.com/refplug/refplug/refbroker"
+	"github.com/refplug/refplug/testdata/contract"
+)
+
+// pair connects a "host" and a "plugin" Conn in-process over net.Pipe; the
+// plugin serves contract.NewService as "svc".
+func pair(t *testing.T) (hostSide, pluginSide *refbroker.Conn) {
+	t.Helper()
+	a, b := net.Pipe()
+	logger := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Warn, Output: testWriter{t}})
+	pluginSide = refbroker.NewConn(b, refbroker.Options{Logger: logger.Named("plugin"), Roots: map[string]any{"svc": contract.NewService()}})
+	hostSide = refbroker.NewConn(a, refbroker.Options{Logger: logger.Named("host")})
+	t.Cleanup(func() {
+		hostSide.Close()
+		pluginSide.Close()
+	})
+	return hostSide, pluginSide
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+func TestScenariosInProcess(t *testing.T) {
+	h, _ := pair(t)
+	svc, err := refbroker.Dispense[contract.Service](h, "svc")
+	if err != nil {
+		t.Fatalf("Dispense: %v", err)
+	}
+	scenario.Run(t, svc)
+}

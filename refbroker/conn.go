@@ -1,0 +1,947 @@
+package refbroker
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// DefaultMaxMessageSize is the largest message a Conn sends or accepts
+// unless Options.MaxMessageSize says otherwise.
+const DefaultMaxMessageSize = 64 << 20
+
+// Options configure a Conn. The zero value is ready to use.
+type Options struct {
+	// Logger receives the connection's diagnostics: panics in called
+	// methods (with their stacks) at error level, protocol problems at warn.
+	// Default: no logging.
+	Logger hclog.Logger
+	// Roots are the objects this side serves by name to the peer's
+	// Dispense. Default: none.
+	Roots map[string]any
+	// MaxMessageSize bounds one message, in bytes, in both directions.
+	// Default: DefaultMaxMessageSize (64 MiB).
+	MaxMessageSize int
+}
+
+// Conn is one end of a broker connection over a byte stream. Both ends are
+// alike: each serves its exported objects to the other and calls the
+// other's. host and plugin make one per plugin over a go-plugin stream; a
+// Conn works over any reliable io.ReadWriteCloser, such as net.Pipe.
+type Conn struct {
+	rwc    io.ReadWriteCloser
+	log    hclog.Logger
+	roots  map[string]any
+	maxMsg int
+
+	wmu sync.Mutex // serialises frame writes on rwc
+
+	// lk guards the connection state and the tables. It is never held
+	// across I/O or user code.
+	lk struct {
+		sync.Mutex
+		closed     bool
+		err        error                         // why the connection ended
+		seq        uint64                        // the last call sequence number used
+		pending    map[uint64]*pendingCall       // our calls awaiting a return, by seq
+		serving    map[uint64]context.CancelFunc // the peer's calls with a context, by the peer's seq
+		nextExport uint64                        // the last export ID given out
+		exports    map[uint64]*export            // our objects the peer holds, by export ID
+		exportKeys map[exportKey]uint64          // export ID by object identity, for reuse
+		imports    map[uint64]*importEntry       // the peer's objects we hold, by their export ID
+		gen        uint64                        // the last Ref generation given out
+		releases   []release                     // releases waiting for the flusher
+	}
+
+	releaseReady chan struct{}  // wakes the release flusher; capacity 1
+	done         chan struct{}  // closed when the connection has ended
+	workers      sync.WaitGroup // the reader and the release flusher
+}
+
+// export is one of our objects that the peer holds.
+type export struct {
+	val     reflect.Value // the object: an interface value or a func
+	methods *ifacePlan    // what the reference grants
+	count   uint64        // sends not yet released by the peer
+	key     exportKey     // identity in exportKeys; zero if not deduplicated
+}
+
+// exportKey identifies an object exported as a static type, so sending it
+// again reuses the export.
+type exportKey struct {
+	obj any // the comparable dynamic value, or a func's closure address
+	t   reflect.Type
+}
+
+// pendingCall is a call of ours awaiting its return.
+type pendingCall struct {
+	ch        chan *decoder // the return, positioned after seq; nil when disconnected
+	plan      *funcPlan     // to decode a return nobody waits for
+	abandoned bool          // guarded by lk: the caller stopped waiting
+}
+
+// NewConn starts a broker connection over rwc. It owns rwc from now on and
+// closes it when the connection ends.
+func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
+	c := &Conn{
+		rwc:          rwc,
+		log:          opts.Logger,
+		roots:        opts.Roots,
+		maxMsg:       opts.MaxMessageSize,
+		releaseReady: make(chan struct{}, 1),
+		done:         make(chan struct{}),
+	}
+	if c.log == nil {
+		c.log = hclog.NewNullLogger()
+	}
+	if c.maxMsg <= 0 {
+		c.maxMsg = DefaultMaxMessageSize
+	}
+	c.lk.pending = make(map[uint64]*pendingCall)
+	c.lk.serving = make(map[uint64]context.CancelFunc)
+	c.lk.exports = make(map[uint64]*export)
+	c.lk.exportKeys = make(map[exportKey]uint64)
+	c.lk.imports = make(map[uint64]*importEntry)
+	c.workers.Add(2)
+	go c.readLoop()
+	go c.flushReleases()
+	return c
+}
+
+// errClosed is the cause recorded when this side closes the connection.
+var errClosed = errors.New("closed by this side")
+
+// Close ends the connection: pending and later calls through its proxies
+// fail with ErrDisconnected, and the stream is closed. Close is idempotent
+// and waits for the connection's own goroutines (not for methods it is
+// still running on the peer's behalf: their contexts are cancelled).
+func (c *Conn) Close() error {
+	c.shutdown(errClosed)
+	c.workers.Wait()
+	return nil
+}
+
+// Done is closed when the connection has ended, by Close or because the
+// peer went away.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err says why the connection ended, wrapping ErrDisconnected; nil while it
+// is up.
+func (c *Conn) Err() error {
+	c.lk.Lock()
+	defer c.lk.Unlock()
+	if !c.lk.closed {
+		return nil
+	}
+	return fmt.Errorf("%w: %v", ErrDisconnected, c.lk.err)
+}
+
+// shutdown ends the connection once, recording cause, and fails everything
+// that waits on it.
+func (c *Conn) shutdown(cause error) {
+	c.lk.Lock()
+	if c.lk.closed {
+		c.lk.Unlock()
+		return
+	}
+	c.lk.closed = true
+	c.lk.err = cause
+	pending, serving := c.lk.pending, c.lk.serving
+	c.lk.pending, c.lk.serving = map[uint64]*pendingCall{}, map[uint64]context.CancelFunc{}
+	c.lk.exports, c.lk.exportKeys, c.lk.imports = map[uint64]*export{}, map[exportKey]uint64{}, map[uint64]*importEntry{}
+	c.lk.releases = nil
+	c.lk.Unlock()
+
+	close(c.done)
+	_ = c.rwc.Close()
+	for _, p := range pending {
+		if !p.abandoned {
+			p.ch <- nil
+		}
+	}
+	for _, cancel := range serving {
+		cancel()
+	}
+	if cause != errClosed {
+		c.log.Debug("refbroker connection ended", "cause", cause)
+	}
+}
+
+func (c *Conn) disconnected(method string) error {
+	c.lk.Lock()
+	cause := c.lk.err
+	c.lk.Unlock()
+	return fmt.Errorf("%w (calling %s: %v)", ErrDisconnected, method, cause)
+}
+
+// ---- frames ----
+
+// frameRoom is the space kept at the front of every encoder buffer for the
+// frame's length prefix, so a frame is written with one Write.
+const frameRoom = binary.MaxVarintLen64
+
+var encoderPool = sync.Pool{New: func() any { return &encoder{buf: make([]byte, 0, 512)} }}
+
+func (c *Conn) newEncoder() *encoder {
+	e := encoderPool.Get().(*encoder)
+	e.buf = e.buf[:frameRoom]
+	e.conn = c
+	e.depth = 0
+	return e
+}
+
+func freeEncoder(e *encoder) {
+	e.conn = nil
+	if cap(e.buf) <= 64<<10 {
+		encoderPool.Put(e)
+	}
+}
+
+// send writes e's message as one frame and frees e.
+func (c *Conn) send(e *encoder) error {
+	defer freeEncoder(e)
+	n := len(e.buf) - frameRoom
+	if n > c.maxMsg {
+		return fmt.Errorf("refbroker: message of %d bytes exceeds the limit of %d (Options.MaxMessageSize)", n, c.maxMsg)
+	}
+	var hdr [binary.MaxVarintLen64]byte
+	hn := binary.PutUvarint(hdr[:], uint64(n))
+	start := frameRoom - hn
+	copy(e.buf[start:], hdr[:hn])
+	c.wmu.Lock()
+	_, err := c.rwc.Write(e.buf[start:])
+	c.wmu.Unlock()
+	if err != nil {
+		c.shutdown(fmt.Errorf("write: %w", err))
+		return ErrDisconnected
+	}
+	return nil
+}
+
+// readLoop is the connection's one reader. It never runs user code and
+// never blocks on anything but the stream: calls are served on their own
+// goroutines, returns are handed to their waiting callers.
+func (c *Conn) readLoop() {
+	defer c.workers.Done()
+	br := bufio.NewReaderSize(c.rwc, 64<<10)
+	for {
+		n, err := binary.ReadUvarint(br)
+		if err != nil {
+			c.shutdown(fmt.Errorf("read: %w", err))
+			return
+		}
+		if n > uint64(c.maxMsg) {
+			c.shutdown(fmt.Errorf("the peer sent a message of %d bytes, over the limit of %d (Options.MaxMessageSize)", n, c.maxMsg))
+			return
+		}
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(br, buf); err != nil {
+			c.shutdown(fmt.Errorf("read: %w", err))
+			return
+		}
+		if err := c.dispatch(buf); err != nil {
+			c.log.Warn("refbroker: closing the connection after a bad message", "error", err)
+			c.shutdown(err)
+			return
+		}
+	}
+}
+
+// dispatch handles one message. An error means the stream cannot be
+// trusted any more.
+func (c *Conn) dispatch(buf []byte) error {
+	d := &decoder{buf: buf, conn: c}
+	switch t := d.byte1(); t {
+	case msgCall:
+		return c.startServing(d, false)
+	case msgBootstrap:
+		return c.startServing(d, true)
+	case msgReturn:
+		seq := d.uvarint()
+		if d.err != nil {
+			return d.err
+		}
+		c.deliver(seq, d)
+	case msgCancel:
+		seq := d.uvarint()
+		if d.err != nil {
+			return d.err
+		}
+		c.lk.Lock()
+		cancel := c.lk.serving[seq]
+		c.lk.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+	case msgRelease:
+		return c.applyReleases(d)
+	default:
+		if d.err != nil {
+			return d.err
+		}
+		return malformed("unknown message type %d", t)
+	}
+	return nil
+}
+
+// ---- calling ----
+
+// call calls method m of the peer's export target with args, and decodes
+// the results into outs (settable, one per result of m, error included).
+// The returned error is the broker's: the method's own error result is in
+// outs.
+func (c *Conn) call(ctx context.Context, target uint64, m *methodPlan, args, outs []reflect.Value) error {
+	fp := m.plan
+	return c.roundTrip(ctx, m.full, fp, outs, func(e *encoder, seq uint64) error {
+		e.byte1(msgCall)
+		e.uvarint(seq)
+		e.uvarint(target)
+		e.string(m.name)
+		switch {
+		case !fp.ctx:
+			e.byte1(ctxNone)
+		case ctx == nil:
+			e.byte1(ctxPlain)
+		default:
+			if dl, ok := ctx.Deadline(); ok {
+				e.byte1(ctxDeadline)
+				e.varint(dl.UnixNano())
+			} else {
+				e.byte1(ctxPlain)
+			}
+		}
+		first := 1
+		if fp.ctx {
+			first = 2
+		}
+		for i, a := range args {
+			if err := fp.in[i].enc(e, a); err != nil {
+				return fmt.Errorf("refbroker: %s: parameter %d: %w", m.full, i+first, err)
+			}
+		}
+		return nil
+	})
+}
+
+// roundTrip sends the message build writes, waits for its return and
+// decodes the results into outs with plan.
+func (c *Conn) roundTrip(ctx context.Context, name string, plan *funcPlan, outs []reflect.Value, build func(*encoder, uint64) error) error {
+	var ctxDone <-chan struct{}
+	if ctx != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ctxDone = ctx.Done()
+	}
+	p := &pendingCall{ch: make(chan *decoder, 1), plan: plan}
+	c.lk.Lock()
+	if c.lk.closed {
+		c.lk.Unlock()
+		return c.disconnected(name)
+	}
+	c.lk.seq++
+	seq := c.lk.seq
+	c.lk.pending[seq] = p
+	c.lk.Unlock()
+
+	e := c.newEncoder()
+	if err := build(e, seq); err != nil {
+		freeEncoder(e)
+		c.forget(seq)
+		return err
+	}
+	if err := c.send(e); err != nil {
+		c.forget(seq)
+		if errors.Is(err, ErrDisconnected) {
+			return c.disconnected(name)
+		}
+		return fmt.Errorf("refbroker: %s: %w", name, err)
+	}
+	if ctxDone != nil {
+		stop := context.AfterFunc(ctx, func() { c.sendCancel(seq) })
+		defer stop()
+	}
+	select {
+	case d := <-p.ch:
+		if d == nil {
+			return c.disconnected(name)
+		}
+		return c.readReturn(d, name, plan, outs)
+	case <-ctxDone:
+		c.abandon(seq, p)
+		return ctx.Err()
+	}
+}
+
+// forget removes a call that was never sent.
+func (c *Conn) forget(seq uint64) {
+	c.lk.Lock()
+	delete(c.lk.pending, seq)
+	c.lk.Unlock()
+}
+
+// abandon stops waiting for call seq. Its return, whenever it comes, is
+// still decoded, so the references in it are counted and then released.
+func (c *Conn) abandon(seq uint64, p *pendingCall) {
+	c.lk.Lock()
+	_, waiting := c.lk.pending[seq]
+	if waiting {
+		p.abandoned = true
+	}
+	c.lk.Unlock()
+	if !waiting { // the reader has handed the return over already
+		go c.drain(p.plan, <-p.ch)
+	}
+}
+
+func (c *Conn) sendCancel(seq uint64) {
+	e := c.newEncoder()
+	e.byte1(msgCancel)
+	e.uvarint(seq)
+	_ = c.send(e)
+}
+
+// deliver hands a return to its caller.
+func (c *Conn) deliver(seq uint64, d *decoder) {
+	c.lk.Lock()
+	p := c.lk.pending[seq]
+	delete(c.lk.pending, seq)
+	abandoned := p != nil && p.abandoned
+	c.lk.Unlock()
+	switch {
+	case p == nil:
+		c.log.Warn("refbroker: return for an unknown call", "seq", seq)
+	case abandoned:
+		go c.drain(p.plan, d)
+	default:
+		p.ch <- d
+	}
+}
+
+// drain decodes a return nobody waits for and drops the results.
+func (c *Conn) drain(plan *funcPlan, d *decoder) {
+	if d == nil {
+		return
+	}
+	outs := make([]reflect.Value, len(plan.out))
+	for i, oc := range plan.out {
+		outs[i] = reflect.New(oc.t).Elem()
+	}
+	_ = c.readReturn(d, "", plan, outs)
+}
+
+func (c *Conn) readReturn(d *decoder, name string, plan *funcPlan, outs []reflect.Value) error {
+	switch status := d.byte1(); status {
+	case statusOK:
+		for i, oc := range plan.out {
+			if d.err != nil {
+				break
+			}
+			oc.dec(d, outs[i])
+		}
+		if d.err == nil && d.remaining() != 0 {
+			d.fail(malformed("%d bytes left after the results", d.remaining()))
+		}
+		if d.err != nil {
+			return fmt.Errorf("refbroker: %s: decoding results: %w", name, d.err)
+		}
+		return nil
+	case statusFailed:
+		err := decodeError(d, 0)
+		if d.err != nil {
+			return fmt.Errorf("refbroker: %s: decoding the failure: %w", name, d.err)
+		}
+		if err == nil {
+			err = fmt.Errorf("refbroker: %s failed on the other side", name)
+		}
+		return err
+	default:
+		if d.err != nil {
+			return fmt.Errorf("refbroker: %s: %w", name, d.err)
+		}
+		return fmt.Errorf("refbroker: %s: %w", name, malformed("bad return status %d", status))
+	}
+}
+
+// ---- serving ----
+
+// incoming is a call from the peer, with its header read.
+type incoming struct {
+	seq    uint64
+	target uint64
+	method string
+	ctx    context.Context
+	cancel context.CancelFunc
+	d      *decoder
+	// bootstrap only
+	iface string
+	want  [][2]string
+}
+
+// startServing reads a call's header on the reader goroutine, so that its
+// context is registered before a cancel for it can arrive, and runs the
+// call on a goroutine of its own.
+func (c *Conn) startServing(d *decoder, bootstrap bool) error {
+	in := &incoming{seq: d.uvarint(), d: d}
+	if bootstrap {
+		in.method = d.string()
+		in.iface = d.string()
+		n := d.length(2)
+		for i := 0; i < n && d.err == nil; i++ {
+			in.want = append(in.want, [2]string{d.string(), d.string()})
+		}
+		if d.err != nil {
+			return d.err
+		}
+		go c.serveBootstrap(in)
+		return nil
+	}
+	in.target = d.uvarint()
+	in.method = d.string()
+	flag := d.byte1()
+	var deadline int64
+	if flag == ctxDeadline {
+		deadline = d.varint()
+	}
+	if d.err != nil {
+		return d.err
+	}
+	switch flag {
+	case ctxNone:
+	case ctxPlain:
+		in.ctx, in.cancel = context.WithCancel(context.Background())
+	case ctxDeadline:
+		in.ctx, in.cancel = context.WithDeadline(context.Background(), time.Unix(0, deadline))
+	default:
+		return malformed("bad context flag %d", flag)
+	}
+	if in.cancel != nil {
+		c.lk.Lock()
+		c.lk.serving[in.seq] = in.cancel
+		c.lk.Unlock()
+	}
+	go c.serveCall(in)
+	return nil
+}
+
+func (c *Conn) serveCall(in *incoming) {
+	if in.cancel != nil {
+		defer func() {
+			c.lk.Lock()
+			delete(c.lk.serving, in.seq)
+			c.lk.Unlock()
+			in.cancel()
+		}()
+	}
+	c.lk.Lock()
+	x := c.lk.exports[in.target]
+	c.lk.Unlock()
+	if x == nil {
+		c.replyFailed(in.seq, fmt.Errorf("refbroker: call of %s on unknown reference #%d (released, or never sent)", in.method, in.target))
+		return
+	}
+	m := x.methods.methods[in.method]
+	if m == nil {
+		c.replyFailed(in.seq, fmt.Errorf("refbroker: %s has no method %q (the reference crossed as %s)", x.methods.t, in.method, x.methods.t))
+		return
+	}
+	fp := m.plan
+	args := make([]reflect.Value, 0, fp.t.NumIn())
+	if fp.ctx {
+		ctx := in.ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		args = append(args, reflect.ValueOf(&ctx).Elem())
+	}
+	d := in.d
+	for _, ic := range fp.in {
+		v := reflect.New(ic.t).Elem()
+		ic.dec(d, v)
+		if d.err != nil {
+			break
+		}
+		args = append(args, v)
+	}
+	if d.err == nil && d.remaining() != 0 {
+		d.fail(malformed("%d bytes left after the arguments (does the caller have the same signature, %s?)", d.remaining(), fp.t))
+	}
+	if d.err != nil {
+		c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: decoding arguments: %w", m.full, d.err))
+		return
+	}
+	fn := x.val
+	if m.index >= 0 {
+		fn = x.val.Method(m.index)
+	}
+	outs, err := c.safeCall(m, fn, args)
+	if err != nil {
+		c.replyFailed(in.seq, err)
+		return
+	}
+	e := c.newEncoder()
+	e.byte1(msgReturn)
+	e.uvarint(in.seq)
+	e.byte1(statusOK)
+	for i, oc := range fp.out {
+		if err := oc.enc(e, outs[i]); err != nil {
+			freeEncoder(e)
+			c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: result %d: %w", m.full, i+1, err))
+			return
+		}
+	}
+	if err := c.send(e); err != nil && !errors.Is(err, ErrDisconnected) {
+		c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: %w", m.full, err))
+	}
+}
+
+// safeCall is the one place user code is called on the peer's behalf. A
+// panic becomes an error carrying the panic value; the stack is logged.
+func (c *Conn) safeCall(m *methodPlan, fn reflect.Value, args []reflect.Value) (outs []reflect.Value, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("panic in a method called by the other side", "method", m.full, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("refbroker: %s panicked: %v", m.full, p)
+		}
+	}()
+	if m.plan.variadic {
+		return fn.CallSlice(args), nil
+	}
+	return fn.Call(args), nil
+}
+
+func (c *Conn) replyFailed(seq uint64, err error) {
+	e := c.newEncoder()
+	e.byte1(msgReturn)
+	e.uvarint(seq)
+	e.byte1(statusFailed)
+	encodeError(e, err, 0)
+	_ = c.send(e)
+}
+
+// ---- bootstrap ----
+
+// Dispense asks the peer for the root object it serves under name, as the
+// interface type T. T must be an interface with a registered proxy; every
+// type reachable from its methods must be able to cross. The peer checks
+// that its object has every method of T with the same signature.
+func Dispense[T any](c *Conn, name string) (T, error) {
+	var zero T
+	t := reflect.TypeFor[T]()
+	if t.Kind() != reflect.Interface || classify(t) != kindInterface {
+		return zero, fmt.Errorf("refbroker: Dispense[%s](%q): %s is not an interface type with methods", t, name, t)
+	}
+	if err := checkContract(t); err != nil {
+		return zero, fmt.Errorf("refbroker: Dispense[%s](%q): %w", t, name, err)
+	}
+	rc, err := codecFor(t)
+	if err != nil {
+		return zero, err
+	}
+	plan := &funcPlan{out: []*codec{rc}}
+	var out T
+	outs := []reflect.Value{reflect.ValueOf(&out).Elem()}
+	err = c.roundTrip(nil, fmt.Sprintf("Dispense(%q)", name), plan, outs, func(e *encoder, seq uint64) error {
+		e.byte1(msgBootstrap)
+		e.uvarint(seq)
+		e.string(name)
+		e.string(t.String())
+		e.uvarint(uint64(t.NumMethod()))
+		for i := range t.NumMethod() {
+			m := t.Method(i)
+			e.string(m.Name)
+			e.string(m.Type.String())
+		}
+		return nil
+	})
+	if err != nil {
+		return zero, err
+	}
+	return out, nil
+}
+
+func (c *Conn) serveBootstrap(in *incoming) {
+	obj, ok := c.roots[in.method]
+	if !ok || obj == nil {
+		names := make([]string, 0, len(c.roots))
+		for n := range c.roots {
+			names = append(names, fmt.Sprintf("%q", n))
+		}
+		slices.Sort(names)
+		c.replyFailed(in.seq, fmt.Errorf("refbroker: no object named %q is served here (served: %v)", in.method, names))
+		return
+	}
+	v := reflect.ValueOf(obj)
+	methods, err := rootMethods(v, in.iface, in.want)
+	if err != nil {
+		c.replyFailed(in.seq, fmt.Errorf("refbroker: object %q: %w", in.method, err))
+		return
+	}
+	id := c.addExport(&export{val: v, methods: methods, count: 1})
+	e := c.newEncoder()
+	e.byte1(msgReturn)
+	e.uvarint(in.seq)
+	e.byte1(statusOK)
+	e.byte1(refMine)
+	e.uvarint(id)
+	_ = c.send(e)
+}
+
+// ---- references ----
+
+// addExport enters x into the export table, or counts one more send of the
+// export with the same key, and returns its ID.
+func (c *Conn) addExport(x *export) uint64 {
+	c.lk.Lock()
+	defer c.lk.Unlock()
+	if x.key.t != nil {
+		if id, ok := c.lk.exportKeys[x.key]; ok {
+			c.lk.exports[id].count++
+			return id
+		}
+	}
+	c.lk.nextExport++
+	id := c.lk.nextExport
+	c.lk.exports[id] = x
+	if x.key.t != nil {
+		c.lk.exportKeys[x.key] = id
+	}
+	return id
+}
+
+// encodeRef writes v, a non-interface-data value in a position of static
+// type t (an interface with methods, a func, or any), by reference.
+func (c *Conn) encodeRef(e *encoder, v reflect.Value, t reflect.Type) error {
+	if v.IsNil() {
+		e.byte1(refNil)
+		return nil
+	}
+	if r := refOf(v); r != nil && r.conn == c {
+		if r.released.Load() {
+			return fmt.Errorf("%w (sending %s back)", ErrReleased, r)
+		}
+		e.byte1(refHome)
+		e.uvarint(r.id)
+		return nil
+	}
+	var methods *ifacePlan
+	var err error
+	switch classify(t) {
+	case kindFunc:
+		methods, err = funcMethods(t)
+	case kindInterface:
+		methods, err = ifacePlanFor(t)
+	default:
+		methods = &ifacePlan{t: t}
+	}
+	if err != nil {
+		return err
+	}
+	x := &export{methods: methods, count: 1}
+	if v.Kind() == reflect.Func {
+		x.val = v
+		x.key = exportKey{obj: funcIdentity(v), t: t}
+	} else {
+		x.val = reflect.New(t).Elem()
+		x.val.Set(v)
+		if dyn := v.Elem(); dyn.Comparable() {
+			x.key = exportKey{obj: dyn.Interface(), t: t}
+		}
+	}
+	e.byte1(refMine)
+	e.uvarint(c.addExport(x))
+	return nil
+}
+
+// decodeRef reads a reference in a position of static type t into v.
+func (c *Conn) decodeRef(d *decoder, v reflect.Value, t reflect.Type) {
+	switch tag := d.byte1(); tag {
+	case refNil:
+		v.SetZero()
+	case refMine:
+		id := d.uvarint()
+		if d.err != nil {
+			return
+		}
+		r, err := c.importRef(id, t)
+		if err != nil {
+			d.fail(err)
+			return
+		}
+		pv, err := r.value()
+		if err != nil {
+			d.fail(err)
+			return
+		}
+		v.Set(pv)
+	case refHome:
+		id := d.uvarint()
+		if d.err != nil {
+			return
+		}
+		c.lk.Lock()
+		x := c.lk.exports[id]
+		c.lk.Unlock()
+		if x == nil {
+			d.fail(fmt.Errorf("refbroker: the peer sent back reference #%d, which is not exported here (released, or never sent)", id))
+			return
+		}
+		obj := x.val
+		if obj.Kind() == reflect.Interface {
+			obj = obj.Elem()
+		}
+		if !obj.Type().AssignableTo(t) {
+			d.fail(fmt.Errorf("refbroker: the peer sent back reference #%d (%s) where %s is expected", id, obj.Type(), t))
+			return
+		}
+		v.Set(obj)
+	default:
+		if d.err == nil {
+			d.fail(malformed("bad reference tag %d at byte %d", tag, d.off-1))
+		}
+	}
+}
+
+// encodeAny writes the value of an `any` position: registered data by
+// value, anything else by reference.
+func (c *Conn) encodeAny(e *encoder, v reflect.Value) error {
+	if v.IsNil() {
+		e.byte1(refNil)
+		return nil
+	}
+	dyn := v.Elem()
+	if name, ok := registeredName(dyn.Type()); ok {
+		dc, err := codecFor(dyn.Type())
+		if err != nil {
+			return err
+		}
+		if !e.enter() {
+			return depthError(dyn.Type())
+		}
+		defer e.leave()
+		e.byte1(refData)
+		e.string(name)
+		return dc.enc(e, dyn)
+	}
+	return c.encodeRef(e, v, anyType)
+}
+
+func (c *Conn) decodeAny(d *decoder, v reflect.Value) {
+	if d.err != nil {
+		return
+	}
+	if d.off < len(d.buf) && d.buf[d.off] == refData {
+		d.off++
+		name := d.string()
+		if d.err != nil {
+			return
+		}
+		t, ok := registeredType(name)
+		if !ok {
+			d.fail(fmt.Errorf("refbroker: the peer sent a %s in an `any`, which is not registered here (hint: refbroker.RegisterType)", name))
+			return
+		}
+		dc, err := codecFor(t)
+		if err != nil {
+			d.fail(err)
+			return
+		}
+		if !d.enter() {
+			d.fail(malformed("nesting deeper than %d", maxDepth))
+			return
+		}
+		defer d.leave()
+		x := reflect.New(t).Elem()
+		dc.dec(d, x)
+		if d.err == nil {
+			v.Set(x)
+		}
+		return
+	}
+	c.decodeRef(d, v, anyType)
+}
+
+// ---- releases ----
+
+// flushReleases sends queued releases in batches. Cleanups only queue, so
+// they never block on I/O.
+func (c *Conn) flushReleases() {
+	defer c.workers.Done()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.releaseReady:
+		}
+		c.lk.Lock()
+		batch := c.lk.releases
+		c.lk.releases = nil
+		c.lk.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		e := c.newEncoder()
+		e.byte1(msgRelease)
+		e.uvarint(uint64(len(batch)))
+		for _, r := range batch {
+			e.uvarint(r.id)
+			e.uvarint(r.count)
+		}
+		_ = c.send(e)
+	}
+}
+
+// applyReleases handles the peer's release message: each names an export
+// and how many of its sends the peer no longer holds.
+func (c *Conn) applyReleases(d *decoder) error {
+	n := d.length(2)
+	var unknown []uint64
+	c.lk.Lock()
+	for i := 0; i < n && d.err == nil; i++ {
+		id, count := d.uvarint(), d.uvarint()
+		if d.err != nil {
+			break
+		}
+		x := c.lk.exports[id]
+		if x == nil || count > x.count {
+			unknown = append(unknown, id)
+			continue
+		}
+		x.count -= count
+		if x.count == 0 {
+			delete(c.lk.exports, id)
+			if x.key.t != nil {
+				delete(c.lk.exportKeys, x.key)
+			}
+		}
+	}
+	c.lk.Unlock()
+	if len(unknown) > 0 {
+		c.log.Warn("refbroker: the peer released references it did not hold", "ids", unknown)
+	}
+	return d.err
+}
+
+// Stats counts a connection's live references.
+type Stats struct {
+	Exports int // objects of this side that the peer holds references to
+	Imports int // objects of the peer that this side holds proxies for
+	Pending int // calls of this side awaiting their return
+}
+
+// Stats returns the connection's current counts.
+func (c *Conn) Stats() Stats {
+	c.lk.Lock()
+	defer c.lk.Unlock()
+	return Stats{Exports: len(c.lk.exports), Imports: len(c.lk.imports), Pending: len(c.lk.pending)}
+}

@@ -1,0 +1,37 @@
+package refbroker
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrDisconnected is returned by every call on a proxy whose connection is
+	// gone: the plugin exited or crashed, or the client was closed. Calls
+	// pending when the connection ends fail with it, and so does every later
+	// call. Test for it with errors.Is.
+	ErrDisconnected = errors.New("refbroker: disconnected (the other side exited, crashed or was closed)")
+
+	// ErrReleased is returned by a call on a proxy whose remote object was
+	// dropped with Release.
+	ErrReleased = errors.New("refbroker: reference was released")
+
+	// errMalformed marks a message from the peer that could not be decoded.
+	errMalformed = errors.New("refbroker: malformed message from peer")
+)
+
+// malformed reports a decoding failure of peer input.
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errMalformed, fmt.Sprintf(format, args...))
+}
+
+// remoteError is an error that crossed from the other side. It keeps the
+// message text and the chain of wrapped errors, so errors.Is works on the
+// receiving side for registered sentinels.
+type remoteError struct {
+	msg     string
+	wrapped []error
+}
+
+func (e *remoteError) Error() string   { return e.msg }
+func (e *remoteError) Unwrap() []error { return e.wrapped }

@@ -1,0 +1,194 @@
+package refbroker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"reflect"
+	"sync"
+	"time"
+)
+
+// registry holds the process-wide registrations. They are made from init
+// functions and read on every call, so reads take the read lock only.
+var registry struct {
+	sync.RWMutex
+	// proxies maps an interface type to the constructor of its proxy.
+	proxies map[reflect.Type]func(*Ref) reflect.Value
+	// sentinels maps a sentinel's wire key to the sentinel; sentinelKeys is
+	// the reverse, for comparable error values.
+	sentinels    map[string]error
+	sentinelKeys map[any]string
+	// types maps a wire name to a type that travels by value inside `any`;
+	// typeNames is the reverse.
+	types     map[string]reflect.Type
+	typeNames map[reflect.Type]string
+}
+
+func init() {
+	registry.proxies = make(map[reflect.Type]func(*Ref) reflect.Value)
+	registry.sentinels = make(map[string]error)
+	registry.sentinelKeys = make(map[any]string)
+	registry.types = make(map[string]reflect.Type)
+	registry.typeNames = make(map[reflect.Type]string)
+
+	for _, err := range []error{
+		context.Canceled, context.DeadlineExceeded,
+		io.EOF, io.ErrUnexpectedEOF, io.ErrClosedPipe, io.ErrShortWrite, io.ErrShortBuffer,
+		fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrClosed, fs.ErrInvalid,
+		ErrDisconnected, ErrReleased,
+	} {
+		RegisterError(err)
+	}
+	for _, v := range []any{
+		false, "", 0, int8(0), int16(0), int32(0), int64(0),
+		uint(0), uint8(0), uint16(0), uint32(0), uint64(0), uintptr(0),
+		float32(0), float64(0), complex64(0), complex128(0),
+		[]byte(nil), []string(nil), []any(nil), map[string]any(nil),
+		time.Time{}, time.Duration(0),
+	} {
+		RegisterType(v)
+	}
+}
+
+// RegisterInterface registers the proxy constructor for the interface type T.
+// When a reference to a remote object arrives in a position of type T, the
+// broker calls newProxy with the reference and hands out what it returns.
+//
+// Call it from an init function of the package that declares T, so both
+// sides of a connection have it. It panics if T is not an interface type, if
+// newProxy is nil, or if T is registered twice.
+func RegisterInterface[T any](newProxy func(*Ref) T) {
+	t := reflect.TypeFor[T]()
+	if t.Kind() != reflect.Interface {
+		panic(fmt.Sprintf("refbroker: RegisterInterface[%s]: %s is not an interface type", t, t))
+	}
+	if newProxy == nil {
+		panic(fmt.Sprintf("refbroker: RegisterInterface[%s]: newProxy is nil", t))
+	}
+	if t == errorType || t == contextType || t.NumMethod() == 0 {
+		panic(fmt.Sprintf("refbroker: RegisterInterface[%s]: %s crosses by the broker's own rules and takes no proxy", t, t))
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	if _, dup := registry.proxies[t]; dup {
+		panic(fmt.Sprintf("refbroker: RegisterInterface[%s]: registered twice", t))
+	}
+	registry.proxies[t] = func(r *Ref) reflect.Value {
+		p := newProxy(r)
+		return reflect.ValueOf(&p).Elem()
+	}
+}
+
+// proxyFor returns the proxy constructor registered for t.
+func proxyFor(t reflect.Type) (func(*Ref) reflect.Value, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	f, ok := registry.proxies[t]
+	return f, ok
+}
+
+// RegisterError registers a sentinel error so that errors.Is(err, sentinel)
+// holds on the other side for errors that are, or wrap, sentinel. Both sides
+// must register it (an init function of the package that declares it does
+// that). Sentinels are matched by dynamic type and message, so two distinct
+// sentinels with the same type and text cannot both be registered: that
+// panics, as does a nil error. Registering the same sentinel again is a no-op.
+//
+// context.Canceled, context.DeadlineExceeded, io.EOF, io.ErrUnexpectedEOF and
+// the io/fs sentinels are registered already.
+func RegisterError(err error) {
+	if err == nil {
+		panic("refbroker: RegisterError(nil)")
+	}
+	key := fmt.Sprintf("%T:%s", err, err.Error())
+	registry.Lock()
+	defer registry.Unlock()
+	if old, ok := registry.sentinels[key]; ok {
+		if reflect.TypeOf(err).Comparable() && old == err {
+			return
+		}
+		panic(fmt.Sprintf("refbroker: RegisterError(%q): another sentinel of type %T has the same text", err.Error(), err))
+	}
+	if !reflect.TypeOf(err).Comparable() {
+		panic(fmt.Sprintf("refbroker: RegisterError(%q): %T is not comparable, so it cannot be a sentinel", err.Error(), err))
+	}
+	registry.sentinels[key] = err
+	registry.sentinelKeys[err] = key
+}
+
+// sentinelKey returns the wire key of err if err is a registered sentinel.
+func sentinelKey(err error) (string, bool) {
+	if !reflect.TypeOf(err).Comparable() {
+		return "", false
+	}
+	registry.RLock()
+	defer registry.RUnlock()
+	k, ok := registry.sentinelKeys[err]
+	return k, ok
+}
+
+func sentinelByKey(key string) (error, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	err, ok := registry.sentinels[key]
+	return err, ok
+}
+
+// RegisterType registers the dynamic type of v as one that travels by value
+// when it appears in a position of type any (as gob.Register does for gob).
+// Values of unregistered types in such positions travel by reference and
+// arrive as a *Ref. Basic types, []byte, []string, []any, map[string]any,
+// time.Time and time.Duration are registered already. Registering a type
+// twice is a no-op; RegisterType panics if the type cannot cross by value or
+// if another type already has its name.
+func RegisterType(v any) {
+	if v == nil {
+		panic("refbroker: RegisterType(nil)")
+	}
+	t := reflect.TypeOf(v)
+	if _, err := codecFor(t); err != nil {
+		panic(fmt.Sprintf("refbroker: RegisterType(%s): %v", t, err))
+	}
+	if k := classify(t); k != kindValue {
+		panic(fmt.Sprintf("refbroker: RegisterType(%s): only concrete data types can be registered", t))
+	}
+	name := typeName(t)
+	registry.Lock()
+	defer registry.Unlock()
+	if old, ok := registry.types[name]; ok {
+		if old == t {
+			return
+		}
+		panic(fmt.Sprintf("refbroker: RegisterType(%s): name %q is taken by %s", t, name, old))
+	}
+	registry.types[name] = t
+	registry.typeNames[t] = name
+}
+
+// typeName is the wire name of a registered type: the package path and name
+// for named types, the type's string otherwise.
+func typeName(t reflect.Type) string {
+	if t.Name() != "" && t.PkgPath() != "" {
+		return t.PkgPath() + "." + t.Name()
+	}
+	if t.Kind() == reflect.Pointer {
+		return "*" + typeName(t.Elem())
+	}
+	return t.String()
+}
+
+func registeredName(t reflect.Type) (string, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	n, ok := registry.typeNames[t]
+	return n, ok
+}
+
+func registeredType(name string) (reflect.Type, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	t, ok := registry.types[name]
+	return t, ok
+}

@@ -1,0 +1,212 @@
+package refbroker
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// This file holds the byte-level primitives of the wire format described in
+// docs/wire.md: unsigned and zigzag varints, fixed-width floats, and
+// length-prefixed byte strings. Values are laid out by the codecs built in
+// typeinfo.go; frames and messages are in conn.go.
+
+// Message types: the first byte of every frame body.
+const (
+	msgCall      byte = 1 // seq, target, method, ctx, args...
+	msgReturn    byte = 2 // seq, status, results... | error
+	msgCancel    byte = 3 // seq
+	msgRelease   byte = 4 // n, (id, count) * n
+	msgBootstrap byte = 5 // seq, name, interface, n, (method, signature) * n
+)
+
+// Return statuses.
+const (
+	statusOK     byte = 0 // the method ran; its results follow
+	statusFailed byte = 1 // the call failed in the broker or panicked; an error follows
+)
+
+// Reference tags, used where a value crosses by reference.
+const (
+	refNil  byte = 0 // nil interface or func
+	refMine byte = 1 // the sender's export: the receiver gets a proxy
+	refHome byte = 2 // the receiver's own export coming home: it gets the original
+	refData byte = 3 // in an `any` position only: a registered type by value
+)
+
+// Context flags in a call header.
+const (
+	ctxNone     byte = 0 // the method takes no context
+	ctxPlain    byte = 1 // a context without deadline
+	ctxDeadline byte = 2 // a context with deadline; unix nanoseconds follow
+)
+
+// maxDepth bounds nesting while encoding and decoding, so a cyclic value or a
+// hostile message cannot exhaust the stack.
+const maxDepth = 1000
+
+// encoder appends one message to buf.
+type encoder struct {
+	buf   []byte
+	conn  *Conn
+	depth int
+}
+
+func (e *encoder) byte1(b byte)     { e.buf = append(e.buf, b) }
+func (e *encoder) uvarint(x uint64) { e.buf = binary.AppendUvarint(e.buf, x) }
+func (e *encoder) varint(x int64)   { e.buf = binary.AppendVarint(e.buf, x) }
+func (e *encoder) float64(f float64) {
+	e.buf = binary.LittleEndian.AppendUint64(e.buf, math.Float64bits(f))
+}
+func (e *encoder) float32(f float32) {
+	e.buf = binary.LittleEndian.AppendUint32(e.buf, math.Float32bits(f))
+}
+func (e *encoder) string(s string) { e.uvarint(uint64(len(s))); e.buf = append(e.buf, s...) }
+func (e *encoder) bytes(b []byte)  { e.uvarint(uint64(len(b))); e.buf = append(e.buf, b...) }
+
+func (e *encoder) bool(b bool) {
+	if b {
+		e.byte1(1)
+	} else {
+		e.byte1(0)
+	}
+}
+
+// decoder reads one message from buf. Errors are sticky: after the first,
+// every read returns a zero value and err keeps the first error, so codecs
+// check it once per element rather than after every read.
+type decoder struct {
+	buf   []byte
+	off   int
+	conn  *Conn
+	depth int
+	err   error
+}
+
+func (d *decoder) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+func (d *decoder) remaining() int { return len(d.buf) - d.off }
+
+func (d *decoder) byte1() byte {
+	if d.err != nil {
+		return 0
+	}
+	if d.off >= len(d.buf) {
+		d.fail(malformed("message ends early at byte %d", d.off))
+		return 0
+	}
+	b := d.buf[d.off]
+	d.off++
+	return b
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	x, n := binary.Uvarint(d.buf[d.off:])
+	if n <= 0 {
+		d.fail(malformed("bad varint at byte %d", d.off))
+		return 0
+	}
+	d.off += n
+	return x
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	x, n := binary.Varint(d.buf[d.off:])
+	if n <= 0 {
+		d.fail(malformed("bad varint at byte %d", d.off))
+		return 0
+	}
+	d.off += n
+	return x
+}
+
+func (d *decoder) take(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n < 0 || n > d.remaining() {
+		d.fail(malformed("%d bytes wanted at byte %d, %d left", n, d.off, d.remaining()))
+		return nil
+	}
+	b := d.buf[d.off : d.off+n : d.off+n]
+	d.off += n
+	return b
+}
+
+func (d *decoder) float64() float64 {
+	b := d.take(8)
+	if b == nil {
+		return 0
+	}
+	return math.Float64frombits(binary.LittleEndian.Uint64(b))
+}
+
+func (d *decoder) float32() float32 {
+	b := d.take(4)
+	if b == nil {
+		return 0
+	}
+	return math.Float32frombits(binary.LittleEndian.Uint32(b))
+}
+
+func (d *decoder) bool() bool {
+	switch d.byte1() {
+	case 0:
+		return false
+	case 1:
+		return true
+	default:
+		d.fail(malformed("bad bool at byte %d", d.off-1))
+		return false
+	}
+}
+
+// length reads a count of elements that each take at least minSize bytes on
+// the wire, and refuses a count the rest of the message cannot hold, so a
+// hostile count cannot make the receiver allocate without bound.
+func (d *decoder) length(minSize int) int {
+	return d.checkLength(d.uvarint(), minSize)
+}
+
+// nilOrLength reads the encoding of a slice or map length: 0 for nil,
+// n+1 for n elements.
+func (d *decoder) nilOrLength(minSize int) (n int, isNil bool) {
+	x := d.uvarint()
+	if x == 0 || d.err != nil {
+		return 0, true
+	}
+	return d.checkLength(x-1, minSize), false
+}
+
+func (d *decoder) checkLength(n uint64, minSize int) int {
+	if d.err != nil {
+		return 0
+	}
+	if minSize < 1 {
+		minSize = 1
+	}
+	if n > uint64(d.remaining()/minSize) {
+		d.fail(malformed("length %d at byte %d exceeds the message", n, d.off))
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) bytes() []byte { return d.take(d.length(1)) }
+
+func (d *decoder) string() string { return string(d.bytes()) }
+
+// enter and leave track nesting; enter reports false past maxDepth.
+func (e *encoder) enter() bool { e.depth++; return e.depth <= maxDepth }
+func (e *encoder) leave()      { e.depth-- }
+func (d *decoder) enter() bool { d.depth++; return d.depth <= maxDepth }
+func (d *decoder) leave()      { d.depth-- }

@@ -1,0 +1,193 @@
+package contract
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// NewService returns the Service the test plugin serves.
+func NewService() Service {
+	return &service{unhang: make(chan struct{})}
+}
+
+type service struct {
+	mu        sync.Mutex
+	kept      Thing
+	cancelled int
+	unhang    chan struct{}
+	unhangOne sync.Once
+}
+
+func (s *service) Echo(d Doc) (Doc, error) { return d, nil }
+
+func (s *service) Sum(xs ...int) (int, error) {
+	t := 0
+	for _, x := range xs {
+		t += x
+	}
+	return t, nil
+}
+
+func (s *service) Lookup(key string) (string, error) {
+	if key == "answer" {
+		return "42", nil
+	}
+	return "", fmt.Errorf("lookup %q: %w", key, ErrNotFound)
+}
+
+func (s *service) Apply(fn func(int) int, n int) (int, error) { return fn(n), nil }
+
+func (s *service) ApplyN(fn func(int) int, times int) (int, error) {
+	v := 0
+	for range times {
+		v = fn(v)
+	}
+	return v, nil
+}
+
+func (s *service) Fanout(sinks []Sink, byName map[string]Sink, msg string) error {
+	for i, k := range sinks {
+		if err := k.Put(fmt.Sprintf("%s#%d", msg, i)); err != nil {
+			return fmt.Errorf("sink %d: %w", i, err)
+		}
+	}
+	for name, k := range byName {
+		if err := k.Put(msg + "@" + name); err != nil {
+			return fmt.Errorf("sink %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (s *service) CallFields(d Doc) error {
+	if d.OnSave == nil || d.Sink == nil {
+		return fmt.Errorf("CallFields: OnSave or Sink is nil")
+	}
+	if err := d.OnSave(d.ID); err != nil {
+		return err
+	}
+	return d.Sink.Put(d.ID)
+}
+
+type counter struct {
+	mu    sync.Mutex
+	label string
+	n     int
+}
+
+func (c *counter) Add(n int) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n += n
+	return c.n, nil
+}
+
+func (c *counter) Child(name string) (Counter, error) {
+	return &counter{label: c.label + "/" + name}, nil
+}
+
+func (c *counter) Label() (string, error) { return c.label, nil }
+
+func (s *service) NewCounter(name string) (Counter, error) { return &counter{label: name}, nil }
+
+func (s *service) IsMine(c Counter) (bool, error) {
+	_, ok := c.(*counter)
+	return ok, nil
+}
+
+func (s *service) Keep(t Thing) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	same := s.kept != nil && s.kept == t
+	s.kept = t
+	return same, nil
+}
+
+func (s *service) Kept() (Thing, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kept, nil
+}
+
+func (s *service) Same(t Thing) (Thing, error) { return t, nil }
+
+func (s *service) EchoAny(v any) (any, error) { return v, nil }
+
+// Wait calls started, then waits until ctx is done.
+func (s *service) Wait(ctx context.Context, started func()) error {
+	started()
+	<-ctx.Done()
+	s.mu.Lock()
+	s.cancelled++
+	s.mu.Unlock()
+	return ctx.Err()
+}
+
+func (s *service) Deadline(ctx context.Context) (time.Duration, bool, error) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return 0, false, nil
+	}
+	return time.Until(dl), true, nil
+}
+
+func (s *service) Cancelled() (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cancelled, nil
+}
+
+// Hang ignores its context and returns only after Unhang.
+func (s *service) Hang(ctx context.Context) error {
+	<-s.unhang
+	return nil
+}
+
+func (s *service) Unhang() error {
+	s.unhangOne.Do(func() { close(s.unhang) })
+	return nil
+}
+
+func (s *service) Panic(msg string) (int, error) { panic(msg) }
+
+func (s *service) Bounce(h Host, depth int) (int, error) {
+	if depth <= 0 {
+		return 0, nil
+	}
+	n, err := h.Ping(depth - 1)
+	if err != nil {
+		return 0, err
+	}
+	return n + 1, nil
+}
+
+// Narrow reports what the plugin could do with t beyond Thing.
+func (s *service) Narrow(t Thing) (string, error) {
+	var got []string
+	if _, ok := t.(interface{ Secret() string }); ok {
+		got = append(got, "asserted Secret")
+	}
+	if p, ok := t.(thingProxy); ok {
+		var secret string
+		if err := p.Invoke("Secret", nil, &secret); err != nil {
+			got = append(got, "Invoke refused: "+err.Error())
+		} else {
+			got = append(got, "Invoke got "+secret)
+		}
+	}
+	return strings.Join(got, "; "), nil
+}
+
+func (s *service) Observe(fn func(string)) error {
+	fn("observed")
+	return nil
+}
+
+func (s *service) Exit(code int) error {
+	os.Exit(code)
+	return nil
+}
