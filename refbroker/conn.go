@@ -119,7 +119,7 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 }
 
 // errClosed is the cause recorded when this side closes the connection.
-var errClosed = errors.New("closed by this side")
+var errClosed = errors.New("the connection was closed by this side")
 
 // Close ends the connection: pending and later calls through its proxies
 // fail with ErrDisconnected, and the stream is closed. Close is idempotent
@@ -181,7 +181,7 @@ func (c *Conn) disconnected(method string) error {
 	c.lk.Lock()
 	cause := c.lk.err
 	c.lk.Unlock()
-	return fmt.Errorf("%w (calling %s: %v)", ErrDisconnected, method, cause)
+	return &callError{method: method, sentinel: ErrDisconnected, cause: cause}
 }
 
 // ---- frames ----
@@ -222,7 +222,7 @@ func (c *Conn) send(e *encoder) error {
 	_, err := c.rwc.Write(e.buf[start:])
 	c.wmu.Unlock()
 	if err != nil {
-		c.shutdown(fmt.Errorf("write: %w", err))
+		c.shutdown(fmt.Errorf("the other side went away (%w)", err))
 		return ErrDisconnected
 	}
 	return nil
@@ -237,7 +237,7 @@ func (c *Conn) readLoop() {
 	for {
 		n, err := binary.ReadUvarint(br)
 		if err != nil {
-			c.shutdown(fmt.Errorf("read: %w", err))
+			c.shutdown(fmt.Errorf("the other side went away (%w)", err))
 			return
 		}
 		if n > uint64(c.maxMsg) {
@@ -246,7 +246,7 @@ func (c *Conn) readLoop() {
 		}
 		buf := make([]byte, n)
 		if _, err := io.ReadFull(br, buf); err != nil {
-			c.shutdown(fmt.Errorf("read: %w", err))
+			c.shutdown(fmt.Errorf("the other side went away mid-message (%w)", err))
 			return
 		}
 		if err := c.dispatch(buf); err != nil {
@@ -728,7 +728,7 @@ func (c *Conn) encodeRef(e *encoder, v reflect.Value, t reflect.Type) error {
 	}
 	if r := refOf(v); r != nil && r.conn == c {
 		if r.released.Load() {
-			return fmt.Errorf("%w (sending %s back)", ErrReleased, r)
+			return &callError{method: "sending " + r.String() + " back", sentinel: ErrReleased}
 		}
 		e.byte1(refHome)
 		e.uvarint(r.id)

@@ -3,6 +3,7 @@ package refbroker
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 var (
@@ -10,11 +11,11 @@ var (
 	// gone: the plugin exited or crashed, or the client was closed. Calls
 	// pending when the connection ends fail with it, and so does every later
 	// call. Test for it with errors.Is.
-	ErrDisconnected = errors.New("refbroker: disconnected (the other side exited, crashed or was closed)")
+	ErrDisconnected = errors.New("refbroker: disconnected")
 
 	// ErrReleased is returned by a call on a proxy whose remote object was
 	// dropped with Release.
-	ErrReleased = errors.New("refbroker: reference was released")
+	ErrReleased = errors.New("refbroker: released")
 
 	// errMalformed marks a message from the peer that could not be decoded.
 	errMalformed = errors.New("refbroker: malformed message from peer")
@@ -35,3 +36,21 @@ type remoteError struct {
 
 func (e *remoteError) Error() string   { return e.msg }
 func (e *remoteError) Unwrap() []error { return e.wrapped }
+
+// callError is a broker failure of one call: the sentinel it matches, the
+// method, and what happened.
+type callError struct {
+	method   string
+	sentinel error
+	cause    error
+}
+
+func (e *callError) Error() string {
+	msg := "refbroker: " + e.method + ": " + strings.TrimPrefix(e.sentinel.Error(), "refbroker: ")
+	if e.cause != nil {
+		msg += ": " + e.cause.Error()
+	}
+	return msg
+}
+
+func (e *callError) Unwrap() error { return e.sentinel }

@@ -122,7 +122,7 @@ func (r *Ref) Invoke(method string, args []any, results ...any) error {
 
 func (r *Ref) call(ctx context.Context, m *methodPlan, args, outs []reflect.Value) error {
 	if r.released.Load() {
-		return fmt.Errorf("%w (calling %s)", ErrReleased, m.full)
+		return &callError{method: m.full, sentinel: ErrReleased}
 	}
 	return r.conn.call(ctx, r.id, m, args, outs)
 }

@@ -1,0 +1,90 @@
+// Package refbroker carries Go method calls between two processes, driven
+// by reflection: plain data crosses by value, and every interface or func
+// that crosses, at any depth, becomes a reference the other side calls
+// back through. refplug's host and plugin packages run one Conn per plugin
+// over a go-plugin stream; a Conn also works over any reliable byte stream
+// (net.Pipe, a socket).
+//
+// # Contracts and proxies
+//
+// A contract is a Go interface both sides compile against. Go cannot build
+// a type with methods at run time, so each interface that crosses needs a
+// proxy: a struct that embeds *Ref and forwards each method with Invoke,
+// registered from an init function of the contract's package:
+//
+//	type storeProxy struct{ *refbroker.Ref }
+//
+//	func (p storeProxy) Get(key string) ([]byte, error) {
+//		var v []byte
+//		err := p.Invoke("Get", []any{key}, &v)
+//		return v, err
+//	}
+//
+//	func init() {
+//		refbroker.RegisterInterface[Store](func(r *refbroker.Ref) Store { return storeProxy{r} })
+//	}
+//
+// Funcs need no proxy: the receiver gets a func of the exact type, built
+// with reflect.MakeFunc.
+//
+// # What crosses how
+//
+// The static type at each position (parameter, result, struct field,
+// slice or map element) decides:
+//
+//  1. Booleans, numbers, strings, and structs, pointers, slices, arrays and
+//     maps of them cross by value, as encoding/gob would copy them: exported
+//     struct fields only, pointers followed, nil and empty slices and maps
+//     kept apart. Types that implement gob.GobEncoder/GobDecoder or
+//     encoding.BinaryMarshaler/BinaryUnmarshaler (time.Time, for one) cross
+//     as the bytes they marshal to. A value nested deeper than 1000 levels
+//     (a cycle) is refused.
+//  2. An error crosses by value: its text, and the chain it wraps (%w, or
+//     Unwrap() []error). errors.Is holds on the far side for sentinels
+//     registered with RegisterError on both sides; context.Canceled,
+//     context.DeadlineExceeded, io.EOF and the io/fs sentinels are
+//     registered already. errors.As does not see the original types.
+//  3. A value in a position of interface type (other than error and
+//     context.Context) or func type crosses by reference: the receiver gets
+//     the proxy registered for the interface, or a func of the exact type,
+//     that forwards each call to the owner. A position of type any carries
+//     basic values and types registered with RegisterType by value;
+//     anything else goes by reference and arrives as a *Ref.
+//  4. A reference that comes back to the side that owns it arrives as the
+//     original object, never a proxy of a proxy. Sending the same object
+//     again reuses its reference; the receiver keeps one proxy per remote
+//     object.
+//  5. A reference grants only the methods of the static interface type it
+//     crossed as, not every method of the object behind it.
+//  6. A context.Context first parameter carries its deadline and
+//     cancellation (not its values): cancelling the caller's context
+//     cancels the callee's, and the caller returns ctx.Err() at once even if
+//     the other side never answers.
+//  7. A panic in a called method, on either side, returns to the caller as
+//     an error naming the method and carrying the panic value; the stack is
+//     logged on the side that panicked, which goes on serving.
+//  8. Channels, unsafe pointers, a context.Context anywhere but first, and
+//     map keys that hold references cannot cross: Dispense reports them,
+//     naming the method and parameter.
+//
+// Calls may be made from any number of goroutines at once, and are
+// re-entrant: each incoming call runs on its own goroutine, so a method may
+// call back into the side that called it, to any depth.
+//
+// A variadic parameter is passed to Invoke as one slice. A func without an
+// error result whose call fails (the peer is gone, or it panicked) returns
+// zero values; the failure is logged.
+//
+// # Lifetimes
+//
+// An exported object stays in its owner's export table while the other
+// side holds a proxy for it. When the proxy is garbage collected, or
+// released with Release, the owner is told in a batched release message
+// naming how many sends of the reference it covers, and drops the object
+// once every send is released. Calls through a released proxy fail with
+// ErrReleased; every call fails with ErrDisconnected once the connection
+// has ended.
+//
+// The wire protocol is described in docs/wire.md at the root of the
+// repository.
+package refbroker

@@ -1,0 +1,308 @@
+package refbroker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Local contract for the package's own tests (testdata/contract imports
+// this package, so it cannot be used here).
+
+type named interface{ Name() (string, error) }
+
+type widget interface {
+	Name() (string, error)
+	Secret() (string, error)
+}
+
+type maker interface {
+	Make(label string) (named, error)
+	Take(n named) (bool, error)
+}
+
+type namedProxy struct{ *Ref }
+
+func (p namedProxy) Name() (string, error) {
+	var s string
+	err := p.Invoke("Name", nil, &s)
+	return s, err
+}
+
+type widgetProxy struct{ *Ref }
+
+func (p widgetProxy) Name() (string, error) {
+	var s string
+	err := p.Invoke("Name", nil, &s)
+	return s, err
+}
+
+func (p widgetProxy) Secret() (string, error) {
+	var s string
+	err := p.Invoke("Secret", nil, &s)
+	return s, err
+}
+
+type makerProxy struct{ *Ref }
+
+func (p makerProxy) Make(label string) (named, error) {
+	var n named
+	err := p.Invoke("Make", []any{label}, &n)
+	return n, err
+}
+
+func (p makerProxy) Take(n named) (bool, error) {
+	var b bool
+	err := p.Invoke("Take", []any{n}, &b)
+	return b, err
+}
+
+func init() {
+	RegisterInterface[named](func(r *Ref) named { return namedProxy{r} })
+	RegisterInterface[widget](func(r *Ref) widget { return widgetProxy{r} })
+	RegisterInterface[maker](func(r *Ref) maker { return makerProxy{r} })
+}
+
+type thing struct{ label string }
+
+func (t *thing) Name() (string, error)   { return t.label, nil }
+func (t *thing) Secret() (string, error) { return "secret of " + t.label, nil }
+
+type factory struct{ taken []named }
+
+func (f *factory) Make(label string) (named, error) { return &thing{label: label}, nil }
+func (f *factory) Take(n named) (bool, error) {
+	same := len(f.taken) > 0 && f.taken[len(f.taken)-1] == n
+	f.taken = append(f.taken, n)
+	return same, nil
+}
+
+func testPair(t *testing.T, roots map[string]any) (client, server *Conn) {
+	t.Helper()
+	a, b := net.Pipe()
+	server = NewConn(a, Options{Roots: roots})
+	client = NewConn(b, Options{})
+	t.Cleanup(func() {
+		client.Close()
+		server.Close()
+	})
+	return client, server
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func mustPanic(t *testing.T, want string, f func()) {
+	t.Helper()
+	defer func() {
+		t.Helper()
+		p := recover()
+		if p == nil || !strings.Contains(fmt.Sprint(p), want) {
+			t.Errorf("panic = %v; want one containing %q", p, want)
+		}
+	}()
+	f()
+}
+
+func TestRegisterMisuse(t *testing.T) {
+	mustPanic(t, "is not an interface type", func() { RegisterInterface[thing](func(*Ref) thing { return thing{} }) })
+	mustPanic(t, "registered twice", func() { RegisterInterface[named](func(r *Ref) named { return namedProxy{r} }) })
+	mustPanic(t, "newProxy is nil", func() { RegisterInterface[fmt.Stringer](nil) })
+	mustPanic(t, "takes no proxy", func() { RegisterInterface[error](func(*Ref) error { return nil }) })
+	mustPanic(t, "same text", func() { RegisterError(errors.New("EOF")) })
+	mustPanic(t, "RegisterError(nil)", func() { RegisterError(nil) })
+	mustPanic(t, "cannot cross", func() { RegisterType(make(chan int)) })
+	RegisterError(context.Canceled) // again: a no-op
+	RegisterType(0)                 // again: a no-op
+}
+
+type node struct {
+	Val  int
+	Next *node
+}
+
+type withMarshal struct {
+	N *big.Int
+	T time.Time
+}
+
+type small struct{ B int8 }
+
+func roundTrip(t *testing.T, v any) any {
+	t.Helper()
+	c, err := codecFor(reflect.TypeOf(v))
+	if err != nil {
+		t.Fatalf("codecFor(%T): %v", v, err)
+	}
+	e := &encoder{}
+	if err := c.enc(e, reflect.ValueOf(v)); err != nil {
+		t.Fatalf("encode %T: %v", v, err)
+	}
+	d := &decoder{buf: e.buf}
+	out := reflect.New(reflect.TypeOf(v)).Elem()
+	c.dec(d, out)
+	if d.err != nil || d.remaining() != 0 {
+		t.Fatalf("decode %T: %v (%d bytes left)", v, d.err, d.remaining())
+	}
+	return out.Interface()
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	for _, v := range []any{
+		true, int8(-128), int64(1 << 62), uint16(65535), 3.25, float32(-1.5), complex(1, -2), "héllo", "",
+		[]byte(nil), []byte{}, []byte{0, 1, 255}, [3]int{1, 2, 3}, []string{"a", ""},
+		map[string][]int{"a": {1}, "b": nil}, map[int]bool{}, map[string]int(nil),
+		&node{1, &node{2, &node{3, nil}}},
+		withMarshal{N: big.NewInt(0).Lsh(big.NewInt(1), 100), T: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)},
+		struct {
+			A []*int
+			B map[string]struct{}
+		}{A: []*int{nil, new(int)}, B: map[string]struct{}{"x": {}}},
+	} {
+		got := roundTrip(t, v)
+		if !reflect.DeepEqual(got, v) {
+			t.Errorf("round trip of %T: got %#v, want %#v", v, got, v)
+		}
+	}
+}
+
+func TestCodecRefusals(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		want string
+	}{
+		{struct{ C chan int }{}, "field struct { C chan int }.C: chan int cannot cross: channels and unsafe pointers are not supported (hint: pass a func or an interface instead)"},
+		{map[named]int{}, "map keys must be plain data"},
+		{struct{ hidden int }{}, "no exported fields"},
+		{[]context.Context{}, "crosses only as the first parameter"},
+	} {
+		_, err := codecFor(reflect.TypeOf(c.v))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("codecFor(%T) = %v; want an error containing %q", c.v, err, c.want)
+		}
+	}
+	_, err := funcPlanFor(reflect.TypeFor[func(int, chan string) error]())
+	if err == nil || !strings.Contains(err.Error(), "parameter 2: chan string cannot cross") {
+		t.Errorf("funcPlanFor(chan param) = %v", err)
+	}
+}
+
+func TestCyclicValueRefused(t *testing.T) {
+	n := &node{Val: 1}
+	n.Next = n
+	c, _ := codecFor(reflect.TypeOf(n))
+	err := c.enc(&encoder{}, reflect.ValueOf(n))
+	if err == nil || !strings.Contains(err.Error(), "is it cyclic") {
+		t.Errorf("encoding a cycle = %v", err)
+	}
+}
+
+func TestDecodeHostileInput(t *testing.T) {
+	c, _ := codecFor(reflect.TypeFor[[]string]())
+	for _, b := range [][]byte{
+		{}, // empty
+		{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, // 2^64-1 elements
+		{3, 5, 'a'}, // string longer than the message
+		{0x80},      // truncated varint
+	} {
+		d := &decoder{buf: b}
+		c.dec(d, reflect.New(reflect.TypeFor[[]string]()).Elem())
+		if d.err == nil {
+			t.Errorf("decoding % x succeeded", b)
+		}
+	}
+	sc, _ := codecFor(reflect.TypeFor[small]())
+	e := &encoder{}
+	e.uvarint(1)
+	e.varint(1000)
+	d := &decoder{buf: e.buf}
+	sc.dec(d, reflect.New(reflect.TypeFor[small]()).Elem())
+	if d.err == nil || !strings.Contains(d.err.Error(), "overflows int8") {
+		t.Errorf("decoding 1000 into int8 = %v", d.err)
+	}
+}
+
+func TestPeerRefusesMethodsOutsideStaticType(t *testing.T) {
+	client, _ := testPair(t, map[string]any{"w": &thing{label: "w"}})
+	n, err := Dispense[named](client, "w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Forge a call of Secret on the reference, which crossed as named.
+	r := refOf(reflect.ValueOf(n))
+	wp, _ := ifacePlanFor(reflect.TypeFor[widget]())
+	var s string
+	var e error
+	err = client.call(nil, r.id, wp.methods["Secret"], nil, []reflect.Value{reflect.ValueOf(&s).Elem(), reflect.ValueOf(&e).Elem()})
+	if err == nil || !strings.Contains(err.Error(), `has no method "Secret"`) {
+		t.Errorf("forged Secret call = %v, %q; want a refusal naming Secret", err, s)
+	}
+	// Forged handle.
+	err = client.call(nil, 999, wp.methods["Name"], nil, []reflect.Value{reflect.ValueOf(&s).Elem(), reflect.ValueOf(&e).Elem()})
+	if err == nil || !strings.Contains(err.Error(), "unknown reference #999") {
+		t.Errorf("call on a forged handle = %v", err)
+	}
+	// The connection still serves.
+	if got, err := n.Name(); err != nil || got != "w" {
+		t.Errorf("Name after refusals = %q, %v", got, err)
+	}
+}
+
+func TestReleaseAndCollection(t *testing.T) {
+	f := &factory{}
+	client, server := testPair(t, map[string]any{"m": f})
+	m, err := Dispense[maker](client, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := server.Stats().Exports // the root
+	n, err := m.Make("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := server.Stats().Exports; got != base+1 {
+		t.Fatalf("exports after Make = %d, want %d", got, base+1)
+	}
+	if err := Release(n); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the server to drop a released export", func() bool { return server.Stats().Exports == base })
+
+	// Collected proxies are released too.
+	for i := range 20 {
+		if _, err := m.Make(fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the server to drop collected exports", func() bool { return server.Stats().Exports == base })
+	eventually(t, "the client to forget collected imports", func() bool { return client.Stats().Imports == 1 })
+
+	// Sending one object twice reuses one export; the server keeps one proxy.
+	th := &thing{label: "x"}
+	m.Take(th)
+	same, err := m.Take(th)
+	if err != nil || !same {
+		t.Errorf("Take twice: same proxy = %v, %v", same, err)
+	}
+	if got := client.Stats().Exports; got != 1 {
+		t.Errorf("client exports after sending one object twice = %d, want 1", got)
+	}
+	f.taken = nil // drop the server's proxies
+	eventually(t, "the client to drop the export once the server's proxy is collected", func() bool { return client.Stats().Exports == 0 })
+}
