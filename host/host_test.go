@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	args = append(args, "../testdata/svcplugin", "../testdata/hangs", "../testdata/exits")
+	args = append(args, "../testdata/svcplugin", "../testdata/hangs", "../testdata/exits", "../testdata/rpcplugin")
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -82,6 +82,17 @@ func TestScenariosPluginProcess(t *testing.T) {
 	scenario.Run(t, dispenseSvc(t, c))
 }
 
+func TestWithArgs(t *testing.T) {
+	c := load(t, "svcplugin", host.WithArgs("--mode", "fast"))
+	th, err := host.Dispense[contract.Thing](c, "args")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := th.Name(); got != "--mode fast" {
+		t.Errorf("the plugin's arguments are %q, want %q", got, "--mode fast")
+	}
+}
+
 func TestDispenseErrors(t *testing.T) {
 	c := load(t, "svcplugin")
 	check := func(what string, err error, wants ...string) {
@@ -97,7 +108,7 @@ func TestDispenseErrors(t *testing.T) {
 		}
 	}
 	_, err := host.Dispense[contract.Service](c, "nope")
-	check("unknown name", err, `"nope"`, `"svc"`)
+	check("unknown name", err, `"nope"`, `["args" "svc"]`)
 	_, err = host.Dispense[contract.BadService](c, "svc")
 	check("chan parameter", err, "BadService.Watch", "parameter 1", "chan int cannot cross", "hint")
 	_, err = host.Dispense[contract.UsesUnregistered](c, "svc")

@@ -2,6 +2,7 @@ package refbroker_test
 
 import (
 	"net"
+	"runtime"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -33,10 +34,25 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 func TestScenariosInProcess(t *testing.T) {
-	h, _ := pair(t)
+	goroutines := runtime.NumGoroutine()
+	h, p := pair(t)
 	svc, err := refbroker.Dispense[contract.Service](h, "svc")
 	if err != nil {
 		t.Fatalf("Dispense: %v", err)
 	}
 	scenario.Run(t, svc)
+
+	// Nothing leaks: once the host drops the service, every table on both
+	// sides empties, and closing leaves no goroutine behind.
+	svc = nil
+	empty := refbroker.Stats{}
+	scenario.Eventually(t, "both sides' tables to empty", func() bool {
+		runtime.GC()
+		return h.Stats() == empty && p.Stats() == empty
+	})
+	h.Close()
+	p.Close()
+	scenario.Eventually(t, "goroutines to return to baseline", func() bool {
+		return runtime.NumGoroutine() <= goroutines
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/refplug/refplug/refbroker"
 	"github.com/refplug/refplug/testdata/contract"
@@ -215,6 +216,22 @@ func Identity(t *testing.T, svc contract.Service) {
 	if k, err := svc.Kept(); err != nil || k != contract.Thing(th) {
 		t.Errorf("Kept = %T, %v; want the host's own *thing", k, err)
 	}
+	if _, err := svc.Keep(nil); err != nil { // let the plugin drop its proxy
+		t.Errorf("Keep(nil): %v", err)
+	}
+	// Funcs and interfaces inside data come home as the originals too.
+	s := &sink{}
+	onSave := func(string) error { return nil }
+	out, err := svc.Echo(contract.Doc{OnSave: onSave, Sink: s})
+	if err != nil {
+		t.Fatalf("Echo: %v", err)
+	}
+	if out.Sink != contract.Sink(s) {
+		t.Errorf("Echo returned Sink %T, not the host's own *sink", out.Sink)
+	}
+	if funcAddr(out.OnSave) != funcAddr(onSave) {
+		t.Errorf("Echo returned a different OnSave func, not the host's own")
+	}
 	c, err := svc.NewCounter("x")
 	if err != nil {
 		t.Fatal(err)
@@ -222,6 +239,12 @@ func Identity(t *testing.T, svc contract.Service) {
 	if mine, err := svc.IsMine(c); err != nil || !mine {
 		t.Errorf("IsMine = %v, %v; the plugin did not get its own *counter back", mine, err)
 	}
+}
+
+// funcAddr is the address of the closure behind a func value: equal for
+// the same func value, different for a proxy standing in for it.
+func funcAddr(f func(string) error) unsafe.Pointer {
+	return *(*unsafe.Pointer)(unsafe.Pointer(&f))
 }
 
 type unregistered struct{ A int }
