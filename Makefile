@@ -3,7 +3,9 @@
 GO  ?= go
 BIN := bin
 
-.PHONY: all build run test clean
+FUZZTIME ?= 10s
+
+.PHONY: all build run test fuzz stress bench clean
 
 all: build
 
@@ -16,6 +18,13 @@ run: build
 test:
 	$(GO) vet ./...
 	$(GO) test -race ./...
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+# Fuzz every decoder of peer input (a short run is part of `make test`;
+# `make fuzz FUZZTIME=10m` for a long one).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeValue$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./refbroker
+	$(GO) test -run '^$$' -fuzz '^FuzzDispatch$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 200x ./refbroker
 
 clean:
 	rm -rf $(BIN)

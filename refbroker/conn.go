@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -63,6 +64,11 @@ type Conn struct {
 		releases   []release                     // releases waiting for the flusher
 	}
 
+	// Cumulative counts, reported by Stats.
+	callsMade, callsServed          atomic.Uint64
+	exportsCreated, exportsDropped  atomic.Uint64
+	importsCreated, importsReleased atomic.Uint64
+
 	releaseReady chan struct{}  // wakes the release flusher; capacity 1
 	done         chan struct{}  // closed when the connection has ended
 	workers      sync.WaitGroup // the reader and the release flusher
@@ -87,6 +93,7 @@ type exportKey struct {
 type pendingCall struct {
 	ch        chan *decoder // the return, positioned after seq; nil when disconnected
 	plan      *funcPlan     // to decode a return nobody waits for
+	sent      []uint64      // export IDs the call sent, to take back if it is rejected
 	abandoned bool          // guarded by lk: the caller stopped waiting
 }
 
@@ -156,7 +163,7 @@ func (c *Conn) shutdown(cause error) {
 	}
 	c.lk.closed = true
 	c.lk.err = cause
-	pending, serving := c.lk.pending, c.lk.serving
+	pending, serving, leftover := c.lk.pending, c.lk.serving, c.lk.exports
 	c.lk.pending, c.lk.serving = map[uint64]*pendingCall{}, map[uint64]context.CancelFunc{}
 	c.lk.exports, c.lk.exportKeys, c.lk.imports = map[uint64]*export{}, map[exportKey]uint64{}, map[uint64]*importEntry{}
 	c.lk.releases = nil
@@ -174,6 +181,13 @@ func (c *Conn) shutdown(cause error) {
 	}
 	if cause != errClosed {
 		c.log.Debug("refbroker connection ended", "cause", cause)
+	}
+	if len(leftover) > 0 && c.log.IsDebug() {
+		kinds := make(map[string]int)
+		for _, x := range leftover {
+			kinds[x.methods.t.String()]++
+		}
+		c.log.Debug("references still exported when the connection ended", "count", len(leftover), "by_type", kinds)
 	}
 }
 
@@ -197,6 +211,7 @@ func (c *Conn) newEncoder() *encoder {
 	e.buf = e.buf[:frameRoom]
 	e.conn = c
 	e.depth = 0
+	e.sent = e.sent[:0]
 	return e
 }
 
@@ -207,12 +222,20 @@ func freeEncoder(e *encoder) {
 	}
 }
 
+// discard drops a message that will not be sent, taking back the
+// references it exported.
+func (c *Conn) discard(e *encoder) {
+	c.unsend(e.sent)
+	freeEncoder(e)
+}
+
 // send writes e's message as one frame and frees e.
 func (c *Conn) send(e *encoder) error {
 	defer freeEncoder(e)
 	n := len(e.buf) - frameRoom
 	if n > c.maxMsg {
-		return fmt.Errorf("refbroker: message of %d bytes exceeds the limit of %d (Options.MaxMessageSize)", n, c.maxMsg)
+		c.unsend(e.sent)
+		return fmt.Errorf("message of %d bytes exceeds the limit of %d (Options.MaxMessageSize)", n, c.maxMsg)
 	}
 	var hdr [binary.MaxVarintLen64]byte
 	hn := binary.PutUvarint(hdr[:], uint64(n))
@@ -241,8 +264,11 @@ func (c *Conn) readLoop() {
 			return
 		}
 		if n > uint64(c.maxMsg) {
-			c.shutdown(fmt.Errorf("the peer sent a message of %d bytes, over the limit of %d (Options.MaxMessageSize)", n, c.maxMsg))
-			return
+			if err := c.refuseOversize(br, n); err != nil {
+				c.shutdown(fmt.Errorf("the other side went away mid-message (%w)", err))
+				return
+			}
+			continue
 		}
 		buf := make([]byte, n)
 		if _, err := io.ReadFull(br, buf); err != nil {
@@ -255,6 +281,38 @@ func (c *Conn) readLoop() {
 			return
 		}
 	}
+}
+
+// refuseOversize skips a message over the size limit without holding it
+// in memory, and fails the call it belonged to, so one oversized message
+// costs one call, not the connection.
+func (c *Conn) refuseOversize(br *bufio.Reader, n uint64) error {
+	head := make([]byte, min(n, 16))
+	if _, err := io.ReadFull(br, head); err != nil {
+		return err
+	}
+	if _, err := io.CopyN(io.Discard, br, int64(n)-int64(len(head))); err != nil {
+		return err
+	}
+	tooBig := fmt.Errorf("refbroker: a message of %d bytes exceeds the receiver's limit of %d (Options.MaxMessageSize)", n, c.maxMsg)
+	d := &decoder{buf: head}
+	typ, seq := d.byte1(), d.uvarint()
+	if d.err != nil {
+		c.log.Warn("refbroker: dropped an oversized message", "bytes", n)
+		return nil
+	}
+	switch typ {
+	case msgCall, msgBootstrap:
+		c.reply(seq, statusRejected, tooBig)
+	case msgReturn:
+		e := &encoder{}
+		e.byte1(statusFailed)
+		encodeError(e, tooBig, 0)
+		c.deliver(seq, &decoder{buf: e.buf, conn: c})
+	default:
+		c.log.Warn("refbroker: dropped an oversized message", "type", typ, "bytes", n)
+	}
+	return nil
 }
 
 // dispatch handles one message. An error means the stream cannot be
@@ -356,9 +414,12 @@ func (c *Conn) roundTrip(ctx context.Context, name string, plan *funcPlan, outs 
 
 	e := c.newEncoder()
 	if err := build(e, seq); err != nil {
-		freeEncoder(e)
+		c.discard(e)
 		c.forget(seq)
 		return err
+	}
+	if len(e.sent) > 0 {
+		p.sent = slices.Clone(e.sent)
 	}
 	if err := c.send(e); err != nil {
 		c.forget(seq)
@@ -367,6 +428,7 @@ func (c *Conn) roundTrip(ctx context.Context, name string, plan *funcPlan, outs 
 		}
 		return fmt.Errorf("refbroker: %s: %w", name, err)
 	}
+	c.callsMade.Add(1)
 	if ctxDone != nil {
 		stop := context.AfterFunc(ctx, func() { c.sendCancel(seq) })
 		defer stop()
@@ -376,7 +438,7 @@ func (c *Conn) roundTrip(ctx context.Context, name string, plan *funcPlan, outs 
 		if d == nil {
 			return c.disconnected(name)
 		}
-		return c.readReturn(d, name, plan, outs)
+		return c.readReturn(d, name, plan, outs, p.sent)
 	case <-ctxDone:
 		c.abandon(seq, p)
 		return ctx.Err()
@@ -400,7 +462,7 @@ func (c *Conn) abandon(seq uint64, p *pendingCall) {
 	}
 	c.lk.Unlock()
 	if !waiting { // the reader has handed the return over already
-		go c.drain(p.plan, <-p.ch)
+		go c.drain(p, <-p.ch)
 	}
 }
 
@@ -422,25 +484,32 @@ func (c *Conn) deliver(seq uint64, d *decoder) {
 	case p == nil:
 		c.log.Warn("refbroker: return for an unknown call", "seq", seq)
 	case abandoned:
-		go c.drain(p.plan, d)
+		go c.drain(p, d)
 	default:
 		p.ch <- d
 	}
 }
 
 // drain decodes a return nobody waits for and drops the results.
-func (c *Conn) drain(plan *funcPlan, d *decoder) {
+func (c *Conn) drain(p *pendingCall, d *decoder) {
 	if d == nil {
 		return
 	}
-	outs := make([]reflect.Value, len(plan.out))
-	for i, oc := range plan.out {
+	outs := make([]reflect.Value, len(p.plan.out))
+	for i, oc := range p.plan.out {
 		outs[i] = reflect.New(oc.t).Elem()
 	}
-	_ = c.readReturn(d, "", plan, outs)
+	_ = c.readReturn(d, "", p.plan, outs, p.sent)
 }
 
-func (c *Conn) readReturn(d *decoder, name string, plan *funcPlan, outs []reflect.Value) error {
+// readReturn decodes a return into outs. sent are the references the call
+// sent, taken back if the peer rejected the call unread.
+func (c *Conn) readReturn(d *decoder, name string, plan *funcPlan, outs []reflect.Value, sent []uint64) (err error) {
+	defer func() {
+		if p := recover(); p != nil { // a proxy constructor or unmarshaler panicked
+			err = fmt.Errorf("refbroker: %s: decoding results panicked: %v", name, p)
+		}
+	}()
 	switch status := d.byte1(); status {
 	case statusOK:
 		for i, oc := range plan.out {
@@ -456,7 +525,10 @@ func (c *Conn) readReturn(d *decoder, name string, plan *funcPlan, outs []reflec
 			return fmt.Errorf("refbroker: %s: decoding results: %w", name, d.err)
 		}
 		return nil
-	case statusFailed:
+	case statusFailed, statusRejected:
+		if status == statusRejected {
+			c.unsend(sent)
+		}
 		err := decodeError(d, 0)
 		if d.err != nil {
 			return fmt.Errorf("refbroker: %s: decoding the failure: %w", name, d.err)
@@ -547,14 +619,21 @@ func (c *Conn) serveCall(in *incoming) {
 	x := c.lk.exports[in.target]
 	c.lk.Unlock()
 	if x == nil {
-		c.replyFailed(in.seq, fmt.Errorf("refbroker: call of %s on unknown reference #%d (released, or never sent)", in.method, in.target))
+		c.reply(in.seq, statusRejected, fmt.Errorf("refbroker: call of %s on unknown reference #%d (released, or never sent)", in.method, in.target))
 		return
 	}
 	m := x.methods.methods[in.method]
 	if m == nil {
-		c.replyFailed(in.seq, fmt.Errorf("refbroker: %s has no method %q (the reference crossed as %s)", x.methods.t, in.method, x.methods.t))
+		c.reply(in.seq, statusRejected, fmt.Errorf("refbroker: %s has no method %q (the reference crossed as %s)", x.methods.t, in.method, x.methods.t))
 		return
 	}
+	defer func() {
+		if p := recover(); p != nil { // a proxy constructor or (un)marshaler panicked
+			c.log.Error("panic while decoding or encoding a call", "method", m.full, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: panic while decoding or encoding: %v", m.full, p))
+		}
+	}()
+	c.callsServed.Add(1)
 	fp := m.plan
 	args := make([]reflect.Value, 0, fp.t.NumIn())
 	if fp.ctx {
@@ -595,7 +674,7 @@ func (c *Conn) serveCall(in *incoming) {
 	e.byte1(statusOK)
 	for i, oc := range fp.out {
 		if err := oc.enc(e, outs[i]); err != nil {
-			freeEncoder(e)
+			c.discard(e)
 			c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: result %d: %w", m.full, i+1, err))
 			return
 		}
@@ -620,11 +699,14 @@ func (c *Conn) safeCall(m *methodPlan, fn reflect.Value, args []reflect.Value) (
 	return fn.Call(args), nil
 }
 
-func (c *Conn) replyFailed(seq uint64, err error) {
+func (c *Conn) replyFailed(seq uint64, err error) { c.reply(seq, statusFailed, err) }
+
+// reply sends a return carrying only an error.
+func (c *Conn) reply(seq uint64, status byte, err error) {
 	e := c.newEncoder()
 	e.byte1(msgReturn)
 	e.uvarint(seq)
-	e.byte1(statusFailed)
+	e.byte1(status)
 	encodeError(e, err, 0)
 	_ = c.send(e)
 }
@@ -713,6 +795,7 @@ func (c *Conn) addExport(x *export) uint64 {
 	c.lk.nextExport++
 	id := c.lk.nextExport
 	c.lk.exports[id] = x
+	c.exportsCreated.Add(1)
 	if x.key.t != nil {
 		c.lk.exportKeys[x.key] = id
 	}
@@ -758,8 +841,10 @@ func (c *Conn) encodeRef(e *encoder, v reflect.Value, t reflect.Type) error {
 			x.key = exportKey{obj: dyn.Interface(), t: t}
 		}
 	}
+	id := c.addExport(x)
+	e.sent = append(e.sent, id)
 	e.byte1(refMine)
-	e.uvarint(c.addExport(x))
+	e.uvarint(id)
 	return nil
 }
 
@@ -909,20 +994,8 @@ func (c *Conn) applyReleases(d *decoder) error {
 	c.lk.Lock()
 	for i := 0; i < n && d.err == nil; i++ {
 		id, count := d.uvarint(), d.uvarint()
-		if d.err != nil {
-			break
-		}
-		x := c.lk.exports[id]
-		if x == nil || count > x.count {
+		if d.err == nil && !c.dropSendsLocked(id, count) {
 			unknown = append(unknown, id)
-			continue
-		}
-		x.count -= count
-		if x.count == 0 {
-			delete(c.lk.exports, id)
-			if x.key.t != nil {
-				delete(c.lk.exportKeys, x.key)
-			}
 		}
 	}
 	c.lk.Unlock()
@@ -932,16 +1005,59 @@ func (c *Conn) applyReleases(d *decoder) error {
 	return d.err
 }
 
-// Stats counts a connection's live references.
+// unsend takes back sends of references in a message that never reached
+// the peer, or that it rejected unread.
+func (c *Conn) unsend(ids []uint64) {
+	if len(ids) == 0 {
+		return
+	}
+	c.lk.Lock()
+	for _, id := range ids {
+		c.dropSendsLocked(id, 1)
+	}
+	c.lk.Unlock()
+}
+
+// dropSendsLocked subtracts count sends from export id and drops it at
+// zero. It reports false, changing nothing, if the export does not exist
+// or has fewer sends.
+func (c *Conn) dropSendsLocked(id, count uint64) bool {
+	x := c.lk.exports[id]
+	if x == nil || count > x.count {
+		return false
+	}
+	x.count -= count
+	if x.count == 0 {
+		delete(c.lk.exports, id)
+		if x.key.t != nil {
+			delete(c.lk.exportKeys, x.key)
+		}
+		c.exportsDropped.Add(1)
+	}
+	return true
+}
+
+// Stats counts a connection's references and calls.
 type Stats struct {
-	Exports int // objects of this side that the peer holds references to
-	Imports int // objects of the peer that this side holds proxies for
-	Pending int // calls of this side awaiting their return
+	Exports int // live: objects of this side that the peer holds references to
+	Imports int // live: objects of the peer that this side holds proxies for
+	Pending int // live: calls of this side awaiting their return
+
+	CallsMade       uint64 // calls this side sent
+	CallsServed     uint64 // calls of the peer this side ran
+	ExportsCreated  uint64 // objects this side exported
+	ExportsDropped  uint64 // exports dropped after the peer released every send
+	ImportsCreated  uint64 // proxies this side created for the peer's objects
+	ImportsReleased uint64 // proxies released (Release or garbage collection)
 }
 
 // Stats returns the connection's current counts.
 func (c *Conn) Stats() Stats {
 	c.lk.Lock()
-	defer c.lk.Unlock()
-	return Stats{Exports: len(c.lk.exports), Imports: len(c.lk.imports), Pending: len(c.lk.pending)}
+	s := Stats{Exports: len(c.lk.exports), Imports: len(c.lk.imports), Pending: len(c.lk.pending)}
+	c.lk.Unlock()
+	s.CallsMade, s.CallsServed = c.callsMade.Load(), c.callsServed.Load()
+	s.ExportsCreated, s.ExportsDropped = c.exportsCreated.Load(), c.exportsDropped.Load()
+	s.ImportsCreated, s.ImportsReleased = c.importsCreated.Load(), c.importsReleased.Load()
+	return s
 }

@@ -306,3 +306,67 @@ func TestReleaseAndCollection(t *testing.T) {
 	f.taken = nil // drop the server's proxies
 	eventually(t, "the client to drop the export once the server's proxy is collected", func() bool { return client.Stats().Exports == 0 })
 }
+
+type blobber interface {
+	Blob(n int) ([]byte, error)
+	Store(b []byte, n named) error
+}
+
+type blobberProxy struct{ *Ref }
+
+func (p blobberProxy) Blob(n int) ([]byte, error) {
+	var b []byte
+	err := p.Invoke("Blob", []any{n}, &b)
+	return b, err
+}
+
+func (p blobberProxy) Store(b []byte, n named) error { return p.Invoke("Store", []any{b, n}) }
+
+func init() {
+	RegisterInterface[blobber](func(r *Ref) blobber { return blobberProxy{r} })
+}
+
+type blobs struct{}
+
+func (blobs) Blob(n int) ([]byte, error)    { return make([]byte, n), nil }
+func (blobs) Store(b []byte, n named) error { return nil }
+
+func TestMessageSizeLimit(t *testing.T) {
+	a, b := net.Pipe()
+	server := NewConn(a, Options{Roots: map[string]any{"b": blobs{}}}) // default limit
+	client := NewConn(b, Options{MaxMessageSize: 4 << 10})
+	t.Cleanup(func() { client.Close(); server.Close() })
+	bl, err := Dispense[blobber](client, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A result over the receiver's limit fails that call only.
+	if _, err := bl.Blob(64 << 10); err == nil || !strings.Contains(err.Error(), "exceeds the receiver's limit of 4096") {
+		t.Errorf("Blob(64 KiB) = %v; want the receiver's limit named", err)
+	}
+	// An argument over the sender's limit is refused before sending, and the
+	// reference sent with it is taken back.
+	if err := bl.Store(make([]byte, 64<<10), &thing{}); err == nil || !strings.Contains(err.Error(), "exceeds the limit of 4096") {
+		t.Errorf("Store(64 KiB) = %v; want the sender's limit named", err)
+	}
+	if n := client.Stats().Exports; n != 0 {
+		t.Errorf("client exports after a refused send = %d, want 0", n)
+	}
+	if b, err := bl.Blob(10); err != nil || len(b) != 10 {
+		t.Errorf("after oversized messages, Blob(10) = %d bytes, %v", len(b), err)
+	}
+}
+
+func TestRejectedCallTakesBackReferences(t *testing.T) {
+	client, _ := testPair(t, map[string]any{"b": blobs{}})
+	bp, _ := ifacePlanFor(reflect.TypeFor[blobber]())
+	var e error
+	args := []reflect.Value{reflect.ValueOf([]byte("x")), reflect.ValueOf(named(&thing{}))}
+	err := client.call(nil, 999, bp.methods["Store"], args, []reflect.Value{reflect.ValueOf(&e).Elem()})
+	if err == nil || !strings.Contains(err.Error(), "unknown reference #999") {
+		t.Fatalf("call on a forged handle = %v", err)
+	}
+	if s := client.Stats(); s.Exports != 0 || s.ExportsCreated != 1 || s.ExportsDropped != 1 {
+		t.Errorf("after a rejected call: %+v; want the sent reference taken back", s)
+	}
+}

@@ -291,6 +291,7 @@ func (c *Conn) importRef(id uint64, static reflect.Type) (*Ref, error) {
 	e.gen = r.gen
 	e.count++
 	c.lk.Unlock()
+	c.importsCreated.Add(1)
 
 	var err error
 	switch classify(static) {
@@ -325,6 +326,7 @@ func (c *Conn) dropImport(id, gen uint64) {
 	delete(c.lk.imports, id)
 	c.lk.releases = append(c.lk.releases, release{id: id, count: e.count})
 	c.lk.Unlock()
+	c.importsReleased.Add(1)
 	select {
 	case c.releaseReady <- struct{}{}:
 	default:

@@ -23,6 +23,10 @@ const (
 const (
 	statusOK     byte = 0 // the method ran; its results follow
 	statusFailed byte = 1 // the call failed in the broker or panicked; an error follows
+	// statusRejected: the call was refused before its arguments were read
+	// (unknown reference or method, message too large); an error follows.
+	// The caller takes back the references it sent in the call.
+	statusRejected byte = 2
 )
 
 // Reference tags, used where a value crosses by reference.
@@ -49,6 +53,7 @@ type encoder struct {
 	buf   []byte
 	conn  *Conn
 	depth int
+	sent  []uint64 // export IDs sent in this message, once per send
 }
 
 func (e *encoder) byte1(b byte)     { e.buf = append(e.buf, b) }

@@ -476,3 +476,8 @@ func Eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Empty reports whether a connection holds no live references or calls.
+func Empty(s refbroker.Stats) bool {
+	return s.Exports == 0 && s.Imports == 0 && s.Pending == 0
+}

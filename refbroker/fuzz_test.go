@@ -1,0 +1,162 @@
+package refbroker
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The fuzz targets feed peer bytes to every decoding path: the value
+// codecs (with references, any and errors) and whole messages through
+// dispatch. Neither may panic, hang or allocate beyond the message.
+
+type fuzzValue struct {
+	B   bool
+	I   int64
+	U   uint8
+	F   float64
+	C   complex64
+	S   string
+	Bs  []byte
+	Arr [2]int16
+	M   map[string][]int
+	P   *fuzzValue
+	Any any
+	Err error
+	N   named
+	Fn  func(int) string
+	T   time.Time
+}
+
+var (
+	fuzzConnOnce sync.Once
+	fuzzConn     *Conn
+)
+
+// fuzzTarget is a Conn whose peer end discards everything it is sent.
+func fuzzTarget() *Conn {
+	fuzzConnOnce.Do(func() {
+		a, b := net.Pipe()
+		go io.Copy(io.Discard, b)
+		fuzzConn = NewConn(a, Options{Roots: map[string]any{"m": &factory{}}})
+	})
+	return fuzzConn
+}
+
+func fuzzValueSeeds(t testing.TB) [][]byte {
+	c := fuzzTarget()
+	codec, err := codecFor(reflect.TypeFor[fuzzValue]())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seeds [][]byte
+	for _, v := range []fuzzValue{
+		{},
+		{B: true, I: -5, U: 7, F: 1.5, C: 2i, S: "s", Bs: []byte("b"), Arr: [2]int16{1, -1},
+			M: map[string][]int{"k": {1, 2}}, P: &fuzzValue{S: "inner"}, Any: 42,
+			Err: fmt.Errorf("wrapped: %w", io.EOF), N: &thing{label: "n"}, Fn: func(i int) string { return fmt.Sprint(i) }, T: time.Unix(1, 2)},
+		{Any: &thing{}, Err: errors.Join(io.EOF, errors.New("x"))},
+	} {
+		e := &encoder{conn: c}
+		if err := codec.enc(e, reflect.ValueOf(v)); err != nil {
+			t.Fatal(err)
+		}
+		seeds = append(seeds, e.buf)
+	}
+	return seeds
+}
+
+func FuzzDecodeValue(f *testing.F) {
+	for _, s := range fuzzValueSeeds(f) {
+		f.Add(s)
+	}
+	codec, _ := codecFor(reflect.TypeFor[fuzzValue]())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d := &decoder{buf: b, conn: fuzzTarget()}
+		codec.dec(d, reflect.New(codec.t).Elem())
+		_ = decodeError(&decoder{buf: b}, 0)
+	})
+}
+
+func fuzzMessageSeeds() [][]byte {
+	msg := func(build func(e *encoder)) []byte {
+		e := &encoder{}
+		build(e)
+		return e.buf
+	}
+	return [][]byte{
+		msg(func(e *encoder) { // bootstrap "m" as maker
+			e.byte1(msgBootstrap)
+			e.uvarint(1)
+			e.string("m")
+			e.string("refbroker.maker")
+			e.uvarint(1)
+			e.string("Make")
+			e.string("func(string) (refbroker.named, error)")
+		}),
+		msg(func(e *encoder) { // call Make on export 1
+			e.byte1(msgCall)
+			e.uvarint(2)
+			e.uvarint(1)
+			e.string("Make")
+			e.byte1(ctxNone)
+			e.string("label")
+		}),
+		msg(func(e *encoder) { // call Take with a reference to one of ours
+			e.byte1(msgCall)
+			e.uvarint(3)
+			e.uvarint(1)
+			e.string("Take")
+			e.byte1(ctxDeadline)
+			e.varint(time.Now().Add(time.Hour).UnixNano())
+			e.byte1(refMine)
+			e.uvarint(7)
+		}),
+		msg(func(e *encoder) { e.byte1(msgCancel); e.uvarint(3) }),
+		msg(func(e *encoder) { e.byte1(msgRelease); e.uvarint(1); e.uvarint(1); e.uvarint(1) }),
+		msg(func(e *encoder) { e.byte1(msgReturn); e.uvarint(9); e.byte1(statusOK) }),
+	}
+}
+
+func FuzzDispatch(f *testing.F) {
+	for _, s := range fuzzMessageSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = fuzzTarget().dispatch(b) // an error only means the message was refused
+	})
+}
+
+var writeSeeds = flag.Bool("write-fuzz-seeds", false, "write the fuzz seed corpus to testdata/fuzz")
+
+// TestWriteFuzzSeeds keeps the seed corpus in testdata/fuzz up to date
+// when run with -write-fuzz-seeds; otherwise it checks the corpus exists.
+func TestWriteFuzzSeeds(t *testing.T) {
+	sets := map[string][][]byte{"FuzzDecodeValue": fuzzValueSeeds(t), "FuzzDispatch": fuzzMessageSeeds()}
+	for name, seeds := range sets {
+		dir := filepath.Join("testdata", "fuzz", name)
+		if !*writeSeeds {
+			if ents, err := os.ReadDir(dir); err != nil || len(ents) < len(seeds) {
+				t.Errorf("seed corpus %s has fewer than %d files (%v); run go test -run TestWriteFuzzSeeds -write-fuzz-seeds", dir, len(seeds), err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range seeds {
+			body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s)
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed-%d", i)), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
