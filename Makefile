@@ -20,6 +20,11 @@ test:
 	$(GO) test -race ./...
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
+# The long stress run: 64 goroutines for 30s, in-process and against a
+# real plugin process (make test runs a 2s version).
+stress:
+	REFPLUG_STRESS=30s $(GO) test -race -run 'Stress' -v -timeout 10m ./refbroker ./host
+
 # Fuzz every decoder of peer input (a short run is part of `make test`;
 # `make fuzz FUZZTIME=10m` for a long one).
 fuzz:

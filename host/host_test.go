@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -28,11 +29,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = dir
+	// A -race binary sleeps a second at exit to gather reports; the test
+	// plugins are timed on exit, so they skip that sleep.
+	os.Setenv("GORACE", "atexit_sleep_ms=0")
 	args := []string{"build", "-o", dir + "/"}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	args = append(args, "../testdata/svcplugin", "../testdata/hangs", "../testdata/exits", "../testdata/rpcplugin")
+	args = append(args, "../testdata/svcplugin", "../testdata/hangs", "../testdata/exits", "../testdata/rpcplugin",
+		"../testdata/hostproc", "../testdata/stubborn")
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -192,27 +197,147 @@ func TestCloseDisconnects(t *testing.T) {
 }
 
 func TestPluginCrash(t *testing.T) {
+	goroutines := runtime.NumGoroutine()
 	c := load(t, "svcplugin")
 	svc := dispenseSvc(t, c)
 	hung := make(chan error, 1)
-	go func() { hung <- svc.Hang(context.Background()) }()
+	started := make(chan struct{})
+	go func() {
+		close(started)
+		hung <- svc.Hang(context.Background())
+	}()
+	<-started
+	scenario.Eventually(t, "the Hang call to be pending", func() bool { return c.Stats().Pending == 1 })
 	if err := svc.Exit(3); !errors.Is(err, refbroker.ErrDisconnected) {
 		t.Errorf("Exit = %v; want ErrDisconnected", err)
 	}
+	died := time.Now()
 	select {
 	case err := <-hung:
 		if !errors.Is(err, refbroker.ErrDisconnected) {
 			t.Errorf("pending Hang after the crash = %v; want ErrDisconnected", err)
 		}
+		if el := time.Since(died); el > time.Second {
+			t.Errorf("the pending call failed %v after the crash; the promise is 1s", el)
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a call pending when the plugin died did not return")
+	}
+	if s := c.Stats(); !scenario.Empty(s) {
+		t.Errorf("host tables after the crash: %+v; want empty", s)
 	}
 	if _, err := svc.Sum(1); !errors.Is(err, refbroker.ErrDisconnected) {
 		t.Errorf("Sum after the crash = %v; want ErrDisconnected", err)
 	}
 	scenario.Eventually(t, "the plugin process to be reaped", c.Exited)
+	c.Close()
+	scenario.Eventually(t, "host goroutines to return to baseline", func() bool {
+		return runtime.NumGoroutine() <= goroutines
+	})
 	// The same binary loads again.
 	if n, err := dispenseSvc(t, load(t, "svcplugin")).Sum(4, 5); err != nil || n != 9 {
 		t.Errorf("after a crash, a new Load: Sum = %d, %v", n, err)
 	}
+}
+
+// TestHostKilled: a plugin whose host dies by SIGKILL exits by itself.
+func TestHostKilled(t *testing.T) {
+	cmd := exec.Command(filepath.Join(bin, "hostproc"), filepath.Join(bin, "svcplugin"))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = testWriter{t}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if _, err := fmt.Fscanln(out, &pid); err != nil {
+		cmd.Process.Kill()
+		t.Fatalf("reading the plugin's pid from the host: %v", err)
+	}
+	if !alive(pid) {
+		t.Fatalf("plugin %d is not running while its host is", pid)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	killed := time.Now()
+	scenario.Eventually(t, "the orphaned plugin to exit", func() bool { return !alive(pid) })
+	if el := time.Since(killed); el > 2*time.Second {
+		t.Errorf("the plugin outlived its SIGKILLed host by %v; the promise is 2s", el)
+	}
+}
+
+// alive reports whether process pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
+}
+
+// TestStubbornPluginKilled: a plugin that ignores the request to exit is
+// killed by Close.
+func TestStubbornPluginKilled(t *testing.T) {
+	c := load(t, "stubborn")
+	svc := dispenseSvc(t, c)
+	pid, err := svc.Pid()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("Close took %v", el)
+	}
+	if !c.Exited() {
+		t.Errorf("the stubborn plugin is still running after Close")
+	}
+	scenario.Eventually(t, "the stubborn plugin's process to be gone", func() bool { return !alive(pid) })
+}
+
+// TestStressPluginProcess: 64 goroutines mixing every kind of call against
+// a real plugin; then both sides' tables and goroutines return to baseline.
+func TestStressPluginProcess(t *testing.T) {
+	goroutines := runtime.NumGoroutine()
+	c := load(t, "svcplugin")
+	svc := dispenseSvc(t, c)
+	before, err := svc.Health()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := scenario.StressDuration(t)
+	res := scenario.Stress(t, svc, 64, d)
+	var after contract.Health
+	scenario.Eventually(t, "both sides' tables to return to baseline", func() bool {
+		runtime.GC()
+		var err error
+		after, err = svc.Health()
+		hs := c.Stats()
+		ok := err == nil && hs.Exports == 0 && hs.Imports == 1 && hs.Pending == 0 &&
+			after.Stats.Exports == 1 && after.Stats.Imports == 0 && after.Goroutines <= before.Goroutines
+		if !ok {
+			t.Logf("not yet: host %+v; plugin %+v (goroutines before %d); %v", hs, after, before.Goroutines, err)
+		}
+		return ok
+	})
+	hs := c.Stats()
+	c.Close()
+	scenario.Eventually(t, "host goroutines to return to baseline", func() bool {
+		return runtime.NumGoroutine() <= goroutines
+	})
+	t.Logf("plugin-process stress: 64 goroutines for %v: %d iterations, %d failures; host made %d calls, served %d callbacks; "+
+		"host exports created/dropped %d/%d, imports created/released %d/%d; plugin exports created/dropped %d/%d, imports created/released %d/%d; "+
+		"plugin goroutines before %d, after %d; host goroutines before %d, after %d",
+		d, res.Iterations, res.Failures, hs.CallsMade, hs.CallsServed, hs.ExportsCreated, hs.ExportsDropped, hs.ImportsCreated, hs.ImportsReleased,
+		after.Stats.ExportsCreated, after.Stats.ExportsDropped, after.Stats.ImportsCreated, after.Stats.ImportsReleased,
+		before.Goroutines, after.Goroutines, goroutines, runtime.NumGoroutine())
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -33,11 +34,11 @@ func WithMaxMessageSize(n int) Option { return func(c *config) { c.maxMsg = n } 
 
 // exitGrace is how long a plugin whose host connection ended waits for the
 // host's orderly shutdown request before it exits by itself.
-const exitGrace = time.Second
+const exitGrace = 500 * time.Millisecond
 
 // Serve serves objects, by name, to the host that started this process, and
 // returns when the host is done with the plugin: it closed the plugin, or
-// it went away (then Serve returns within about a second, so a plugin never
+// it went away (then Serve returns within half a second, so a plugin never
 // outlives its host). Each object is dispensed by the host as an interface
 // type; it must have that interface's methods.
 //
@@ -73,6 +74,7 @@ func Serve(objects map[string]any, opts ...Option) {
 		return
 	case conn = <-connected:
 	}
+	current.Store(conn)
 	defer conn.Close()
 	select {
 	case <-served: // the host asked us to quit
@@ -100,6 +102,19 @@ func checkObjects(objects map[string]any) error {
 		return fmt.Errorf("plugin: Serve: the objects named %v are nil", bad)
 	}
 	return nil
+}
+
+// current is the connection to the host, once there is one.
+var current atomic.Pointer[refbroker.Conn]
+
+// Stats returns the counts of the plugin's connection to its host (live
+// references both ways, calls made and served); zero before the host has
+// connected.
+func Stats() refbroker.Stats {
+	if c := current.Load(); c != nil {
+		return c.Stats()
+	}
+	return refbroker.Stats{}
 }
 
 var (

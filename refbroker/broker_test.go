@@ -17,7 +17,7 @@ func pair(t *testing.T) (hostSide, pluginSide *refbroker.Conn) {
 	t.Helper()
 	a, b := net.Pipe()
 	logger := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Warn, Output: testWriter{t}})
-	pluginSide = refbroker.NewConn(b, refbroker.Options{Logger: logger.Named("plugin"), Roots: map[string]any{"svc": contract.NewService()}})
+	pluginSide = refbroker.NewConn(b, refbroker.Options{Logger: logger.Named("plugin"), Roots: map[string]any{"svc": contract.NewService(nil)}})
 	hostSide = refbroker.NewConn(a, refbroker.Options{Logger: logger.Named("host")})
 	t.Cleanup(func() {
 		hostSide.Close()
@@ -54,4 +54,32 @@ func TestScenariosInProcess(t *testing.T) {
 	scenario.Eventually(t, "goroutines to return to baseline", func() bool {
 		return runtime.NumGoroutine() <= goroutines
 	})
+}
+
+// TestStressInProcess: many goroutines mixing every kind of call; then
+// both sides' tables empty and goroutines return to baseline.
+func TestStressInProcess(t *testing.T) {
+	goroutines := runtime.NumGoroutine()
+	h, p := pair(t)
+	svc, err := refbroker.Dispense[contract.Service](h, "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := scenario.StressDuration(t)
+	res := scenario.Stress(t, svc, 64, d)
+	svc = nil
+	scenario.Eventually(t, "both sides' tables to empty", func() bool {
+		runtime.GC()
+		return scenario.Empty(h.Stats()) && scenario.Empty(p.Stats())
+	})
+	hs, ps := h.Stats(), p.Stats()
+	h.Close()
+	p.Close()
+	scenario.Eventually(t, "goroutines to return to baseline", func() bool {
+		return runtime.NumGoroutine() <= goroutines
+	})
+	t.Logf("in-process stress: 64 goroutines for %v: %d iterations, %d failures; host made %d calls and served %d; "+
+		"host exports created/dropped %d/%d, imports created/released %d/%d; plugin exports created/dropped %d/%d; goroutines before %d, after %d",
+		d, res.Iterations, res.Failures, hs.CallsMade, hs.CallsServed, hs.ExportsCreated, hs.ExportsDropped,
+		hs.ImportsCreated, hs.ImportsReleased, ps.ExportsCreated, ps.ExportsDropped, goroutines, runtime.NumGoroutine())
 }

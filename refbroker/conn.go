@@ -217,6 +217,8 @@ func (c *Conn) newEncoder() *encoder {
 
 func freeEncoder(e *encoder) {
 	e.conn = nil
+	clear(e.home)
+	e.home = e.home[:0]
 	if cap(e.buf) <= 64<<10 {
 		encoderPool.Put(e)
 	}
@@ -429,17 +431,25 @@ func (c *Conn) roundTrip(ctx context.Context, name string, plan *funcPlan, outs 
 		return fmt.Errorf("refbroker: %s: %w", name, err)
 	}
 	c.callsMade.Add(1)
+	// The peer hears of a cancellation as soon as it happens, even while
+	// this goroutine is busy (say, serving a callback of the same call).
+	stop := func() bool { return false }
 	if ctxDone != nil {
-		stop := context.AfterFunc(ctx, func() { c.sendCancel(seq) })
-		defer stop()
+		stop = context.AfterFunc(ctx, func() { c.sendCancel(seq) })
 	}
 	select {
 	case d := <-p.ch:
+		stop()
 		if d == nil {
 			return c.disconnected(name)
 		}
 		return c.readReturn(d, name, plan, outs, p.sent)
 	case <-ctxDone:
+		// ctx.Done closes before AfterFunc's func is started, so stopping
+		// it here can win the race: then the cancel is ours to send.
+		if stop() {
+			go c.sendCancel(seq)
+		}
 		c.abandon(seq, p)
 		return ctx.Err()
 	}
@@ -815,6 +825,7 @@ func (c *Conn) encodeRef(e *encoder, v reflect.Value, t reflect.Type) error {
 		}
 		e.byte1(refHome)
 		e.uvarint(r.id)
+		e.home = append(e.home, r) // a release must not overtake this message
 		return nil
 	}
 	var methods *ifacePlan

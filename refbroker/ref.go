@@ -124,7 +124,11 @@ func (r *Ref) call(ctx context.Context, m *methodPlan, args, outs []reflect.Valu
 	if r.released.Load() {
 		return &callError{method: m.full, sentinel: ErrReleased}
 	}
-	return r.conn.call(ctx, r.id, m, args, outs)
+	err := r.conn.call(ctx, r.id, m, args, outs)
+	// Until the call has returned, r must not be collected: its cleanup
+	// would send a release that could overtake the call on the wire.
+	runtime.KeepAlive(r)
+	return err
 }
 
 // value returns what the receiver of this reference is handed: the typed

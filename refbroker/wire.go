@@ -54,6 +54,7 @@ type encoder struct {
 	conn  *Conn
 	depth int
 	sent  []uint64 // export IDs sent in this message, once per send
+	home  []*Ref   // Refs sent home in this message: kept alive until it is written
 }
 
 func (e *encoder) byte1(b byte)     { e.buf = append(e.buf, b) }

@@ -89,6 +89,17 @@ type Service interface {
 	Narrow(t Thing) (string, error)
 	Observe(fn func(string)) error
 	Exit(code int) error
+	// Pid is the serving process's ID.
+	Pid() (int, error)
+	// Health reports the serving side's goroutine count (after letting the
+	// garbage collector run) and its connection's counts.
+	Health() (Health, error)
+}
+
+// Health is the serving side's view of itself.
+type Health struct {
+	Goroutines int
+	Stats      refbroker.Stats
 }
 
 // BadService cannot cross: a channel parameter.
@@ -268,3 +279,13 @@ func (p serviceProxy) Narrow(t Thing) (string, error) {
 }
 func (p serviceProxy) Observe(fn func(string)) error { return p.Invoke("Observe", []any{fn}) }
 func (p serviceProxy) Exit(code int) error           { return p.Invoke("Exit", []any{code}) }
+func (p serviceProxy) Pid() (int, error) {
+	var v int
+	err := p.Invoke("Pid", nil, &v)
+	return v, err
+}
+func (p serviceProxy) Health() (Health, error) {
+	var v Health
+	err := p.Invoke("Health", nil, &v)
+	return v, err
+}

@@ -4,17 +4,22 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/refplug/refplug/refbroker"
 )
 
-// NewService returns the Service the test plugin serves.
-func NewService() Service {
-	return &service{unhang: make(chan struct{})}
+// NewService returns the Service the test plugin serves. stats, if not
+// nil, reports the serving connection's counts for Health.
+func NewService(stats func() refbroker.Stats) Service {
+	return &service{unhang: make(chan struct{}), stats: stats}
 }
 
 type service struct {
+	stats     func() refbroker.Stats
 	mu        sync.Mutex
 	kept      Thing
 	cancelled int
@@ -190,4 +195,15 @@ func (s *service) Observe(fn func(string)) error {
 func (s *service) Exit(code int) error {
 	os.Exit(code)
 	return nil
+}
+
+func (s *service) Pid() (int, error) { return os.Getpid(), nil }
+
+func (s *service) Health() (Health, error) {
+	runtime.GC()
+	h := Health{Goroutines: runtime.NumGoroutine()}
+	if s.stats != nil {
+		h.Stats = s.stats()
+	}
+	return h, nil
 }

@@ -15,5 +15,5 @@ type args struct{}
 func (args) Name() string { return strings.Join(os.Args[1:], " ") }
 
 func main() {
-	plugin.Serve(map[string]any{"svc": contract.NewService(), "args": args{}})
+	plugin.Serve(map[string]any{"svc": contract.NewService(plugin.Stats), "args": args{}})
 }
