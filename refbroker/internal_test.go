@@ -370,3 +370,58 @@ func TestRejectedCallTakesBackReferences(t *testing.T) {
 		t.Errorf("after a rejected call: %+v; want the sent reference taken back", s)
 	}
 }
+
+func TestStructFieldCountMismatch(t *testing.T) {
+	type wide struct{ A, B int }
+	type narrow struct{ A int }
+	wc, _ := codecFor(reflect.TypeFor[wide]())
+	nc, _ := codecFor(reflect.TypeFor[narrow]())
+	e := &encoder{}
+	if err := wc.enc(e, reflect.ValueOf(wide{1, 2})); err != nil {
+		t.Fatal(err)
+	}
+	d := &decoder{buf: e.buf}
+	nc.dec(d, reflect.New(reflect.TypeFor[narrow]()).Elem())
+	if d.err == nil || !strings.Contains(d.err.Error(), "with 2 fields, this side has 1") {
+		t.Errorf("decoding a wider struct = %v", d.err)
+	}
+}
+
+// explosive panics when it is decoded.
+type explosive struct{}
+
+func (explosive) MarshalBinary() ([]byte, error) { return []byte{1}, nil }
+func (*explosive) UnmarshalBinary([]byte) error  { panic("unmarshal exploded") }
+
+type taker interface {
+	Take(x explosive) error
+	Ping() error
+}
+
+type takerProxy struct{ *Ref }
+
+func (p takerProxy) Take(x explosive) error { return p.Invoke("Take", []any{x}) }
+func (p takerProxy) Ping() error            { return p.Invoke("Ping", nil) }
+
+func init() {
+	RegisterInterface[taker](func(r *Ref) taker { return takerProxy{r} })
+}
+
+type takerImpl struct{}
+
+func (takerImpl) Take(explosive) error { return nil }
+func (takerImpl) Ping() error          { return nil }
+
+func TestPanicWhileDecodingFailsTheCallOnly(t *testing.T) {
+	client, _ := testPair(t, map[string]any{"t": takerImpl{}})
+	tk, err := Dispense[taker](client, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.Take(explosive{}); err == nil || !strings.Contains(err.Error(), "unmarshal exploded") {
+		t.Errorf("Take = %v; want the decoding panic reported", err)
+	}
+	if err := tk.Ping(); err != nil {
+		t.Errorf("Ping after a decoding panic = %v", err)
+	}
+}
