@@ -341,3 +341,53 @@ func TestStressPluginProcess(t *testing.T) {
 		after.Stats.ExportsCreated, after.Stats.ExportsDropped, after.Stats.ImportsCreated, after.Stats.ImportsReleased,
 		before.Goroutines, after.Goroutines, goroutines, runtime.NumGoroutine())
 }
+
+// TestReleaseDropsPluginExport: releasing (or dropping) a proxy in the host
+// frees the object in the plugin's export table.
+func TestReleaseDropsPluginExport(t *testing.T) {
+	c := load(t, "svcplugin")
+	svc := dispenseSvc(t, c)
+	base, err := svc.Health()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter, err := svc.NewCounter("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := svc.Health(); h.Stats.Exports != base.Stats.Exports+1 {
+		t.Fatalf("plugin exports after NewCounter = %d, want %d", h.Stats.Exports, base.Stats.Exports+1)
+	}
+	if err := refbroker.Release(counter); err != nil {
+		t.Fatal(err)
+	}
+	scenario.Eventually(t, "the plugin to drop the released counter", func() bool {
+		h, err := svc.Health()
+		return err == nil && h.Stats.Exports == base.Stats.Exports
+	})
+	for i := range 50 { // dropped without Release: collected, then released
+		if _, err := svc.NewCounter(fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scenario.Eventually(t, "the plugin to drop collected counters", func() bool {
+		runtime.GC()
+		h, err := svc.Health()
+		return err == nil && h.Stats.Exports == base.Stats.Exports
+	})
+}
+
+// TestMessageLimitPluginProcess: a message over the limit fails its call
+// with a clear error, and the plugin keeps serving.
+func TestMessageLimitPluginProcess(t *testing.T) {
+	c := load(t, "svcplugin", host.WithMaxMessageSize(1<<20))
+	svc := dispenseSvc(t, c)
+	_, err := svc.Echo(contract.Doc{Body: make([]byte, 2<<20)})
+	if err == nil || !strings.Contains(err.Error(), "exceeds the limit of 1048576") {
+		t.Errorf("Echo(2 MiB) = %v; want the limit named", err)
+	}
+	out, err := svc.Echo(contract.Doc{Body: make([]byte, 512<<10)})
+	if err != nil || len(out.Body) != 512<<10 {
+		t.Errorf("Echo(512 KiB) = %d bytes, %v", len(out.Body), err)
+	}
+}

@@ -258,6 +258,13 @@ func TestPeerRefusesMethodsOutsideStaticType(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "unknown reference #999") {
 		t.Errorf("call on a forged handle = %v", err)
 	}
+	// Arguments that do not fit the method's signature.
+	bad := &methodPlan{name: "Name", full: "forged Name", index: -1}
+	bad.plan, _ = funcPlanFor(reflect.TypeFor[func(int, int) (string, error)]())
+	err = client.call(nil, r.id, bad, []reflect.Value{reflect.ValueOf(1), reflect.ValueOf(2)}, []reflect.Value{reflect.ValueOf(&s).Elem(), reflect.ValueOf(&e).Elem()})
+	if err == nil || !strings.Contains(err.Error(), "named.Name: decoding arguments") {
+		t.Errorf("call with extra arguments = %v; want the method and the problem named", err)
+	}
 	// The connection still serves.
 	if got, err := n.Name(); err != nil || got != "w" {
 		t.Errorf("Name after refusals = %q, %v", got, err)
