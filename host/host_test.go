@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 	if raceEnabled {
 		args = append(args, "-race")
 	}
-	args = append(args, "../testdata/svcplugin", "../testdata/hangs", "../testdata/exits", "../testdata/rpcplugin",
+	args = append(args, "../testdata/svcplugin", "../testdata/hangs", "../testdata/exits",
 		"../testdata/hostproc", "../testdata/stubborn")
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

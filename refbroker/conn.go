@@ -219,8 +219,29 @@ func freeEncoder(e *encoder) {
 	e.conn = nil
 	clear(e.home)
 	e.home = e.home[:0]
-	if cap(e.buf) <= 64<<10 {
+	if cap(e.buf) <= maxPooled {
 		encoderPool.Put(e)
+	}
+}
+
+// maxPooled is the largest buffer kept for reuse. Reusing large buffers
+// matters: fresh memory costs page faults and garbage collections.
+const maxPooled = 8 << 20
+
+// framePool recycles the buffers incoming messages are read into, once
+// they are decoded. Decoding copies everything it keeps.
+var framePool sync.Pool // *[]byte
+
+func getFrame(n int) []byte {
+	if p, _ := framePool.Get().(*[]byte); p != nil && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]byte, n, max(n, 512))
+}
+
+func putFrame(b []byte) {
+	if cap(b) <= maxPooled {
+		framePool.Put(&b)
 	}
 }
 
@@ -272,7 +293,7 @@ func (c *Conn) readLoop() {
 			}
 			continue
 		}
-		buf := make([]byte, n)
+		buf := getFrame(int(n))
 		if _, err := io.ReadFull(br, buf); err != nil {
 			c.shutdown(fmt.Errorf("the other side went away mid-message (%w)", err))
 			return
@@ -319,11 +340,19 @@ func (c *Conn) refuseOversize(br *bufio.Reader, n uint64) error {
 
 // dispatch handles one message. An error means the stream cannot be
 // trusted any more.
-func (c *Conn) dispatch(buf []byte) error {
-	d := &decoder{buf: buf, conn: c}
+func (c *Conn) dispatch(buf []byte) (err error) {
+	d := &decoder{buf: buf, conn: c, pooled: true}
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			d.release()
+		}
+	}()
 	switch t := d.byte1(); t {
 	case msgCall:
-		return c.startServing(d, false)
+		err = c.startServing(d, false)
+		handedOff = err == nil
+		return err
 	case msgBootstrap:
 		return c.startServing(d, true)
 	case msgReturn:
@@ -331,7 +360,7 @@ func (c *Conn) dispatch(buf []byte) error {
 		if d.err != nil {
 			return d.err
 		}
-		c.deliver(seq, d)
+		handedOff = c.deliver(seq, d)
 	case msgCancel:
 		seq := d.uvarint()
 		if d.err != nil {
@@ -483,8 +512,8 @@ func (c *Conn) sendCancel(seq uint64) {
 	_ = c.send(e)
 }
 
-// deliver hands a return to its caller.
-func (c *Conn) deliver(seq uint64, d *decoder) {
+// deliver hands a return to its caller, and reports whether it did.
+func (c *Conn) deliver(seq uint64, d *decoder) bool {
 	c.lk.Lock()
 	p := c.lk.pending[seq]
 	delete(c.lk.pending, seq)
@@ -493,11 +522,13 @@ func (c *Conn) deliver(seq uint64, d *decoder) {
 	switch {
 	case p == nil:
 		c.log.Warn("refbroker: return for an unknown call", "seq", seq)
+		return false
 	case abandoned:
 		go c.drain(p, d)
 	default:
 		p.ch <- d
 	}
+	return true
 }
 
 // drain decodes a return nobody waits for and drops the results.
@@ -515,6 +546,7 @@ func (c *Conn) drain(p *pendingCall, d *decoder) {
 // readReturn decodes a return into outs. sent are the references the call
 // sent, taken back if the peer rejected the call unread.
 func (c *Conn) readReturn(d *decoder, name string, plan *funcPlan, outs []reflect.Value, sent []uint64) (err error) {
+	defer d.release()
 	defer func() {
 		if p := recover(); p != nil { // a proxy constructor or unmarshaler panicked
 			err = fmt.Errorf("refbroker: %s: decoding results panicked: %v", name, p)
@@ -617,6 +649,7 @@ func (c *Conn) startServing(d *decoder, bootstrap bool) error {
 }
 
 func (c *Conn) serveCall(in *incoming) {
+	defer in.d.release() // at the latest; normally right after the arguments
 	if in.cancel != nil {
 		defer func() {
 			c.lk.Lock()
@@ -669,6 +702,7 @@ func (c *Conn) serveCall(in *incoming) {
 		c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: decoding arguments: %w", m.full, d.err))
 		return
 	}
+	d.release()
 	fn := x.val
 	if m.index >= 0 {
 		fn = x.val.Method(m.index)

@@ -73,7 +73,8 @@
 //
 // A variadic parameter is passed to Invoke as one slice. A func without an
 // error result whose call fails (the peer is gone, or it panicked) returns
-// zero values; the failure is logged.
+// zero values; the failure is logged (at error level, or debug level when
+// the connection is gone).
 //
 // # Lifetimes
 //

@@ -2,6 +2,7 @@ package refbroker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"runtime"
@@ -177,9 +178,13 @@ func (r *Ref) makeFunc() reflect.Value {
 			for _, o := range outs {
 				o.SetZero()
 			}
-			if m.plan.errOut {
+			switch {
+			case m.plan.errOut:
 				outs[len(outs)-1].Set(reflect.ValueOf(&err).Elem())
-			} else {
+			case errors.Is(err, ErrDisconnected) || errors.Is(err, ErrReleased):
+				// Expected once the other side is gone or done with it.
+				r.conn.log.Debug("call through a func reference failed; it returns zero values", "func", ft.String(), "error", err)
+			default:
 				r.conn.log.Error("call through a func reference failed; the func has no error result, so it returns zero values",
 					"func", ft.String(), "error", err)
 			}

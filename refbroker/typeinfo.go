@@ -1,6 +1,7 @@
 package refbroker
 
 import (
+	"bytes"
 	"context"
 	"encoding"
 	"encoding/gob"
@@ -265,7 +266,7 @@ func buildMarshalerCodec(c *codec, useGob bool) {
 		return nil
 	}
 	c.dec = func(d *decoder, v reflect.Value) {
-		b := d.bytes()
+		b := bytes.Clone(d.bytes()) // user code may keep it; the message buffer is reused
 		if d.err != nil {
 			return
 		}

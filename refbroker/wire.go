@@ -81,11 +81,25 @@ func (e *encoder) bool(b bool) {
 // every read returns a zero value and err keeps the first error, so codecs
 // check it once per element rather than after every read.
 type decoder struct {
-	buf   []byte
-	off   int
-	conn  *Conn
-	depth int
-	err   error
+	buf    []byte
+	off    int
+	conn   *Conn
+	depth  int
+	err    error
+	pooled bool // buf came from framePool and goes back on release
+}
+
+// release returns a pooled message buffer once decoding is over. Nothing
+// decoded may alias it: strings and byte slices are copied out.
+func (d *decoder) release() {
+	if d.pooled {
+		d.pooled = false
+		putFrame(d.buf)
+		d.buf, d.off = nil, 0
+		if d.err == nil {
+			d.err = malformed("message read after release")
+		}
+	}
 }
 
 func (d *decoder) fail(err error) {

@@ -1,0 +1,419 @@
+// Command refbench measures refplug against go-plugin net/rpc glue written
+// by hand, serving the same interface (internal/bench) from the same
+// implementation, alternating the two in every round of one run. It prints
+// a Markdown table: median µs per operation, host-side allocations per
+// operation, and refplug's ratio to the baseline.
+//
+//	go run ./cmd/refbench            # what `make bench` runs
+//	go run ./cmd/refbench -rounds 3 -round 100ms
+//
+// The plugins are this same binary, started with the argument "plugin".
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/refplug/refplug/host"
+	"github.com/refplug/refplug/internal/bench"
+	"github.com/refplug/refplug/plugin"
+)
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == "plugin" {
+		servePlugin(os.Args[2])
+		return
+	}
+	cfg := config{}
+	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds per workload; the median is reported")
+	flag.DurationVar(&cfg.round, "round", 300*time.Millisecond, "time each side runs a workload in a round")
+	flag.IntVar(&cfg.refs, "refs", 100_000, "live references for the memory and release measurement")
+	flag.StringVar(&cfg.only, "only", "", "run only the workloads whose name contains this")
+	cpuprofile := flag.String("cpuprofile", "", "write the host's CPU profile to this file")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "refbench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(os.Stdout, os.Stderr, cfg); err != nil {
+		pprof.StopCPUProfile()
+		fmt.Fprintln(os.Stderr, "refbench:", err)
+		os.Exit(1)
+	}
+}
+
+func servePlugin(kind string) {
+	if path := os.Getenv("REFBENCH_PLUGIN_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path + "." + kind); err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
+	switch kind {
+	case "refplug":
+		plugin.Serve(map[string]any{"bench": &bench.Impl{}})
+	case "netrpc":
+		goplugin.Serve(&goplugin.ServeConfig{
+			HandshakeConfig: bench.Handshake,
+			Plugins:         goplugin.PluginSet{"bench": &bench.NetRPCPlugin{Impl: &bench.Impl{}}},
+			Logger:          hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, JSONFormat: true}),
+		})
+	default:
+		fmt.Fprintf(os.Stderr, "refbench: unknown plugin kind %q\n", kind)
+		os.Exit(2)
+	}
+}
+
+type config struct {
+	only   string
+	rounds int
+	round  time.Duration
+	refs   int
+}
+
+// side is one way of serving bench.Bench.
+type side struct {
+	name  string
+	load  func() (bench.Bench, func(), error)
+	b     bench.Bench
+	close func()
+}
+
+func loadRefplug() (*host.Client, bench.Bench, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := host.Load(exe, host.WithArgs("plugin", "refplug"), host.WithLogger(quietLogger()))
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := host.Dispense[bench.Bench](c, "bench")
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, b, nil
+}
+
+func loadNetRPC() (bench.Bench, func(), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, err
+	}
+	c := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  bench.Handshake,
+		Plugins:          goplugin.PluginSet{"bench": &bench.NetRPCPlugin{}},
+		Cmd:              exec.Command(exe, "plugin", "netrpc"),
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolNetRPC},
+		Logger:           quietLogger(),
+	})
+	rc, err := c.Client()
+	if err != nil {
+		c.Kill()
+		return nil, nil, err
+	}
+	raw, err := rc.Dispense("bench")
+	if err != nil {
+		c.Kill()
+		return nil, nil, err
+	}
+	return raw.(bench.Bench), c.Kill, nil
+}
+
+func quietLogger() hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "refbench", Level: hclog.Warn, Output: os.Stderr})
+}
+
+// workload is one measured operation.
+type workload struct {
+	name       string
+	target     string  // the goal, as a ratio to the baseline
+	limit      float64 // the ratio that meets it; 0 for none
+	goroutines int
+	op         func(b bench.Bench) error
+}
+
+func workloads() []workload {
+	inc := func(x int) int { return x + 1 }
+	mib := make([]byte, 1<<20)
+	batch := bench.Batch{Label: "batch"}
+	for i := range 1000 {
+		batch.Records = append(batch.Records, bench.Record{ID: int64(i), Name: fmt.Sprint("record-", i), Score: float64(i) / 3, Tags: []string{"a", "b"}})
+	}
+	check := func(got, want int, err error) error {
+		if err != nil {
+			return err
+		}
+		if got != want {
+			return fmt.Errorf("got %d, want %d", got, want)
+		}
+		return nil
+	}
+	plain := func(b bench.Bench) error { n, err := b.Plain(1, 2); return check(n, 3, err) }
+	return []workload{
+		{name: "plain call", target: "≤ 0.9", limit: 0.9, goroutines: 1, op: plain},
+		{name: "call passing a callback, invoked once", target: "≤ 0.4", limit: 0.4, goroutines: 1, op: func(b bench.Bench) error {
+			n, err := b.Callback(inc, 1)
+			return check(n, 2, err)
+		}},
+		{name: "callback invoked 100 times", goroutines: 1, op: func(b bench.Bench) error {
+			n, err := b.CallbackN(inc, 100)
+			return check(n, 100, err)
+		}},
+		{name: "1 MiB []byte in and out", target: "≤ 1.0", limit: 1.0, goroutines: 1, op: func(b bench.Bench) error {
+			out, err := b.Bytes(mib)
+			return check(len(out), len(mib), err)
+		}},
+		{name: "struct with 1000-element slice", goroutines: 1, op: func(b bench.Bench) error {
+			out, err := b.Struct(batch)
+			return check(len(out.Records), 1000, err)
+		}},
+		{name: "plain call, 8 goroutines", goroutines: 8, op: plain},
+		{name: "plain call, 64 goroutines", goroutines: 64, op: plain},
+	}
+}
+
+// measure runs op on g goroutines for about d, and returns the time per
+// operation and the host's allocations per operation.
+func measure(b bench.Bench, w workload, d time.Duration) (perOp time.Duration, allocs float64, err error) {
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	start := time.Now()
+	deadline := start.Add(d)
+	var ops int64
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	for range w.goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := int64(0)
+			for time.Now().Before(deadline) {
+				if err := w.op(b); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					break
+				}
+				n++
+			}
+			mu.Lock()
+			ops += n
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	runtime.ReadMemStats(&ms1)
+	if firstErr != nil {
+		return 0, 0, fmt.Errorf("%s: %w", w.name, firstErr)
+	}
+	if ops == 0 {
+		return 0, 0, fmt.Errorf("%s: no operation finished in %v", w.name, d)
+	}
+	return el / time.Duration(ops), float64(ms1.Mallocs-ms0.Mallocs) / float64(ops), nil
+}
+
+type result struct {
+	perOp  []time.Duration
+	allocs []float64
+}
+
+func (r *result) median() time.Duration {
+	s := slices.Clone(r.perOp)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func (r *result) medianAllocs() float64 {
+	s := slices.Clone(r.allocs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Nanoseconds())/1000) }
+
+func run(out, progress io.Writer, cfg config) error {
+	say := func(format string, args ...any) { fmt.Fprintf(progress, format+"\n", args...) }
+	client, ref, err := loadRefplug()
+	if err != nil {
+		return fmt.Errorf("loading the refplug plugin: %w", err)
+	}
+	defer client.Close()
+	base, closeBase, err := loadNetRPC()
+	if err != nil {
+		return fmt.Errorf("loading the net/rpc plugin: %w", err)
+	}
+	defer closeBase()
+
+	ws := slices.DeleteFunc(workloads(), func(w workload) bool { return !strings.Contains(w.name, cfg.only) })
+	results := make([][2]result, len(ws))
+	for i, w := range ws {
+		say("%-40s %d rounds of %v on each side…", w.name, cfg.rounds, cfg.round)
+		for r := range cfg.rounds {
+			order := [2]int{0, 1}
+			if r%2 == 1 {
+				order = [2]int{1, 0}
+			}
+			for _, s := range order {
+				b := ref
+				if s == 1 {
+					b = base
+				}
+				perOp, allocs, err := measure(b, w, cfg.round)
+				if err != nil {
+					return err
+				}
+				results[i][s].perOp = append(results[i][s].perOp, perOp)
+				results[i][s].allocs = append(results[i][s].allocs, allocs)
+			}
+		}
+	}
+
+	say("start-up: Load + Dispense + first call + Close, %d rounds…", cfg.rounds)
+	var startup [2]result
+	for r := range cfg.rounds {
+		start := time.Now()
+		c, b, err := loadRefplug()
+		if err == nil {
+			_, err = b.Plain(1, 2)
+			c.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("start-up (refplug): %w", err)
+		}
+		startup[0].perOp = append(startup[0].perOp, time.Since(start))
+		start = time.Now()
+		bb, cl, err := loadNetRPC()
+		if err == nil {
+			_, err = bb.Plain(1, 2)
+			cl()
+		}
+		if err != nil {
+			return fmt.Errorf("start-up (net/rpc): %w", err)
+		}
+		startup[1].perOp = append(startup[1].perOp, time.Since(start))
+		_ = r
+	}
+
+	say("%d live references held by the plugin…", cfg.refs)
+	refs, err := measureRefs(client, ref, cfg.refs)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "| workload | refplug µs/op | refplug allocs/op | net/rpc µs/op | net/rpc allocs/op | ratio | target |\n")
+	fmt.Fprintf(out, "|---|---:|---:|---:|---:|---:|---|\n")
+	single := [2]time.Duration{}
+	for i, w := range ws {
+		a, b := results[i][0].median(), results[i][1].median()
+		if w.name == "plain call" {
+			single = [2]time.Duration{a, b}
+		}
+		ratio := float64(a) / float64(b)
+		target := w.target
+		if w.goroutines > 1 {
+			target = fmt.Sprintf("throughput %.1f× one goroutine's (net/rpc %.1f×)", float64(single[0])/float64(a), float64(single[1])/float64(b))
+			if w.goroutines == 8 {
+				target += "; goal ≥ 3×"
+			}
+		}
+		if w.limit > 0 {
+			target += verdict(ratio <= w.limit)
+		}
+		fmt.Fprintf(out, "| %s | %s | %.0f | %s | %.0f | %.2f | %s |\n", w.name, us(a), results[i][0].medianAllocs(), us(b), results[i][1].medianAllocs(), ratio, target)
+	}
+	a, b := startup[0].median(), startup[1].median()
+	fmt.Fprintf(out, "| Load + Dispense + call + Close | %s | | %s | | %.2f | |\n", us(a), us(b), float64(a)/float64(b))
+	fmt.Fprintf(out, "\n%s", refs)
+	return nil
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return " (met)"
+	}
+	return " (**missed**)"
+}
+
+type item struct{ id int }
+
+func (i *item) ID() (int, error) { return i.id, nil }
+
+// measureRefs hands the plugin n host objects, measures the heap each side
+// spends per live reference, then has the plugin drop them and times how
+// long until the host's export table is back where it was.
+func measureRefs(c *host.Client, b bench.Bench, n int) (string, error) {
+	items := make([]bench.Item, n)
+	for i := range items {
+		items[i] = &item{id: i}
+	}
+	base := c.Stats().Exports
+	hostBefore := heap()
+	plugBefore, err := b.Memory()
+	if err != nil {
+		return "", err
+	}
+	const chunk = 10_000
+	for i := 0; i < n; i += chunk {
+		if err := b.Hold(items[i:min(i+chunk, n)]); err != nil {
+			return "", fmt.Errorf("Hold: %w", err)
+		}
+	}
+	hostAfter := heap()
+	plugAfter, err := b.Memory()
+	if err != nil {
+		return "", err
+	}
+	if plugAfter.Held != n || c.Stats().Exports != base+n {
+		return "", fmt.Errorf("after Hold: the plugin holds %d, the host exports %d; want %d", plugAfter.Held, c.Stats().Exports-base, n)
+	}
+	start := time.Now()
+	if err := b.Drop(); err != nil {
+		return "", err
+	}
+	deadline := start.Add(time.Minute)
+	for c.Stats().Exports != base {
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("the host still exports %d of %d references a minute after the plugin dropped them", c.Stats().Exports-base, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	released := time.Since(start)
+	runtime.KeepAlive(items)
+	hostPer := float64(int64(hostAfter)-int64(hostBefore)) / float64(n)
+	plugPer := float64(int64(plugAfter.HeapAlloc)-int64(plugBefore.HeapAlloc)) / float64(n)
+	var s strings.Builder
+	fmt.Fprintf(&s, "| %d live references held by the plugin (refplug) | measured | goal |\n|---|---:|---|\n", n)
+	fmt.Fprintf(&s, "| host heap per reference (export table) | %.0f B | ≤ 512 B%s |\n", hostPer, verdict(hostPer <= 512))
+	fmt.Fprintf(&s, "| plugin heap per reference (proxies, import table) | %.0f B | ≤ 512 B%s |\n", plugPer, verdict(plugPer <= 512))
+	fmt.Fprintf(&s, "| plugin drops them all → host export table empty | %v | < 1 s%s |\n", released.Round(time.Millisecond), verdict(released < time.Second))
+	return s.String(), nil
+}
+
+func heap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
