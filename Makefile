@@ -25,6 +25,11 @@ test:
 stress:
 	REFPLUG_STRESS=30s $(GO) test -race -run 'Stress' -v -timeout 10m ./refbroker ./host
 
+# refplug against hand-written go-plugin net/rpc glue, in one run
+# (BENCHMARKS.md keeps the latest table).
+bench:
+	$(GO) run ./cmd/refbench
+
 # Fuzz every decoder of peer input (a short run is part of `make test`;
 # `make fuzz FUZZTIME=10m` for a long one).
 fuzz:

@@ -117,14 +117,19 @@ func Dispense[T any](c *Client, name string) (T, error) {
 	return v, nil
 }
 
-// Close ends the plugin: calls in flight and every later call through its
-// proxies fail with refbroker.ErrDisconnected, then the process is asked to
-// exit and, if it does not within two seconds, killed. Close is idempotent.
+// Close ends the plugin: the process is asked to exit and, if it does not
+// within two seconds, killed; calls in flight fail with
+// refbroker.ErrDisconnected as its connection ends, and so does every later
+// call through its proxies. Close is idempotent.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
+		// Ask the plugin to exit first (go-plugin's Kill: a graceful quit,
+		// then a forced kill after two seconds). Its connection ends with
+		// the process, failing calls still pending; closing it afterwards
+		// makes every later call fail at once even if the process lingers.
 		var errs *multierror.Error
-		errs = multierror.Append(errs, c.conn.Close())
 		c.gp.Kill()
+		errs = multierror.Append(errs, c.conn.Close())
 		c.closeErr = errs.ErrorOrNil()
 	})
 	return c.closeErr

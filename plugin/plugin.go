@@ -77,7 +77,14 @@ func Serve(objects map[string]any, opts ...Option) {
 	current.Store(conn)
 	defer conn.Close()
 	select {
-	case <-served: // the host asked us to quit
+	case <-served:
+		// The host asked us to quit. It hangs up as soon as it has the
+		// answer; returning before that could lose the answer as the
+		// process exits (go-plugin issue 331), so wait for it, briefly.
+		select {
+		case <-conn.Done():
+		case <-time.After(time.Second):
+		}
 	case <-conn.Done(): // the host closed the connection or died
 		select {
 		case <-served:

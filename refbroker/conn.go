@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"runtime/debug"
 	"slices"
@@ -45,7 +46,17 @@ type Conn struct {
 	roots  map[string]any
 	maxMsg int
 
-	wmu sync.Mutex // serialises frame writes on rwc
+	// wq combines frames: while one goroutine writes, others append their
+	// frames to pending, and the writer sends them together in its next
+	// Write. Under load that turns many small stream writes (each a yamux
+	// frame and a trip through its send loop) into a few.
+	wq struct {
+		sync.Mutex
+		writing bool   // a goroutine is writing to rwc
+		pending []byte // frames to write next, in order
+		spare   []byte // the last written buffer, reused
+		err     error  // the write error that ended the connection
+	}
 
 	// lk guards the connection state and the tables. It is never held
 	// across I/O or user code.
@@ -62,6 +73,10 @@ type Conn struct {
 		imports    map[uint64]*importEntry       // the peer's objects we hold, by their export ID
 		gen        uint64                        // the last Ref generation given out
 		releases   []release                     // releases waiting for the flusher
+
+		msgNo        uint64              // the last number given to an incoming call or return
+		inDecode     map[uint64]struct{} // numbers of messages being decoded
+		heldReleases []heldRelease       // the peer's releases waiting for those
 	}
 
 	// Cumulative counts, reported by Stats.
@@ -119,6 +134,7 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 	c.lk.exports = make(map[uint64]*export)
 	c.lk.exportKeys = make(map[exportKey]uint64)
 	c.lk.imports = make(map[uint64]*importEntry)
+	c.lk.inDecode = make(map[uint64]struct{})
 	c.workers.Add(2)
 	go c.readLoop()
 	go c.flushReleases()
@@ -166,7 +182,7 @@ func (c *Conn) shutdown(cause error) {
 	pending, serving, leftover := c.lk.pending, c.lk.serving, c.lk.exports
 	c.lk.pending, c.lk.serving = map[uint64]*pendingCall{}, map[uint64]context.CancelFunc{}
 	c.lk.exports, c.lk.exportKeys, c.lk.imports = map[uint64]*export{}, map[exportKey]uint64{}, map[uint64]*importEntry{}
-	c.lk.releases = nil
+	c.lk.releases, c.lk.heldReleases = nil, nil
 	c.lk.Unlock()
 
 	close(c.done)
@@ -264,14 +280,66 @@ func (c *Conn) send(e *encoder) error {
 	hn := binary.PutUvarint(hdr[:], uint64(n))
 	start := frameRoom - hn
 	copy(e.buf[start:], hdr[:hn])
-	c.wmu.Lock()
-	_, err := c.rwc.Write(e.buf[start:])
-	c.wmu.Unlock()
-	if err != nil {
+	if err := c.write(e.buf[start:]); err != nil {
 		c.shutdown(fmt.Errorf("the other side went away (%w)", err))
 		return ErrDisconnected
 	}
 	return nil
+}
+
+// write sends one frame, or queues it behind the frame being written; it
+// may return before the frame is on the wire, but frames always go out in
+// the order write was called.
+func (c *Conn) write(frame []byte) error {
+	q := &c.wq
+	q.Lock()
+	if q.err != nil {
+		err := q.err
+		q.Unlock()
+		return err
+	}
+	if q.writing {
+		q.pending = append(q.pending, frame...)
+		q.Unlock()
+		return nil
+	}
+	q.writing = true
+	q.Unlock()
+	return c.flush(frame, frame)
+}
+
+// flush writes buf, then whatever was queued meanwhile, while holding the
+// writer role. mine is the caller's own frame (never kept as spare). So
+// one caller is not kept writing for others forever, after a few rounds it
+// hands the role to a new goroutine.
+func (c *Conn) flush(buf, mine []byte) error {
+	q := &c.wq
+	for round := 0; ; round++ {
+		if round == 16 {
+			go func() {
+				if err := c.flush(buf, nil); err != nil {
+					c.shutdown(fmt.Errorf("the other side went away (%w)", err))
+				}
+			}()
+			return nil
+		}
+		_, err := c.rwc.Write(buf)
+		q.Lock()
+		if (mine == nil || &buf[0] != &mine[0]) && cap(buf) <= 1<<20 {
+			q.spare = buf[:0]
+		}
+		if err != nil || len(q.pending) == 0 {
+			q.writing = false
+			if err != nil {
+				q.err = err
+			}
+			q.Unlock()
+			return err
+		}
+		buf, q.pending = q.pending, q.spare
+		q.spare = nil
+		q.Unlock()
+	}
 }
 
 // readLoop is the connection's one reader. It never runs user code and
@@ -350,12 +418,14 @@ func (c *Conn) dispatch(buf []byte) (err error) {
 	}()
 	switch t := d.byte1(); t {
 	case msgCall:
+		c.decoding(d)
 		err = c.startServing(d, false)
 		handedOff = err == nil
 		return err
 	case msgBootstrap:
 		return c.startServing(d, true)
 	case msgReturn:
+		c.decoding(d)
 		seq := d.uvarint()
 		if d.err != nil {
 			return d.err
@@ -846,6 +916,17 @@ func (c *Conn) addExport(x *export) uint64 {
 	return id
 }
 
+// resend counts one more send of the export with key, if there is one.
+func (c *Conn) resend(key exportKey) (uint64, bool) {
+	c.lk.Lock()
+	defer c.lk.Unlock()
+	id, ok := c.lk.exportKeys[key]
+	if ok {
+		c.lk.exports[id].count++
+	}
+	return id, ok
+}
+
 // encodeRef writes v, a non-interface-data value in a position of static
 // type t (an interface with methods, a func, or any), by reference.
 func (c *Conn) encodeRef(e *encoder, v reflect.Value, t reflect.Type) error {
@@ -862,6 +943,33 @@ func (c *Conn) encodeRef(e *encoder, v reflect.Value, t reflect.Type) error {
 		e.home = append(e.home, r) // a release must not overtake this message
 		return nil
 	}
+	// Sending an object again reuses its export: look it up before
+	// building a new one.
+	var key exportKey
+	if v.Kind() == reflect.Func {
+		key = exportKey{obj: funcIdentity(v), t: t}
+	} else if dyn := v.Elem(); dyn.Comparable() {
+		key = exportKey{obj: dyn.Interface(), t: t}
+	}
+	id, ok := uint64(0), false
+	if key.t != nil {
+		id, ok = c.resend(key)
+	}
+	if !ok {
+		x, err := newExport(v, t, key)
+		if err != nil {
+			return err
+		}
+		id = c.addExport(x)
+	}
+	e.sent = append(e.sent, id)
+	e.byte1(refMine)
+	e.uvarint(id)
+	return nil
+}
+
+// newExport builds the export of v sent as static type t.
+func newExport(v reflect.Value, t reflect.Type, key exportKey) (*export, error) {
 	var methods *ifacePlan
 	var err error
 	switch classify(t) {
@@ -873,24 +981,16 @@ func (c *Conn) encodeRef(e *encoder, v reflect.Value, t reflect.Type) error {
 		methods = &ifacePlan{t: t}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	x := &export{methods: methods, count: 1}
+	x := &export{methods: methods, count: 1, key: key}
 	if v.Kind() == reflect.Func {
 		x.val = v
-		x.key = exportKey{obj: funcIdentity(v), t: t}
 	} else {
 		x.val = reflect.New(t).Elem()
 		x.val.Set(v)
-		if dyn := v.Elem(); dyn.Comparable() {
-			x.key = exportKey{obj: dyn.Interface(), t: t}
-		}
 	}
-	id := c.addExport(x)
-	e.sent = append(e.sent, id)
-	e.byte1(refMine)
-	e.uvarint(id)
-	return nil
+	return x, nil
 }
 
 // decodeRef reads a reference in a position of static type t into v.
@@ -1031,23 +1131,92 @@ func (c *Conn) flushReleases() {
 	}
 }
 
+// A message may carry a reference home (an export of ours) and be
+// decoded on another goroutine after the reader has moved on; a release of
+// that export read afterwards must not drop it first. So each call and
+// return gets a number while it is decoded, and a release waits until
+// every message read before it has been decoded.
+
+// decoding marks d's message as being decoded; d.release ends that.
+func (c *Conn) decoding(d *decoder) {
+	c.lk.Lock()
+	c.lk.msgNo++
+	d.msgNo = c.lk.msgNo
+	c.lk.inDecode[d.msgNo] = struct{}{}
+	c.lk.Unlock()
+}
+
+// decoded ends decoding of message n and applies the releases that were
+// waiting for it.
+func (c *Conn) decoded(n uint64) {
+	c.lk.Lock()
+	delete(c.lk.inDecode, n)
+	var unknown []uint64
+	if len(c.lk.heldReleases) > 0 && !c.lk.closed {
+		oldest := uint64(math.MaxUint64)
+		for m := range c.lk.inDecode {
+			oldest = min(oldest, m)
+		}
+		i := 0
+		for ; i < len(c.lk.heldReleases) && c.lk.heldReleases[i].after < oldest; i++ {
+			unknown = c.applyLocked(c.lk.heldReleases[i].items, unknown)
+		}
+		c.lk.heldReleases = c.lk.heldReleases[i:]
+	}
+	c.lk.Unlock()
+	c.warnUnknown(unknown)
+}
+
 // applyReleases handles the peer's release message: each names an export
 // and how many of its sends the peer no longer holds.
 func (c *Conn) applyReleases(d *decoder) error {
 	n := d.length(2)
-	var unknown []uint64
-	c.lk.Lock()
+	items := make([]release, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
 		id, count := d.uvarint(), d.uvarint()
-		if d.err == nil && !c.dropSendsLocked(id, count) {
-			unknown = append(unknown, id)
+		if d.err == nil {
+			items = append(items, release{id: id, count: count})
 		}
 	}
-	c.lk.Unlock()
-	if len(unknown) > 0 {
-		c.log.Warn("refbroker: the peer released references it did not hold", "ids", unknown)
+	if d.err != nil {
+		return d.err
 	}
-	return d.err
+	var unknown []uint64
+	c.lk.Lock()
+	if c.lk.closed {
+		c.lk.Unlock()
+		return nil
+	}
+	if len(c.lk.inDecode) > 0 || len(c.lk.heldReleases) > 0 {
+		c.lk.heldReleases = append(c.lk.heldReleases, heldRelease{after: c.lk.msgNo, items: items})
+	} else {
+		unknown = c.applyLocked(items, nil)
+	}
+	c.lk.Unlock()
+	c.warnUnknown(unknown)
+	return nil
+}
+
+// heldRelease is a release waiting for messages read before it (up to
+// message number after) to be decoded.
+type heldRelease struct {
+	after uint64
+	items []release
+}
+
+func (c *Conn) applyLocked(items []release, unknown []uint64) []uint64 {
+	for _, r := range items {
+		if !c.dropSendsLocked(r.id, r.count) {
+			unknown = append(unknown, r.id)
+		}
+	}
+	return unknown
+}
+
+func (c *Conn) warnUnknown(ids []uint64) {
+	if len(ids) > 0 {
+		c.log.Warn("refbroker: the peer released references it did not hold", "ids", ids)
+	}
 }
 
 // unsend takes back sends of references in a message that never reached

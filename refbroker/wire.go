@@ -86,12 +86,17 @@ type decoder struct {
 	conn   *Conn
 	depth  int
 	err    error
-	pooled bool // buf came from framePool and goes back on release
+	pooled bool   // buf came from framePool and goes back on release
+	msgNo  uint64 // the message's number while it is decoded (see Conn.decoding)
 }
 
 // release returns a pooled message buffer once decoding is over. Nothing
 // decoded may alias it: strings and byte slices are copied out.
 func (d *decoder) release() {
+	if d.msgNo != 0 {
+		d.conn.decoded(d.msgNo)
+		d.msgNo = 0
+	}
 	if d.pooled {
 		d.pooled = false
 		putFrame(d.buf)

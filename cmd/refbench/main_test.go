@@ -1,0 +1,35 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets this test binary serve as refbench's plugins, as the
+// refbench binary does.
+func TestMain(m *testing.M) {
+	if len(os.Args) == 3 && os.Args[1] == "plugin" {
+		servePlugin(os.Args[2])
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestRefbenchRuns runs every workload briefly on both sides: each checks
+// its results, so this shows both implementations answer correctly and the
+// table is complete.
+func TestRefbenchRuns(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(&out, io.Discard, config{rounds: 1, round: 20 * time.Millisecond, refs: 2000}); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	for _, w := range append(workloads(), workload{name: "Load + Dispense"}, workload{name: "2000 live references"}, workload{name: "host export table empty"}) {
+		if !strings.Contains(out.String(), "| "+w.name) && !strings.Contains(out.String(), w.name) {
+			t.Errorf("the table lacks %q:\n%s", w.name, out.String())
+		}
+	}
+}
