@@ -2,6 +2,7 @@ package refbroker
 
 import (
 	"encoding/binary"
+	"errors"
 	"math"
 )
 
@@ -90,6 +91,10 @@ type decoder struct {
 	msgNo  uint64 // the message's number while it is decoded (see Conn.decoding)
 }
 
+// errReadAfterRelease guards against reading a message whose buffer went
+// back to the pool (a bug, never peer input).
+var errReadAfterRelease = errors.New("refbroker: internal error: message read after release")
+
 // release returns a pooled message buffer once decoding is over. Nothing
 // decoded may alias it: strings and byte slices are copied out.
 func (d *decoder) release() {
@@ -102,7 +107,7 @@ func (d *decoder) release() {
 		putFrame(d.buf)
 		d.buf, d.off = nil, 0
 		if d.err == nil {
-			d.err = malformed("message read after release")
+			d.err = errReadAfterRelease
 		}
 	}
 }
