@@ -1087,7 +1087,6 @@ func (c *Conn) decodeAny(d *decoder, v reflect.Value) {
 			return
 		}
 		if !d.enter() {
-			d.fail(malformed("nesting deeper than %d", maxDepth))
 			return
 		}
 		defer d.leave()

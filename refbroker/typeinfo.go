@@ -306,7 +306,6 @@ func buildPointerCodec(c *codec, building map[reflect.Type]*codec) error {
 			v.SetZero()
 		case 1:
 			if !d.enter() {
-				d.fail(malformed("nesting deeper than %d", maxDepth))
 				return
 			}
 			defer d.leave()
@@ -368,14 +367,8 @@ func buildSliceCodec(c *codec, building map[reflect.Type]*codec) error {
 			return depthError(t)
 		}
 		defer e.leave()
-		n := v.Len()
-		e.uvarint(uint64(n) + 1)
-		for i := range n {
-			if err := elem.enc(e, v.Index(i)); err != nil {
-				return err
-			}
-		}
-		return nil
+		e.uvarint(uint64(v.Len()) + 1)
+		return encodeElems(e, elem, v)
 	}
 	c.dec = func(d *decoder, v reflect.Value) {
 		n, isNil := d.nilOrLength(1)
@@ -384,14 +377,11 @@ func buildSliceCodec(c *codec, building map[reflect.Type]*codec) error {
 			return
 		}
 		if !d.enter() {
-			d.fail(malformed("nesting deeper than %d", maxDepth))
 			return
 		}
 		defer d.leave()
 		s := reflect.MakeSlice(t, n, n)
-		for i := 0; i < n && d.err == nil; i++ {
-			elem.dec(d, s.Index(i))
-		}
+		decodeElems(d, elem, s)
 		v.Set(s)
 	}
 	return nil
@@ -403,30 +393,39 @@ func buildArrayCodec(c *codec, building map[reflect.Type]*codec) error {
 	if err != nil {
 		return within(err, "element of "+t.String())
 	}
-	n := t.Len()
 	c.enc = func(e *encoder, v reflect.Value) error {
 		if !e.enter() {
 			return depthError(t)
 		}
 		defer e.leave()
-		for i := range n {
-			if err := elem.enc(e, v.Index(i)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return encodeElems(e, elem, v)
 	}
 	c.dec = func(d *decoder, v reflect.Value) {
 		if !d.enter() {
-			d.fail(malformed("nesting deeper than %d", maxDepth))
 			return
 		}
 		defer d.leave()
-		for i := 0; i < n && d.err == nil; i++ {
-			elem.dec(d, v.Index(i))
+		decodeElems(d, elem, v)
+	}
+	return nil
+}
+
+// encodeElems writes the elements of the slice or array v.
+func encodeElems(e *encoder, elem *codec, v reflect.Value) error {
+	for i := range v.Len() {
+		if err := elem.enc(e, v.Index(i)); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// decodeElems reads the elements of the slice or array v, stopping at the
+// first error.
+func decodeElems(d *decoder, elem *codec, v reflect.Value) {
+	for i := 0; i < v.Len() && d.err == nil; i++ {
+		elem.dec(d, v.Index(i))
+	}
 }
 
 func buildMapCodec(c *codec, building map[reflect.Type]*codec) error {
@@ -470,7 +469,6 @@ func buildMapCodec(c *codec, building map[reflect.Type]*codec) error {
 			return
 		}
 		if !d.enter() {
-			d.fail(malformed("nesting deeper than %d", maxDepth))
 			return
 		}
 		defer d.leave()
@@ -561,7 +559,6 @@ func buildStructCodec(c *codec, building map[reflect.Type]*codec) error {
 			return
 		}
 		if !d.enter() {
-			d.fail(malformed("nesting deeper than %d", maxDepth))
 			return
 		}
 		defer d.leave()

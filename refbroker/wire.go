@@ -238,5 +238,12 @@ func (d *decoder) string() string { return string(d.bytes()) }
 // enter and leave track nesting; enter reports false past maxDepth.
 func (e *encoder) enter() bool { e.depth++; return e.depth <= maxDepth }
 func (e *encoder) leave()      { e.depth-- }
-func (d *decoder) enter() bool { d.depth++; return d.depth <= maxDepth }
-func (d *decoder) leave()      { d.depth-- }
+func (d *decoder) enter() bool {
+	d.depth++
+	if d.depth > maxDepth {
+		d.fail(malformed("nesting deeper than %d", maxDepth))
+		return false
+	}
+	return true
+}
+func (d *decoder) leave() { d.depth-- }
