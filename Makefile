@@ -5,7 +5,7 @@ BIN := bin
 
 FUZZTIME ?= 10s
 
-.PHONY: all build run test fuzz stress bench clean
+.PHONY: all build run test generate check-generate fuzz stress bench clean
 
 all: build
 
@@ -19,6 +19,14 @@ test:
 	$(GO) vet ./...
 	$(GO) test -race ./...
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+# Regenerate the refbroker proxies (cmd/refgen) of every contract package.
+generate:
+	$(GO) generate ./... ./testdata/contract
+
+# CI: fail if a generated file is stale.
+check-generate: generate
+	git diff --exit-code -- '*refplug_proxies.go' || { echo "generated proxies are stale: run make generate"; exit 1; }
 
 # The long stress run: 64 goroutines for 30s, in-process and against a
 # real plugin process (make test runs a 2s version).

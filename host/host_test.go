@@ -119,8 +119,8 @@ func TestDispenseErrors(t *testing.T) {
 	_, err = host.Dispense[contract.UsesUnregistered](c, "svc")
 	check("unregistered interface", err, "no proxy registered for interface contract.Unregistered", "RegisterInterface")
 	_, err = host.Dispense[contract.Mismatched](c, "svc")
-	check("mismatched contract", err, "does not implement contract.Mismatched", "missing method Missing",
-		"Echo is func(contract.Doc) (contract.Doc, error) here, func(contract.Doc, int) (contract.Doc, error) on the other side")
+	check("mismatched contract", err, `object "svc" (*contract.service) does not implement contract.Mismatched`, "missing method Missing",
+		"Echo is func(contract.Doc) (contract.Doc, error) in the object, func(contract.Doc, int) (contract.Doc, error) in contract.Mismatched")
 	_, err = host.Dispense[contract.Doc](c, "svc")
 	check("not an interface", err, "not an interface type")
 	// The connection is still good after all that.
@@ -169,10 +169,18 @@ func TestCloseDisconnects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	named, err := host.Dispense[contract.Thing](c, "args") // Name has no error result
+	if err != nil {
+		t.Fatal(err)
+	}
 	hung := make(chan error, 1)
 	go func() { hung <- svc.Hang(context.Background()) }()
 	if err := c.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
+	}
+	// A method without an error result returns zero values; nothing panics.
+	if got := named.Name(); got != "" {
+		t.Errorf("Name after Close = %q, want the zero value", got)
 	}
 	select {
 	case err := <-hung:

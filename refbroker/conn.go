@@ -92,6 +92,7 @@ type Conn struct {
 // export is one of our objects that the peer holds.
 type export struct {
 	val     reflect.Value // the object: an interface value or a func
+	recv    reflect.Value // what calls go to: val, or its wire adapter
 	methods *ifacePlan    // what the reference grants
 	count   uint64        // sends not yet released by the peer
 	key     exportKey     // identity in exportKeys; zero if not deduplicated
@@ -773,9 +774,9 @@ func (c *Conn) serveCall(in *incoming) {
 		return
 	}
 	d.release()
-	fn := x.val
+	fn := x.recv
 	if m.index >= 0 {
-		fn = x.val.Method(m.index)
+		fn = x.recv.Method(m.index)
 	}
 	outs, err := c.safeCall(m, fn, args)
 	if err != nil {
@@ -880,10 +881,10 @@ func (c *Conn) serveBootstrap(in *incoming) {
 	v := reflect.ValueOf(obj)
 	methods, err := rootMethods(v, in.iface, in.want)
 	if err != nil {
-		c.replyFailed(in.seq, fmt.Errorf("refbroker: object %q: %w", in.method, err))
+		c.replyFailed(in.seq, fmt.Errorf("refbroker: object %q %w", in.method, err))
 		return
 	}
-	id := c.addExport(&export{val: v, methods: methods, count: 1})
+	id := c.addExport(&export{val: v, recv: v, methods: methods, count: 1})
 	e := c.newEncoder()
 	e.byte1(msgReturn)
 	e.uvarint(in.seq)
@@ -970,16 +971,7 @@ func (c *Conn) encodeRef(e *encoder, v reflect.Value, t reflect.Type) error {
 
 // newExport builds the export of v sent as static type t.
 func newExport(v reflect.Value, t reflect.Type, key exportKey) (*export, error) {
-	var methods *ifacePlan
-	var err error
-	switch classify(t) {
-	case kindFunc:
-		methods, err = funcMethods(t)
-	case kindInterface:
-		methods, err = ifacePlanFor(t)
-	default:
-		methods = &ifacePlan{t: t}
-	}
+	methods, err := methodsFor(t)
 	if err != nil {
 		return nil, err
 	}
@@ -989,6 +981,10 @@ func newExport(v reflect.Value, t reflect.Type, key exportKey) (*export, error) 
 	} else {
 		x.val = reflect.New(t).Elem()
 		x.val.Set(v)
+	}
+	x.recv = x.val
+	if a, ok := adapters[t]; ok {
+		x.recv = a.wrap(x.val)
 	}
 	return x, nil
 }

@@ -24,8 +24,12 @@
 //		refbroker.RegisterInterface[Store](func(r *refbroker.Ref) Store { return storeProxy{r} })
 //	}
 //
-// Funcs need no proxy: the receiver gets a func of the exact type, built
-// with reflect.MakeFunc.
+// cmd/refgen generates these proxies (go generate). Funcs need no proxy:
+// the receiver gets a func of the exact type, built with reflect.MakeFunc.
+// io.Reader, io.Writer, io.Closer, io.ReadCloser, io.WriteCloser and
+// fmt.Stringer have proxies registered by this package; an io.Reader
+// crosses with a wire method that returns the bytes read, since a Read
+// through a copied buffer could not fill the caller's.
 //
 // # What crosses how
 //

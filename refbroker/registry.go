@@ -12,7 +12,7 @@ import (
 
 // registry holds the process-wide registrations. They are made from init
 // functions and read on every call, so reads take the read lock only.
-var registry struct {
+type registrations struct {
 	sync.RWMutex
 	// proxies maps an interface type to the constructor of its proxy.
 	proxies map[reflect.Type]func(*Ref) reflect.Value
@@ -26,13 +26,17 @@ var registry struct {
 	typeNames map[reflect.Type]string
 }
 
-func init() {
-	registry.proxies = make(map[reflect.Type]func(*Ref) reflect.Value)
-	registry.sentinels = make(map[string]error)
-	registry.sentinelKeys = make(map[any]string)
-	registry.types = make(map[string]reflect.Type)
-	registry.typeNames = make(map[reflect.Type]string)
+// registry is initialised with the package's variables, before any init
+// function registers anything.
+var registry = &registrations{
+	proxies:      make(map[reflect.Type]func(*Ref) reflect.Value),
+	sentinels:    make(map[string]error),
+	sentinelKeys: make(map[any]string),
+	types:        make(map[string]reflect.Type),
+	typeNames:    make(map[reflect.Type]string),
+}
 
+func init() {
 	for _, err := range []error{
 		context.Canceled, context.DeadlineExceeded,
 		io.EOF, io.ErrUnexpectedEOF, io.ErrClosedPipe, io.ErrShortWrite, io.ErrShortBuffer,

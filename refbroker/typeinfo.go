@@ -666,6 +666,25 @@ func funcMethods(t reflect.Type) (*ifacePlan, error) {
 	return actual.(*ifacePlan), nil
 }
 
+// anyMethods is the empty method set of a reference that crossed as any.
+var anyMethods = &ifacePlan{t: anyType, methods: map[string]*methodPlan{}}
+
+// methodsFor is the method set a reference of static type t grants on the
+// wire: a func's call, an interface's methods (or its wire adapter's, see
+// builtin.go), nothing for any.
+func methodsFor(t reflect.Type) (*ifacePlan, error) {
+	switch classify(t) {
+	case kindFunc:
+		return funcMethods(t)
+	case kindInterface:
+		if a, ok := adapters[t]; ok {
+			return ifacePlanFor(a.wire)
+		}
+		return ifacePlanFor(t)
+	}
+	return anyMethods, nil
+}
+
 // rootMethods builds the method set granted on a root object: the methods
 // the dispensing side asked for, which must exist on v's concrete type with
 // the same signatures. The error lists every missing or different method.
@@ -682,7 +701,7 @@ func rootMethods(v reflect.Value, iface string, want [][2]string) (*ifacePlan, e
 		}
 		mt := v.Method(m.Index).Type()
 		if mt.String() != sig {
-			problems = append(problems, fmt.Sprintf("%s is %s here, %s on the other side", name, mt, sig))
+			problems = append(problems, fmt.Sprintf("%s is %s in the object, %s in %s", name, mt, sig, iface))
 			continue
 		}
 		fp, err := funcPlanFor(mt)
@@ -693,7 +712,7 @@ func rootMethods(v reflect.Value, iface string, want [][2]string) (*ifacePlan, e
 		p.methods[name] = &methodPlan{name: name, full: iface + "." + name, index: m.Index, plan: fp}
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("refbroker: %s does not implement %s: %s", t, iface, strings.Join(problems, "; "))
+		return nil, fmt.Errorf("(%s) does not implement %s: %s", t, iface, strings.Join(problems, "; "))
 	}
 	return p, nil
 }

@@ -8,6 +8,8 @@
 // errors.Is, and contexts whose deadline and cancellation reach the plugin.
 package shared
 
+//go:generate go run github.com/refplug/refplug/cmd/refgen
+
 import (
 	"context"
 	"errors"
@@ -75,69 +77,4 @@ type Cursor interface {
 
 func init() {
 	refbroker.RegisterError(ErrNoSuchDoc)
-	refbroker.RegisterInterface[Source](func(r *refbroker.Ref) Source { return sourceProxy{r} })
-	refbroker.RegisterInterface[Indexer](func(r *refbroker.Ref) Indexer { return indexerProxy{r} })
-	refbroker.RegisterInterface[Index](func(r *refbroker.Ref) Index { return indexProxy{r} })
-	refbroker.RegisterInterface[Cursor](func(r *refbroker.Ref) Cursor { return cursorProxy{r} })
 }
-
-// The proxies: one line of forwarding per method.
-
-type sourceProxy struct{ *refbroker.Ref }
-
-func (p sourceProxy) List() ([]string, error) {
-	var v []string
-	err := p.Invoke("List", nil, &v)
-	return v, err
-}
-
-func (p sourceProxy) Open(path string) (Document, error) {
-	var v Document
-	err := p.Invoke("Open", []any{path}, &v)
-	return v, err
-}
-
-type indexerProxy struct{ *refbroker.Ref }
-
-func (p indexerProxy) Name() (string, error) {
-	var v string
-	err := p.Invoke("Name", nil, &v)
-	return v, err
-}
-
-func (p indexerProxy) Build(ctx context.Context, src Source, progress func(done, total int)) (Index, error) {
-	var v Index
-	err := p.Invoke("Build", []any{ctx, src, progress}, &v)
-	return v, err
-}
-
-type indexProxy struct{ *refbroker.Ref }
-
-func (p indexProxy) Stats() (IndexStats, error) {
-	var v IndexStats
-	err := p.Invoke("Stats", nil, &v)
-	return v, err
-}
-
-func (p indexProxy) Search(ctx context.Context, query string) (Cursor, error) {
-	var v Cursor
-	err := p.Invoke("Search", []any{ctx, query}, &v)
-	return v, err
-}
-
-func (p indexProxy) Get(path string) (Document, error) {
-	var v Document
-	err := p.Invoke("Get", []any{path}, &v)
-	return v, err
-}
-
-type cursorProxy struct{ *refbroker.Ref }
-
-func (p cursorProxy) Next() (Hit, bool, error) {
-	var hit Hit
-	var ok bool
-	err := p.Invoke("Next", nil, &hit, &ok)
-	return hit, ok, err
-}
-
-func (p cursorProxy) Close() error { return p.Invoke("Close", nil) }

@@ -4,9 +4,17 @@
 // (refbroker tests) and from a real plugin process (host tests).
 package contract
 
+// Unregistered is left out on purpose: the tests need one interface
+// without a proxy.
+//go:generate go run github.com/refplug/refplug/cmd/refgen -type Sink,Thing,Counter,Host,Service,BadService,UsesUnregistered,Mismatched
+
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io"
+	"iter"
 	"time"
 
 	"github.com/refplug/refplug/refbroker"
@@ -89,6 +97,17 @@ type Service interface {
 	Narrow(t Thing) (string, error)
 	Observe(fn func(string)) error
 	Exit(code int) error
+	// Copy copies r to w (both the caller's), returning the count.
+	Copy(w io.Writer, r io.Reader) (int64, error)
+	// Producer returns a reader of n deterministic bytes (see Pattern).
+	Producer(n int) (io.ReadCloser, error)
+	// Consumer returns a writer; Consumed reports what reached it.
+	Consumer() (io.WriteCloser, error)
+	Consumed() (n int, sum [32]byte, closed bool, err error)
+	// Describe calls s.String.
+	Describe(s fmt.Stringer) (string, error)
+	// Count yields 0..n-1; Yielded reports how many values it produced.
+	Count(n int) (iter.Seq[int], error)
 	// Pid is the serving process's ID.
 	Pid() (int, error)
 	// Health reports the serving side's goroutine count (after letting the
@@ -126,166 +145,16 @@ type Mismatched interface {
 func init() {
 	refbroker.RegisterError(ErrNotFound)
 	refbroker.RegisterType(Point{})
-	refbroker.RegisterInterface[Sink](func(r *refbroker.Ref) Sink { return sinkProxy{r} })
-	refbroker.RegisterInterface[Thing](func(r *refbroker.Ref) Thing { return thingProxy{r} })
-	refbroker.RegisterInterface[Counter](func(r *refbroker.Ref) Counter { return counterProxy{r} })
-	refbroker.RegisterInterface[Host](func(r *refbroker.Ref) Host { return hostProxy{r} })
-	refbroker.RegisterInterface[Service](func(r *refbroker.Ref) Service { return serviceProxy{r} })
-	refbroker.RegisterInterface[BadService](func(r *refbroker.Ref) BadService { return nil })
-	refbroker.RegisterInterface[UsesUnregistered](func(r *refbroker.Ref) UsesUnregistered { return nil })
-	refbroker.RegisterInterface[Mismatched](func(r *refbroker.Ref) Mismatched { return mismatchedProxy{r} })
 }
 
-type sinkProxy struct{ *refbroker.Ref }
-
-func (p sinkProxy) Put(s string) error { return p.Invoke("Put", []any{s}) }
-
-type thingProxy struct{ *refbroker.Ref }
-
-func (p thingProxy) Name() string {
-	var s string
-	if err := p.Invoke("Name", nil, &s); err != nil {
-		return "error: " + err.Error()
+// Pattern returns n deterministic bytes, for checking streams.
+func Pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/251)
 	}
-	return s
+	return b
 }
 
-type counterProxy struct{ *refbroker.Ref }
-
-func (p counterProxy) Add(n int) (int, error) {
-	var v int
-	err := p.Invoke("Add", []any{n}, &v)
-	return v, err
-}
-func (p counterProxy) Child(name string) (Counter, error) {
-	var v Counter
-	err := p.Invoke("Child", []any{name}, &v)
-	return v, err
-}
-func (p counterProxy) Label() (string, error) {
-	var v string
-	err := p.Invoke("Label", nil, &v)
-	return v, err
-}
-
-type hostProxy struct{ *refbroker.Ref }
-
-func (p hostProxy) Ping(depth int) (int, error) {
-	var v int
-	err := p.Invoke("Ping", []any{depth}, &v)
-	return v, err
-}
-
-type mismatchedProxy struct{ *refbroker.Ref }
-
-func (p mismatchedProxy) Echo(d Doc, extra int) (Doc, error) {
-	var v Doc
-	err := p.Invoke("Echo", []any{d, extra}, &v)
-	return v, err
-}
-func (p mismatchedProxy) Missing() error { return p.Invoke("Missing", nil) }
-
-type serviceProxy struct{ *refbroker.Ref }
-
-func (p serviceProxy) Echo(d Doc) (Doc, error) {
-	var v Doc
-	err := p.Invoke("Echo", []any{d}, &v)
-	return v, err
-}
-func (p serviceProxy) Sum(xs ...int) (int, error) {
-	var v int
-	err := p.Invoke("Sum", []any{xs}, &v)
-	return v, err
-}
-func (p serviceProxy) Lookup(key string) (string, error) {
-	var v string
-	err := p.Invoke("Lookup", []any{key}, &v)
-	return v, err
-}
-func (p serviceProxy) Apply(fn func(int) int, n int) (int, error) {
-	var v int
-	err := p.Invoke("Apply", []any{fn, n}, &v)
-	return v, err
-}
-func (p serviceProxy) ApplyN(fn func(int) int, times int) (int, error) {
-	var v int
-	err := p.Invoke("ApplyN", []any{fn, times}, &v)
-	return v, err
-}
-func (p serviceProxy) Fanout(sinks []Sink, byName map[string]Sink, msg string) error {
-	return p.Invoke("Fanout", []any{sinks, byName, msg})
-}
-func (p serviceProxy) CallFields(d Doc) error { return p.Invoke("CallFields", []any{d}) }
-func (p serviceProxy) NewCounter(name string) (Counter, error) {
-	var v Counter
-	err := p.Invoke("NewCounter", []any{name}, &v)
-	return v, err
-}
-func (p serviceProxy) IsMine(c Counter) (bool, error) {
-	var v bool
-	err := p.Invoke("IsMine", []any{c}, &v)
-	return v, err
-}
-func (p serviceProxy) Keep(t Thing) (bool, error) {
-	var v bool
-	err := p.Invoke("Keep", []any{t}, &v)
-	return v, err
-}
-func (p serviceProxy) Kept() (Thing, error) {
-	var v Thing
-	err := p.Invoke("Kept", nil, &v)
-	return v, err
-}
-func (p serviceProxy) Same(t Thing) (Thing, error) {
-	var v Thing
-	err := p.Invoke("Same", []any{t}, &v)
-	return v, err
-}
-func (p serviceProxy) EchoAny(x any) (any, error) {
-	var v any
-	err := p.Invoke("EchoAny", []any{x}, &v)
-	return v, err
-}
-func (p serviceProxy) Wait(ctx context.Context, started func()) error {
-	return p.Invoke("Wait", []any{ctx, started})
-}
-func (p serviceProxy) Deadline(ctx context.Context) (time.Duration, bool, error) {
-	var left time.Duration
-	var ok bool
-	err := p.Invoke("Deadline", []any{ctx}, &left, &ok)
-	return left, ok, err
-}
-func (p serviceProxy) Cancelled() (int, error) {
-	var v int
-	err := p.Invoke("Cancelled", nil, &v)
-	return v, err
-}
-func (p serviceProxy) Hang(ctx context.Context) error { return p.Invoke("Hang", []any{ctx}) }
-func (p serviceProxy) Unhang() error                  { return p.Invoke("Unhang", nil) }
-func (p serviceProxy) Panic(msg string) (int, error) {
-	var v int
-	err := p.Invoke("Panic", []any{msg}, &v)
-	return v, err
-}
-func (p serviceProxy) Bounce(h Host, depth int) (int, error) {
-	var v int
-	err := p.Invoke("Bounce", []any{h, depth}, &v)
-	return v, err
-}
-func (p serviceProxy) Narrow(t Thing) (string, error) {
-	var v string
-	err := p.Invoke("Narrow", []any{t}, &v)
-	return v, err
-}
-func (p serviceProxy) Observe(fn func(string)) error { return p.Invoke("Observe", []any{fn}) }
-func (p serviceProxy) Exit(code int) error           { return p.Invoke("Exit", []any{code}) }
-func (p serviceProxy) Pid() (int, error) {
-	var v int
-	err := p.Invoke("Pid", nil, &v)
-	return v, err
-}
-func (p serviceProxy) Health() (Health, error) {
-	var v Health
-	err := p.Invoke("Health", nil, &v)
-	return v, err
-}
+// Sum is the checksum Consumed reports.
+func Sum(b []byte) [32]byte { return sha256.Sum256(b) }

@@ -1,8 +1,11 @@
 package contract
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"iter"
 	"os"
 	"runtime"
 	"strings"
@@ -20,6 +23,7 @@ func NewService(stats func() refbroker.Stats) Service {
 
 type service struct {
 	stats     func() refbroker.Stats
+	consumed  *consumer
 	mu        sync.Mutex
 	kept      Thing
 	cancelled int
@@ -206,4 +210,65 @@ func (s *service) Health() (Health, error) {
 		h.Stats = s.stats()
 	}
 	return h, nil
+}
+
+func (s *service) Copy(w io.Writer, r io.Reader) (int64, error) { return io.Copy(w, r) }
+
+type nopCloser struct{ io.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+func (s *service) Producer(n int) (io.ReadCloser, error) {
+	return nopCloser{bytes.NewReader(Pattern(n))}, nil
+}
+
+type consumer struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	closed bool
+}
+
+func (c *consumer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.Write(p)
+}
+
+func (c *consumer) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	return nil
+}
+
+func (s *service) Consumer() (io.WriteCloser, error) {
+	c := &consumer{}
+	s.mu.Lock()
+	s.consumed = c
+	s.mu.Unlock()
+	return c, nil
+}
+
+func (s *service) Consumed() (int, [32]byte, bool, error) {
+	s.mu.Lock()
+	c := s.consumed
+	s.mu.Unlock()
+	if c == nil {
+		return 0, [32]byte{}, false, fmt.Errorf("no Consumer yet")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.Len(), Sum(c.buf.Bytes()), c.closed, nil
+}
+
+func (s *service) Describe(x fmt.Stringer) (string, error) { return "described: " + x.String(), nil }
+
+func (s *service) Count(n int) (iter.Seq[int], error) {
+	return func(yield func(int) bool) {
+		for i := range n {
+			if !yield(i) {
+				return
+			}
+		}
+	}, nil
 }

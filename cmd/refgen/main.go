@@ -1,0 +1,400 @@
+// Command refgen writes refbroker proxies for Go interfaces, so a contract
+// package needs no hand-written forwarding code. Put in the package that
+// declares the interfaces:
+//
+//	//go:generate go run github.com/refplug/refplug/cmd/refgen
+//
+// and run go generate. refgen writes refplug_proxies.go beside the package's
+// files: for each interface a proxy type (one method per interface method,
+// each forwarding through refbroker.Ref.Invoke) and an init func that
+// registers it with refbroker.RegisterInterface.
+//
+// Usage:
+//
+//	refgen [-type Store,Listener] [-output refplug_proxies.go] [-check] [DIR]
+//
+// Without -type, every exported interface with methods is covered (generic
+// interfaces and type constraints are skipped). DIR is the package
+// directory, "." by default. With -check, refgen writes nothing and exits 1
+// if the file on disk differs from what it would write (for CI).
+//
+// A method without an error result cannot report a failed call; its proxy
+// returns zero values and logs the failure through the connection's logger
+// (see refbroker.Ref.LogFailure).
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"go/format"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"unicode"
+
+	"golang.org/x/tools/go/packages"
+)
+
+const refbrokerPath = "github.com/refplug/refplug/refbroker"
+
+func main() {
+	typeList := flag.String("type", "", "comma-separated interface names (default: every exported interface)")
+	output := flag.String("output", "refplug_proxies.go", "file to write, in the package directory")
+	check := flag.Bool("check", false, "do not write; exit 1 if the file is missing or stale")
+	flag.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: refgen [-type A,B] [-output FILE] [-check] [DIR]\n\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	dir := "."
+	switch flag.NArg() {
+	case 0:
+	case 1:
+		dir = flag.Arg(0)
+	default:
+		flag.Usage()
+		os.Exit(2)
+	}
+	var names []string
+	if *typeList != "" {
+		for _, n := range strings.Split(*typeList, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				names = append(names, n)
+			}
+		}
+	}
+	out := filepath.Join(dir, *output)
+	src, err := generate(dir, *output, names)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if *check {
+		old, err := os.ReadFile(out)
+		if err != nil || !bytes.Equal(old, src) {
+			fmt.Fprintf(os.Stderr, "refgen: %s is stale; run go generate (or refgen) in %s\n", out, dir)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := os.WriteFile(out, src, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "refgen:", err)
+		os.Exit(1)
+	}
+}
+
+// generate returns the proxy file for the package in dir. The existing
+// output file, if any, is read as empty, so a stale one does not get in
+// the way.
+func generate(dir, output string, names []string) ([]byte, error) {
+	absDir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	outPath := filepath.Join(absDir, output)
+	cfg := &packages.Config{
+		Mode: packages.NeedName | packages.NeedTypes | packages.NeedFiles | packages.NeedSyntax | packages.NeedTypesInfo,
+		Dir:  absDir,
+	}
+	if f, err := parser.ParseFile(token.NewFileSet(), outPath, nil, parser.PackageClauseOnly); err == nil {
+		cfg.Overlay = map[string][]byte{outPath: []byte("package " + f.Name.Name + "\n")}
+	}
+	pkgs, err := packages.Load(cfg, ".")
+	if err != nil {
+		return nil, fmt.Errorf("refgen: loading %s: %w", dir, err)
+	}
+	if len(pkgs) != 1 || pkgs[0].Types == nil {
+		return nil, fmt.Errorf("refgen: %s is not one Go package", dir)
+	}
+	// Type errors are tolerated: the package may use the very proxies being
+	// generated. Errors in the interfaces themselves surface when the
+	// generated code is compiled.
+	pkg := pkgs[0]
+	ifaces, err := selectInterfaces(pkg.Types, names)
+	if err != nil {
+		return nil, err
+	}
+	g := newGenerator(pkg.Types)
+	for _, tn := range ifaces {
+		if err := g.proxy(tn); err != nil {
+			return nil, err
+		}
+	}
+	src := g.file()
+	formatted, err := format.Source(src)
+	if err != nil {
+		return nil, fmt.Errorf("refgen: internal error: the generated code does not parse: %v\n%s", err, src)
+	}
+	return formatted, nil
+}
+
+func selectInterfaces(pkg *types.Package, names []string) ([]*types.TypeName, error) {
+	scope := pkg.Scope()
+	if len(names) == 0 {
+		for _, n := range scope.Names() { // sorted
+			tn, ok := scope.Lookup(n).(*types.TypeName)
+			if !ok || !tn.Exported() || tn.IsAlias() {
+				continue
+			}
+			if iface, ok := tn.Type().Underlying().(*types.Interface); ok && usable(tn, iface) == nil {
+				names = append(names, n)
+			}
+		}
+		if len(names) == 0 {
+			return nil, fmt.Errorf("refgen: package %s declares no exported interface with methods", pkg.Path())
+		}
+	}
+	var out []*types.TypeName
+	for _, n := range names {
+		tn, ok := scope.Lookup(n).(*types.TypeName)
+		if !ok {
+			return nil, fmt.Errorf("refgen: -type %s: no such type in package %s", n, pkg.Path())
+		}
+		iface, ok := tn.Type().Underlying().(*types.Interface)
+		if !ok {
+			return nil, fmt.Errorf("refgen: -type %s: %s.%s is not an interface", n, pkg.Name(), n)
+		}
+		if err := usable(tn, iface); err != nil {
+			return nil, fmt.Errorf("refgen: -type %s: %v", n, err)
+		}
+		out = append(out, tn)
+	}
+	return out, nil
+}
+
+func usable(tn *types.TypeName, iface *types.Interface) error {
+	if named, ok := tn.Type().(*types.Named); ok && named.TypeParams().Len() > 0 {
+		return fmt.Errorf("generic interfaces are not supported")
+	}
+	if !iface.IsMethodSet() {
+		return fmt.Errorf("a type constraint is not a method set")
+	}
+	if iface.NumMethods() == 0 {
+		return fmt.Errorf("it has no methods (an empty interface crosses by the broker's own rules)")
+	}
+	return nil
+}
+
+type generator struct {
+	pkg     *types.Package
+	imports map[string]string // path -> local name
+	taken   map[string]bool   // local names of imports
+	body    bytes.Buffer
+	inits   []string
+}
+
+func newGenerator(pkg *types.Package) *generator {
+	g := &generator{pkg: pkg, imports: map[string]string{}, taken: map[string]bool{}}
+	g.importName(refbrokerPath, "refbroker")
+	return g
+}
+
+// importName returns the local name for the package at path, importing it.
+func (g *generator) importName(path, name string) string {
+	if n, ok := g.imports[path]; ok {
+		return n
+	}
+	local := name
+	for i := 2; g.taken[local] || g.pkg.Scope().Lookup(local) != nil; i++ {
+		local = fmt.Sprintf("%s%d", name, i)
+	}
+	g.imports[path] = local
+	g.taken[local] = true
+	return local
+}
+
+func (g *generator) qualifier(p *types.Package) string {
+	if p == g.pkg {
+		return ""
+	}
+	return g.importName(p.Path(), p.Name())
+}
+
+func (g *generator) typeString(t types.Type) string { return types.TypeString(t, g.qualifier) }
+
+func (g *generator) proxy(tn *types.TypeName) error {
+	iface := tn.Type().Underlying().(*types.Interface)
+	name := tn.Name()
+	proxy := lowerFirst(name) + "Proxy"
+	if g.pkg.Scope().Lookup(proxy) != nil {
+		return fmt.Errorf("refgen: %s: %s is already declared in package %s (remove the hand-written proxy)", name, proxy, g.pkg.Path())
+	}
+	methods := map[string]bool{}
+	for i := range iface.NumMethods() {
+		methods[iface.Method(i).Name()] = true
+	}
+	// The embedded *refbroker.Ref gives the proxy its Invoke and lets the
+	// broker recognise it. Its field is named Ref, or Handle (an alias) when
+	// the interface has a method named Ref.
+	field := "Ref"
+	if methods["Ref"] {
+		field = "Handle"
+		if methods["Handle"] {
+			return fmt.Errorf("refgen: %s has methods named both Ref and Handle; the proxy needs one of those names", name)
+		}
+	}
+	rb := g.imports[refbrokerPath]
+	fmt.Fprintf(&g.body, "// %s forwards %s's methods to the remote object.\n", proxy, name)
+	fmt.Fprintf(&g.body, "type %s struct{ *%s.%s }\n\n", proxy, rb, field)
+	for i := range iface.NumMethods() {
+		m := iface.Method(i)
+		if !m.Exported() {
+			return fmt.Errorf("refgen: %s.%s: an unexported method cannot be called across processes", name, m.Name())
+		}
+		g.method(proxy, field, m)
+	}
+	typ := name
+	g.inits = append(g.inits, fmt.Sprintf("\t%s.RegisterInterface[%s](func(r *%s.Ref) %s { return %s{r} })\n", rb, typ, rb, typ, proxy))
+	return nil
+}
+
+func (g *generator) method(proxy, field string, m *types.Func) {
+	sig := m.Type().(*types.Signature)
+	// Spell every type first: that imports the packages they need, whose
+	// names the local variables must then not shadow.
+	for _, tuple := range []*types.Tuple{sig.Params(), sig.Results()} {
+		for i := range tuple.Len() {
+			g.typeString(tuple.At(i).Type())
+		}
+	}
+	local := newLocals(g)
+	recv := local.name("p")
+	params := sig.Params()
+	var decl, args []string
+	for i := range params.Len() {
+		n := params.At(i).Name()
+		if n == "" || n == "_" {
+			n = fmt.Sprintf("a%d", i)
+		}
+		n = local.name(n)
+		t := params.At(i).Type()
+		ts := g.typeString(t)
+		if sig.Variadic() && i == params.Len()-1 {
+			ts = "..." + g.typeString(t.(*types.Slice).Elem())
+		}
+		decl = append(decl, n+" "+ts)
+		args = append(args, n)
+	}
+	results := sig.Results()
+	errLast := results.Len() > 0 && types.Identical(results.At(results.Len()-1).Type(), types.Universe.Lookup("error").Type())
+	var rtypes, rvars []string
+	for i := range results.Len() {
+		rtypes = append(rtypes, g.typeString(results.At(i).Type()))
+		if i < results.Len()-1 || !errLast {
+			rvars = append(rvars, local.name(fmt.Sprintf("r%d", i)))
+		}
+	}
+	rlist := strings.Join(rtypes, ", ")
+	if len(rtypes) > 1 {
+		rlist = "(" + rlist + ")"
+	}
+	b := &g.body
+	fmt.Fprintf(b, "func (%s %s) %s(%s) %s {\n", recv, proxy, m.Name(), strings.Join(decl, ", "), rlist)
+	for i, v := range rvars {
+		fmt.Fprintf(b, "\tvar %s %s\n", v, rtypes[i])
+	}
+	argList := "nil"
+	if len(args) > 0 {
+		argList = "[]any{" + strings.Join(args, ", ") + "}"
+	}
+	call := fmt.Sprintf("%s.%s.Invoke(%q, %s", recv, field, m.Name(), argList)
+	for _, v := range rvars {
+		call += ", &" + v
+	}
+	call += ")"
+	errVar := local.name("err")
+	switch {
+	case errLast && len(rvars) == 0:
+		fmt.Fprintf(b, "\treturn %s\n", call)
+	case errLast:
+		fmt.Fprintf(b, "\t%s := %s\n", errVar, call)
+		fmt.Fprintf(b, "\treturn %s\n", strings.Join(append(slices.Clone(rvars), errVar), ", "))
+	default:
+		fmt.Fprintf(b, "\tif %s := %s; %s != nil {\n", errVar, call, errVar)
+		fmt.Fprintf(b, "\t\t%s.%s.LogFailure(%q, %s)\n\t}\n", recv, field, m.Name(), errVar)
+		if len(rvars) > 0 {
+			fmt.Fprintf(b, "\treturn %s\n", strings.Join(rvars, ", "))
+		}
+	}
+	b.WriteString("}\n\n")
+}
+
+// locals hands out names for one method's variables that shadow nothing
+// the method's code refers to: the package's declarations and imports.
+type locals struct {
+	g    *generator
+	used map[string]bool
+}
+
+func newLocals(g *generator) *locals { return &locals{g: g, used: map[string]bool{}} }
+
+func (l *locals) name(base string) string {
+	n := base
+	for l.used[n] || l.g.pkg.Scope().Lookup(n) != nil || l.g.taken[n] || types.Universe.Lookup(n) != nil {
+		n += "_"
+	}
+	l.used[n] = true
+	return n
+}
+
+func (g *generator) file() []byte {
+	var b bytes.Buffer
+	b.WriteString("// Code generated by refgen; DO NOT EDIT.\n\n")
+	fmt.Fprintf(&b, "package %s\n\n", g.pkg.Name())
+	paths := make([]string, 0, len(g.imports))
+	for p := range g.imports {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	b.WriteString("import (\n")
+	for _, p := range paths {
+		if name := g.imports[p]; name != lastElem(p) {
+			fmt.Fprintf(&b, "\t%s %q\n", name, p)
+		} else {
+			fmt.Fprintf(&b, "\t%q\n", p)
+		}
+	}
+	b.WriteString(")\n\n")
+	b.Write(g.body.Bytes())
+	b.WriteString("func init() {\n")
+	for _, s := range g.inits {
+		b.WriteString(s)
+	}
+	b.WriteString("}\n")
+	return b.Bytes()
+}
+
+func lastElem(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[i+1:]
+	}
+	return path
+}
+
+func lowerFirst(s string) string {
+	r := []rune(s)
+	// An initialism such as "HTTPClient" becomes "httpClient".
+	i := 0
+	for i < len(r) && unicode.IsUpper(r[i]) {
+		i++
+	}
+	switch {
+	case i == 0:
+		return s
+	case i == 1 || i == len(r):
+		for j := range i {
+			r[j] = unicode.ToLower(r[j])
+		}
+	default:
+		for j := range i - 1 {
+			r[j] = unicode.ToLower(r[j])
+		}
+	}
+	return string(r)
+}

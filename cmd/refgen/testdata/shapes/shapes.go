@@ -1,0 +1,65 @@
+// Package shapes holds every method shape refgen must handle; its
+// refplug_proxies.go is refgen's golden output.
+package shapes
+
+import (
+	"context"
+	"io"
+	"time"
+
+	gocontext "context"
+)
+
+//go:generate go run github.com/refplug/refplug/cmd/refgen
+
+// Item is plain data.
+type Item struct {
+	Name string
+	At   time.Time
+}
+
+// Store exercises the method shapes.
+type Store interface {
+	Ping()
+	Close() error
+	Get(key string) ([]byte, error)
+	Size() int
+	Pair(a, b int) (int, string)
+	Named(ctx context.Context, key string) (item Item, found bool, err error)
+	Put(ctx gocontext.Context, items ...Item) error
+	Watch(key string, onChange func(Item) error) (Watcher, error)
+	Each(fn func(string) bool)
+	Invoke(method string) error
+	String() string
+	Listener
+	io.Writer
+}
+
+// Listener is embedded in Store.
+type Listener interface {
+	Notify(topic string, payload []byte) error
+}
+
+// Watcher is returned by Store.Watch.
+type Watcher interface {
+	Stop() error
+}
+
+// Reffy has a method named Ref, so its proxy embeds *refbroker.Handle.
+type Reffy interface {
+	Ref() (string, error)
+	Handle2(p int) (int, error)
+}
+
+type unexported interface{ Do() error }
+
+// Constraint is a type constraint, skipped.
+type Constraint interface{ ~int | ~string }
+
+// Generic is generic, skipped.
+type Generic[T any] interface{ Get() (T, error) }
+
+// Empty has no methods, skipped.
+type Empty interface{}
+
+var _ unexported
