@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 		args = append(args, "-race")
 	}
 	args = append(args, "../testdata/svcplugin", "../testdata/hangs", "../testdata/exits",
-		"../testdata/hostproc", "../testdata/stubborn")
+		"../testdata/hostproc", "../testdata/stubborn", "../testdata/skewplugin")
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -397,5 +397,30 @@ func TestMessageLimitPluginProcess(t *testing.T) {
 	out, err := svc.Echo(contract.Doc{Body: make([]byte, 512<<10)})
 	if err != nil || len(out.Body) != 512<<10 {
 		t.Errorf("Echo(512 KiB) = %d bytes, %v", len(out.Body), err)
+	}
+}
+
+// TestVersionSkewNested: a plugin built from an older contract passes the
+// Dispense check (its root's signature is the same text), but the Counter
+// it returns does not fit this side's Counter: the call fails at once,
+// naming every difference.
+func TestVersionSkewNested(t *testing.T) {
+	c := load(t, "skewplugin")
+	f, err := host.Dispense[contract.Factory](c, "factory")
+	if err != nil {
+		t.Fatalf("Dispense: %v", err)
+	}
+	_, err = f.NewCounter("x")
+	for _, want := range []string{
+		"other side's contract.Counter arrived as contract.Counter",
+		"Add is func(int64) (int64, error) there, func(int) (int, error) here",
+		"missing method Child",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("NewCounter from an older plugin = %v; want it to say %q", err, want)
+		}
+	}
+	if strings.Contains(fmt.Sprint(err), "Label") {
+		t.Errorf("Label matches and must not be listed: %v", err)
 	}
 }

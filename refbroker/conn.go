@@ -77,12 +77,19 @@ type Conn struct {
 		msgNo        uint64              // the last number given to an incoming call or return
 		inDecode     map[uint64]struct{} // numbers of messages being decoded
 		heldReleases []heldRelease       // the peer's releases waiting for those
+
+		nextTypeID   uint64                  // the last type ID given out (see typecheck.go)
+		sentTypes    map[reflect.Type]uint64 // our static types the peer knows, by ID
+		peerTypes    map[uint64]*typeSig     // the peer's static types, by its IDs
+		checkedTypes map[typePair]error      // (peer type, our type) checks done
 	}
 
 	// Cumulative counts, reported by Stats.
 	callsMade, callsServed          atomic.Uint64
 	exportsCreated, exportsDropped  atomic.Uint64
 	importsCreated, importsReleased atomic.Uint64
+
+	announceMu sync.Mutex // serialises type-info messages (see typecheck.go)
 
 	releaseReady chan struct{}  // wakes the release flusher; capacity 1
 	done         chan struct{}  // closed when the connection has ended
@@ -136,6 +143,9 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 	c.lk.exportKeys = make(map[exportKey]uint64)
 	c.lk.imports = make(map[uint64]*importEntry)
 	c.lk.inDecode = make(map[uint64]struct{})
+	c.lk.sentTypes = make(map[reflect.Type]uint64)
+	c.lk.peerTypes = make(map[uint64]*typeSig)
+	c.lk.checkedTypes = make(map[typePair]error)
 	c.workers.Add(2)
 	go c.readLoop()
 	go c.flushReleases()
@@ -445,6 +455,8 @@ func (c *Conn) dispatch(buf []byte) (err error) {
 		}
 	case msgRelease:
 		return c.applyReleases(d)
+	case msgTypeInfo:
+		return c.learnPeerType(d)
 	default:
 		if d.err != nil {
 			return d.err
@@ -891,6 +903,7 @@ func (c *Conn) serveBootstrap(in *incoming) {
 	e.byte1(statusOK)
 	e.byte1(refMine)
 	e.uvarint(id)
+	e.uvarint(0) // the root's type was checked by the bootstrap itself
 	_ = c.send(e)
 }
 
@@ -963,9 +976,15 @@ func (c *Conn) encodeRef(e *encoder, v reflect.Value, t reflect.Type) error {
 		}
 		id = c.addExport(x)
 	}
+	tid, err := c.typeID(t)
+	if err != nil {
+		c.unsend([]uint64{id})
+		return err
+	}
 	e.sent = append(e.sent, id)
 	e.byte1(refMine)
 	e.uvarint(id)
+	e.uvarint(tid)
 	return nil
 }
 
@@ -995,8 +1014,12 @@ func (c *Conn) decodeRef(d *decoder, v reflect.Value, t reflect.Type) {
 	case refNil:
 		v.SetZero()
 	case refMine:
-		id := d.uvarint()
+		id, tid := d.uvarint(), d.uvarint()
 		if d.err != nil {
+			return
+		}
+		if err := c.checkPeerType(tid, t); err != nil {
+			d.fail(err)
 			return
 		}
 		r, err := c.importRef(id, t)

@@ -119,6 +119,15 @@ func fuzzMessageSeeds() [][]byte {
 			e.varint(time.Now().Add(time.Hour).UnixNano())
 			e.byte1(refMine)
 			e.uvarint(7)
+			e.uvarint(0)
+		}),
+		msg(func(e *encoder) { // type info
+			e.byte1(msgTypeInfo)
+			e.uvarint(1)
+			e.string("refbroker.named")
+			e.uvarint(1)
+			e.string("Name")
+			e.string("func() (string, error)")
 		}),
 		msg(func(e *encoder) { e.byte1(msgCancel); e.uvarint(3) }),
 		msg(func(e *encoder) { e.byte1(msgRelease); e.uvarint(1); e.uvarint(1); e.uvarint(1) }),

@@ -432,3 +432,32 @@ func TestPanicWhileDecodingFailsTheCallOnly(t *testing.T) {
 		t.Errorf("Ping after a decoding panic = %v", err)
 	}
 }
+
+// TestNestedReferenceTypeChecked: a reference whose sender's type lacks a
+// method of the receiver's type is refused when it arrives, naming the
+// method, and the answer is cached per type pair.
+func TestNestedReferenceTypeChecked(t *testing.T) {
+	client, _ := testPair(t, map[string]any{"m": &factory{}})
+	m, err := Dispense[maker](client, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := refOf(reflect.ValueOf(m))
+	// Make returns a named; decode it as a widget, as a host with a newer
+	// contract would.
+	skewed := &methodPlan{name: "Make", full: "maker.Make", index: -1}
+	skewed.plan, _ = funcPlanFor(reflect.TypeFor[func(string) (widget, error)]())
+	for range 2 {
+		var w widget
+		var e error
+		err = client.call(nil, r.id, skewed, []reflect.Value{reflect.ValueOf("x")}, []reflect.Value{reflect.ValueOf(&w).Elem(), reflect.ValueOf(&e).Elem()})
+		if err == nil || !strings.Contains(err.Error(), "other side's refbroker.named arrived as refbroker.widget") || !strings.Contains(err.Error(), "missing method Secret") {
+			t.Errorf("skewed Make = %v", err)
+		}
+	}
+	if n, err := m.Make("ok"); err != nil {
+		t.Errorf("Make after a refused reference: %v", err)
+	} else if l, _ := n.Name(); l != "ok" {
+		t.Errorf("Name = %q", l)
+	}
+}

@@ -18,6 +18,7 @@ const (
 	msgCancel    byte = 3 // seq
 	msgRelease   byte = 4 // n, (id, count) * n
 	msgBootstrap byte = 5 // seq, name, interface, n, (method, signature) * n
+	msgTypeInfo  byte = 6 // type ID, type, n, (method, signature) * n
 )
 
 // Return statuses.

@@ -6,7 +6,7 @@ package contract
 
 // Unregistered is left out on purpose: the tests need one interface
 // without a proxy.
-//go:generate go run github.com/refplug/refplug/cmd/refgen -type Sink,Thing,Counter,Host,Service,BadService,UsesUnregistered,Mismatched
+//go:generate go run github.com/refplug/refplug/cmd/refgen -type Sink,Thing,Counter,Host,Service,Factory,BadService,UsesUnregistered,Mismatched
 
 import (
 	"context"
@@ -119,6 +119,11 @@ type Service interface {
 type Health struct {
 	Goroutines int
 	Stats      refbroker.Stats
+}
+
+// Factory is served by testdata/skewplugin, built from an older contract.
+type Factory interface {
+	NewCounter(name string) (Counter, error)
 }
 
 // BadService cannot cross: a channel parameter.

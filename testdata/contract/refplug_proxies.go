@@ -237,6 +237,15 @@ func (p serviceProxy) Wait(ctx context.Context, started func()) error {
 	return p.Ref.Invoke("Wait", []any{ctx, started})
 }
 
+// factoryProxy forwards Factory's methods to the remote object.
+type factoryProxy struct{ *refbroker.Ref }
+
+func (p factoryProxy) NewCounter(name string) (Counter, error) {
+	var r0 Counter
+	err := p.Ref.Invoke("NewCounter", []any{name}, &r0)
+	return r0, err
+}
+
 // badServiceProxy forwards BadService's methods to the remote object.
 type badServiceProxy struct{ *refbroker.Ref }
 
@@ -272,6 +281,7 @@ func init() {
 	refbroker.RegisterInterface[Counter](func(r *refbroker.Ref) Counter { return counterProxy{r} })
 	refbroker.RegisterInterface[Host](func(r *refbroker.Ref) Host { return hostProxy{r} })
 	refbroker.RegisterInterface[Service](func(r *refbroker.Ref) Service { return serviceProxy{r} })
+	refbroker.RegisterInterface[Factory](func(r *refbroker.Ref) Factory { return factoryProxy{r} })
 	refbroker.RegisterInterface[BadService](func(r *refbroker.Ref) BadService { return badServiceProxy{r} })
 	refbroker.RegisterInterface[UsesUnregistered](func(r *refbroker.Ref) UsesUnregistered { return usesUnregisteredProxy{r} })
 	refbroker.RegisterInterface[Mismatched](func(r *refbroker.Ref) Mismatched { return mismatchedProxy{r} })
