@@ -123,6 +123,13 @@ func TestDispenseErrors(t *testing.T) {
 		"Echo is func(contract.Doc) (contract.Doc, error) in the object, func(contract.Doc, int) (contract.Doc, error) in contract.Mismatched")
 	_, err = host.Dispense[contract.Doc](c, "svc")
 	check("not an interface", err, "not an interface type")
+	// Extra methods on the plugin's side are fine: Service has NewCounter
+	// and much more; Factory asks only for NewCounter.
+	if f, err := host.Dispense[contract.Factory](c, "svc"); err != nil {
+		t.Errorf("Dispense of a narrower interface: %v", err)
+	} else if _, err := f.NewCounter("n"); err != nil {
+		t.Errorf("NewCounter through the narrower interface: %v", err)
+	}
 	// The connection is still good after all that.
 	if n, err := dispenseSvc(t, c).Sum(2, 3); err != nil || n != 5 {
 		t.Errorf("Sum after failed dispenses = %d, %v", n, err)

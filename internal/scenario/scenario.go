@@ -553,4 +553,15 @@ func BuiltinInterfaces(t *testing.T, svc contract.Service) {
 	if fmt.Sprint(got) != "[0 1 2]" {
 		t.Errorf("breaking out of the plugin's iter.Seq: %v", got)
 	}
+	seq2, err := svc.Enumerate([]string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pairs []string
+	for i, w := range seq2 {
+		pairs = append(pairs, fmt.Sprintf("%d:%s", i, w))
+	}
+	if fmt.Sprint(pairs) != "[0:a 1:b]" {
+		t.Errorf("ranging over the plugin's iter.Seq2: %v", pairs)
+	}
 }

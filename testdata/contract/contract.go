@@ -108,6 +108,8 @@ type Service interface {
 	Describe(s fmt.Stringer) (string, error)
 	// Count yields 0..n-1; Yielded reports how many values it produced.
 	Count(n int) (iter.Seq[int], error)
+	// Enumerate yields (index, word) pairs of words.
+	Enumerate(words []string) (iter.Seq2[int, string], error)
 	// Pid is the serving process's ID.
 	Pid() (int, error)
 	// Health reports the serving side's goroutine count (after letting the

@@ -141,6 +141,12 @@ func (p serviceProxy) EchoAny(v any) (any, error) {
 	return r0, err
 }
 
+func (p serviceProxy) Enumerate(words []string) (iter.Seq2[int, string], error) {
+	var r0 iter.Seq2[int, string]
+	err := p.Ref.Invoke("Enumerate", []any{words}, &r0)
+	return r0, err
+}
+
 func (p serviceProxy) Exit(code int) error {
 	return p.Ref.Invoke("Exit", []any{code})
 }

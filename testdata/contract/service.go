@@ -272,3 +272,13 @@ func (s *service) Count(n int) (iter.Seq[int], error) {
 		}
 	}, nil
 }
+
+func (s *service) Enumerate(words []string) (iter.Seq2[int, string], error) {
+	return func(yield func(int, string) bool) {
+		for i, w := range words {
+			if !yield(i, w) {
+				return
+			}
+		}
+	}, nil
+}
