@@ -1,7 +1,9 @@
 package host_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,7 +40,7 @@ func TestMain(m *testing.M) {
 		args = append(args, "-race")
 	}
 	args = append(args, "../testdata/svcplugin", "../testdata/hangs", "../testdata/exits",
-		"../testdata/hostproc", "../testdata/stubborn", "../testdata/skewplugin")
+		"../testdata/hostproc", "../testdata/stubborn", "../testdata/skewplugin", "../testdata/versioned")
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -430,4 +433,110 @@ func TestVersionSkewNested(t *testing.T) {
 	if strings.Contains(fmt.Sprint(err), "Label") {
 		t.Errorf("Label matches and must not be listed: %v", err)
 	}
+}
+
+// TestVersionsAndHandshake: the host and plugin agree on the highest
+// protocol version both support, and a plugin built with another cookie is
+// not loaded.
+func TestVersionsAndHandshake(t *testing.T) {
+	cookie := host.WithHandshake("REFPLUG_TEST_COOKIE", "versioned")
+	for _, c := range []struct {
+		versions []int
+		want     string
+	}{
+		{[]int{1}, "version 1"},
+		{[]int{1, 2}, "version 2"},
+		{[]int{2, 3}, "version 2"},
+	} {
+		cl := load(t, "versioned", cookie, host.WithVersions(c.versions...))
+		th, err := host.Dispense[contract.Thing](cl, "thing")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := th.Name(); got != c.want || fmt.Sprint("version ", cl.Version()) != c.want {
+			t.Errorf("host versions %v: the plugin serves %q at version %d; want %q", c.versions, got, cl.Version(), c.want)
+		}
+		cl.Close()
+	}
+	if cl, err := host.Load(filepath.Join(bin, "versioned"), cookie, host.WithVersions(3), host.WithLogger(testLogger(t))); err == nil {
+		cl.Close()
+		t.Errorf("a host supporting only version 3 loaded a plugin serving 1 and 2")
+	}
+	// Without the plugin's cookie the plugin refuses to start.
+	if cl, err := host.Load(filepath.Join(bin, "versioned"), host.WithLogger(testLogger(t))); err == nil {
+		cl.Close()
+		t.Errorf("a plugin with another handshake cookie was loaded")
+	}
+}
+
+func TestChecksum(t *testing.T) {
+	path := filepath.Join(bin, "svcplugin")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	c := load(t, "svcplugin", host.WithChecksum(sum[:]))
+	if n, err := dispenseSvc(t, c).Sum(1, 1); err != nil || n != 2 {
+		t.Errorf("Sum with a verified binary = %d, %v", n, err)
+	}
+	sum[0] ^= 0xff
+	cl, err := host.Load(path, host.WithChecksum(sum[:]), host.WithLogger(testLogger(t)))
+	if err == nil {
+		cl.Close()
+		t.Fatal("a binary with another checksum was loaded")
+	}
+	if !strings.Contains(err.Error(), "checksum") {
+		t.Errorf("Load with a wrong checksum = %v; want the checksum named", err)
+	}
+}
+
+// TestAutoMTLS: calls and callbacks work with AutoMTLS (the default) and
+// without it.
+func TestAutoMTLS(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		c := load(t, "svcplugin", host.WithAutoMTLS(on))
+		svc := dispenseSvc(t, c)
+		if n, err := svc.Apply(func(x int) int { return x * 10 }, 4); err != nil || n != 40 {
+			t.Errorf("AutoMTLS %v: Apply = %d, %v", on, n, err)
+		}
+		c.Close()
+	}
+}
+
+// TestPluginLogsForwarded: a plugin's log entries, with their level and
+// fields, appear in the host's logger under the plugin's name; a panic's
+// stack arrives at error level.
+func TestPluginLogsForwarded(t *testing.T) {
+	var buf syncBuffer
+	logger := hclog.New(&hclog.LoggerOptions{Name: "app", Level: hclog.Info, Output: &buf})
+	c, err := host.Load(filepath.Join(bin, "svcplugin"), host.WithLogger(logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	svc := dispenseSvc(t, c)
+	svc.Panic("kaboom")
+	scenario.Eventually(t, "the plugin's log entry", func() bool {
+		s := buf.String()
+		return strings.Contains(s, "[ERROR] app.svcplugin: panic in a method called by the other side") &&
+			strings.Contains(s, "panic=kaboom") && strings.Contains(s, "stack=") && strings.Contains(s, "service.go")
+	})
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -20,8 +20,11 @@ import (
 type Option func(*config)
 
 type config struct {
-	logger hclog.Logger
-	maxMsg int
+	logger      hclog.Logger
+	maxMsg      int
+	cookieKey   string
+	cookieValue string
+	versions    map[int]map[string]any
 }
 
 // WithLogger sets the logger of the plugin's own diagnostics (go-plugin's
@@ -31,6 +34,24 @@ func WithLogger(l hclog.Logger) Option { return func(c *config) { c.logger = l }
 // WithMaxMessageSize bounds one message between host and plugin, in bytes.
 // Default: refbroker.DefaultMaxMessageSize (64 MiB).
 func WithMaxMessageSize(n int) Option { return func(c *config) { c.maxMsg = n } }
+
+// WithHandshake sets the magic cookie hosts must present
+// (host.WithHandshake). Default: refplug's own cookie.
+func WithHandshake(key, value string) Option {
+	return func(c *config) { c.cookieKey, c.cookieValue = key, value }
+}
+
+// WithVersion also serves objects under protocol version v, for hosts
+// that ask for it (host.WithVersions). The objects given to Serve are
+// version 1's.
+func WithVersion(v int, objects map[string]any) Option {
+	return func(c *config) {
+		if c.versions == nil {
+			c.versions = map[int]map[string]any{}
+		}
+		c.versions[v] = objects
+	}
+}
 
 // exitGrace is how long a plugin whose host connection ended waits for the
 // host's orderly shutdown request before it exits by itself.
@@ -53,19 +74,30 @@ func Serve(objects map[string]any, opts ...Option) {
 	if cfg.logger == nil {
 		cfg.logger = Logger()
 	}
-	if err := checkObjects(objects); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	handshake := gp.Handshake
+	if cfg.cookieKey != "" {
+		handshake.MagicCookieKey, handshake.MagicCookieValue = cfg.cookieKey, cfg.cookieValue
+	}
+	all := map[int]map[string]any{int(handshake.ProtocolVersion): objects}
+	for v, objs := range cfg.versions {
+		all[v] = objs
 	}
 	connected := make(chan *refbroker.Conn, 1)
-	p := &gp.Plugin{Roots: objects, Logger: cfg.logger.Named("refbroker"), MaxMessageSize: cfg.maxMsg, Connected: connected}
+	versioned := map[int]goplugin.PluginSet{}
+	for v, objs := range all {
+		if err := checkObjects(objs); err != nil {
+			fmt.Fprintf(os.Stderr, "%v (protocol version %d)\n", err, v)
+			os.Exit(1)
+		}
+		versioned[v] = goplugin.PluginSet{gp.PluginName: &gp.Plugin{Roots: objs, Logger: cfg.logger.Named("refbroker"), MaxMessageSize: cfg.maxMsg, Connected: connected}}
+	}
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
 		goplugin.Serve(&goplugin.ServeConfig{
-			HandshakeConfig: gp.Handshake,
-			Plugins:         goplugin.PluginSet{gp.PluginName: p},
-			Logger:          cfg.logger,
+			HandshakeConfig:  handshake,
+			VersionedPlugins: versioned,
+			Logger:           cfg.logger,
 		})
 	}()
 	var conn *refbroker.Conn

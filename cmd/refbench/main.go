@@ -40,6 +40,7 @@ func main() {
 	flag.DurationVar(&cfg.round, "round", 300*time.Millisecond, "time each side runs a workload in a round")
 	flag.IntVar(&cfg.refs, "refs", 100_000, "live references for the memory and release measurement")
 	flag.StringVar(&cfg.only, "only", "", "run only the workloads whose name contains this")
+	flag.BoolVar(&autoMTLS, "automtls", false, "load the refplug plugin with AutoMTLS (host.Load's default); off by default here, since the net/rpc baseline runs without TLS")
 	cpuprofile := flag.String("cpuprofile", "", "write the host's CPU profile to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -95,12 +96,15 @@ type side struct {
 	close func()
 }
 
+// autoMTLS is the -automtls flag.
+var autoMTLS bool
+
 func loadRefplug() (*host.Client, bench.Bench, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := host.Load(exe, host.WithArgs("plugin", "refplug"), host.WithLogger(quietLogger()))
+	c, err := host.Load(exe, host.WithArgs("plugin", "refplug"), host.WithLogger(quietLogger()), host.WithAutoMTLS(autoMTLS))
 	if err != nil {
 		return nil, nil, err
 	}
