@@ -195,6 +195,10 @@ func (c *Client) Close() error {
 // Exited reports whether the plugin process has exited.
 func (c *Client) Exited() bool { return c.gp.Exited() }
 
+// dead reports whether the plugin can no longer be called: its process
+// exited or its connection ended.
+func (c *Client) dead() bool { return c.gp.Exited() || c.conn.Err() != nil }
+
 // Stats counts the live references between host and plugin, as seen from
 // the host.
 func (c *Client) Stats() refbroker.Stats { return c.conn.Stats() }

@@ -1,0 +1,231 @@
+package host
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-multierror"
+	goplugin "github.com/hashicorp/go-plugin"
+)
+
+// Manager runs many plugins: every plugin binary in a directory, say. It
+// names each plugin after its file (without directory), hands out their
+// objects with DispenseFrom, and closes them all at once. With Restart, a
+// plugin that died is started again by the next DispenseFrom.
+type Manager struct {
+	loadOpts          []Option
+	restart           bool
+	backoff, maxDelay time.Duration
+	log               hclog.Logger
+
+	mu      sync.Mutex // guards plugins and closed; never held while loading
+	plugins map[string]*managed
+	closed  bool
+}
+
+type managed struct {
+	path     string
+	client   *Client
+	failures int       // restarts that failed in a row
+	nextTry  time.Time // no restart before this
+}
+
+// ManagerOption configures a Manager.
+type ManagerOption func(*Manager)
+
+// LoadOptions are passed to Load for every plugin the Manager starts.
+// Default: none (Load's defaults).
+func LoadOptions(opts ...Option) ManagerOption {
+	return func(m *Manager) { m.loadOpts = append(m.loadOpts, opts...) }
+}
+
+// Restart makes DispenseFrom start a plugin again when its process has
+// died. A restart that fails is retried no sooner than initial after,
+// doubling each time up to max. Default: no restarts; DispenseFrom of a
+// dead plugin fails.
+func Restart(initial, max time.Duration) ManagerOption {
+	return func(m *Manager) { m.restart, m.backoff, m.maxDelay = true, initial, max }
+}
+
+// ManagerLogger sets the logger for the Manager's own events (restarts).
+// Default: the logger of the LoadOptions, or hclog at Info on stderr.
+func ManagerLogger(l hclog.Logger) ManagerOption { return func(m *Manager) { m.log = l } }
+
+// NewManager returns a Manager with no plugins.
+func NewManager(opts ...ManagerOption) *Manager {
+	m := &Manager{plugins: map[string]*managed{}}
+	for _, o := range opts {
+		o(m)
+	}
+	if m.log == nil {
+		cfg := config{}
+		for _, o := range m.loadOpts {
+			o(&cfg)
+		}
+		m.log = cfg.logger
+		if m.log == nil {
+			m.log = hclog.New(&hclog.LoggerOptions{Name: "refplug", Level: hclog.Info})
+		}
+	}
+	return m
+}
+
+// LoadDir starts every plugin in dir whose file name matches glob
+// (go-plugin's Discover; "*" for all). It returns an error listing every
+// plugin that failed to start; the others run.
+func (m *Manager) LoadDir(dir, glob string) error {
+	paths, err := goplugin.Discover(glob, dir)
+	if err != nil {
+		return fmt.Errorf("host: discovering plugins %q in %s: %w", glob, dir, err)
+	}
+	if len(paths) == 0 {
+		return fmt.Errorf("host: no file in %s matches %q", dir, glob)
+	}
+	var errs *multierror.Error
+	for _, p := range paths {
+		errs = multierror.Append(errs, m.Load(p))
+	}
+	return errs.ErrorOrNil()
+}
+
+// Load starts the plugin at path under the name of its file.
+func (m *Manager) Load(path string) error {
+	name := filepath.Base(path)
+	m.mu.Lock()
+	switch {
+	case m.closed:
+		m.mu.Unlock()
+		return fmt.Errorf("host: Manager.Load(%s): the manager is closed", path)
+	case m.plugins[name] != nil:
+		m.mu.Unlock()
+		return fmt.Errorf("host: Manager.Load(%s): a plugin named %s is loaded already", path, name)
+	}
+	mp := &managed{path: path}
+	m.plugins[name] = mp // reserve the name
+	m.mu.Unlock()
+
+	c, err := Load(path, m.loadOpts...)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil || m.closed {
+		delete(m.plugins, name)
+		if err == nil {
+			c.Close()
+			err = fmt.Errorf("host: Manager.Load(%s): the manager was closed meanwhile", path)
+		}
+		return err
+	}
+	mp.client = c
+	return nil
+}
+
+// Names lists the loaded plugins.
+func (m *Manager) Names() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.names()
+}
+
+func (m *Manager) names() []string {
+	names := make([]string, 0, len(m.plugins))
+	for n, p := range m.plugins {
+		if p.client != nil {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Client returns the running client of plugin, restarting it first if it
+// died and the Manager restarts plugins.
+func (m *Manager) Client(plugin string) (*Client, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("host: plugin %s: the manager is closed", plugin)
+	}
+	mp := m.plugins[plugin]
+	if mp == nil || mp.client == nil {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("host: no plugin named %s is loaded (loaded: %v)", plugin, m.names())
+	}
+	c := mp.client
+	if !c.dead() {
+		m.mu.Unlock()
+		return c, nil
+	}
+	if !m.restart {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("host: plugin %s has exited (hint: host.Restart restarts plugins that die)", plugin)
+	}
+	if wait := time.Until(mp.nextTry); wait > 0 {
+		m.mu.Unlock()
+		return nil, fmt.Errorf("host: plugin %s has exited and its last restart failed; next try in %v", plugin, wait.Round(time.Millisecond))
+	}
+	mp.nextTry = time.Now().Add(m.backoff) // restarts of this plugin wait for this one
+	m.mu.Unlock()
+
+	m.log.Warn("plugin exited; restarting it", "plugin", plugin, "path", mp.path)
+	c.Close()
+	nc, err := Load(mp.path, m.loadOpts...)
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		mp.failures++
+		delay := min(m.backoff<<min(mp.failures-1, 30), m.maxDelay)
+		mp.nextTry = time.Now().Add(delay)
+		m.log.Error("restarting plugin failed", "plugin", plugin, "error", err, "next_try_in", delay)
+		return nil, fmt.Errorf("host: restarting plugin %s: %w", plugin, err)
+	}
+	if m.closed {
+		nc.Close()
+		return nil, fmt.Errorf("host: plugin %s: the manager was closed meanwhile", plugin)
+	}
+	mp.client, mp.failures, mp.nextTry = nc, 0, time.Time{}
+	m.log.Info("plugin restarted", "plugin", plugin)
+	return nc, nil
+}
+
+// DispenseFrom returns the object named name that plugin serves, as T (see
+// Dispense).
+func DispenseFrom[T any](m *Manager, plugin, name string) (T, error) {
+	c, err := m.Client(plugin)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return Dispense[T](c, name)
+}
+
+// Close ends every plugin, in parallel, and returns what failed. Later
+// calls through their proxies fail with refbroker.ErrDisconnected.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	var clients []*Client
+	for _, p := range m.plugins {
+		if p.client != nil {
+			clients = append(clients, p.client)
+		}
+	}
+	m.mu.Unlock()
+	errs := make([]error, len(clients))
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Close(); err != nil {
+				errs[i] = fmt.Errorf("host: closing plugin %s: %w", c.name, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return multierror.Append(nil, errs...).ErrorOrNil()
+}

@@ -1,0 +1,143 @@
+package host_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/refplug/refplug/host"
+	"github.com/refplug/refplug/internal/scenario"
+	"github.com/refplug/refplug/refbroker"
+	"github.com/refplug/refplug/testdata/contract"
+)
+
+// pluginDir copies the named test plugins into a directory of their own.
+func pluginDir(t *testing.T, names ...string) string {
+	dir := t.TempDir()
+	for _, n := range names {
+		copyFile(t, filepath.Join(bin, n), filepath.Join(dir, n))
+	}
+	return dir
+}
+
+func copyFile(t *testing.T, from, to string) {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := to + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, to); err != nil { // atomic: never run half-written
+		t.Fatal(err)
+	}
+}
+
+func TestManagerLoadsADirectory(t *testing.T) {
+	dir := pluginDir(t, "svcplugin", "exits", "versioned")
+	copyFile(t, filepath.Join(bin, "svcplugin"), filepath.Join(dir, "svcplugin2"))
+	m := host.NewManager(host.LoadOptions(host.WithLogger(testLogger(t)), host.WithStartTimeout(5*time.Second)))
+	defer m.Close()
+	err := m.LoadDir(dir, "*")
+	// exits is no plugin, and versioned has its own cookie: both are named.
+	if err == nil || !strings.Contains(err.Error(), "exits") || !strings.Contains(err.Error(), "versioned") {
+		t.Errorf("LoadDir = %v; want the two failures named", err)
+	}
+	if got := fmt.Sprint(m.Names()); got != "[svcplugin svcplugin2]" {
+		t.Errorf("Names = %s", got)
+	}
+	svcs := map[string]contract.Service{}
+	for _, p := range m.Names() {
+		svc, err := host.DispenseFrom[contract.Service](m, p, "svc")
+		if err != nil {
+			t.Fatalf("DispenseFrom(%s): %v", p, err)
+		}
+		svcs[p] = svc
+	}
+	pid1, _ := svcs["svcplugin"].Pid()
+	pid2, _ := svcs["svcplugin2"].Pid()
+	if pid1 == 0 || pid1 == pid2 {
+		t.Errorf("the two plugins run as pids %d and %d", pid1, pid2)
+	}
+	if _, err := host.DispenseFrom[contract.Service](m, "nope", "svc"); err == nil || !strings.Contains(err.Error(), "no plugin named nope") {
+		t.Errorf("DispenseFrom(nope) = %v", err)
+	}
+	start := time.Now()
+	if err := m.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	t.Logf("closed two plugins in %v", time.Since(start))
+	for p, svc := range svcs {
+		if _, err := svc.Sum(1); !errors.Is(err, refbroker.ErrDisconnected) {
+			t.Errorf("%s after Manager.Close: %v; want ErrDisconnected", p, err)
+		}
+	}
+	if _, err := m.Client("svcplugin"); err == nil {
+		t.Errorf("Client after Close succeeded")
+	}
+}
+
+func TestManagerWithoutRestart(t *testing.T) {
+	m := host.NewManager(host.LoadOptions(host.WithLogger(testLogger(t))))
+	defer m.Close()
+	if err := m.Load(filepath.Join(bin, "svcplugin")); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := host.DispenseFrom[contract.Service](m, "svcplugin", "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Exit(1)
+	_, err = host.DispenseFrom[contract.Service](m, "svcplugin", "svc")
+	if err == nil || !strings.Contains(err.Error(), "has exited") || !strings.Contains(err.Error(), "Restart") {
+		t.Errorf("DispenseFrom a dead plugin = %v; want it to say so, with a hint", err)
+	}
+}
+
+// TestManagerRestart: a plugin that died is started again by the next
+// DispenseFrom, and the event is logged; a failing restart backs off.
+func TestManagerRestart(t *testing.T) {
+	dir := pluginDir(t, "svcplugin")
+	var logs syncBuffer
+	logger := hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs})
+	m := host.NewManager(host.LoadOptions(host.WithLogger(logger), host.WithStartTimeout(5*time.Second)), host.Restart(300*time.Millisecond, time.Second))
+	defer m.Close()
+	if err := m.Load(filepath.Join(dir, "svcplugin")); err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := host.DispenseFrom[contract.Service](m, "svcplugin", "svc")
+	pid, _ := svc.Pid()
+	svc.Exit(1)
+	svc, err := host.DispenseFrom[contract.Service](m, "svcplugin", "svc")
+	if err != nil {
+		t.Fatalf("DispenseFrom after the plugin died: %v", err)
+	}
+	if npid, err := svc.Pid(); err != nil || npid == pid {
+		t.Errorf("after a restart the plugin runs as pid %d (%v); it was %d", npid, err, pid)
+	}
+	if !strings.Contains(logs.String(), "plugin exited; restarting it") || !strings.Contains(logs.String(), "plugin restarted") {
+		t.Errorf("the restart was not logged:\n%s", logs.String())
+	}
+
+	// Replace the binary with one that is not a plugin: the restart fails,
+	// and the next attempt waits for the back-off.
+	copyFile(t, filepath.Join(bin, "exits"), filepath.Join(dir, "svcplugin"))
+	svc.Exit(1)
+	if _, err := host.DispenseFrom[contract.Service](m, "svcplugin", "svc"); err == nil || !strings.Contains(err.Error(), "restarting plugin svcplugin") {
+		t.Fatalf("a failing restart = %v", err)
+	}
+	if _, err := host.DispenseFrom[contract.Service](m, "svcplugin", "svc"); err == nil || !strings.Contains(err.Error(), "next try in") {
+		t.Errorf("right after a failed restart = %v; want the back-off named", err)
+	}
+	copyFile(t, filepath.Join(bin, "svcplugin"), filepath.Join(dir, "svcplugin"))
+	scenario.Eventually(t, "a restart after the back-off", func() bool {
+		svc, err := host.DispenseFrom[contract.Service](m, "svcplugin", "svc")
+		return err == nil && svc != nil
+	})
+}
