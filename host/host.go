@@ -5,6 +5,7 @@ package host
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -157,6 +158,27 @@ func Load(path string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("host: connect to plugin %s: %w (is it a refplug plugin?)", path, err)
 	}
 	return &Client{name: name, gp: client, conn: raw.(*refbroker.Conn)}, nil
+}
+
+// Describe lists the objects the plugin serves, with their methods.
+func (c *Client) Describe() ([]refbroker.ObjectInfo, error) {
+	infos, err := c.conn.Describe()
+	if err != nil {
+		return nil, fmt.Errorf("host: plugin %s: %w", c.name, err)
+	}
+	return infos, nil
+}
+
+// CallJSON calls a method of an object the plugin serves with JSON
+// arguments, one per parameter (a context is supplied; a variadic
+// parameter is one JSON array), and returns its results other than a final
+// error as JSON. Parameters of interface or func type cannot be given.
+func (c *Client) CallJSON(object, method string, args ...json.RawMessage) ([]json.RawMessage, error) {
+	res, err := c.conn.CallJSON(object, method, args...)
+	if err != nil {
+		return nil, fmt.Errorf("host: plugin %s: %w", c.name, err)
+	}
+	return res, nil
 }
 
 // Version is the protocol version host and plugin agreed on.

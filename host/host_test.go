@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -539,4 +540,62 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestDescribeAndCallJSON(t *testing.T) {
+	c := load(t, "svcplugin")
+	infos, err := c.Describe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	var sum string
+	for _, o := range infos {
+		names = append(names, o.Name+" "+o.Type)
+		for _, m := range o.Methods {
+			if o.Name == "svc" && m.Name == "Sum" {
+				sum = m.Signature
+			}
+		}
+	}
+	if fmt.Sprint(names) != "[args main.args svc *contract.service]" || sum != "func(...int) (int, error)" {
+		t.Errorf("Describe = %v, Sum is %q", names, sum)
+	}
+	for _, c2 := range []struct {
+		method string
+		args   []string
+		want   string
+		err    string
+	}{
+		{"Sum", []string{"[1,2,3]"}, "[6]", ""},
+		{"Lookup", []string{`"answer"`}, `["42"]`, ""},
+		{"Lookup", []string{`"missing"`}, "", `lookup "missing": contract: not found`},
+		{"Echo", []string{`{"ID":"x","Tags":["a"],"Loc":{"X":1,"Y":2}}`}, "", "result 1 (contract.Doc) cannot be shown as JSON"},
+		{"EchoAny", []string{`{"ID":"x","Tags":["a"],"Loc":{"X":1,"Y":2}}`}, `[{"ID":"x","Loc":{"X":1,"Y":2},"Tags":["a"]}]`, ""},
+		{"Deadline", nil, "[0,false]", ""},
+		{"Apply", []string{"null", "1"}, "", "parameter 1 (func(int) int) cannot be given as JSON"},
+		{"Sum", nil, "", "takes 1 arguments"},
+		{"Lookup", []string{"7"}, "", "parameter 1 (string): json: cannot unmarshal number"},
+		{"Nope", nil, "", "has no method Nope"},
+	} {
+		var raw []json.RawMessage
+		for _, a := range c2.args {
+			raw = append(raw, json.RawMessage(a))
+		}
+		res, err := c.CallJSON("svc", c2.method, raw...)
+		got := "["
+		for i, r := range res {
+			if i > 0 {
+				got += ","
+			}
+			got += string(r)
+		}
+		got += "]"
+		switch {
+		case c2.err != "" && (err == nil || !strings.Contains(err.Error(), c2.err)):
+			t.Errorf("CallJSON(%s, %v) = %s, %v; want an error containing %q", c2.method, c2.args, got, err, c2.err)
+		case c2.err == "" && (err != nil || !strings.HasPrefix(got, c2.want)):
+			t.Errorf("CallJSON(%s, %v) = %s, %v; want %s", c2.method, c2.args, got, err, c2.want)
+		}
+	}
 }

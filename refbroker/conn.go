@@ -2,6 +2,7 @@ package refbroker
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -457,6 +458,23 @@ func (c *Conn) dispatch(buf []byte) (err error) {
 		return c.applyReleases(d)
 	case msgTypeInfo:
 		return c.learnPeerType(d)
+	case msgDescribe:
+		seq := d.uvarint()
+		if d.err != nil {
+			return d.err
+		}
+		go c.serveDescribe(seq)
+	case msgCallJSON:
+		seq, object, method := d.uvarint(), d.string(), d.string()
+		n := d.length(1)
+		args := make([][]byte, 0, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			args = append(args, bytes.Clone(d.bytes()))
+		}
+		if d.err != nil {
+			return d.err
+		}
+		go c.serveCallJSON(seq, object, method, args)
 	default:
 		if d.err != nil {
 			return d.err

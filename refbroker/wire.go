@@ -19,6 +19,8 @@ const (
 	msgRelease   byte = 4 // n, (id, count) * n
 	msgBootstrap byte = 5 // seq, name, interface, n, (method, signature) * n
 	msgTypeInfo  byte = 6 // type ID, type, n, (method, signature) * n
+	msgDescribe  byte = 7 // seq
+	msgCallJSON  byte = 8 // seq, object, method, n, (JSON argument) * n
 )
 
 // Return statuses.

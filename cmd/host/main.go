@@ -1,11 +1,20 @@
-// Command host is refplug's example host. `host run PLUGIN` loads the
-// example plugin (cmd/example-plugin), hands it a host Source and a progress
-// callback, uses the objects it returns, and narrates each step.
+// Command host is refplug's example host and a plugin inspector.
+//
+//	host run PLUGIN                          the example, narrated
+//	host describe PLUGIN                     objects and method signatures
+//	host call PLUGIN OBJECT METHOD [ARG...]  a call with JSON arguments
+//
+// `host run` loads the example plugin (cmd/example-plugin), hands it a host
+// Source and a progress callback, uses the objects it returns, and narrates
+// each step. describe and call work with any refplug plugin, as grpcurl
+// does for gRPC servers. `host help COMMAND` explains each.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,29 +26,173 @@ import (
 	"github.com/refplug/refplug/shared"
 )
 
-const usage = `usage: host run PLUGIN
+const usage = `usage: host <command> [arguments]
 
-Runs the refplug example against PLUGIN (build it with 'make build': bin/example-plugin).
-Log level: REFPLUG_LOG=debug|info|warn (default warn).
+Commands:
+  run PLUGIN                          run the refplug example against PLUGIN
+  describe PLUGIN                     list the objects PLUGIN serves, with their methods
+  call PLUGIN OBJECT METHOD [ARG...]  call a method with JSON arguments, print JSON results
+  help [COMMAND]                      show help
+
+describe and call work with any refplug plugin; run wants the example
+plugin (make build: bin/example-plugin).
+Log level: REFPLUG_LOG=debug|info|warn|error (default warn).
 `
 
+// command is one subcommand.
+type command struct {
+	usage string
+	nargs func(n int) bool
+	run   func(args []string, stdout io.Writer, logger hclog.Logger, opts []host.Option) error
+}
+
+var commands = map[string]command{
+	"run": {
+		usage: `usage: host run [-cookie KEY=VALUE] PLUGIN
+
+Loads PLUGIN (the example plugin, bin/example-plugin), hands it a document
+source and a progress callback, uses the objects it returns, and narrates
+each step.
+`,
+		nargs: func(n int) bool { return n == 1 },
+		run: func(args []string, stdout io.Writer, logger hclog.Logger, opts []host.Option) error {
+			return run(stdout, args[0], logger, opts...)
+		},
+	},
+	"describe": {
+		usage: `usage: host describe [-cookie KEY=VALUE] PLUGIN
+
+Lists the objects PLUGIN serves, each with its Go type and its methods'
+signatures.
+`,
+		nargs: func(n int) bool { return n == 1 },
+		run:   describe,
+	},
+	"call": {
+		usage: `usage: host call [-cookie KEY=VALUE] PLUGIN OBJECT METHOD [ARG...]
+
+Calls METHOD of the object PLUGIN serves as OBJECT. Each ARG is one JSON
+value, one per parameter: a context.Context parameter is supplied (leave it
+out), a variadic parameter is one JSON array, parameters of interface or
+func type cannot be given. Prints each result but a final error as one line
+of JSON; an error result goes to stderr, with exit status 1.
+
+Example: host call bin/example-plugin indexer Name
+`,
+		nargs: func(n int) bool { return n >= 3 },
+		run:   call,
+	},
+}
+
 func main() {
-	if len(os.Args) != 3 || os.Args[1] != "run" {
-		fmt.Fprint(os.Stderr, usage)
-		if len(os.Args) == 2 && (os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help") {
-			os.Exit(0)
+	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// cli runs one command line and returns the exit status.
+func cli(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	name := args[0]
+	if name == "help" || name == "-h" || name == "--help" {
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				fmt.Fprint(stdout, c.usage)
+				return 0
+			}
 		}
-		os.Exit(2)
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(stderr, "host: unknown command %q\n\n%s", name, usage)
+		return 2
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cookie := fs.String("cookie", "", "the plugin's handshake cookie, KEY=VALUE (default: refplug's)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, cmd.usage)
+		fmt.Fprintln(stderr, "\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if !cmd.nargs(fs.NArg()) {
+		fs.Usage()
+		return 2
 	}
 	level := hclog.LevelFromString(os.Getenv("REFPLUG_LOG"))
 	if level == hclog.NoLevel {
 		level = hclog.Warn
 	}
-	logger := hclog.New(&hclog.LoggerOptions{Name: "host", Level: level, Output: os.Stderr})
-	if err := run(os.Stdout, os.Args[2], logger); err != nil {
-		fmt.Fprintln(os.Stderr, "host:", err)
-		os.Exit(1)
+	logger := hclog.New(&hclog.LoggerOptions{Name: "host", Level: level, Output: stderr})
+	opts := []host.Option{host.WithLogger(logger)}
+	if *cookie != "" {
+		k, v, ok := strings.Cut(*cookie, "=")
+		if !ok {
+			fmt.Fprintf(stderr, "host: -cookie wants KEY=VALUE, got %q\n", *cookie)
+			return 2
+		}
+		opts = append(opts, host.WithHandshake(k, v))
 	}
+	if err := cmd.run(fs.Args(), stdout, logger, opts); err != nil {
+		fmt.Fprintln(stderr, err) // errors here start with "host:"
+		return 1
+	}
+	return 0
+}
+
+func describe(args []string, stdout io.Writer, _ hclog.Logger, opts []host.Option) error {
+	c, err := host.Load(args[0], opts...)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	infos, err := c.Describe()
+	if err != nil {
+		return err
+	}
+	for _, o := range infos {
+		fmt.Fprintf(stdout, "%s (%s)\n", o.Name, o.Type)
+		w := 0
+		for _, m := range o.Methods {
+			w = max(w, len(m.Name))
+		}
+		for _, m := range o.Methods {
+			fmt.Fprintf(stdout, "  %-*s  %s\n", w, m.Name, m.Signature)
+		}
+	}
+	return nil
+}
+
+func call(args []string, stdout io.Writer, _ hclog.Logger, opts []host.Option) error {
+	var raw []json.RawMessage
+	for i, a := range args[3:] {
+		if !json.Valid([]byte(a)) {
+			return fmt.Errorf("host: argument %d is not JSON: %s (hint: write a string as '\"text\"')", i+1, a)
+		}
+		raw = append(raw, json.RawMessage(a))
+	}
+	c, err := host.Load(args[0], opts...)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	res, err := c.CallJSON(args[1], args[2], raw...)
+	if err != nil {
+		return err
+	}
+	for _, r := range res {
+		fmt.Fprintln(stdout, string(r))
+	}
+	return nil
 }
 
 // library is the host's Source: the plugin pulls documents from it.
@@ -73,11 +226,11 @@ func newLibrary() *library {
 	}}
 }
 
-func run(w io.Writer, pluginPath string, logger hclog.Logger) error {
+func run(w io.Writer, pluginPath string, logger hclog.Logger, opts ...host.Option) error {
 	say := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 
 	say("Loading plugin %s", pluginPath)
-	client, err := host.Load(pluginPath, host.WithLogger(logger))
+	client, err := host.Load(pluginPath, append([]host.Option{host.WithLogger(logger)}, opts...)...)
 	if err != nil {
 		return err
 	}
@@ -102,7 +255,7 @@ func run(w io.Writer, pluginPath string, logger hclog.Logger) error {
 		progress = append(progress, fmt.Sprintf("%d/%d", done, total))
 	})
 	if err != nil {
-		return fmt.Errorf("Build: %w", err)
+		return fmt.Errorf("host: Build: %w", err)
 	}
 	say("  progress callbacks from the plugin: %s", strings.Join(progress, " "))
 	st, err := ix.Stats()
@@ -114,12 +267,12 @@ func run(w io.Writer, pluginPath string, logger hclog.Logger) error {
 	say("Search %q: the Index object returns a Cursor object", "plugin host")
 	cur, err := ix.Search(ctx, "plugin host")
 	if err != nil {
-		return fmt.Errorf("Search: %w", err)
+		return fmt.Errorf("host: Search: %w", err)
 	}
 	for i := 1; ; i++ {
 		hit, ok, err := cur.Next()
 		if err != nil {
-			return fmt.Errorf("Next: %w", err)
+			return fmt.Errorf("host: Next: %w", err)
 		}
 		if !ok {
 			break
@@ -134,7 +287,7 @@ func run(w io.Writer, pluginPath string, logger hclog.Logger) error {
 	say("Get a missing document: %v", err)
 	say("  errors.Is(err, shared.ErrNoSuchDoc) = %v", errors.Is(err, shared.ErrNoSuchDoc))
 	if !errors.Is(err, shared.ErrNoSuchDoc) {
-		return fmt.Errorf("Get(missing) = %v, want shared.ErrNoSuchDoc", err)
+		return fmt.Errorf("host: Get(missing) = %v, want shared.ErrNoSuchDoc", err)
 	}
 
 	say("Build again, cancelling from the progress callback after 2 documents")
@@ -147,7 +300,7 @@ func run(w io.Writer, pluginPath string, logger hclog.Logger) error {
 	ccancel()
 	say("  the plugin stopped: %v", err)
 	if !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("cancelled Build = %v, want context.Canceled", err)
+		return fmt.Errorf("host: cancelled Build = %v, want context.Canceled", err)
 	}
 
 	dctx, dcancel := context.WithTimeout(context.Background(), time.Nanosecond)

@@ -1,0 +1,181 @@
+package refbroker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+)
+
+// Inspection lets a tool list the objects a peer serves and call their
+// methods with JSON arguments, without a Go contract: the serving side
+// does the reflection. It reaches only the root objects the peer serves
+// (Options.Roots), and only their exported methods, and only with data
+// encoding/json can decode: a parameter of interface or func type cannot be
+// given, and funcs or interfaces inside data stay nil.
+
+// ObjectInfo describes a root object a peer serves.
+type ObjectInfo struct {
+	Name    string       // the name it is served under
+	Type    string       // its concrete Go type
+	Methods []MethodInfo // its exported methods, by name
+}
+
+// MethodInfo is one method of an ObjectInfo.
+type MethodInfo struct {
+	Name      string // "Get"
+	Signature string // "func(string) ([]byte, error)"
+}
+
+// Describe lists the root objects the peer serves, with their methods.
+func (c *Conn) Describe() ([]ObjectInfo, error) {
+	rc, err := codecFor(reflect.TypeFor[[]ObjectInfo]())
+	if err != nil {
+		return nil, err
+	}
+	var out []ObjectInfo
+	err = c.roundTrip(nil, "Describe", &funcPlan{out: []*codec{rc}}, []reflect.Value{reflect.ValueOf(&out).Elem()},
+		func(e *encoder, seq uint64) error {
+			e.byte1(msgDescribe)
+			e.uvarint(seq)
+			return nil
+		})
+	return out, err
+}
+
+// CallJSON calls method of the root object the peer serves as object, with
+// one JSON value per parameter (a context.Context parameter is left out and
+// gets a background context; a variadic parameter is one JSON array), and
+// returns one JSON value per result other than a final error, which it
+// returns as the error.
+func (c *Conn) CallJSON(object, method string, args ...json.RawMessage) ([]json.RawMessage, error) {
+	rc, err := codecFor(reflect.TypeFor[[]string]())
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	name := fmt.Sprintf("%s.%s", object, method)
+	err = c.roundTrip(nil, name, &funcPlan{out: []*codec{rc}}, []reflect.Value{reflect.ValueOf(&out).Elem()},
+		func(e *encoder, seq uint64) error {
+			e.byte1(msgCallJSON)
+			e.uvarint(seq)
+			e.string(object)
+			e.string(method)
+			e.uvarint(uint64(len(args)))
+			for _, a := range args {
+				e.bytes(a)
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	res := make([]json.RawMessage, len(out))
+	for i, s := range out {
+		res[i] = json.RawMessage(s)
+	}
+	return res, nil
+}
+
+// serveDescribe answers a Describe.
+func (c *Conn) serveDescribe(seq uint64) {
+	names := make([]string, 0, len(c.roots))
+	for n := range c.roots {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	infos := make([]ObjectInfo, 0, len(names))
+	for _, n := range names {
+		v := reflect.ValueOf(c.roots[n])
+		info := ObjectInfo{Name: n, Type: v.Type().String()}
+		for i := range v.NumMethod() {
+			info.Methods = append(info.Methods, MethodInfo{Name: v.Type().Method(i).Name, Signature: v.Method(i).Type().String()})
+		}
+		infos = append(infos, info)
+	}
+	c.replyValue(seq, reflect.ValueOf(infos))
+}
+
+// serveCallJSON runs a CallJSON.
+func (c *Conn) serveCallJSON(seq uint64, object, method string, args [][]byte) {
+	obj, ok := c.roots[object]
+	if !ok || obj == nil {
+		c.replyFailed(seq, fmt.Errorf("refbroker: no object named %q is served here", object))
+		return
+	}
+	v := reflect.ValueOf(obj)
+	mt, ok := v.Type().MethodByName(method)
+	if !ok || !mt.IsExported() {
+		c.replyFailed(seq, fmt.Errorf("refbroker: %s (%s) has no method %s", object, v.Type(), method))
+		return
+	}
+	fn := v.Method(mt.Index)
+	ft := fn.Type()
+	full := fmt.Sprintf("%s.%s", object, method)
+	var in []reflect.Value
+	first := 0
+	if ft.NumIn() > 0 && ft.In(0) == contextType {
+		in = append(in, reflect.ValueOf(context.Background()))
+		first = 1
+	}
+	if want := ft.NumIn() - first; len(args) != want {
+		c.replyFailed(seq, fmt.Errorf("refbroker: %s takes %d arguments (%s), got %d", full, want, ft, len(args)))
+		return
+	}
+	for i, a := range args {
+		pt := ft.In(first + i)
+		if k := classify(pt); k == kindInterface || k == kindFunc || k == kindUnsupported {
+			c.replyFailed(seq, fmt.Errorf("refbroker: %s: parameter %d (%s) cannot be given as JSON", full, first+i+1, pt))
+			return
+		}
+		p := reflect.New(pt)
+		if err := json.Unmarshal(a, p.Interface()); err != nil {
+			c.replyFailed(seq, fmt.Errorf("refbroker: %s: parameter %d (%s): %v", full, first+i+1, pt, err))
+			return
+		}
+		in = append(in, p.Elem())
+	}
+	m := &methodPlan{name: method, full: full, index: -1, plan: &funcPlan{t: ft, variadic: ft.IsVariadic()}}
+	outs, err := c.safeCall(m, fn, in)
+	if err != nil {
+		c.replyFailed(seq, err)
+		return
+	}
+	var texts []string
+	for i, o := range outs {
+		if i == len(outs)-1 && ft.Out(i) == errorType {
+			if !o.IsNil() {
+				c.replyFailed(seq, o.Interface().(error))
+				return
+			}
+			break
+		}
+		b, err := json.Marshal(o.Interface())
+		if err != nil {
+			c.replyFailed(seq, fmt.Errorf("refbroker: %s: result %d (%s) cannot be shown as JSON: %v", full, i+1, ft.Out(i), err))
+			return
+		}
+		texts = append(texts, string(b))
+	}
+	c.replyValue(seq, reflect.ValueOf(texts))
+}
+
+// replyValue sends a successful return carrying one value.
+func (c *Conn) replyValue(seq uint64, v reflect.Value) {
+	vc, err := codecFor(v.Type())
+	if err != nil {
+		c.replyFailed(seq, err)
+		return
+	}
+	e := c.newEncoder()
+	e.byte1(msgReturn)
+	e.uvarint(seq)
+	e.byte1(statusOK)
+	if err := vc.enc(e, v); err != nil {
+		c.discard(e)
+		c.replyFailed(seq, err)
+		return
+	}
+	_ = c.send(e)
+}
