@@ -5,6 +5,7 @@ package host
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,23 @@ type config struct {
 	cookieKey    string
 	cookieValue  string
 	versions     []int
+	tls          *tls.Config
+}
+
+// defaults fills in what the options left unset.
+func (c *config) defaults() {
+	if c.logger == nil {
+		c.logger = hclog.New(&hclog.LoggerOptions{Name: "refplug", Level: hclog.Info, Output: os.Stderr})
+	}
+}
+
+// handshake is go-plugin's handshake with the configured cookie.
+func (c *config) handshake() goplugin.HandshakeConfig {
+	h := gp.Handshake
+	if c.cookieKey != "" {
+		h.MagicCookieKey, h.MagicCookieValue = c.cookieKey, c.cookieValue
+	}
+	return h
 }
 
 // WithArgs sets the arguments the plugin binary is started with. Default:
@@ -91,6 +109,7 @@ type Client struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	detach    func() error // set by Attach: disconnect instead of ending the process
 }
 
 // Load starts the plugin binary at path and connects to it. The plugin runs
@@ -103,9 +122,7 @@ func Load(path string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.logger == nil {
-		cfg.logger = hclog.New(&hclog.LoggerOptions{Name: "refplug", Level: hclog.Info, Output: os.Stderr})
-	}
+	cfg.defaults()
 	name := filepath.Base(path)
 	info, err := os.Stat(path)
 	switch {
@@ -118,10 +135,7 @@ func Load(path string, opts ...Option) (*Client, error) {
 	}
 	cmd := exec.Command(path, cfg.args...)
 	cmd.Env = append(os.Environ(), gp.LogLevelEnv+"="+cfg.logger.GetLevel().String())
-	handshake := gp.Handshake
-	if cfg.cookieKey != "" {
-		handshake.MagicCookieKey, handshake.MagicCookieValue = cfg.cookieKey, cfg.cookieValue
-	}
+	handshake := cfg.handshake()
 	p := &gp.Plugin{Logger: cfg.logger.Named(name).Named("refbroker"), MaxMessageSize: cfg.maxMsg}
 	versioned := map[int]goplugin.PluginSet{}
 	for _, v := range cfg.versions {
@@ -207,8 +221,13 @@ func (c *Client) Close() error {
 		// the process, failing calls still pending; closing it afterwards
 		// makes every later call fail at once even if the process lingers.
 		var errs *multierror.Error
-		c.gp.Kill()
-		errs = multierror.Append(errs, c.conn.Close())
+		if c.detach != nil {
+			errs = multierror.Append(errs, c.conn.Close(), c.detach())
+			c.gp.Kill() // the process is not ours: this only marks the client done
+		} else {
+			c.gp.Kill()
+			errs = multierror.Append(errs, c.conn.Close())
+		}
 		c.closeErr = errs.ErrorOrNil()
 	})
 	return c.closeErr

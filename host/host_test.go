@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 		args = append(args, "-race")
 	}
 	args = append(args, "../testdata/svcplugin", "../testdata/hangs", "../testdata/exits",
-		"../testdata/hostproc", "../testdata/stubborn", "../testdata/skewplugin", "../testdata/versioned")
+		"../testdata/hostproc", "../testdata/stubborn", "../testdata/skewplugin", "../testdata/versioned", "../testdata/remoteplugin")
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {

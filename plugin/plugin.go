@@ -3,6 +3,7 @@
 package plugin
 
 import (
+	"crypto/tls"
 	"fmt"
 	"os"
 	"sort"
@@ -25,6 +26,7 @@ type config struct {
 	cookieKey   string
 	cookieValue string
 	versions    map[int]map[string]any
+	tls         *tls.Config
 }
 
 // WithLogger sets the logger of the plugin's own diagnostics (go-plugin's

@@ -35,7 +35,9 @@ type Plugin struct {
 	Logger         hclog.Logger
 	MaxMessageSize int
 	// Connected receives the plugin side's connection once the host has
-	// opened it. It must have room for one.
+	// opened it. It must have room for one. If nil, any number of hosts
+	// may connect (a remote plugin), each connection living until its host
+	// hangs up.
 	Connected chan<- *refbroker.Conn
 }
 
@@ -82,6 +84,9 @@ func (s *server) Connect(id uint32, _ *struct{}) error {
 		return fmt.Errorf("refplug: dialing the host's stream %d: %w", id, err)
 	}
 	c := refbroker.NewConn(conn, refbroker.Options{Logger: s.p.Logger, Roots: s.p.Roots, MaxMessageSize: s.p.MaxMessageSize})
+	if s.p.Connected == nil {
+		return nil
+	}
 	select {
 	case s.p.Connected <- c:
 	default:

@@ -1,0 +1,103 @@
+package host
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"sync"
+
+	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
+	"github.com/refplug/refplug/internal/gp"
+	"github.com/refplug/refplug/refbroker"
+)
+
+// WithTLS sets the TLS configuration Attach connects with: the CA that
+// signed the plugin's certificate (RootCAs) and, for mutual TLS, this
+// host's certificate. The plugin's certificate is verified for the host
+// part of Attach's address unless cfg.ServerName says otherwise. Default:
+// none (plain TCP; Load ignores it).
+func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
+
+// Attach connects to a plugin served with plugin.ServeRemote at addr
+// (host:port), through go-plugin's reattach mechanism. The plugin process
+// is not this host's: Close disconnects from it and leaves it running, and
+// Exited reports whether this host has disconnected. Options as for Load
+// (WithTLS, WithLogger, WithMaxMessageSize, WithHandshake); the process
+// options do not apply.
+func Attach(addr string, opts ...Option) (*Client, error) {
+	cfg := config{}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	cfg.defaults()
+	tcpAddr, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("host: attach to %s: %w", addr, err)
+	}
+	if cfg.tls != nil && cfg.tls.ServerName == "" && !cfg.tls.InsecureSkipVerify {
+		cfg.tls = cfg.tls.Clone()
+		cfg.tls.ServerName, _, _ = net.SplitHostPort(addr) // verify the plugin's certificate for addr
+	}
+	handshake := cfg.handshake()
+	r := &remoteRunner{addr: addr, done: make(chan struct{})}
+	client := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig: handshake,
+		Plugins:         goplugin.PluginSet{gp.PluginName: &gp.Plugin{Logger: cfg.logger.Named(addr).Named("refbroker"), MaxMessageSize: cfg.maxMsg}},
+		Reattach: &goplugin.ReattachConfig{
+			Protocol:        goplugin.ProtocolNetRPC,
+			ProtocolVersion: int(handshake.ProtocolVersion),
+			Addr:            tcpAddr,
+			ReattachFunc:    func() (runner.AttachedRunner, error) { return r, nil },
+			Test:            true, // not ours to kill
+		},
+		TLSConfig: cfg.tls,
+		Logger:    cfg.logger,
+	})
+	rpcClient, err := client.Client()
+	if err != nil {
+		r.stop()
+		return nil, fmt.Errorf("host: attach to %s: %w", addr, err)
+	}
+	raw, err := rpcClient.Dispense(gp.PluginName)
+	if err != nil {
+		rpcClient.Close()
+		r.stop()
+		return nil, fmt.Errorf("host: attach to %s: %w (is it a refplug plugin, and does TLS match?)", addr, err)
+	}
+	return &Client{name: addr, gp: client, conn: raw.(*refbroker.Conn), detach: func() error {
+		err := rpcClient.Close()
+		r.stop()
+		return err
+	}}, nil
+}
+
+// remoteRunner stands for a plugin process on another machine: nothing to
+// wait for or kill but our own connection.
+type remoteRunner struct {
+	addr string
+	once sync.Once
+	done chan struct{}
+}
+
+func (r *remoteRunner) stop() { r.once.Do(func() { close(r.done) }) }
+
+func (r *remoteRunner) Wait(ctx context.Context) error {
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+func (r *remoteRunner) Kill(context.Context) error { r.stop(); return nil }
+func (r *remoteRunner) ID() string                 { return "remote:" + r.addr }
+
+func (r *remoteRunner) PluginToHost(network, addr string) (string, string, error) {
+	return network, addr, nil
+}
+
+func (r *remoteRunner) HostToPlugin(network, addr string) (string, string, error) {
+	return network, addr, nil
+}
