@@ -50,3 +50,64 @@ func ExampleDispense() {
 	fmt.Println(s, err)
 	// Output: HELLO, GOPHER <nil>
 }
+
+// Decorator is an interface the caller passes; the callee calls it back.
+type Decorator interface {
+	Decorate(s string) (string, error)
+}
+
+type decoratorProxy struct{ *refbroker.Ref }
+
+func (p decoratorProxy) Decorate(s string) (string, error) {
+	var out string
+	err := p.Invoke("Decorate", []any{s}, &out)
+	return out, err
+}
+
+// Framer is served by one side and takes a Decorator from the other.
+type Framer interface {
+	Frame(word string, d Decorator) (string, error)
+}
+
+type framerProxy struct{ *refbroker.Ref }
+
+func (p framerProxy) Frame(word string, d Decorator) (string, error) {
+	var out string
+	err := p.Invoke("Frame", []any{word, d}, &out)
+	return out, err
+}
+
+func init() {
+	refbroker.RegisterInterface[Decorator](func(r *refbroker.Ref) Decorator { return decoratorProxy{r} })
+	refbroker.RegisterInterface[Framer](func(r *refbroker.Ref) Framer { return framerProxy{r} })
+}
+
+type framer struct{}
+
+func (framer) Frame(word string, d Decorator) (string, error) {
+	s, err := d.Decorate(word) // a call back to the side that passed d
+	return "[" + s + "]", err
+}
+
+type stars struct{}
+
+func (stars) Decorate(s string) (string, error) { return "*" + s + "*", nil }
+
+// Every interface that crosses needs its proxy registered, on both sides
+// (cmd/refgen writes them). Here the Decorator passed to Frame arrives on
+// the serving side as a decoratorProxy.
+func ExampleRegisterInterface() {
+	a, b := net.Pipe()
+	server := refbroker.NewConn(a, refbroker.Options{Roots: map[string]any{"framer": framer{}}})
+	defer server.Close()
+	client := refbroker.NewConn(b, refbroker.Options{})
+	defer client.Close()
+
+	f, err := refbroker.Dispense[Framer](client, "framer")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(f.Frame("go", stars{}))
+	// Output: [*go*] <nil>
+}

@@ -1,0 +1,64 @@
+package host_test
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/refplug/refplug/host"
+	"github.com/refplug/refplug/testdata/contract"
+)
+
+// pluginPath is where the test plugins (built from testdata/ by TestMain)
+// are; in a real host this is the path of the plugin binary.
+func pluginPath(name string) string { return filepath.Join(bin, name) }
+
+func ExampleLoad() {
+	client, err := host.Load(pluginPath("svcplugin"), host.WithLogger(hclog.NewNullLogger()))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+	svc, err := host.Dispense[contract.Service](client, "svc")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// A host func crosses by reference: the plugin calls it back.
+	n, err := svc.Apply(func(x int) int { return x * 2 }, 21)
+	fmt.Println(n, err)
+	// Output: 42 <nil>
+}
+
+func ExampleDispense() {
+	client, err := host.Load(pluginPath("svcplugin"), host.WithLogger(hclog.NewNullLogger()))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+
+	// An unknown name is an error that lists what the plugin serves.
+	_, err = host.Dispense[contract.Service](client, "store")
+	fmt.Println(err != nil)
+
+	svc, err := host.Dispense[contract.Service](client, "svc")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Objects returned by the plugin are proxies too.
+	counter, _ := svc.NewCounter("requests")
+	counter.Add(2)
+	n, _ := counter.Add(3)
+	fmt.Println(n)
+	// Sentinel errors survive the trip.
+	_, err = svc.Lookup("missing")
+	fmt.Println(errors.Is(err, contract.ErrNotFound))
+	// Output:
+	// true
+	// 5
+	// true
+}
