@@ -19,6 +19,11 @@ import (
 // are fine (an older receiver, a newer sender). Type ID 0 means unchecked:
 // any, and the root of a Dispense (checked by the bootstrap).
 
+// maxPeerTypes bounds the types a peer may announce, so a hostile one
+// cannot grow the table without end. Real programs have far fewer
+// interface and func types that cross.
+const maxPeerTypes = 1 << 16
+
 // typeSig is a type's method signatures, by method name ("" for a func).
 type typeSig struct {
 	name string
@@ -108,8 +113,11 @@ func (c *Conn) learnPeerType(d *decoder) error {
 		return malformed("type info for type ID 0")
 	}
 	c.lk.Lock()
+	defer c.lk.Unlock()
+	if len(c.lk.peerTypes) >= maxPeerTypes {
+		return malformed("more than %d types announced", maxPeerTypes)
+	}
 	c.lk.peerTypes[id] = s
-	c.lk.Unlock()
 	return nil
 }
 
