@@ -1297,8 +1297,8 @@ type Stats struct {
 	CallsServed     uint64 // calls of the peer this side ran
 	ExportsCreated  uint64 // objects this side exported
 	ExportsDropped  uint64 // exports dropped after the peer released every send
-	ImportsCreated  uint64 // proxies this side created for the peer's objects
-	ImportsReleased uint64 // proxies released (Release or garbage collection)
+	ImportsCreated  uint64 // imports of the peer's objects this side began
+	ImportsReleased uint64 // imports released (Release or garbage collection); Imports = created - released
 }
 
 // Stats returns the connection's current counts.

@@ -313,12 +313,12 @@ func (c *Conn) importRef(id uint64, static reflect.Type) (*Ref, error) {
 	if e == nil {
 		e = &importEntry{}
 		c.lk.imports[id] = e
+		c.importsCreated.Add(1)
 	}
 	e.ref = weak.Make(r)
 	e.gen = r.gen
 	e.count++
 	c.lk.Unlock()
-	c.importsCreated.Add(1)
 
 	var err error
 	if r.methods, err = methodsFor(static); err != nil {
