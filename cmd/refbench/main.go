@@ -75,6 +75,13 @@ func servePlugin(kind string) {
 			Plugins:         goplugin.PluginSet{"bench": &bench.NetRPCPlugin{Impl: &bench.Impl{}}},
 			Logger:          hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, JSONFormat: true}),
 		})
+	case "grpc":
+		goplugin.Serve(&goplugin.ServeConfig{
+			HandshakeConfig: bench.GRPCHandshake,
+			Plugins:         goplugin.PluginSet{"bench": &bench.GRPCPlugin{Impl: &bench.Impl{}}},
+			GRPCServer:      goplugin.DefaultGRPCServer,
+			Logger:          hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, JSONFormat: true}),
+		})
 	default:
 		fmt.Fprintf(os.Stderr, "refbench: unknown plugin kind %q\n", kind)
 		os.Exit(2)
@@ -117,15 +124,23 @@ func loadRefplug() (*host.Client, bench.Bench, error) {
 }
 
 func loadNetRPC() (bench.Bench, func(), error) {
+	return loadGoPlugin("netrpc", bench.Handshake, &bench.NetRPCPlugin{}, goplugin.ProtocolNetRPC)
+}
+
+func loadGRPC() (bench.Bench, func(), error) {
+	return loadGoPlugin("grpc", bench.GRPCHandshake, &bench.GRPCPlugin{}, goplugin.ProtocolGRPC)
+}
+
+func loadGoPlugin(kind string, hs goplugin.HandshakeConfig, p goplugin.Plugin, proto goplugin.Protocol) (bench.Bench, func(), error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, nil, err
 	}
 	c := goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig:  bench.Handshake,
-		Plugins:          goplugin.PluginSet{"bench": &bench.NetRPCPlugin{}},
-		Cmd:              exec.Command(exe, "plugin", "netrpc"),
-		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolNetRPC},
+		HandshakeConfig:  hs,
+		Plugins:          goplugin.PluginSet{"bench": p},
+		Cmd:              exec.Command(exe, "plugin", kind),
+		AllowedProtocols: []goplugin.Protocol{proto},
 		Logger:           quietLogger(),
 	})
 	rc, err := c.Client()
@@ -257,6 +272,23 @@ func (r *result) medianAllocs() float64 {
 
 func us(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Nanoseconds())/1000) }
 
+// sides are the ways of serving bench.Bench, in table order; the second is
+// the baseline ratios are taken against.
+var sides = []struct {
+	name string
+	load func() (bench.Bench, func(), error)
+}{
+	{"refplug", func() (bench.Bench, func(), error) {
+		c, b, err := loadRefplug()
+		if err != nil {
+			return nil, nil, err
+		}
+		return b, func() { c.Close() }, nil
+	}},
+	{"net/rpc", loadNetRPC},
+	{"gRPC", loadGRPC},
+}
+
 func run(out, progress io.Writer, cfg config) error {
 	say := func(format string, args ...any) { fmt.Fprintf(progress, format+"\n", args...) }
 	client, ref, err := loadRefplug()
@@ -264,29 +296,27 @@ func run(out, progress io.Writer, cfg config) error {
 		return fmt.Errorf("loading the refplug plugin: %w", err)
 	}
 	defer client.Close()
-	base, closeBase, err := loadNetRPC()
-	if err != nil {
-		return fmt.Errorf("loading the net/rpc plugin: %w", err)
+	impls := []bench.Bench{ref}
+	for _, s := range sides[1:] {
+		b, closeIt, err := s.load()
+		if err != nil {
+			return fmt.Errorf("loading the %s plugin: %w", s.name, err)
+		}
+		defer closeIt()
+		impls = append(impls, b)
 	}
-	defer closeBase()
 
 	ws := slices.DeleteFunc(workloads(), func(w workload) bool { return !strings.Contains(w.name, cfg.only) })
-	results := make([][2]result, len(ws))
+	results := make([][]result, len(ws))
 	for i, w := range ws {
 		say("%-40s %d rounds of %v on each side…", w.name, cfg.rounds, cfg.round)
+		results[i] = make([]result, len(sides))
 		for r := range cfg.rounds {
-			order := [2]int{0, 1}
-			if r%2 == 1 {
-				order = [2]int{1, 0}
-			}
-			for _, s := range order {
-				b := ref
-				if s == 1 {
-					b = base
-				}
-				perOp, allocs, err := measure(b, w, cfg.round)
+			for k := range sides { // rotate the order every round
+				s := (k + r) % len(sides)
+				perOp, allocs, err := measure(impls[s], w, cfg.round)
 				if err != nil {
-					return err
+					return fmt.Errorf("%s: %w", sides[s].name, err)
 				}
 				results[i][s].perOp = append(results[i][s].perOp, perOp)
 				results[i][s].allocs = append(results[i][s].allocs, allocs)
@@ -295,29 +325,20 @@ func run(out, progress io.Writer, cfg config) error {
 	}
 
 	say("start-up: Load + Dispense + first call + Close, %d rounds…", cfg.rounds)
-	var startup [2]result
-	for r := range cfg.rounds {
-		start := time.Now()
-		c, b, err := loadRefplug()
-		if err == nil {
-			_, err = b.Plain(1, 2)
-			c.Close()
+	startup := make([]result, len(sides))
+	for range cfg.rounds {
+		for s, side := range sides {
+			start := time.Now()
+			b, closeIt, err := side.load()
+			if err == nil {
+				_, err = b.Plain(1, 2)
+				closeIt()
+			}
+			if err != nil {
+				return fmt.Errorf("start-up (%s): %w", side.name, err)
+			}
+			startup[s].perOp = append(startup[s].perOp, time.Since(start))
 		}
-		if err != nil {
-			return fmt.Errorf("start-up (refplug): %w", err)
-		}
-		startup[0].perOp = append(startup[0].perOp, time.Since(start))
-		start = time.Now()
-		bb, cl, err := loadNetRPC()
-		if err == nil {
-			_, err = bb.Plain(1, 2)
-			cl()
-		}
-		if err != nil {
-			return fmt.Errorf("start-up (net/rpc): %w", err)
-		}
-		startup[1].perOp = append(startup[1].perOp, time.Since(start))
-		_ = r
 	}
 
 	say("%d live references held by the plugin…", cfg.refs)
@@ -326,29 +347,40 @@ func run(out, progress io.Writer, cfg config) error {
 		return err
 	}
 
-	fmt.Fprintf(out, "| workload | refplug µs/op | refplug allocs/op | net/rpc µs/op | net/rpc allocs/op | ratio | target |\n")
-	fmt.Fprintf(out, "|---|---:|---:|---:|---:|---:|---|\n")
-	single := [2]time.Duration{}
+	fmt.Fprintf(out, "| workload | refplug µs/op | allocs/op | net/rpc µs/op | allocs/op | gRPC µs/op | allocs/op | refplug ÷ net/rpc | target |\n")
+	fmt.Fprintf(out, "|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	var single []time.Duration
 	for i, w := range ws {
-		a, b := results[i][0].median(), results[i][1].median()
-		if w.name == "plain call" {
-			single = [2]time.Duration{a, b}
+		med := make([]time.Duration, len(sides))
+		for s := range sides {
+			med[s] = results[i][s].median()
 		}
-		ratio := float64(a) / float64(b)
+		if w.name == "plain call" {
+			single = med
+		}
+		ratio := float64(med[0]) / float64(med[1])
 		target := w.target
-		if w.goroutines > 1 {
-			target = fmt.Sprintf("throughput %.1f× one goroutine's (net/rpc %.1f×)", float64(single[0])/float64(a), float64(single[1])/float64(b))
+		if w.goroutines > 1 && single != nil {
+			target = fmt.Sprintf("throughput %.1f× one goroutine's (net/rpc %.1f×, gRPC %.1f×)",
+				float64(single[0])/float64(med[0]), float64(single[1])/float64(med[1]), float64(single[2])/float64(med[2]))
 			if w.goroutines == 8 {
-				target += "; goal ≥ 3×"
+				target += "; goal ≥ 3×" + verdict(float64(single[0])/float64(med[0]) >= 3)
 			}
 		}
 		if w.limit > 0 {
 			target += verdict(ratio <= w.limit)
 		}
-		fmt.Fprintf(out, "| %s | %s | %.0f | %s | %.0f | %.2f | %s |\n", w.name, us(a), results[i][0].medianAllocs(), us(b), results[i][1].medianAllocs(), ratio, target)
+		fmt.Fprintf(out, "| %s |", w.name)
+		for s := range sides {
+			fmt.Fprintf(out, " %s | %.0f |", us(med[s]), results[i][s].medianAllocs())
+		}
+		fmt.Fprintf(out, " %.2f | %s |\n", ratio, target)
 	}
-	a, b := startup[0].median(), startup[1].median()
-	fmt.Fprintf(out, "| Load + Dispense + call + Close | %s | | %s | | %.2f | |\n", us(a), us(b), float64(a)/float64(b))
+	fmt.Fprintf(out, "| Load + Dispense + call + Close |")
+	for s := range sides {
+		fmt.Fprintf(out, " %s | |", us(startup[s].median()))
+	}
+	fmt.Fprintf(out, " %.2f | |\n", float64(startup[0].median())/float64(startup[1].median()))
 	fmt.Fprintf(out, "\n%s", refs)
 	return nil
 }
