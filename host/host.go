@@ -210,21 +210,23 @@ func Dispense[T any](c *Client, name string) (T, error) {
 	return v, nil
 }
 
-// Close ends the plugin: the process is asked to exit and, if it does not
-// within two seconds, killed; calls in flight fail with
-// refbroker.ErrDisconnected as its connection ends, and so does every later
-// call through its proxies. Close is idempotent.
+// Close ends the plugin: calls in flight and every later call through its
+// proxies fail with refbroker.ErrDisconnected at once, and the process is
+// asked to exit and, if it does not within two seconds, killed. Close is
+// idempotent.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
-		// Ask the plugin to exit first (go-plugin's Kill: a graceful quit,
-		// then a forced kill after two seconds). Its connection ends with
-		// the process, failing calls still pending; closing it afterwards
-		// makes every later call fail at once even if the process lingers.
 		var errs *multierror.Error
 		if c.detach != nil {
 			errs = multierror.Append(errs, c.conn.Close(), c.detach())
 			c.gp.Kill() // the process is not ours: this only marks the client done
 		} else {
+			// Fail this side's calls at once, then ask the plugin to exit
+			// (go-plugin's Kill: a graceful quit, then a forced kill after two
+			// seconds), and only then close the stream: the plugin waits for
+			// the host to hang up before it exits, so go-plugin's answer to
+			// the quit is never lost (go-plugin issue 331).
+			c.conn.Shutdown()
 			c.gp.Kill()
 			errs = multierror.Append(errs, c.conn.Close())
 		}

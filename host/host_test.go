@@ -195,8 +195,8 @@ func TestCloseDisconnects(t *testing.T) {
 	}
 	select {
 	case err := <-hung:
-		if !errors.Is(err, refbroker.ErrDisconnected) {
-			t.Errorf("pending Hang after Close = %v; want ErrDisconnected", err)
+		if !errors.Is(err, refbroker.ErrDisconnected) || !strings.Contains(err.Error(), "closed by this side") {
+			t.Errorf("pending Hang after Close = %v; want ErrDisconnected, closed by this side", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a call pending at Close did not return")
@@ -310,8 +310,22 @@ func TestStubbornPluginKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hung := make(chan error, 1)
+	go func() { hung <- svc.Hang(context.Background()) }()
+	scenario.Eventually(t, "the Hang call to be pending", func() bool { return c.Stats().Pending == 1 })
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	// The pending call fails at once, though the plugin takes a while to die.
+	select {
+	case err := <-hung:
+		if !errors.Is(err, refbroker.ErrDisconnected) {
+			t.Errorf("pending Hang at Close = %v", err)
+		}
+	case <-closed:
+		t.Errorf("Close returned before the pending call failed")
+	}
 	start := time.Now()
-	if err := c.Close(); err != nil {
+	if err := <-closed; err != nil {
 		t.Errorf("Close: %v", err)
 	}
 	if el := time.Since(start); el > 10*time.Second {

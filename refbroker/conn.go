@@ -90,7 +90,8 @@ type Conn struct {
 	exportsCreated, exportsDropped  atomic.Uint64
 	importsCreated, importsReleased atomic.Uint64
 
-	announceMu sync.Mutex // serialises type-info messages (see typecheck.go)
+	announceMu sync.Mutex  // serialises type-info messages (see typecheck.go)
+	ended      atomic.Bool // lk.closed, for the reader to read without the lock
 
 	releaseReady chan struct{}  // wakes the release flusher; capacity 1
 	done         chan struct{}  // closed when the connection has ended
@@ -181,15 +182,30 @@ func (c *Conn) Err() error {
 	return fmt.Errorf("%w: %v", ErrDisconnected, c.lk.err)
 }
 
-// shutdown ends the connection once, recording cause, and fails everything
-// that waits on it.
-func (c *Conn) shutdown(cause error) {
+// Shutdown fails every pending and later call through this connection's
+// proxies with ErrDisconnected at once, as Close does, and stops serving
+// the peer, but leaves the stream open until Close: for a transport that
+// must finish its own goodbye on that stream's session first. host's
+// Client.Close uses it before go-plugin asks the plugin to exit.
+func (c *Conn) Shutdown() { c.end(errClosed, false) }
+
+// shutdown ends the connection, closing the stream.
+func (c *Conn) shutdown(cause error) { c.end(cause, true) }
+
+// end ends the connection once, recording cause, and fails everything that
+// waits on it; closeStream closes the stream too (also after an earlier
+// Shutdown).
+func (c *Conn) end(cause error, closeStream bool) {
 	c.lk.Lock()
 	if c.lk.closed {
 		c.lk.Unlock()
+		if closeStream {
+			_ = c.rwc.Close()
+		}
 		return
 	}
 	c.lk.closed = true
+	c.ended.Store(true)
 	c.lk.err = cause
 	pending, serving, leftover := c.lk.pending, c.lk.serving, c.lk.exports
 	c.lk.pending, c.lk.serving = map[uint64]*pendingCall{}, map[uint64]context.CancelFunc{}
@@ -198,7 +214,9 @@ func (c *Conn) shutdown(cause error) {
 	c.lk.Unlock()
 
 	close(c.done)
-	_ = c.rwc.Close()
+	if closeStream {
+		_ = c.rwc.Close()
+	}
 	for _, p := range pending {
 		if !p.abandoned {
 			p.ch <- nil
@@ -422,6 +440,10 @@ func (c *Conn) refuseOversize(br *bufio.Reader, n uint64) error {
 // trusted any more.
 func (c *Conn) dispatch(buf []byte) (err error) {
 	d := &decoder{buf: buf, conn: c, pooled: true}
+	if c.ended.Load() { // after Shutdown: the peer is no longer served
+		d.release()
+		return nil
+	}
 	handedOff := false
 	defer func() {
 		if !handedOff {
