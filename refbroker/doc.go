@@ -71,6 +71,22 @@
 //     map keys that hold references cannot cross: Dispense reports them,
 //     naming the method and parameter.
 //
+// # Contract checks
+//
+// Dispense sends the interface's method signatures; the serving side
+// checks its object has every one (extra methods are fine) and answers
+// with every difference otherwise. A reference that arrives later is
+// checked the same way against the sender's static type, once per pair of
+// types, so a peer built from another version of a contract fails the
+// call that hands over the mismatched object, naming the methods.
+//
+// # Inspection
+//
+// Describe and CallJSON list the roots a peer serves and call their
+// methods with JSON arguments, for tools that have no Go contract.
+//
+// # Concurrency
+//
 // Calls may be made from any number of goroutines at once, and are
 // re-entrant: each incoming call runs on its own goroutine, so a method may
 // call back into the side that called it, to any depth.
