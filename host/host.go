@@ -1,6 +1,8 @@
 // Package host is the host side of refplug: Load starts a plugin binary,
 // Dispense hands out the objects it serves as Go interface values, Close
-// ends it.
+// ends it. A Manager runs a directory of plugins (with restarts, if asked);
+// Attach connects to a plugin served on the network (plugin.ServeRemote);
+// Describe and CallJSON inspect any refplug plugin.
 package host
 
 import (

@@ -1,5 +1,6 @@
 // Package plugin is the plugin side of refplug: a plugin binary's main calls
-// Serve with the objects it offers, by name.
+// Serve with the objects it offers, by name (or ServeRemote, to serve hosts
+// on other machines), and logs through Logger.
 package plugin
 
 import (
