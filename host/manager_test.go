@@ -106,7 +106,7 @@ func TestManagerRestart(t *testing.T) {
 	dir := pluginDir(t, "svcplugin")
 	var logs syncBuffer
 	logger := hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs})
-	m := host.NewManager(host.LoadOptions(host.WithLogger(logger), host.WithStartTimeout(5*time.Second)), host.Restart(300*time.Millisecond, time.Second))
+	m := host.NewManager(host.LoadOptions(host.WithLogger(logger), host.WithStartTimeout(5*time.Second)), host.Restart(2*time.Second, 4*time.Second))
 	defer m.Close()
 	if err := m.Load(filepath.Join(dir, "svcplugin")); err != nil {
 		t.Fatal(err)
