@@ -623,8 +623,12 @@ func (c *Conn) abandon(seq uint64, p *pendingCall) {
 		p.abandoned = true
 	}
 	c.lk.Unlock()
-	if !waiting { // the reader has handed the return over already
-		go c.drain(p, <-p.ch)
+	if !waiting {
+		// The reader (or shutdown) took the call out of pending and puts
+		// its return (nil on shutdown) in p.ch right after, without
+		// blocking: receiving it here waits only for that.
+		d := <-p.ch
+		go c.drain(p, d)
 	}
 }
 
