@@ -904,7 +904,7 @@ func Dispense[T any](c *Conn, name string) (T, error) {
 	plan := &funcPlan{out: []*codec{rc}}
 	var out T
 	outs := []reflect.Value{reflect.ValueOf(&out).Elem()}
-	err = c.roundTrip(nil, fmt.Sprintf("Dispense(%q)", name), plan, outs, func(e *encoder, seq uint64) error {
+	err = c.roundTrip(context.Background(), fmt.Sprintf("Dispense(%q)", name), plan, outs, func(e *encoder, seq uint64) error {
 		e.byte1(msgBootstrap)
 		e.uvarint(seq)
 		e.string(name)

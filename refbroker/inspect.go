@@ -35,7 +35,7 @@ func (c *Conn) Describe() ([]ObjectInfo, error) {
 		return nil, err
 	}
 	var out []ObjectInfo
-	err = c.roundTrip(nil, "Describe", &funcPlan{out: []*codec{rc}}, []reflect.Value{reflect.ValueOf(&out).Elem()},
+	err = c.roundTrip(context.Background(), "Describe", &funcPlan{out: []*codec{rc}}, []reflect.Value{reflect.ValueOf(&out).Elem()},
 		func(e *encoder, seq uint64) error {
 			e.byte1(msgDescribe)
 			e.uvarint(seq)
@@ -56,7 +56,7 @@ func (c *Conn) CallJSON(object, method string, args ...json.RawMessage) ([]json.
 	}
 	var out []string
 	name := fmt.Sprintf("%s.%s", object, method)
-	err = c.roundTrip(nil, name, &funcPlan{out: []*codec{rc}}, []reflect.Value{reflect.ValueOf(&out).Elem()},
+	err = c.roundTrip(context.Background(), name, &funcPlan{out: []*codec{rc}}, []reflect.Value{reflect.ValueOf(&out).Elem()},
 		func(e *encoder, seq uint64) error {
 			e.byte1(msgCallJSON)
 			e.uvarint(seq)

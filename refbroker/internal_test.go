@@ -249,19 +249,19 @@ func TestPeerRefusesMethodsOutsideStaticType(t *testing.T) {
 	wp, _ := ifacePlanFor(reflect.TypeFor[widget]())
 	var s string
 	var e error
-	err = client.call(nil, r.id, wp.methods["Secret"], nil, []reflect.Value{reflect.ValueOf(&s).Elem(), reflect.ValueOf(&e).Elem()})
+	err = client.call(context.Background(), r.id, wp.methods["Secret"], nil, []reflect.Value{reflect.ValueOf(&s).Elem(), reflect.ValueOf(&e).Elem()})
 	if err == nil || !strings.Contains(err.Error(), `has no method "Secret"`) {
 		t.Errorf("forged Secret call = %v, %q; want a refusal naming Secret", err, s)
 	}
 	// Forged handle.
-	err = client.call(nil, 999, wp.methods["Name"], nil, []reflect.Value{reflect.ValueOf(&s).Elem(), reflect.ValueOf(&e).Elem()})
+	err = client.call(context.Background(), 999, wp.methods["Name"], nil, []reflect.Value{reflect.ValueOf(&s).Elem(), reflect.ValueOf(&e).Elem()})
 	if err == nil || !strings.Contains(err.Error(), "unknown reference #999") {
 		t.Errorf("call on a forged handle = %v", err)
 	}
 	// Arguments that do not fit the method's signature.
 	bad := &methodPlan{name: "Name", full: "forged Name", index: -1}
 	bad.plan, _ = funcPlanFor(reflect.TypeFor[func(int, int) (string, error)]())
-	err = client.call(nil, r.id, bad, []reflect.Value{reflect.ValueOf(1), reflect.ValueOf(2)}, []reflect.Value{reflect.ValueOf(&s).Elem(), reflect.ValueOf(&e).Elem()})
+	err = client.call(context.Background(), r.id, bad, []reflect.Value{reflect.ValueOf(1), reflect.ValueOf(2)}, []reflect.Value{reflect.ValueOf(&s).Elem(), reflect.ValueOf(&e).Elem()})
 	if err == nil || !strings.Contains(err.Error(), "named.Name: decoding arguments") {
 		t.Errorf("call with extra arguments = %v; want the method and the problem named", err)
 	}
@@ -369,7 +369,7 @@ func TestRejectedCallTakesBackReferences(t *testing.T) {
 	bp, _ := ifacePlanFor(reflect.TypeFor[blobber]())
 	var e error
 	args := []reflect.Value{reflect.ValueOf([]byte("x")), reflect.ValueOf(named(&thing{}))}
-	err := client.call(nil, 999, bp.methods["Store"], args, []reflect.Value{reflect.ValueOf(&e).Elem()})
+	err := client.call(context.Background(), 999, bp.methods["Store"], args, []reflect.Value{reflect.ValueOf(&e).Elem()})
 	if err == nil || !strings.Contains(err.Error(), "unknown reference #999") {
 		t.Fatalf("call on a forged handle = %v", err)
 	}
@@ -450,7 +450,7 @@ func TestNestedReferenceTypeChecked(t *testing.T) {
 	for range 2 {
 		var w widget
 		var e error
-		err = client.call(nil, r.id, skewed, []reflect.Value{reflect.ValueOf("x")}, []reflect.Value{reflect.ValueOf(&w).Elem(), reflect.ValueOf(&e).Elem()})
+		err = client.call(context.Background(), r.id, skewed, []reflect.Value{reflect.ValueOf("x")}, []reflect.Value{reflect.ValueOf(&w).Elem(), reflect.ValueOf(&e).Elem()})
 		if err == nil || !strings.Contains(err.Error(), "other side's refbroker.named arrived as refbroker.widget") || !strings.Contains(err.Error(), "missing method Secret") {
 			t.Errorf("skewed Make = %v", err)
 		}

@@ -20,7 +20,6 @@ var (
 	errorType             = reflect.TypeFor[error]()
 	contextType           = reflect.TypeFor[context.Context]()
 	anyType               = reflect.TypeFor[any]()
-	refPtrType            = reflect.TypeFor[*Ref]()
 	gobEncoderType        = reflect.TypeFor[gob.GobEncoder]()
 	gobDecoderType        = reflect.TypeFor[gob.GobDecoder]()
 	binaryMarshalerType   = reflect.TypeFor[encoding.BinaryMarshaler]()

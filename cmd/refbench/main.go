@@ -95,14 +95,6 @@ type config struct {
 	refs   int
 }
 
-// side is one way of serving bench.Bench.
-type side struct {
-	name  string
-	load  func() (bench.Bench, func(), error)
-	b     bench.Bench
-	close func()
-}
-
 // autoMTLS is the -automtls flag.
 var autoMTLS bool
 
