@@ -189,13 +189,15 @@ func (s *RPCServer) Plain(a PlainArgs, r *int) (err error) {
 	return err
 }
 
-// dialFunc connects to a host callback's stream.
-func (s *RPCServer) dialFunc(id uint32) (func(int) int, func() error, error) {
-	conn, err := s.broker.Dial(id)
+// callback dials the host callback's stream, runs f with it, and puts the
+// result in r.
+func (s *RPCServer) callback(a CallbackArgs, r *int, f func(func(int) int, int) (int, error)) error {
+	conn, err := s.broker.Dial(a.FnID)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	client := rpc.NewClient(conn)
+	defer client.Close()
 	var callErr error
 	fn := func(x int) int {
 		var out int
@@ -204,40 +206,20 @@ func (s *RPCServer) dialFunc(id uint32) (func(int) int, func() error, error) {
 		}
 		return out
 	}
-	done := func() error {
-		client.Close()
-		if callErr != nil {
-			return fmt.Errorf("callback: %w", callErr)
-		}
-		return nil
+	v, err := f(fn, a.N)
+	if callErr != nil {
+		return fmt.Errorf("callback: %w", callErr)
 	}
-	return fn, done, nil
+	*r = v
+	return err
 }
 
 func (s *RPCServer) Callback(a CallbackArgs, r *int) error {
-	fn, done, err := s.dialFunc(a.FnID)
-	if err != nil {
-		return err
-	}
-	v, err := s.impl.Callback(fn, a.N)
-	if derr := done(); derr != nil {
-		return derr
-	}
-	*r = v
-	return err
+	return s.callback(a, r, s.impl.Callback)
 }
 
 func (s *RPCServer) CallbackN(a CallbackArgs, r *int) error {
-	fn, done, err := s.dialFunc(a.FnID)
-	if err != nil {
-		return err
-	}
-	v, err := s.impl.CallbackN(fn, a.N)
-	if derr := done(); derr != nil {
-		return derr
-	}
-	*r = v
-	return err
+	return s.callback(a, r, s.impl.CallbackN)
 }
 
 func (s *RPCServer) Bytes(b []byte, r *[]byte) (err error) {
