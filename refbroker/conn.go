@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"reflect"
 	"runtime/debug"
@@ -926,12 +927,8 @@ func Dispense[T any](c *Conn, name string) (T, error) {
 func (c *Conn) serveBootstrap(in *incoming) {
 	obj, ok := c.roots[in.method]
 	if !ok || obj == nil {
-		names := make([]string, 0, len(c.roots))
-		for n := range c.roots {
-			names = append(names, fmt.Sprintf("%q", n))
-		}
-		slices.Sort(names)
-		c.replyFailed(in.seq, fmt.Errorf("refbroker: no object named %q is served here (served: %v)", in.method, names))
+		names := slices.Sorted(maps.Keys(c.roots))
+		c.replyFailed(in.seq, fmt.Errorf("refbroker: no object named %q is served here (served: %q)", in.method, names))
 		return
 	}
 	v := reflect.ValueOf(obj)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 )
@@ -80,11 +81,7 @@ func (c *Conn) CallJSON(object, method string, args ...json.RawMessage) ([]json.
 
 // serveDescribe answers a Describe.
 func (c *Conn) serveDescribe(seq uint64) {
-	names := make([]string, 0, len(c.roots))
-	for n := range c.roots {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(c.roots))
 	infos := make([]ObjectInfo, 0, len(names))
 	for _, n := range names {
 		v := reflect.ValueOf(c.roots[n])

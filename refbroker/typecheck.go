@@ -2,6 +2,7 @@ package refbroker
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -78,11 +79,7 @@ func (c *Conn) typeID(t reflect.Type) (uint64, error) {
 	e.byte1(msgTypeInfo)
 	e.uvarint(id)
 	e.string(s.name)
-	names := make([]string, 0, len(s.sigs))
-	for n := range s.sigs {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(s.sigs))
 	e.uvarint(uint64(len(names)))
 	for _, n := range names {
 		e.string(n)
@@ -144,12 +141,7 @@ func (c *Conn) checkPeerType(tid uint64, t reflect.Type) error {
 	}
 	var problems []string
 	own := sigOf(t)
-	names := make([]string, 0, len(own.sigs))
-	for n := range own.sigs {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(own.sigs)) {
 		theirs, ok := peer.sigs[n]
 		label := n
 		if n == "" {
