@@ -42,6 +42,7 @@ type config struct {
 	cookieValue  string
 	versions     []int
 	tls          *tls.Config
+	muxBroker    bool
 }
 
 // defaults fills in what the options left unset.
@@ -103,11 +104,21 @@ func WithHandshake(key, value string) Option {
 // Client.Version reports it. Default: 1.
 func WithVersions(versions ...int) Option { return func(c *config) { c.versions = versions } }
 
+// WithMuxBroker carries the traffic between host and plugin on a go-plugin
+// broker stream (a yamux stream inside go-plugin's own connection, under
+// its TLS when AutoMTLS is on) instead of the private socket pair Load
+// makes for each plugin. It is slower (BENCHMARKS.md); it exists for
+// comparison, and for plugins started in ways that cannot pass a socket.
+// Default: off (on where there are no unix sockets; Attach always uses a
+// broker stream). Client.Transport says which one a plugin uses.
+func WithMuxBroker() Option { return func(c *config) { c.muxBroker = true } }
+
 // Client is a running plugin.
 type Client struct {
-	name string
-	gp   *goplugin.Client
-	conn *refbroker.Conn
+	name      string
+	gp        *goplugin.Client
+	conn      *refbroker.Conn
+	transport string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -139,6 +150,19 @@ func Load(path string, opts ...Option) (*Client, error) {
 	cmd.Env = append(os.Environ(), gp.LogLevelEnv+"="+cfg.logger.GetLevel().String())
 	handshake := cfg.handshake()
 	p := &gp.Plugin{Logger: cfg.logger.Named(name).Named("refbroker"), MaxMessageSize: cfg.maxMsg}
+	var child *os.File // the plugin's end of the socket pair, closed here once it has started
+	if !cfg.muxBroker {
+		sock, f, err := gp.SocketPair()
+		if err != nil {
+			cfg.logger.Debug("no private socket for the plugin; using a go-plugin broker stream", "plugin", name, "error", err)
+		} else {
+			child = f
+			p.Socket = gp.NewSocketSlot(sock, nil)
+			defer p.Socket.Close() // unless the connection took it
+			cmd.ExtraFiles = []*os.File{child}
+			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", gp.SocketEnv, 3)) // ExtraFiles[0] is descriptor 3
+		}
+	}
 	versioned := map[int]goplugin.PluginSet{}
 	for _, v := range cfg.versions {
 		versioned[v] = goplugin.PluginSet{gp.PluginName: p}
@@ -161,6 +185,9 @@ func Load(path string, opts ...Option) (*Client, error) {
 		StartTimeout:     cfg.startTimeout,
 	})
 	rpcClient, err := client.Client()
+	if child != nil {
+		child.Close() // the plugin has its copy; the host must not keep it open
+	}
 	if err != nil {
 		client.Kill()
 		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
@@ -173,8 +200,16 @@ func Load(path string, opts ...Option) (*Client, error) {
 		client.Kill()
 		return nil, fmt.Errorf("host: connect to plugin %s: %w (is it a refplug plugin?)", path, err)
 	}
-	return &Client{name: name, gp: client, conn: raw.(*refbroker.Conn)}, nil
+	c := raw.(*gp.Connection)
+	return &Client{name: name, gp: client, conn: c.Conn, transport: c.Transport}, nil
 }
+
+// Transport says what carries the traffic between host and plugin:
+// "socketpair", the private socket pair Load makes for each plugin, or
+// "muxbroker", a go-plugin broker stream (WithMuxBroker, Attach, systems
+// without unix sockets, or a plugin that could not take its socket, which
+// the host's log then explains).
+func (c *Client) Transport() string { return c.transport }
 
 // Describe lists the objects the plugin serves, with their methods.
 func (c *Client) Describe() ([]refbroker.ObjectInfo, error) {

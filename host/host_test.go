@@ -84,11 +84,71 @@ func dispenseSvc(t *testing.T, c *host.Client) contract.Service {
 	return svc
 }
 
+// transports are the two ways a loaded plugin's traffic travels: the
+// default private socket pair, and a go-plugin broker stream.
+var transports = []struct {
+	name string
+	opts []host.Option
+}{
+	{"socketpair", nil},
+	{"muxbroker", []host.Option{host.WithMuxBroker()}},
+}
+
+// loadOn loads a plugin on the named transport and checks that it is the
+// one in use.
+func loadOn(t *testing.T, transport string, name string, opts ...host.Option) *host.Client {
+	t.Helper()
+	for _, tr := range transports {
+		if tr.name == transport {
+			opts = append(opts, tr.opts...)
+		}
+	}
+	c := load(t, name, opts...)
+	if got := c.Transport(); got != transport {
+		t.Fatalf("Transport() = %q; want %q", got, transport)
+	}
+	return c
+}
+
 // TestScenariosPluginProcess runs every broker scenario against a real
-// plugin process.
+// plugin process, on each transport.
 func TestScenariosPluginProcess(t *testing.T) {
-	c := load(t, "svcplugin")
-	scenario.Run(t, dispenseSvc(t, c))
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			c := loadOn(t, tr.name, "svcplugin")
+			scenario.Run(t, dispenseSvc(t, c))
+		})
+	}
+}
+
+// TestSocketLostOnTheWay: a plugin started through a wrapper that closes
+// the descriptor of its private socket still works, over a broker stream,
+// and the host's log says why.
+func TestSocketLostOnTheWay(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("needs sh for the wrapper script")
+	}
+	wrapper := filepath.Join(t.TempDir(), "wrapper")
+	script := fmt.Sprintf("#!/bin/sh\nexec %q \"$@\" 3<&-\n", filepath.Join(bin, "svcplugin"))
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var buf syncBuffer
+	c, err := host.Load(wrapper, host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: &buf})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.Transport(); got != "muxbroker" {
+		t.Errorf("Transport() = %q; want muxbroker", got)
+	}
+	if n, err := dispenseSvc(t, c).Apply(func(x int) int { return x + 1 }, 41); err != nil || n != 42 {
+		t.Errorf("Apply = %d, %v; want 42", n, err)
+	}
+	log := buf.String()
+	if !strings.Contains(log, "could not take its private socket") || !strings.Contains(log, "descriptor 3") {
+		t.Errorf("the host's log does not say why the socket was not used:\n%s", log)
+	}
 }
 
 func TestWithArgs(t *testing.T) {
@@ -174,7 +234,12 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestCloseDisconnects(t *testing.T) {
-	c := load(t, "svcplugin")
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { testCloseDisconnects(t, loadOn(t, tr.name, "svcplugin")) })
+	}
+}
+
+func testCloseDisconnects(t *testing.T, c *host.Client) {
 	svc := dispenseSvc(t, c)
 	counter, err := svc.NewCounter("c")
 	if err != nil {
@@ -216,8 +281,14 @@ func TestCloseDisconnects(t *testing.T) {
 }
 
 func TestPluginCrash(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) { testPluginCrash(t, tr.name) })
+	}
+}
+
+func testPluginCrash(t *testing.T, transport string) {
 	goroutines := runtime.NumGoroutine()
-	c := load(t, "svcplugin")
+	c := loadOn(t, transport, "svcplugin")
 	svc := dispenseSvc(t, c)
 	hung := make(chan error, 1)
 	started := make(chan struct{})
@@ -254,7 +325,7 @@ func TestPluginCrash(t *testing.T) {
 		return runtime.NumGoroutine() <= goroutines
 	})
 	// The same binary loads again.
-	if n, err := dispenseSvc(t, load(t, "svcplugin")).Sum(4, 5); err != nil || n != 9 {
+	if n, err := dispenseSvc(t, loadOn(t, transport, "svcplugin")).Sum(4, 5); err != nil || n != 9 {
 		t.Errorf("after a crash, a new Load: Sum = %d, %v", n, err)
 	}
 }

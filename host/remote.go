@@ -10,7 +10,6 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
 	"github.com/refplug/refplug/internal/gp"
-	"github.com/refplug/refplug/refbroker"
 )
 
 // WithTLS sets the TLS configuration Attach connects with: the CA that
@@ -66,7 +65,8 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 		r.stop()
 		return nil, fmt.Errorf("host: attach to %s: %w (is it a refplug plugin, and does TLS match?)", addr, err)
 	}
-	return &Client{name: addr, gp: client, conn: raw.(*refbroker.Conn), detach: func() error {
+	c := raw.(*gp.Connection)
+	return &Client{name: addr, gp: client, conn: c.Conn, transport: c.Transport, detach: func() error {
 		err := rpcClient.Close()
 		r.stop()
 		return err

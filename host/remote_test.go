@@ -124,6 +124,9 @@ func TestRemotePlugin(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Attach (round %d): %v", round, err)
 		}
+		if got := c.Transport(); got != "muxbroker" { // the only way over a network
+			t.Errorf("Transport() = %q; want muxbroker", got)
+		}
 		svc, err := host.Dispense[contract.Service](c, "svc")
 		if err != nil {
 			t.Fatal(err)

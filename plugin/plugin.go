@@ -85,6 +85,8 @@ func Serve(objects map[string]any, opts ...Option) {
 	for v, objs := range cfg.versions {
 		all[v] = objs
 	}
+	socket := gp.NewSocketSlot(gp.InheritedSocket())
+	defer socket.Close() // unless the connection took it
 	connected := make(chan *refbroker.Conn, 1)
 	versioned := map[int]goplugin.PluginSet{}
 	for v, objs := range all {
@@ -92,7 +94,7 @@ func Serve(objects map[string]any, opts ...Option) {
 			fmt.Fprintf(os.Stderr, "%v (protocol version %d)\n", err, v)
 			os.Exit(1)
 		}
-		versioned[v] = goplugin.PluginSet{gp.PluginName: &gp.Plugin{Roots: objs, Logger: cfg.logger.Named("refbroker"), MaxMessageSize: cfg.maxMsg, Connected: connected}}
+		versioned[v] = goplugin.PluginSet{gp.PluginName: &gp.Plugin{Roots: objs, Logger: cfg.logger.Named("refbroker"), MaxMessageSize: cfg.maxMsg, Connected: connected, Socket: socket}}
 	}
 	served := make(chan struct{})
 	go func() {

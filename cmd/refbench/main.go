@@ -98,12 +98,13 @@ type config struct {
 // autoMTLS is the -automtls flag.
 var autoMTLS bool
 
-func loadRefplug() (*host.Client, bench.Bench, error) {
+func loadRefplug(opts ...host.Option) (*host.Client, bench.Bench, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := host.Load(exe, host.WithArgs("plugin", "refplug"), host.WithLogger(quietLogger()), host.WithAutoMTLS(autoMTLS))
+	opts = append([]host.Option{host.WithArgs("plugin", "refplug"), host.WithLogger(quietLogger()), host.WithAutoMTLS(autoMTLS)}, opts...)
+	c, err := host.Load(exe, opts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -265,20 +266,25 @@ func (r *result) medianAllocs() float64 {
 func us(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Nanoseconds())/1000) }
 
 // sides are the ways of serving bench.Bench, in table order; the second is
-// the baseline ratios are taken against.
+// the baseline ratios are taken against. The last is refplug on the
+// transport the baselines use (a go-plugin broker stream), to show what
+// its private socket pair is worth.
 var sides = []struct {
 	name string
 	load func() (bench.Bench, func(), error)
 }{
-	{"refplug", func() (bench.Bench, func(), error) {
-		c, b, err := loadRefplug()
-		if err != nil {
-			return nil, nil, err
-		}
-		return b, func() { c.Close() }, nil
-	}},
+	{"refplug", func() (bench.Bench, func(), error) { return loadRefplugSide() }},
 	{"net/rpc", loadNetRPC},
 	{"gRPC", loadGRPC},
+	{"refplug muxbroker", func() (bench.Bench, func(), error) { return loadRefplugSide(host.WithMuxBroker()) }},
+}
+
+func loadRefplugSide(opts ...host.Option) (bench.Bench, func(), error) {
+	c, b, err := loadRefplug(opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, func() { c.Close() }, nil
 }
 
 func run(out, progress io.Writer, cfg config) error {
@@ -339,8 +345,11 @@ func run(out, progress io.Writer, cfg config) error {
 		return err
 	}
 
-	fmt.Fprintf(out, "| workload | refplug µs/op | allocs/op | net/rpc µs/op | allocs/op | gRPC µs/op | allocs/op | refplug ÷ net/rpc | target |\n")
-	fmt.Fprintf(out, "|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	fmt.Fprintf(out, "| workload |")
+	for _, side := range sides {
+		fmt.Fprintf(out, " %s µs/op | allocs/op |", side.name)
+	}
+	fmt.Fprintf(out, " refplug ÷ net/rpc | target |\n|---|%s---:|---|\n", strings.Repeat("---:|---:|", len(sides)))
 	var single []time.Duration
 	for i, w := range ws {
 		med := make([]time.Duration, len(sides))

@@ -1,13 +1,24 @@
 // Package gp joins refbroker to go-plugin: one go-plugin plugin, named
-// "refplug", whose only job is to open one brokered stream between host and
-// plugin and run a refbroker.Conn over it. Every object, call and callback
+// "refplug", whose only job is to connect host and plugin by one byte
+// stream and run a refbroker.Conn over it. Every object, call and callback
 // then travels on that stream.
+//
+// The stream is, in order of preference, a private socket pair the host
+// made when it started the plugin process (SocketPair, InheritedSocket),
+// or one go-plugin broker stream (a yamux stream inside go-plugin's own
+// connection) when there is no socket: a remote plugin, a system without
+// unix sockets, a host that asked for it, or a socket lost on the way.
 package gp
 
 import (
+	"bytes"
+	"crypto/rand"
 	"fmt"
+	"io"
 	"net"
 	"net/rpc"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
@@ -28,6 +39,29 @@ var Handshake = goplugin.HandshakeConfig{
 // LogLevelEnv carries the host's log level to the plugin process.
 const LogLevelEnv = "REFPLUG_LOG_LEVEL"
 
+// SocketEnv names the plugin process's descriptor of the socket pair the
+// host made for it.
+const SocketEnv = "REFPLUG_SOCKET_FD"
+
+// The transports a connection can run on (Connection.Transport).
+const (
+	TransportSocket    = "socketpair"
+	TransportMuxBroker = "muxbroker"
+)
+
+// tokenSize is the length of the token by which the plugin checks that its
+// inherited socket leads to the host it is talking to over go-plugin.
+const tokenSize = 16
+
+// socketTimeout bounds the plugin's wait for the host's token.
+const socketTimeout = 10 * time.Second
+
+// Connection is what the host side's Dispense of PluginName returns.
+type Connection struct {
+	Conn      *refbroker.Conn
+	Transport string // TransportSocket or TransportMuxBroker
+}
+
 // Plugin is the goplugin.Plugin both sides register. The plugin side sets
 // Roots and Connected; the host side sets only Logger.
 type Plugin struct {
@@ -39,6 +73,46 @@ type Plugin struct {
 	// may connect (a remote plugin), each connection living until its host
 	// hangs up.
 	Connected chan<- *refbroker.Conn
+
+	// Socket holds this side's end of the private socket pair, if any: on
+	// the host, the end it kept; in the plugin, the one it inherited.
+	// Several plugins (one per protocol version) may share one slot.
+	Socket *SocketSlot
+}
+
+// SocketSlot hands out one socket end, once.
+type SocketSlot struct {
+	mu   sync.Mutex
+	conn net.Conn
+	err  error // why there is no socket
+}
+
+// NewSocketSlot holds conn, or err saying why there is none.
+func NewSocketSlot(conn net.Conn, err error) *SocketSlot {
+	return &SocketSlot{conn: conn, err: err}
+}
+
+// Take returns the socket the first time, and an error saying why there
+// is none otherwise.
+func (s *SocketSlot) Take() (net.Conn, error) {
+	if s == nil {
+		return nil, fmt.Errorf("the host passed no socket (%s not set)", SocketEnv)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.conn, s.err
+	s.conn, s.err = nil, fmt.Errorf("the socket was already taken")
+	if c == nil && err == nil {
+		err = fmt.Errorf("the host passed no socket (%s not set)", SocketEnv)
+	}
+	return c, err
+}
+
+// Close closes the socket if nobody took it.
+func (s *SocketSlot) Close() {
+	if c, _ := s.Take(); c != nil {
+		c.Close()
+	}
 }
 
 var _ goplugin.Plugin = (*Plugin)(nil)
@@ -48,9 +122,54 @@ func (p *Plugin) Server(b *goplugin.MuxBroker) (any, error) {
 	return &server{p: p, broker: b}, nil
 }
 
-// Client runs in the host process: it reserves a broker stream, asks the
-// plugin to dial it, and starts the host side's Conn on it.
+// Client runs in the host process. With a socket pair it sends a fresh
+// token down the socket and asks the plugin, over go-plugin's connection,
+// to take the socket carrying that token; if the plugin cannot, or there
+// is no socket, it asks the plugin to dial a broker stream instead. Either
+// way it starts the host side's Conn on the result.
+//
+// A connection on the socket is tied to a broker stream, the lifeline,
+// that carries nothing: when go-plugin's connection ends (the host closed
+// the plugin, or either side died), the lifeline ends and takes the
+// connection with it, just as it takes a connection on a broker stream.
+// That is what tells a plugin its host has hung up after asking it to
+// quit, so that it can exit without losing go-plugin's answer (go-plugin
+// issue 331).
 func (p *Plugin) Client(b *goplugin.MuxBroker, c *rpc.Client) (any, error) {
+	opts := refbroker.Options{Logger: p.Logger, MaxMessageSize: p.MaxMessageSize}
+	if sock, _ := p.Socket.Take(); sock != nil {
+		token := make([]byte, tokenSize)
+		rand.Read(token)
+		_, err := sock.Write(token)
+		if err != nil {
+			err = fmt.Errorf("the plugin process does not hold its end of the socket (did something between host and plugin, such as a wrapper script, close descriptor 3?): %w", err)
+		}
+		var lifeline net.Conn
+		if err == nil {
+			lifeline, err = brokerStream(b, func(id uint32) error {
+				return c.Call("Plugin.ConnectSocket", SocketArgs{Token: token, Lifeline: id}, new(struct{}))
+			})
+		}
+		if err == nil {
+			conn := refbroker.NewConn(sock, opts)
+			tie(conn, lifeline)
+			return &Connection{Conn: conn, Transport: TransportSocket}, nil
+		}
+		sock.Close()
+		if p.Logger != nil {
+			p.Logger.Warn("the plugin could not take its private socket; using a go-plugin broker stream instead (slower)", "error", err)
+		}
+	}
+	stream, err := brokerStream(b, func(id uint32) error { return c.Call("Plugin.Connect", id, new(struct{})) })
+	if err != nil {
+		return nil, err
+	}
+	return &Connection{Conn: refbroker.NewConn(stream, opts), Transport: TransportMuxBroker}, nil
+}
+
+// brokerStream reserves a broker stream, has the plugin dial it (connect
+// sends the stream's id), and returns the host's end.
+func brokerStream(b *goplugin.MuxBroker, connect func(id uint32) error) (net.Conn, error) {
 	id := b.NextId()
 	type accepted struct {
 		conn net.Conn
@@ -61,14 +180,38 @@ func (p *Plugin) Client(b *goplugin.MuxBroker, c *rpc.Client) (any, error) {
 		conn, err := b.Accept(id) // gives up after go-plugin's accept timeout
 		ch <- accepted{conn, err}
 	}()
-	if err := c.Call("Plugin.Connect", id, new(struct{})); err != nil {
+	if err := connect(id); err != nil {
+		go func() { // the accept gives up by itself; close what it may still get
+			if a := <-ch; a.conn != nil {
+				a.conn.Close()
+			}
+		}()
 		return nil, fmt.Errorf("asking the plugin to connect: %w", err)
 	}
 	a := <-ch
 	if a.err != nil {
 		return nil, fmt.Errorf("accepting the plugin's stream: %w", a.err)
 	}
-	return refbroker.NewConn(a.conn, refbroker.Options{Logger: p.Logger, MaxMessageSize: p.MaxMessageSize}), nil
+	return a.conn, nil
+}
+
+// tie ends conn when the lifeline ends, and the lifeline when conn ends.
+// Nothing is ever written to the lifeline.
+func tie(conn *refbroker.Conn, lifeline net.Conn) {
+	go func() {
+		io.Copy(io.Discard, lifeline) // returns when the lifeline ends
+		conn.Close()
+	}()
+	go func() {
+		<-conn.Done()
+		lifeline.Close()
+	}()
+}
+
+// SocketArgs are the arguments of the plugin's ConnectSocket.
+type SocketArgs struct {
+	Token    []byte // what the host wrote down its end of the socket
+	Lifeline uint32 // the broker stream to dial and tie the connection to
 }
 
 // server is the net/rpc object go-plugin serves in the plugin process.
@@ -77,13 +220,49 @@ type server struct {
 	broker *goplugin.MuxBroker
 }
 
+// ConnectSocket serves the roots on the inherited socket, once it has read
+// the host's token from it, tied to the lifeline stream.
+func (s *server) ConnectSocket(args SocketArgs, _ *struct{}) error {
+	sock, err := s.p.Socket.Take()
+	if err != nil {
+		return fmt.Errorf("refplug: no private socket: %w", err)
+	}
+	got := make([]byte, tokenSize)
+	sock.SetReadDeadline(time.Now().Add(socketTimeout))
+	_, err = io.ReadFull(sock, got)
+	sock.SetReadDeadline(time.Time{})
+	switch {
+	case err != nil:
+		sock.Close()
+		return fmt.Errorf("refplug: reading the host's token from the private socket: %w", err)
+	case !bytes.Equal(got, args.Token):
+		sock.Close()
+		return fmt.Errorf("refplug: the private socket does not lead to this host (wrong token)")
+	}
+	lifeline, err := s.broker.Dial(args.Lifeline)
+	if err != nil {
+		sock.Close()
+		return fmt.Errorf("refplug: dialing the host's stream %d: %w", args.Lifeline, err)
+	}
+	return s.serve(sock, lifeline)
+}
+
 // Connect dials the stream the host reserved and serves the roots on it.
 func (s *server) Connect(id uint32, _ *struct{}) error {
 	conn, err := s.broker.Dial(id)
 	if err != nil {
 		return fmt.Errorf("refplug: dialing the host's stream %d: %w", id, err)
 	}
-	c := refbroker.NewConn(conn, refbroker.Options{Logger: s.p.Logger, Roots: s.p.Roots, MaxMessageSize: s.p.MaxMessageSize})
+	return s.serve(conn, nil)
+}
+
+// serve runs the plugin side's Conn on stream, tied to lifeline if there
+// is one.
+func (s *server) serve(stream io.ReadWriteCloser, lifeline net.Conn) error {
+	c := refbroker.NewConn(stream, refbroker.Options{Logger: s.p.Logger, Roots: s.p.Roots, MaxMessageSize: s.p.MaxMessageSize})
+	if lifeline != nil {
+		tie(c, lifeline)
+	}
 	if s.p.Connected == nil {
 		return nil
 	}
