@@ -126,7 +126,10 @@ type Client struct {
 }
 
 // Load starts the plugin binary at path and connects to it. The plugin runs
-// until Close. Load fails, without leaving a process behind, if path is not
+// until Close. go-plugin starts the process, shakes hands, forwards its logs
+// and, at Close, asks it to quit; the calls themselves travel on a unix
+// socket pair Load makes for this process alone (passed as descriptor 3),
+// unless WithMuxBroker says otherwise (see Transport). Load fails, without leaving a process behind, if path is not
 // an executable file, if the program does not complete go-plugin's
 // handshake within the start timeout (not a refplug plugin), or if it exits
 // first.

@@ -235,6 +235,7 @@ func run(w io.Writer, pluginPath string, logger hclog.Logger, opts ...host.Optio
 		return err
 	}
 	defer client.Close()
+	say("  started; calls travel on a %s (protocol version %d)", transportName(client.Transport()), client.Version())
 
 	indexer, err := host.Dispense[shared.Indexer](client, "indexer")
 	if err != nil {
@@ -315,4 +316,15 @@ func run(w io.Writer, pluginPath string, logger hclog.Logger, opts ...host.Optio
 	_, err = ix.Stats()
 	say("Closed the plugin; the Index object now answers: %v", err)
 	return nil
+}
+
+// transportName says what Client.Transport's answer means.
+func transportName(t string) string {
+	switch t {
+	case "socketpair":
+		return "private socket pair"
+	case "muxbroker":
+		return "go-plugin broker stream"
+	}
+	return t
 }

@@ -42,6 +42,7 @@ func TestExample(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{
+		"calls travel on a private socket pair",
 		"toy full-text indexer",
 		"progress callbacks from the plugin: 1/5 2/5 3/5 4/5 5/5",
 		"the plugin returned an Index object: 5 documents",

@@ -103,7 +103,7 @@ func loadRefplug(opts ...host.Option) (*host.Client, bench.Bench, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	opts = append([]host.Option{host.WithArgs("plugin", "refplug"), host.WithLogger(quietLogger()), host.WithAutoMTLS(autoMTLS)}, opts...)
+	opts = append([]host.Option{host.WithArgs("plugin", "refplug"), host.WithLogger(quietLogger("refplug")), host.WithAutoMTLS(autoMTLS)}, opts...)
 	c, err := host.Load(exe, opts...)
 	if err != nil {
 		return nil, nil, err
@@ -134,7 +134,7 @@ func loadGoPlugin(kind string, hs goplugin.HandshakeConfig, p goplugin.Plugin, p
 		Plugins:          goplugin.PluginSet{"bench": p},
 		Cmd:              exec.Command(exe, "plugin", kind),
 		AllowedProtocols: []goplugin.Protocol{proto},
-		Logger:           quietLogger(),
+		Logger:           quietLogger(kind),
 	})
 	rc, err := c.Client()
 	if err != nil {
@@ -149,8 +149,10 @@ func loadGoPlugin(kind string, hs goplugin.HandshakeConfig, p goplugin.Plugin, p
 	return raw.(bench.Bench), c.Kill, nil
 }
 
-func quietLogger() hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: "refbench", Level: hclog.Warn, Output: os.Stderr})
+// quietLogger logs warnings and errors only, named after the side, so a
+// warning says whose plugin it is about.
+func quietLogger(side string) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "refbench." + side, Level: hclog.Warn, Output: os.Stderr})
 }
 
 // workload is one measured operation.
@@ -405,12 +407,22 @@ func measureRefs(c *host.Client, b bench.Bench, n int) (string, error) {
 	for i := range items {
 		items[i] = &item{id: i}
 	}
-	base := c.Stats().Exports
-	hostBefore := heap()
+	// Earlier workloads' callbacks stay exported until the plugin collects
+	// their proxies and the releases arrive: Memory collects, then wait for
+	// the releases, so they are not counted as references held here.
 	plugBefore, err := b.Memory()
 	if err != nil {
 		return "", err
 	}
+	settle := time.Now().Add(10 * time.Second)
+	for c.Stats().Exports != 0 {
+		if time.Now().After(settle) {
+			return "", fmt.Errorf("the host still exports %d earlier callbacks the plugin no longer holds", c.Stats().Exports)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	base := 0
+	hostBefore := heap()
 	const chunk = 10_000
 	for i := 0; i < n; i += chunk {
 		if err := b.Hold(items[i:min(i+chunk, n)]); err != nil {

@@ -152,7 +152,7 @@ func (p *Plugin) Client(b *goplugin.MuxBroker, c *rpc.Client) (any, error) {
 		}
 		if err == nil {
 			conn := refbroker.NewConn(sock, opts)
-			tie(conn, lifeline)
+			endWith(conn, lifeline)
 			return &Connection{Conn: conn, Transport: TransportSocket}, nil
 		}
 		sock.Close()
@@ -195,13 +195,23 @@ func brokerStream(b *goplugin.MuxBroker, connect func(id uint32) error) (net.Con
 	return a.conn, nil
 }
 
-// tie ends conn when the lifeline ends, and the lifeline when conn ends.
-// Nothing is ever written to the lifeline.
-func tie(conn *refbroker.Conn, lifeline net.Conn) {
+// endWith ends conn when the lifeline ends. Nothing is ever written to the
+// lifeline. The host leaves closing its end to go-plugin, whose session
+// closes it once the plugin has answered the request to quit; closing it
+// earlier (at Client.Close's Shutdown) would tell the plugin its host had
+// hung up before the quit was answered.
+func endWith(conn *refbroker.Conn, lifeline net.Conn) {
 	go func() {
 		io.Copy(io.Discard, lifeline) // returns when the lifeline ends
 		conn.Close()
 	}()
+}
+
+// tie ends conn when the lifeline ends, and the lifeline when conn ends:
+// the plugin's side, which has no reason to keep the stream once its
+// connection is gone.
+func tie(conn *refbroker.Conn, lifeline net.Conn) {
+	endWith(conn, lifeline)
 	go func() {
 		<-conn.Done()
 		lifeline.Close()
