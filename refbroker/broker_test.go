@@ -1,9 +1,12 @@
 package refbroker_test
 
 import (
+	"context"
+	"errors"
 	"net"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/refplug/refplug/internal/scenario"
@@ -82,4 +85,37 @@ func TestStressInProcess(t *testing.T) {
 		"host exports created/dropped %d/%d, imports created/released %d/%d; plugin exports created/dropped %d/%d; goroutines before %d, after %d",
 		d, res.Iterations, res.Failures, hs.CallsMade, hs.CallsServed, hs.ExportsCreated, hs.ExportsDropped,
 		hs.ImportsCreated, hs.ImportsReleased, ps.ExportsCreated, ps.ExportsDropped, goroutines, runtime.NumGoroutine())
+}
+
+// TestCloseDoesNotWaitForMethods: Close returns while a method it serves
+// ignores its cancelled context (the serving side may be running it on its
+// reader), and the waiting caller fails with ErrDisconnected.
+func TestCloseDoesNotWaitForMethods(t *testing.T) {
+	h, p := pair(t)
+	svc, err := refbroker.Dispense[contract.Service](h, "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hung := make(chan error, 1)
+	go func() { hung <- svc.Hang(context.Background()) }()
+	scenario.Eventually(t, "Hang to be served", func() bool { return p.Stats().CallsServed >= 1 })
+	closed := make(chan struct{})
+	go func() {
+		p.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited for a method that ignores its context")
+	}
+	select {
+	case err := <-hung:
+		if !errors.Is(err, refbroker.ErrDisconnected) {
+			t.Errorf("Hang after the serving side closed = %v; want ErrDisconnected", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller was not failed when the serving side closed")
+	}
+	svc.Unhang() // fails (disconnected); Hang itself stays blocked in this test process
 }

@@ -94,9 +94,20 @@ type Conn struct {
 	announceMu sync.Mutex  // serialises type-info messages (see typecheck.go)
 	ended      atomic.Bool // lk.closed, for the reader to read without the lock
 
+	// rd is the reader role (reader.go): one goroutine reads the stream
+	// at a time, and may serve a call itself.
+	rd struct {
+		sync.Mutex
+		br       *bufio.Reader
+		inline   atomic.Uint64 // the inline episode in progress; 0 while the reader reads
+		episodes uint64        // the last episode number given out
+		watching bool          // the watchdog goroutine runs
+		stopped  bool          // the stream is closed: no new readers or watchdog
+	}
+
 	releaseReady chan struct{}  // wakes the release flusher; capacity 1
 	done         chan struct{}  // closed when the connection has ended
-	workers      sync.WaitGroup // the reader and the release flusher
+	workers      sync.WaitGroup // the reader while it reads, the watchdog and the release flusher
 }
 
 // export is one of our objects that the peer holds.
@@ -149,6 +160,7 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 	c.lk.sentTypes = make(map[reflect.Type]uint64)
 	c.lk.peerTypes = make(map[uint64]*typeSig)
 	c.lk.checkedTypes = make(map[typePair]error)
+	c.rd.br = bufio.NewReaderSize(rwc, 64<<10)
 	c.workers.Add(2)
 	go c.readLoop()
 	go c.flushReleases()
@@ -197,6 +209,9 @@ func (c *Conn) shutdown(cause error) { c.end(cause, true) }
 // waits on it; closeStream closes the stream too (also after an earlier
 // Shutdown).
 func (c *Conn) end(cause error, closeStream bool) {
+	if closeStream {
+		c.stopReaders()
+	}
 	c.lk.Lock()
 	if c.lk.closed {
 		c.lk.Unlock()
@@ -373,36 +388,35 @@ func (c *Conn) flush(buf, mine []byte) error {
 	}
 }
 
-// readLoop is the connection's one reader. It never runs user code and
-// never blocks on anything but the stream: calls are served on their own
-// goroutines, returns are handed to their waiting callers.
-func (c *Conn) readLoop() {
-	defer c.workers.Done()
-	br := bufio.NewReaderSize(c.rwc, 64<<10)
-	for {
-		n, err := binary.ReadUvarint(br)
-		if err != nil {
-			c.shutdown(fmt.Errorf("the other side went away (%w)", err))
-			return
-		}
-		if n > uint64(c.maxMsg) {
-			if err := c.refuseOversize(br, n); err != nil {
-				c.shutdown(fmt.Errorf("the other side went away mid-message (%w)", err))
-				return
-			}
-			continue
-		}
-		buf := getFrame(int(n))
-		if _, err := io.ReadFull(br, buf); err != nil {
-			c.shutdown(fmt.Errorf("the other side went away mid-message (%w)", err))
-			return
-		}
-		if err := c.dispatch(buf); err != nil {
-			c.log.Warn("refbroker: closing the connection after a bad message", "error", err)
-			c.shutdown(err)
-			return
-		}
+// readOne reads and dispatches one frame, and returns the call in it for
+// the caller to serve, if it is one. ok is false once the connection has
+// ended.
+func (c *Conn) readOne() (in *incoming, ok bool) {
+	br := c.rd.br
+	n, err := binary.ReadUvarint(br)
+	if err != nil {
+		c.shutdown(fmt.Errorf("the other side went away (%w)", err))
+		return nil, false
 	}
+	if n > uint64(c.maxMsg) {
+		if err := c.refuseOversize(br, n); err != nil {
+			c.shutdown(fmt.Errorf("the other side went away mid-message (%w)", err))
+			return nil, false
+		}
+		return nil, true
+	}
+	buf := getFrame(int(n))
+	if _, err := io.ReadFull(br, buf); err != nil {
+		c.shutdown(fmt.Errorf("the other side went away mid-message (%w)", err))
+		return nil, false
+	}
+	in, err = c.dispatch(buf)
+	if err != nil {
+		c.log.Warn("refbroker: closing the connection after a bad message", "error", err)
+		c.shutdown(err)
+		return nil, false
+	}
+	return in, true
 }
 
 // refuseOversize skips a message over the size limit without holding it
@@ -437,13 +451,13 @@ func (c *Conn) refuseOversize(br *bufio.Reader, n uint64) error {
 	return nil
 }
 
-// dispatch handles one message. An error means the stream cannot be
-// trusted any more.
-func (c *Conn) dispatch(buf []byte) (err error) {
+// dispatch handles one message, except that it returns a call, for the
+// reader to serve. An error means the stream cannot be trusted any more.
+func (c *Conn) dispatch(buf []byte) (serve *incoming, err error) {
 	d := &decoder{buf: buf, conn: c, pooled: true}
 	if c.ended.Load() { // after Shutdown: the peer is no longer served
 		d.release()
-		return nil
+		return nil, nil
 	}
 	handedOff := false
 	defer func() {
@@ -454,22 +468,23 @@ func (c *Conn) dispatch(buf []byte) (err error) {
 	switch t := d.byte1(); t {
 	case msgCall:
 		c.decoding(d)
-		err = c.startServing(d, false)
+		serve, err = c.startServing(d, false)
 		handedOff = err == nil
-		return err
+		return serve, err
 	case msgBootstrap:
-		return c.startServing(d, true)
+		_, err = c.startServing(d, true)
+		return nil, err
 	case msgReturn:
 		c.decoding(d)
 		seq := d.uvarint()
 		if d.err != nil {
-			return d.err
+			return nil, d.err
 		}
 		handedOff = c.deliver(seq, d)
 	case msgCancel:
 		seq := d.uvarint()
 		if d.err != nil {
-			return d.err
+			return nil, d.err
 		}
 		c.lk.Lock()
 		cancel := c.lk.serving[seq]
@@ -478,13 +493,13 @@ func (c *Conn) dispatch(buf []byte) (err error) {
 			cancel()
 		}
 	case msgRelease:
-		return c.applyReleases(d)
+		return nil, c.applyReleases(d)
 	case msgTypeInfo:
-		return c.learnPeerType(d)
+		return nil, c.learnPeerType(d)
 	case msgDescribe:
 		seq := d.uvarint()
 		if d.err != nil {
-			return d.err
+			return nil, d.err
 		}
 		go c.serveDescribe(seq)
 	case msgCallJSON:
@@ -495,16 +510,16 @@ func (c *Conn) dispatch(buf []byte) (err error) {
 			args = append(args, bytes.Clone(d.bytes()))
 		}
 		if d.err != nil {
-			return d.err
+			return nil, d.err
 		}
 		go c.serveCallJSON(seq, object, method, args)
 	default:
 		if d.err != nil {
-			return d.err
+			return nil, d.err
 		}
-		return malformed("unknown message type %d", t)
+		return nil, malformed("unknown message type %d", t)
 	}
-	return nil
+	return nil, nil
 }
 
 // ---- calling ----
@@ -584,6 +599,7 @@ func (c *Conn) roundTrip(ctx context.Context, name string, plan *funcPlan, outs 
 		return fmt.Errorf("refbroker: %s: %w", name, err)
 	}
 	c.callsMade.Add(1)
+	c.needReader()
 	// The peer hears of a cancellation as soon as it happens, even while
 	// this goroutine is busy (say, serving a callback of the same call).
 	stop := func() bool { return false }
@@ -731,9 +747,10 @@ type incoming struct {
 }
 
 // startServing reads a call's header on the reader goroutine, so that its
-// context is registered before a cancel for it can arrive, and runs the
-// call on a goroutine of its own.
-func (c *Conn) startServing(d *decoder, bootstrap bool) error {
+// context is registered before a cancel for it can arrive, and returns the
+// call for the reader to serve (a bootstrap runs on a goroutine of its
+// own).
+func (c *Conn) startServing(d *decoder, bootstrap bool) (*incoming, error) {
 	in := &incoming{seq: d.uvarint(), d: d}
 	if bootstrap {
 		in.method = d.string()
@@ -743,10 +760,10 @@ func (c *Conn) startServing(d *decoder, bootstrap bool) error {
 			in.want = append(in.want, [2]string{d.string(), d.string()})
 		}
 		if d.err != nil {
-			return d.err
+			return nil, d.err
 		}
 		go c.serveBootstrap(in)
-		return nil
+		return nil, nil
 	}
 	in.target = d.uvarint()
 	in.method = d.string()
@@ -756,7 +773,7 @@ func (c *Conn) startServing(d *decoder, bootstrap bool) error {
 		deadline = d.varint()
 	}
 	if d.err != nil {
-		return d.err
+		return nil, d.err
 	}
 	switch flag {
 	case ctxNone:
@@ -765,15 +782,14 @@ func (c *Conn) startServing(d *decoder, bootstrap bool) error {
 	case ctxDeadline:
 		in.ctx, in.cancel = context.WithDeadline(context.Background(), time.Unix(0, deadline))
 	default:
-		return malformed("bad context flag %d", flag)
+		return nil, malformed("bad context flag %d", flag)
 	}
 	if in.cancel != nil {
 		c.lk.Lock()
 		c.lk.serving[in.seq] = in.cancel
 		c.lk.Unlock()
 	}
-	go c.serveCall(in)
-	return nil
+	return in, nil
 }
 
 func (c *Conn) serveCall(in *incoming) {

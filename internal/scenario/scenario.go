@@ -36,6 +36,7 @@ func Run(t *testing.T, svc contract.Service) {
 		{"Any", Any},
 		{"StaticTypeOnly", StaticTypeOnly},
 		{"Context", Context},
+		{"Blocked", Blocked},
 		{"Panic", Panic},
 		{"Reentrant", Reentrant},
 		{"FuncWithoutError", FuncWithoutError},
@@ -332,6 +333,43 @@ func Context(t *testing.T, svc contract.Service) {
 	if err := svc.Unhang(); err != nil {
 		t.Errorf("Unhang: %v", err)
 	}
+}
+
+// Blocked: a call that blocks until another call releases it holds up
+// neither that call nor any other. (The serving side may run a call on its
+// reader; the reader must move on when the call blocks.)
+func Blocked(t *testing.T, svc contract.Service) {
+	gate := fmt.Sprintf("gate-%d", time.Now().UnixNano())
+	done := make(chan error, 1)
+	go func() { done <- svc.Block(gate) }()
+	// within runs f, failing the test if it does not return in 10 s (a
+	// serving side that stopped reading would never answer).
+	within := func(what string, f func() error) {
+		t.Helper()
+		ch := make(chan error, 1)
+		go func() { ch <- f() }()
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s did not return within 10 s while another call was blocked", what)
+		}
+	}
+	Eventually(t, "Block to be waiting", func() bool {
+		var blocked bool
+		within("Blocked", func() (err error) { blocked, err = svc.Blocked(gate); return err })
+		return blocked
+	})
+	within("Sum", func() error {
+		if n, err := svc.Sum(1, 2); err != nil || n != 3 {
+			return fmt.Errorf("= %d, %v; want 3", n, err)
+		}
+		return nil
+	})
+	within("Open", func() error { return svc.Open(gate) })
+	within("Block after Open", func() error { return <-done })
 }
 
 // Panic: a panic in the called method comes back as an error; serving goes on.

@@ -92,6 +92,11 @@ type Service interface {
 	Cancelled() (int, error)
 	Hang(ctx context.Context) error
 	Unhang() error
+	// Block waits until Open(gate) is called; Blocked reports whether a
+	// Block(gate) is waiting.
+	Block(gate string) error
+	Blocked(gate string) (bool, error)
+	Open(gate string) error
 	Panic(msg string) (int, error)
 	Bounce(h Host, depth int) (int, error)
 	Narrow(t Thing) (string, error)

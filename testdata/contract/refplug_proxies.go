@@ -74,6 +74,16 @@ func (p serviceProxy) ApplyN(fn func(int) int, times int) (int, error) {
 	return r0, err
 }
 
+func (p serviceProxy) Block(gate_ string) error {
+	return p.Ref.Invoke("Block", []any{gate_})
+}
+
+func (p serviceProxy) Blocked(gate_ string) (bool, error) {
+	var r0 bool
+	err := p.Ref.Invoke("Blocked", []any{gate_}, &r0)
+	return r0, err
+}
+
 func (p serviceProxy) Bounce(h Host, depth int) (int, error) {
 	var r0 int
 	err := p.Ref.Invoke("Bounce", []any{h, depth}, &r0)
@@ -203,6 +213,10 @@ func (p serviceProxy) NewCounter(name string) (Counter, error) {
 
 func (p serviceProxy) Observe(fn func(string)) error {
 	return p.Ref.Invoke("Observe", []any{fn})
+}
+
+func (p serviceProxy) Open(gate_ string) error {
+	return p.Ref.Invoke("Open", []any{gate_})
 }
 
 func (p serviceProxy) Panic(msg string) (int, error) {

@@ -29,6 +29,54 @@ type service struct {
 	cancelled int
 	unhang    chan struct{}
 	unhangOne sync.Once
+	gates     map[string]*gate // guarded by mu
+}
+
+type gate struct {
+	open    chan struct{}
+	opened  bool
+	waiting int
+}
+
+// gate returns the named gate; s.mu is locked.
+func (s *service) gate(name string) *gate {
+	if s.gates == nil {
+		s.gates = map[string]*gate{}
+	}
+	g := s.gates[name]
+	if g == nil {
+		g = &gate{open: make(chan struct{})}
+		s.gates[name] = g
+	}
+	return g
+}
+
+func (s *service) Block(name string) error {
+	s.mu.Lock()
+	g := s.gate(name)
+	g.waiting++
+	s.mu.Unlock()
+	<-g.open
+	s.mu.Lock()
+	g.waiting--
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *service) Blocked(name string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gate(name).waiting > 0, nil
+}
+
+func (s *service) Open(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g := s.gate(name); !g.opened {
+		g.opened = true
+		close(g.open)
+	}
+	return nil
 }
 
 func (s *service) Echo(d Doc) (Doc, error) { return d, nil }
