@@ -1,13 +1,17 @@
-// Command refbench measures refplug against go-plugin net/rpc glue written
-// by hand, serving the same interface (internal/bench) from the same
-// implementation, alternating the two in every round of one run. It prints
-// a Markdown table: median µs per operation, host-side allocations per
-// operation, and refplug's ratio to the baseline.
+// Command refbench measures refplug against go-plugin glue written by hand
+// (net/rpc, the baseline, and gRPC), serving the same interface
+// (internal/bench) from the same implementation, alternating them in every
+// round of one run; refplug is measured on its socket pair and on a
+// go-plugin broker stream. It prints a Markdown table: median µs per
+// operation, host-side allocations per operation, and refplug's ratio to
+// the baseline.
 //
 //	go run ./cmd/refbench            # what `make bench` runs
 //	go run ./cmd/refbench -rounds 3 -round 100ms
+//	go run ./cmd/refbench -floor     # round trips from a bare socket ping-pong to refbroker
 //
-// The plugins are this same binary, started with the argument "plugin".
+// The plugins are this same binary, started with the argument "plugin"
+// (and, for -floor, "floor-child").
 package main
 
 import (
@@ -35,6 +39,13 @@ func main() {
 		servePlugin(os.Args[2])
 		return
 	}
+	if len(os.Args) == 4 && os.Args[1] == "floor-child" {
+		if err := floorChild(os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, "refbench floor child:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	cfg := config{}
 	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds per workload; the median is reported")
 	flag.DurationVar(&cfg.round, "round", 300*time.Millisecond, "time each side runs a workload in a round")
@@ -42,6 +53,7 @@ func main() {
 	flag.StringVar(&cfg.only, "only", "", "run only the workloads whose name contains this")
 	flag.BoolVar(&autoMTLS, "automtls", false, "load the refplug plugin with AutoMTLS (host.Load's default); off by default here, since the net/rpc baseline runs without TLS")
 	cpuprofile := flag.String("cpuprofile", "", "write the host's CPU profile to this file")
+	floor := flag.Bool("floor", false, "instead of the comparison, measure round trips from a bare socket ping-pong up to net/rpc and refbroker (where a call's time goes)")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -51,6 +63,13 @@ func main() {
 		}
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
+	}
+	if *floor {
+		if err := runFloor(os.Stdout, os.Stderr, cfg.rounds, cfg.round); err != nil {
+			fmt.Fprintln(os.Stderr, "refbench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := run(os.Stdout, os.Stderr, cfg); err != nil {
 		pprof.StopCPUProfile()

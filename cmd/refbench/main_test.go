@@ -16,6 +16,12 @@ func TestMain(m *testing.M) {
 		servePlugin(os.Args[2])
 		os.Exit(0)
 	}
+	if len(os.Args) == 4 && os.Args[1] == "floor-child" {
+		if err := floorChild(os.Args[2], os.Args[3]); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
@@ -30,6 +36,20 @@ func TestRefbenchRuns(t *testing.T) {
 	for _, w := range append(workloads(), workload{name: "Load + Dispense"}, workload{name: "2000 live references"}, workload{name: "host export table empty"}) {
 		if !strings.Contains(out.String(), "| "+w.name) && !strings.Contains(out.String(), w.name) {
 			t.Errorf("the table lacks %q:\n%s", w.name, out.String())
+		}
+	}
+}
+
+// TestFloorRuns runs every ping-pong of -floor briefly: each mode's child
+// answers and the table has a row, with a time, for each.
+func TestFloorRuns(t *testing.T) {
+	var out bytes.Buffer
+	if err := runFloor(&out, io.Discard, 1, 20*time.Millisecond); err != nil {
+		t.Fatalf("runFloor: %v", err)
+	}
+	for _, m := range floorModes {
+		if !strings.Contains(out.String(), "| "+m.what+" | ") {
+			t.Errorf("the table lacks %q:\n%s", m.what, out.String())
 		}
 	}
 }

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/rpc"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/yamux"
+	"github.com/refplug/refplug/internal/bench"
+	"github.com/refplug/refplug/refbroker"
+)
+
+// The floor: round trips between this process and a child on a unix
+// socket, from a bare ping-pong up to net/rpc and refplug, to show where a
+// call's time goes (BENCHMARKS.md, Where the time goes). `refbench -floor`.
+
+// floorModes are the ping-pongs measured, in table order.
+var floorModes = []struct{ name, what string }{
+	{"raw", "one goroutine each side, no hand-off"},
+	{"serve-handoff", "one hand-off: the serving side answers from a new goroutine (`go` per message)"},
+	{"caller-handoff", "one hand-off: a reader goroutine passes each reply to the waiting caller"},
+	{"both-handoffs", "both hand-offs"},
+	{"netrpc-socket", "net/rpc over the socket (both hand-offs)"},
+	{"netrpc-yamux", "net/rpc over a yamux stream on the socket (go-plugin's transport)"},
+	{"refplug-socket", "refbroker over the socket (refplug's default)"},
+	{"refplug-yamux", "refbroker over a yamux stream (host.WithMuxBroker)"},
+}
+
+// floorMsg is the size of the bare ping-pongs' messages.
+const floorMsg = 32
+
+// Floor is the net/rpc service of the floor's child.
+type Floor struct{}
+
+// Plain adds.
+func (Floor) Plain(args [2]int, sum *int) error { *sum = args[0] + args[1]; return nil }
+
+// runFloor measures every floor mode, rounds times each, alternating.
+func runFloor(out, progress io.Writer, rounds int, round time.Duration) error {
+	dir, err := os.MkdirTemp("", "refbench-floor")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	results := make([][]time.Duration, len(floorModes))
+	for r := range rounds {
+		fmt.Fprintf(progress, "floor: round %d of %d…\n", r+1, rounds)
+		for i, m := range floorModes {
+			d, err := floorRound(dir, m.name, round)
+			if err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
+			}
+			results[i] = append(results[i], d)
+		}
+	}
+	fmt.Fprintf(out, "| ping-pong, this process ↔ a child on a unix socket | µs per round trip (median of %d) |\n|---|---:|\n", rounds)
+	for i, m := range floorModes {
+		s := slices.Clone(results[i])
+		slices.Sort(s)
+		fmt.Fprintf(out, "| %s | %s |\n", m.what, us(s[len(s)/2]))
+	}
+	return nil
+}
+
+// floorRound starts a child for mode, ping-pongs for about d, and returns
+// the time per round trip.
+func floorRound(dir, mode string, d time.Duration) (time.Duration, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	sock := filepath.Join(dir, mode)
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	cmd := exec.Command(exe, "floor-child", sock, mode)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	conn, err := l.Accept()
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	var stream io.ReadWriteCloser = conn
+	if mode == "netrpc-yamux" || mode == "refplug-yamux" {
+		sess, err := yamux.Client(conn, nil)
+		if err != nil {
+			return 0, err
+		}
+		defer sess.Close()
+		if stream, err = sess.Open(); err != nil {
+			return 0, err
+		}
+	}
+	op, err := floorCaller(mode, stream)
+	if err != nil {
+		return 0, err
+	}
+	for range 200 { // warm up
+		if err := op(); err != nil {
+			return 0, err
+		}
+	}
+	n, start := 0, time.Now()
+	for time.Since(start) < d {
+		if err := op(); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return time.Since(start) / time.Duration(n), nil
+}
+
+// floorCaller returns one round trip of mode over stream.
+func floorCaller(mode string, stream io.ReadWriteCloser) (func() error, error) {
+	switch mode {
+	case "raw", "serve-handoff":
+		buf := make([]byte, floorMsg)
+		return func() error {
+			if _, err := stream.Write(buf); err != nil {
+				return err
+			}
+			_, err := io.ReadFull(stream, buf)
+			return err
+		}, nil
+	case "caller-handoff", "both-handoffs":
+		replies := make(chan error)
+		go func() {
+			for {
+				buf := make([]byte, floorMsg)
+				_, err := io.ReadFull(stream, buf)
+				replies <- err
+				if err != nil {
+					return
+				}
+			}
+		}()
+		buf := make([]byte, floorMsg)
+		return func() error {
+			if _, err := stream.Write(buf); err != nil {
+				return err
+			}
+			return <-replies
+		}, nil
+	case "netrpc-socket", "netrpc-yamux":
+		c := rpc.NewClient(stream)
+		return func() error { var sum int; return c.Call("Floor.Plain", [2]int{1, 2}, &sum) }, nil
+	case "refplug-socket", "refplug-yamux":
+		c := refbroker.NewConn(stream, refbroker.Options{})
+		b, err := refbroker.Dispense[bench.Bench](c, "bench")
+		if err != nil {
+			return nil, err
+		}
+		return func() error { _, err := b.Plain(1, 2); return err }, nil
+	}
+	return nil, fmt.Errorf("unknown floor mode %q", mode)
+}
+
+// floorChild is the child's side of mode: it serves until the parent hangs
+// up.
+func floorChild(sock, mode string) error {
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		return err
+	}
+	var stream io.ReadWriteCloser = conn
+	if mode == "netrpc-yamux" || mode == "refplug-yamux" {
+		sess, err := yamux.Server(conn, nil)
+		if err != nil {
+			return err
+		}
+		if stream, err = sess.Accept(); err != nil {
+			return err
+		}
+	}
+	switch mode {
+	case "raw", "caller-handoff":
+		buf := make([]byte, floorMsg)
+		for {
+			if _, err := io.ReadFull(stream, buf); err != nil {
+				return nil
+			}
+			if _, err := stream.Write(buf); err != nil {
+				return nil
+			}
+		}
+	case "serve-handoff", "both-handoffs":
+		for {
+			buf := make([]byte, floorMsg)
+			if _, err := io.ReadFull(stream, buf); err != nil {
+				return nil
+			}
+			go stream.Write(buf)
+		}
+	case "netrpc-socket", "netrpc-yamux":
+		s := rpc.NewServer()
+		if err := s.Register(Floor{}); err != nil {
+			return err
+		}
+		s.ServeConn(stream)
+		return nil
+	case "refplug-socket", "refplug-yamux":
+		c := refbroker.NewConn(stream, refbroker.Options{Roots: map[string]any{"bench": &bench.Impl{}}})
+		<-c.Done()
+		return nil
+	}
+	return fmt.Errorf("unknown floor mode %q", mode)
+}
