@@ -129,10 +129,11 @@ type Client struct {
 // until Close. go-plugin starts the process, shakes hands, forwards its logs
 // and, at Close, asks it to quit; the calls themselves travel on a unix
 // socket pair Load makes for this process alone (passed as descriptor 3),
-// unless WithMuxBroker says otherwise (see Transport). Load fails, without leaving a process behind, if path is not
-// an executable file, if the program does not complete go-plugin's
-// handshake within the start timeout (not a refplug plugin), or if it exits
-// first.
+// unless WithMuxBroker says otherwise (see Transport).
+//
+// Load fails, without leaving a process behind, if path is not an
+// executable file, if the program does not complete go-plugin's handshake
+// within the start timeout (not a refplug plugin), or if it exits first.
 func Load(path string, opts ...Option) (*Client, error) {
 	cfg := config{startTimeout: DefaultStartTimeout, autoMTLS: true}
 	for _, o := range opts {

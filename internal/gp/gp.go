@@ -63,7 +63,8 @@ type Connection struct {
 }
 
 // Plugin is the goplugin.Plugin both sides register. The plugin side sets
-// Roots and Connected; the host side sets only Logger.
+// Roots, Connected and Socket; the host side sets Logger and, when it made
+// a socket pair, Socket.
 type Plugin struct {
 	Roots          map[string]any
 	Logger         hclog.Logger
