@@ -19,8 +19,9 @@ func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
 // host.Attach, through go-plugin's net/rpc server on ln (a TCP listener,
 // say). Unlike Serve it needs no host to start it, serves any number of
 // hosts, one after another or at once, and runs until ln stops accepting
-// (closed); it returns an error only for bad objects. Use WithTLS: without it anyone who reaches ln can call the
-// objects.
+// (closed); it returns an error only for bad objects. Use WithTLS: without
+// it anyone who reaches ln can call the objects. Calls travel on a
+// go-plugin broker stream (there is no process to hand a socket to).
 func ServeRemote(ln net.Listener, objects map[string]any, opts ...Option) error {
 	cfg := config{}
 	for _, o := range opts {
