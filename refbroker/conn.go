@@ -40,8 +40,9 @@ type Options struct {
 
 // Conn is one end of a broker connection over a byte stream. Both ends are
 // alike: each serves its exported objects to the other and calls the
-// other's. host and plugin make one per plugin over a go-plugin stream; a
-// Conn works over any reliable io.ReadWriteCloser, such as net.Pipe.
+// other's. host and plugin make one per plugin, over a socket pair or a
+// go-plugin stream; a Conn works over any reliable io.ReadWriteCloser, such
+// as net.Pipe.
 type Conn struct {
 	rwc    io.ReadWriteCloser
 	log    hclog.Logger
@@ -50,8 +51,8 @@ type Conn struct {
 
 	// wq combines frames: while one goroutine writes, others append their
 	// frames to pending, and the writer sends them together in its next
-	// Write. Under load that turns many small stream writes (each a yamux
-	// frame and a trip through its send loop) into a few.
+	// Write. Under load that turns many small stream writes (each a system
+	// call; on a yamux stream, also a trip through its send loop) into a few.
 	wq struct {
 		sync.Mutex
 		writing bool   // a goroutine is writing to rwc
