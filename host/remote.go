@@ -23,8 +23,11 @@ func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
 // (host:port), through go-plugin's reattach mechanism. The plugin process
 // is not this host's: Close disconnects from it and leaves it running, and
 // Exited reports whether this host has disconnected. Options as for Load
-// (WithTLS, WithLogger, WithMaxMessageSize, WithHandshake); the process
-// options do not apply.
+// (WithTLS, WithLogger, WithMaxMessageSize, WithHandshake); the options
+// about the process (WithArgs, WithStartTimeout, WithChecksum,
+// WithAutoMTLS) and WithVersions do not apply: a remote plugin serves one
+// protocol version, the handshake's, and its calls travel on a go-plugin
+// broker stream.
 func Attach(addr string, opts ...Option) (*Client, error) {
 	cfg := config{}
 	for _, o := range opts {
