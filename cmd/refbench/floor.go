@@ -135,7 +135,7 @@ func floorCaller(mode string, stream io.ReadWriteCloser) (func() error, error) {
 			return err
 		}, nil
 	case "caller-handoff", "both-handoffs":
-		replies := make(chan error)
+		replies := make(chan error, 1) // room for the final error, once the stream closes
 		go func() {
 			for {
 				buf := make([]byte, floorMsg)
