@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -31,6 +30,9 @@ var floorModes = []struct{ name, what string }{
 	{"refplug-socket", "refbroker over the socket (refplug's default)"},
 	{"refplug-yamux", "refbroker over a yamux stream (host.WithMuxBroker)"},
 }
+
+// overYamux reports whether mode runs on a yamux stream over the socket.
+func overYamux(mode string) bool { return mode == "netrpc-yamux" || mode == "refplug-yamux" }
 
 // floorMsg is the size of the bare ping-pongs' messages.
 const floorMsg = 32
@@ -61,9 +63,8 @@ func runFloor(out, progress io.Writer, rounds int, round time.Duration) error {
 	}
 	fmt.Fprintf(out, "| ping-pong, this process ↔ a child on a unix socket | µs per round trip (median of %d) |\n|---|---:|\n", rounds)
 	for i, m := range floorModes {
-		s := slices.Clone(results[i])
-		slices.Sort(s)
-		fmt.Fprintf(out, "| %s | %s |\n", m.what, us(s[len(s)/2]))
+		r := result{perOp: results[i]}
+		fmt.Fprintf(out, "| %s | %s |\n", m.what, us(r.median()))
 	}
 	return nil
 }
@@ -93,7 +94,7 @@ func floorRound(dir, mode string, d time.Duration) (time.Duration, error) {
 	}
 	defer conn.Close()
 	var stream io.ReadWriteCloser = conn
-	if mode == "netrpc-yamux" || mode == "refplug-yamux" {
+	if overYamux(mode) {
 		sess, err := yamux.Client(conn, nil)
 		if err != nil {
 			return 0, err
@@ -175,7 +176,7 @@ func floorChild(sock, mode string) error {
 		return err
 	}
 	var stream io.ReadWriteCloser = conn
-	if mode == "netrpc-yamux" || mode == "refplug-yamux" {
+	if overYamux(mode) {
 		sess, err := yamux.Server(conn, nil)
 		if err != nil {
 			return err

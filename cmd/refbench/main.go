@@ -35,15 +35,7 @@ import (
 )
 
 func main() {
-	if len(os.Args) == 3 && os.Args[1] == "plugin" {
-		servePlugin(os.Args[2])
-		return
-	}
-	if len(os.Args) == 4 && os.Args[1] == "floor-child" {
-		if err := floorChild(os.Args[2], os.Args[3]); err != nil {
-			fmt.Fprintln(os.Stderr, "refbench floor child:", err)
-			os.Exit(1)
-		}
+	if serveChild() {
 		return
 	}
 	cfg := config{}
@@ -76,6 +68,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "refbench:", err)
 		os.Exit(1)
 	}
+}
+
+// serveChild runs this process as one of refbench's children, if its
+// arguments say it is one ("plugin KIND" or "floor-child SOCKET MODE"), and
+// reports whether it was.
+func serveChild() bool {
+	switch {
+	case len(os.Args) == 3 && os.Args[1] == "plugin":
+		servePlugin(os.Args[2])
+	case len(os.Args) == 4 && os.Args[1] == "floor-child":
+		if err := floorChild(os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, "refbench floor child:", err)
+			os.Exit(1)
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 func servePlugin(kind string) {

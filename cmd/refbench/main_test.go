@@ -12,14 +12,7 @@ import (
 // TestMain lets this test binary serve as refbench's plugins, as the
 // refbench binary does.
 func TestMain(m *testing.M) {
-	if len(os.Args) == 3 && os.Args[1] == "plugin" {
-		servePlugin(os.Args[2])
-		os.Exit(0)
-	}
-	if len(os.Args) == 4 && os.Args[1] == "floor-child" {
-		if err := floorChild(os.Args[2], os.Args[3]); err != nil {
-			os.Exit(1)
-		}
+	if serveChild() {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
