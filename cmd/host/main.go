@@ -23,6 +23,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/refplug/refplug/host"
+	"github.com/refplug/refplug/internal/gp"
 	"github.com/refplug/refplug/shared"
 )
 
@@ -321,9 +322,9 @@ func run(w io.Writer, pluginPath string, logger hclog.Logger, opts ...host.Optio
 // transportName says what Client.Transport's answer means.
 func transportName(t string) string {
 	switch t {
-	case "socketpair":
+	case gp.TransportSocket:
 		return "private socket pair"
-	case "muxbroker":
+	case gp.TransportMuxBroker:
 		return "go-plugin broker stream"
 	}
 	return t
