@@ -45,11 +45,20 @@ type config struct {
 	muxBroker    bool
 }
 
-// defaults fills in what the options left unset.
-func (c *config) defaults() {
-	if c.logger == nil {
-		c.logger = hclog.New(&hclog.LoggerOptions{Name: "refplug", Level: hclog.Info, Output: os.Stderr})
+// newConfig applies opts over base and fills in what they left unset.
+func newConfig(opts []Option, base config) config {
+	for _, o := range opts {
+		o(&base)
 	}
+	if base.logger == nil {
+		base.logger = hclog.New(&hclog.LoggerOptions{Name: "refplug", Level: hclog.Info, Output: os.Stderr})
+	}
+	return base
+}
+
+// plugin is go-plugin's plugin that connects to the plugin named name.
+func (c *config) plugin(name string) *gp.Plugin {
+	return &gp.Plugin{Logger: c.logger.Named(name).Named("refbroker"), MaxMessageSize: c.maxMsg}
 }
 
 // handshake is go-plugin's handshake with the configured cookie.
@@ -117,6 +126,7 @@ func WithMuxBroker() Option { return func(c *config) { c.muxBroker = true } }
 type Client struct {
 	name      string
 	gp        *goplugin.Client
+	rpc       goplugin.ClientProtocol
 	conn      *refbroker.Conn
 	transport string
 
@@ -135,11 +145,7 @@ type Client struct {
 // executable file, if the program does not complete go-plugin's handshake
 // within the start timeout (not a refplug plugin), or if it exits first.
 func Load(path string, opts ...Option) (*Client, error) {
-	cfg := config{startTimeout: DefaultStartTimeout, autoMTLS: true}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	cfg.defaults()
+	cfg := newConfig(opts, config{startTimeout: DefaultStartTimeout, autoMTLS: true})
 	name := filepath.Base(path)
 	info, err := os.Stat(path)
 	switch {
@@ -153,7 +159,7 @@ func Load(path string, opts ...Option) (*Client, error) {
 	cmd := exec.Command(path, cfg.args...)
 	cmd.Env = append(os.Environ(), gp.LogLevelEnv+"="+cfg.logger.GetLevel().String())
 	handshake := cfg.handshake()
-	p := &gp.Plugin{Logger: cfg.logger.Named(name).Named("refbroker"), MaxMessageSize: cfg.maxMsg}
+	p := cfg.plugin(name)
 	var child *os.File // the plugin's end of the socket pair, closed here once it has started
 	if !cfg.muxBroker {
 		sock, f, err := gp.SocketPair()
@@ -188,24 +194,57 @@ func Load(path string, opts ...Option) (*Client, error) {
 		Logger:           cfg.logger,
 		StartTimeout:     cfg.startTimeout,
 	})
-	rpcClient, err := client.Client()
-	if child != nil {
-		child.Close() // the plugin has its copy; the host must not keep it open
-	}
-	if err != nil {
-		client.Kill()
-		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
-			return nil, fmt.Errorf("host: load plugin %s: its SHA-256 checksum is not the one given to WithChecksum: %w", path, err)
+	c, err := open(client, name, func() {
+		if child != nil {
+			child.Close() // the plugin has its copy; the host must not keep it open
 		}
-		return nil, fmt.Errorf("host: start plugin %s: %w (hint: a refplug plugin's main calls plugin.Serve, built with the same handshake and a protocol version this host supports; its stderr is in the host's log)", path, err)
+	}, func(goplugin.ClientProtocol) { client.Kill() })
+	switch {
+	case errors.Is(err, goplugin.ErrChecksumsDoNotMatch):
+		return nil, fmt.Errorf("host: load plugin %s: its SHA-256 checksum is not the one given to WithChecksum: %w", path, err)
+	case errors.Is(err, errStart):
+		return nil, fmt.Errorf("host: start plugin %s: %w (hint: a refplug plugin's main calls plugin.Serve, built with the same handshake and a protocol version this host supports; its stderr is in the host's log)", path, errors.Unwrap(err))
+	case err != nil:
+		return nil, fmt.Errorf("host: connect to plugin %s: %w (is it a refplug plugin?)", path, errors.Unwrap(err))
+	}
+	return c, nil
+}
+
+// errStart and errConnect tell open's two ways to fail apart; each wraps
+// go-plugin's error.
+var (
+	errStart   = errors.New("start")
+	errConnect = errors.New("connect")
+)
+
+type openError struct {
+	stage error // errStart or errConnect
+	err   error
+}
+
+func (e *openError) Error() string   { return e.err.Error() }
+func (e *openError) Unwrap() error   { return e.err }
+func (e *openError) Is(t error) bool { return t == e.stage }
+
+// open is the setup Load and Attach share: it has go-plugin start (or
+// reattach to) the plugin, dispenses refplug's connection from it, and
+// returns the Client. started runs once go-plugin's start is over, either
+// way; on failure, abort runs with go-plugin's RPC client (nil if the
+// start failed) to end what was begun.
+func open(client *goplugin.Client, name string, started func(), abort func(goplugin.ClientProtocol)) (*Client, error) {
+	rpcClient, err := client.Client()
+	started()
+	if err != nil {
+		abort(nil)
+		return nil, &openError{stage: errStart, err: err}
 	}
 	raw, err := rpcClient.Dispense(gp.PluginName)
 	if err != nil {
-		client.Kill()
-		return nil, fmt.Errorf("host: connect to plugin %s: %w (is it a refplug plugin?)", path, err)
+		abort(rpcClient)
+		return nil, &openError{stage: errConnect, err: err}
 	}
 	c := raw.(*gp.Connection)
-	return &Client{name: name, gp: client, conn: c.Conn, transport: c.Transport}, nil
+	return &Client{name: name, gp: client, rpc: rpcClient, conn: c.Conn, transport: c.Transport}, nil
 }
 
 // Transport says what carries the traffic between host and plugin:
@@ -219,7 +258,7 @@ func (c *Client) Transport() string { return c.transport }
 func (c *Client) Describe() ([]refbroker.ObjectInfo, error) {
 	infos, err := c.conn.Describe()
 	if err != nil {
-		return nil, fmt.Errorf("host: plugin %s: %w", c.name, err)
+		return nil, fmt.Errorf("plugin %s: %w", c.name, err)
 	}
 	return infos, nil
 }
@@ -231,7 +270,7 @@ func (c *Client) Describe() ([]refbroker.ObjectInfo, error) {
 func (c *Client) CallJSON(object, method string, args ...json.RawMessage) ([]json.RawMessage, error) {
 	res, err := c.conn.CallJSON(object, method, args...)
 	if err != nil {
-		return nil, fmt.Errorf("host: plugin %s: %w", c.name, err)
+		return nil, fmt.Errorf("plugin %s: %w", c.name, err)
 	}
 	return res, nil
 }
@@ -246,7 +285,7 @@ func (c *Client) Version() int { return c.gp.NegotiatedVersion() }
 func Dispense[T any](c *Client, name string) (T, error) {
 	v, err := refbroker.Dispense[T](c.conn, name)
 	if err != nil {
-		return v, fmt.Errorf("host: plugin %s: %w", c.name, err)
+		return v, fmt.Errorf("plugin %s: %w", c.name, err)
 	}
 	return v, nil
 }

@@ -181,7 +181,7 @@ func (m *Manager) Client(plugin string) (*Client, error) {
 		delay := min(m.backoff<<min(mp.failures-1, 30), m.maxDelay)
 		mp.nextTry = time.Now().Add(delay)
 		m.log.Error("restarting plugin failed", "plugin", plugin, "error", err, "next_try_in", delay)
-		return nil, fmt.Errorf("host: restarting plugin %s: %w", plugin, err)
+		return nil, fmt.Errorf("restarting plugin %s: %w", plugin, err)
 	}
 	if m.closed {
 		nc.Close()

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -29,11 +30,7 @@ func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
 // protocol version, the handshake's, and its calls travel on a go-plugin
 // broker stream.
 func Attach(addr string, opts ...Option) (*Client, error) {
-	cfg := config{}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	cfg.defaults()
+	cfg := newConfig(opts, config{})
 	tcpAddr, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("host: attach to %s: %w", addr, err)
@@ -46,7 +43,7 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 	r := &remoteRunner{addr: addr, done: make(chan struct{})}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig: handshake,
-		Plugins:         goplugin.PluginSet{gp.PluginName: &gp.Plugin{Logger: cfg.logger.Named(addr).Named("refbroker"), MaxMessageSize: cfg.maxMsg}},
+		Plugins:         goplugin.PluginSet{gp.PluginName: cfg.plugin(addr)},
 		Reattach: &goplugin.ReattachConfig{
 			Protocol:        goplugin.ProtocolNetRPC,
 			ProtocolVersion: int(handshake.ProtocolVersion),
@@ -57,23 +54,24 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 		TLSConfig: cfg.tls,
 		Logger:    cfg.logger,
 	})
-	rpcClient, err := client.Client()
-	if err != nil {
+	c, err := open(client, addr, func() {}, func(rpc goplugin.ClientProtocol) {
+		if rpc != nil {
+			rpc.Close()
+		}
 		r.stop()
-		return nil, fmt.Errorf("host: attach to %s: %w", addr, err)
-	}
-	raw, err := rpcClient.Dispense(gp.PluginName)
+	})
 	if err != nil {
-		rpcClient.Close()
-		r.stop()
-		return nil, fmt.Errorf("host: attach to %s: %w (is it a refplug plugin, and does TLS match?)", addr, err)
+		if errors.Is(err, errConnect) {
+			return nil, fmt.Errorf("host: attach to %s: %w (is it a refplug plugin, and does TLS match?)", addr, errors.Unwrap(err))
+		}
+		return nil, fmt.Errorf("host: attach to %s: %w", addr, errors.Unwrap(err))
 	}
-	c := raw.(*gp.Connection)
-	return &Client{name: addr, gp: client, conn: c.Conn, transport: c.Transport, detach: func() error {
-		err := rpcClient.Close()
+	c.detach = func() error {
+		err := c.rpc.Close()
 		r.stop()
 		return err
-	}}, nil
+	}
+	return c, nil
 }
 
 // remoteRunner stands for a plugin process on another machine: nothing to
