@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/refplug/refplug/internal/testutil"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,20 +55,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func testLogger(t *testing.T) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: "host", Level: hclog.Warn, Output: testWriter{t}})
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
 func load(t *testing.T, name string, opts ...host.Option) *host.Client {
 	t.Helper()
-	c, err := host.Load(filepath.Join(bin, name), append([]host.Option{host.WithLogger(testLogger(t))}, opts...)...)
+	c, err := host.Load(filepath.Join(bin, name), append([]host.Option{host.WithLogger(testutil.Logger(t, "host"))}, opts...)...)
 	if err != nil {
 		t.Fatalf("Load(%s): %v", name, err)
 	}
@@ -217,7 +207,7 @@ func TestLoadErrors(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			start := time.Now()
-			cl, err := host.Load(c.path, host.WithLogger(testLogger(t)), host.WithStartTimeout(2*time.Second))
+			cl, err := host.Load(c.path, host.WithLogger(testutil.Logger(t, "host")), host.WithStartTimeout(2*time.Second))
 			if err == nil {
 				cl.Close()
 				t.Fatalf("Load(%s) succeeded", c.path)
@@ -297,7 +287,7 @@ func testPluginCrash(t *testing.T, transport string) {
 		hung <- svc.Hang(context.Background())
 	}()
 	<-started
-	scenario.Eventually(t, "the Hang call to be pending", func() bool { return c.Stats().Pending == 1 })
+	testutil.Eventually(t, "the Hang call to be pending", func() bool { return c.Stats().Pending == 1 })
 	if err := svc.Exit(3); !errors.Is(err, refbroker.ErrDisconnected) {
 		t.Errorf("Exit = %v; want ErrDisconnected", err)
 	}
@@ -319,9 +309,9 @@ func testPluginCrash(t *testing.T, transport string) {
 	if _, err := svc.Sum(1); !errors.Is(err, refbroker.ErrDisconnected) {
 		t.Errorf("Sum after the crash = %v; want ErrDisconnected", err)
 	}
-	scenario.Eventually(t, "the plugin process to be reaped", c.Exited)
+	testutil.Eventually(t, "the plugin process to be reaped", c.Exited)
 	c.Close()
-	scenario.Eventually(t, "host goroutines to return to baseline", func() bool {
+	testutil.Eventually(t, "host goroutines to return to baseline", func() bool {
 		return runtime.NumGoroutine() <= goroutines
 	})
 	// The same binary loads again.
@@ -337,7 +327,7 @@ func TestHostKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = testWriter{t}
+	cmd.Stderr = testutil.Writer{T: t}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +344,7 @@ func TestHostKilled(t *testing.T) {
 	}
 	cmd.Wait()
 	killed := time.Now()
-	scenario.Eventually(t, "the orphaned plugin to exit", func() bool { return !alive(pid) })
+	testutil.Eventually(t, "the orphaned plugin to exit", func() bool { return !alive(pid) })
 	if el := time.Since(killed); el > 2*time.Second {
 		t.Errorf("the plugin outlived its SIGKILLed host by %v; the promise is 2s", el)
 	}
@@ -383,7 +373,7 @@ func TestStubbornPluginKilled(t *testing.T) {
 	}
 	hung := make(chan error, 1)
 	go func() { hung <- svc.Hang(context.Background()) }()
-	scenario.Eventually(t, "the Hang call to be pending", func() bool { return c.Stats().Pending == 1 })
+	testutil.Eventually(t, "the Hang call to be pending", func() bool { return c.Stats().Pending == 1 })
 	closed := make(chan error, 1)
 	go func() { closed <- c.Close() }()
 	// The pending call fails at once, though the plugin takes a while to die.
@@ -405,7 +395,7 @@ func TestStubbornPluginKilled(t *testing.T) {
 	if !c.Exited() {
 		t.Errorf("the stubborn plugin is still running after Close")
 	}
-	scenario.Eventually(t, "the stubborn plugin's process to be gone", func() bool { return !alive(pid) })
+	testutil.Eventually(t, "the stubborn plugin's process to be gone", func() bool { return !alive(pid) })
 }
 
 // TestStressPluginProcess: 64 goroutines mixing every kind of call against
@@ -421,7 +411,7 @@ func TestStressPluginProcess(t *testing.T) {
 	d := scenario.StressDuration(t)
 	res := scenario.Stress(t, svc, 64, d)
 	var after contract.Health
-	scenario.Eventually(t, "both sides' tables to return to baseline", func() bool {
+	testutil.Eventually(t, "both sides' tables to return to baseline", func() bool {
 		runtime.GC()
 		var err error
 		after, err = svc.Health()
@@ -435,7 +425,7 @@ func TestStressPluginProcess(t *testing.T) {
 	})
 	hs := c.Stats()
 	c.Close()
-	scenario.Eventually(t, "host goroutines to return to baseline", func() bool {
+	testutil.Eventually(t, "host goroutines to return to baseline", func() bool {
 		return runtime.NumGoroutine() <= goroutines
 	})
 	t.Logf("plugin-process stress: 64 goroutines for %v: %d iterations, %d failures; host made %d calls, served %d callbacks; "+
@@ -465,7 +455,7 @@ func TestReleaseDropsPluginExport(t *testing.T) {
 	if err := refbroker.Release(counter); err != nil {
 		t.Fatal(err)
 	}
-	scenario.Eventually(t, "the plugin to drop the released counter", func() bool {
+	testutil.Eventually(t, "the plugin to drop the released counter", func() bool {
 		h, err := svc.Health()
 		return err == nil && h.Stats.Exports == base.Stats.Exports
 	})
@@ -474,7 +464,7 @@ func TestReleaseDropsPluginExport(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	scenario.Eventually(t, "the plugin to drop collected counters", func() bool {
+	testutil.Eventually(t, "the plugin to drop collected counters", func() bool {
 		runtime.GC()
 		h, err := svc.Health()
 		return err == nil && h.Stats.Exports == base.Stats.Exports
@@ -544,12 +534,12 @@ func TestVersionsAndHandshake(t *testing.T) {
 		}
 		cl.Close()
 	}
-	if cl, err := host.Load(filepath.Join(bin, "versioned"), cookie, host.WithVersions(3), host.WithLogger(testLogger(t))); err == nil {
+	if cl, err := host.Load(filepath.Join(bin, "versioned"), cookie, host.WithVersions(3), host.WithLogger(testutil.Logger(t, "host"))); err == nil {
 		cl.Close()
 		t.Errorf("a host supporting only version 3 loaded a plugin serving 1 and 2")
 	}
 	// Without the plugin's cookie the plugin refuses to start.
-	if cl, err := host.Load(filepath.Join(bin, "versioned"), host.WithLogger(testLogger(t))); err == nil {
+	if cl, err := host.Load(filepath.Join(bin, "versioned"), host.WithLogger(testutil.Logger(t, "host"))); err == nil {
 		cl.Close()
 		t.Errorf("a plugin with another handshake cookie was loaded")
 	}
@@ -567,7 +557,7 @@ func TestChecksum(t *testing.T) {
 		t.Errorf("Sum with a verified binary = %d, %v", n, err)
 	}
 	sum[0] ^= 0xff
-	cl, err := host.Load(path, host.WithChecksum(sum[:]), host.WithLogger(testLogger(t)))
+	cl, err := host.Load(path, host.WithChecksum(sum[:]), host.WithLogger(testutil.Logger(t, "host")))
 	if err == nil {
 		cl.Close()
 		t.Fatal("a binary with another checksum was loaded")
@@ -603,7 +593,7 @@ func TestPluginLogsForwarded(t *testing.T) {
 	defer c.Close()
 	svc := dispenseSvc(t, c)
 	svc.Panic("kaboom")
-	scenario.Eventually(t, "the plugin's log entry", func() bool {
+	testutil.Eventually(t, "the plugin's log entry", func() bool {
 		s := buf.String()
 		return strings.Contains(s, "[ERROR] app.svcplugin: panic in a method called by the other side") &&
 			strings.Contains(s, "panic=kaboom") && strings.Contains(s, "stack=") && strings.Contains(s, "service.go")

@@ -3,6 +3,7 @@ package host_test
 import (
 	"errors"
 	"fmt"
+	"github.com/refplug/refplug/internal/testutil"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/refplug/refplug/host"
-	"github.com/refplug/refplug/internal/scenario"
 	"github.com/refplug/refplug/refbroker"
 	"github.com/refplug/refplug/testdata/contract"
 )
@@ -42,7 +42,7 @@ func copyFile(t *testing.T, from, to string) {
 func TestManagerLoadsADirectory(t *testing.T) {
 	dir := pluginDir(t, "svcplugin", "exits", "versioned")
 	copyFile(t, filepath.Join(bin, "svcplugin"), filepath.Join(dir, "svcplugin2"))
-	m := host.NewManager(host.LoadOptions(host.WithLogger(testLogger(t)), host.WithStartTimeout(5*time.Second)))
+	m := host.NewManager(host.LoadOptions(host.WithLogger(testutil.Logger(t, "host")), host.WithStartTimeout(5*time.Second)))
 	defer m.Close()
 	err := m.LoadDir(dir, "*")
 	// exits is no plugin, and versioned has its own cookie: both are named.
@@ -84,7 +84,7 @@ func TestManagerLoadsADirectory(t *testing.T) {
 }
 
 func TestManagerWithoutRestart(t *testing.T) {
-	m := host.NewManager(host.LoadOptions(host.WithLogger(testLogger(t))))
+	m := host.NewManager(host.LoadOptions(host.WithLogger(testutil.Logger(t, "host"))))
 	defer m.Close()
 	if err := m.Load(filepath.Join(bin, "svcplugin")); err != nil {
 		t.Fatal(err)
@@ -136,7 +136,7 @@ func TestManagerRestart(t *testing.T) {
 		t.Errorf("right after a failed restart = %v; want the back-off named", err)
 	}
 	copyFile(t, filepath.Join(bin, "svcplugin"), filepath.Join(dir, "svcplugin"))
-	scenario.Eventually(t, "a restart after the back-off", func() bool {
+	testutil.Eventually(t, "a restart after the back-off", func() bool {
 		svc, err := host.DispenseFrom[contract.Service](m, "svcplugin", "svc")
 		return err == nil && svc != nil
 	})

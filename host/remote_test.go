@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"github.com/refplug/refplug/internal/testutil"
 	"math/big"
 	"net"
 	"os"
@@ -96,7 +97,7 @@ func TestRemotePlugin(t *testing.T) {
 	serverCert, serverKey := ca.issue(t, 2, x509.ExtKeyUsageServerAuth)
 	clientCert, clientKey := ca.issue(t, 3, x509.ExtKeyUsageClientAuth)
 	cmd := exec.Command(filepath.Join(bin, "remoteplugin"), write("server.pem", serverCert), write("server.key", serverKey), write("ca.pem", ca.pem))
-	cmd.Stderr = testWriter{t}
+	cmd.Stderr = testutil.Writer{T: t}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +121,7 @@ func TestRemotePlugin(t *testing.T) {
 	clientTLS := &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 
 	for round := range 2 { // the plugin serves one host after another
-		c, err := host.Attach(addr, host.WithTLS(clientTLS), host.WithLogger(testLogger(t)))
+		c, err := host.Attach(addr, host.WithTLS(clientTLS), host.WithLogger(testutil.Logger(t, "host")))
 		if err != nil {
 			t.Fatalf("Attach (round %d): %v", round, err)
 		}
@@ -144,12 +145,12 @@ func TestRemotePlugin(t *testing.T) {
 
 	// Without a client certificate the plugin refuses the host.
 	noCert := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-	if c, err := host.Attach(addr, host.WithTLS(noCert), host.WithLogger(testLogger(t))); err == nil {
+	if c, err := host.Attach(addr, host.WithTLS(noCert), host.WithLogger(testutil.Logger(t, "host"))); err == nil {
 		c.Close()
 		t.Errorf("a host without a client certificate attached")
 	}
 	// Without TLS at all, likewise.
-	if c, err := host.Attach(addr, host.WithLogger(testLogger(t))); err == nil {
+	if c, err := host.Attach(addr, host.WithLogger(testutil.Logger(t, "host"))); err == nil {
 		c.Close()
 		t.Errorf("a host without TLS attached")
 	}

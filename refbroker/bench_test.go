@@ -1,7 +1,6 @@
 package refbroker
 
 import (
-	"net"
 	"reflect"
 	"testing"
 	"time"
@@ -72,7 +71,7 @@ func BenchmarkExportLookup(b *testing.B) {
 	for b.Loop() {
 		e.buf = e.buf[:0]
 		e.sent = e.sent[:0]
-		if err := client.encodeRef(e, v, t); err != nil {
+		if err := client.writeRef(e, v, t); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -124,12 +123,5 @@ func BenchmarkCallInProcess(b *testing.B) {
 }
 
 func benchPair(b *testing.B) (client, server *Conn) {
-	a, p := net.Pipe()
-	server = NewConn(a, Options{Roots: map[string]any{"m": &factory{}}})
-	client = NewConn(p, Options{})
-	b.Cleanup(func() {
-		client.Close()
-		server.Close()
-	})
-	return client, server
+	return testPair(b, map[string]any{"m": &factory{}})
 }

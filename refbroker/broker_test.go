@@ -3,12 +3,11 @@ package refbroker_test
 import (
 	"context"
 	"errors"
-	"net"
+	"github.com/refplug/refplug/internal/testutil"
 	"runtime"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/refplug/refplug/internal/scenario"
 	"github.com/refplug/refplug/refbroker"
 	"github.com/refplug/refplug/testdata/contract"
@@ -18,22 +17,10 @@ import (
 // plugin serves contract.NewService as "svc".
 func pair(t *testing.T) (hostSide, pluginSide *refbroker.Conn) {
 	t.Helper()
-	a, b := net.Pipe()
-	logger := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Warn, Output: testWriter{t}})
-	pluginSide = refbroker.NewConn(b, refbroker.Options{Logger: logger.Named("plugin"), Roots: map[string]any{"svc": contract.NewService(nil)}})
-	hostSide = refbroker.NewConn(a, refbroker.Options{Logger: logger.Named("host")})
-	t.Cleanup(func() {
-		hostSide.Close()
-		pluginSide.Close()
-	})
-	return hostSide, pluginSide
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
-	return len(p), nil
+	logger := testutil.Logger(t, "test")
+	return refbroker.NewPair(t,
+		refbroker.Options{Logger: logger.Named("plugin"), Roots: map[string]any{"svc": contract.NewService(nil)}},
+		refbroker.Options{Logger: logger.Named("host")})
 }
 
 func TestScenariosInProcess(t *testing.T) {
@@ -48,13 +35,13 @@ func TestScenariosInProcess(t *testing.T) {
 	// Nothing leaks: once the host drops the service, every table on both
 	// sides empties, and closing leaves no goroutine behind.
 	svc = nil
-	scenario.Eventually(t, "both sides' tables to empty", func() bool {
+	testutil.Eventually(t, "both sides' tables to empty", func() bool {
 		runtime.GC()
 		return scenario.Empty(h.Stats()) && scenario.Empty(p.Stats())
 	})
 	h.Close()
 	p.Close()
-	scenario.Eventually(t, "goroutines to return to baseline", func() bool {
+	testutil.Eventually(t, "goroutines to return to baseline", func() bool {
 		return runtime.NumGoroutine() <= goroutines
 	})
 }
@@ -71,14 +58,14 @@ func TestStressInProcess(t *testing.T) {
 	d := scenario.StressDuration(t)
 	res := scenario.Stress(t, svc, 64, d)
 	svc = nil
-	scenario.Eventually(t, "both sides' tables to empty", func() bool {
+	testutil.Eventually(t, "both sides' tables to empty", func() bool {
 		runtime.GC()
 		return scenario.Empty(h.Stats()) && scenario.Empty(p.Stats())
 	})
 	hs, ps := h.Stats(), p.Stats()
 	h.Close()
 	p.Close()
-	scenario.Eventually(t, "goroutines to return to baseline", func() bool {
+	testutil.Eventually(t, "goroutines to return to baseline", func() bool {
 		return runtime.NumGoroutine() <= goroutines
 	})
 	t.Logf("in-process stress: 64 goroutines for %v: %d iterations, %d failures; host made %d calls and served %d; "+
@@ -98,7 +85,7 @@ func TestCloseDoesNotWaitForMethods(t *testing.T) {
 	}
 	hung := make(chan error, 1)
 	go func() { hung <- svc.Hang(context.Background()) }()
-	scenario.Eventually(t, "Hang to be served", func() bool { return p.Stats().CallsServed >= 1 })
+	testutil.Eventually(t, "Hang to be served", func() bool { return p.Stats().CallsServed >= 1 })
 	closed := make(chan struct{})
 	go func() {
 		p.Close()

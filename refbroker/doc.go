@@ -112,6 +112,21 @@
 // ErrReleased; every call fails with ErrDisconnected once the connection
 // has ended.
 //
+// # Where things are
+//
+// One concern per file: conn.go (Options, Conn, its lifecycle and Stats,
+// and the state its one mutex guards), frame.go (frames, buffers, write
+// batching), reader.go (reading and dispatch, inline serving), call.go
+// (outgoing calls and their returns), serve.go (incoming calls and
+// replies), bootstrap.go (Dispense), export.go and import.go (the two
+// reference tables), release.go (releases and the decode order they wait
+// for), typeinfo.go (type info and the nested contract check), ref.go (Ref,
+// Invoke, func proxies, Release), and the type layer: classify.go (how a
+// type crosses), codec.go and composite.go (value codecs), plan.go (call
+// plans), contract.go (contract checks); errwire.go (errors on the wire),
+// registry.go (registrations), builtin.go (the standard library's
+// interfaces), inspect.go (Describe, CallJSON).
+//
 // The wire protocol is described in docs/wire.md at the root of the
-// repository.
+// repository; wire_test.go holds the code to it.
 package refbroker

@@ -18,7 +18,8 @@ var (
 	ErrReleased = errors.New("refbroker: released")
 
 	// errMalformed marks a message from the peer that could not be decoded.
-	errMalformed = errors.New("refbroker: malformed message from peer")
+	// It has no prefix: it is always wrapped by what it failed.
+	errMalformed = errors.New("malformed message from peer")
 )
 
 // malformed reports a decoding failure of peer input.
@@ -54,3 +55,14 @@ func (e *callError) Error() string {
 }
 
 func (e *callError) Unwrap() error { return e.sentinel }
+
+// sentinelError matches a sentinel with errors.Is but says what happened
+// in its own words, without the package prefix, for an error that is
+// wrapped further.
+type sentinelError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *sentinelError) Error() string { return e.msg }
+func (e *sentinelError) Unwrap() error { return e.sentinel }

@@ -65,7 +65,7 @@ func fuzzValueSeeds(t testing.TB) [][]byte {
 			Err: fmt.Errorf("wrapped: %w", io.EOF), N: &thing{label: "n"}, Fn: func(i int) string { return fmt.Sprint(i) }, T: time.Unix(1, 2)},
 		{Any: &thing{}, Err: errors.Join(io.EOF, errors.New("x"))},
 	} {
-		e := &encoder{conn: c}
+		e := &encoder{refs: c}
 		if err := codec.enc(e, reflect.ValueOf(v)); err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +80,7 @@ func FuzzDecodeValue(f *testing.F) {
 	}
 	codec, _ := codecFor(reflect.TypeFor[fuzzValue]())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		d := &decoder{buf: b, conn: fuzzTarget()}
+		d := &decoder{buf: b, refs: fuzzTarget()}
 		codec.dec(d, reflect.New(codec.t).Elem())
 		_ = decodeError(&decoder{buf: b}, 0)
 	})
@@ -144,7 +144,7 @@ func FuzzDispatch(f *testing.F) {
 		// a goroutine of its own (it may wait on the peer, which never
 		// answers here).
 		c := fuzzTarget()
-		if in, err := c.dispatch(b); err == nil && in != nil {
+		if in, err := c.dispatch(c.newInbound(b, false)); err == nil && in != nil {
 			go c.serveCall(in)
 		}
 	})

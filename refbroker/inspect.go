@@ -36,7 +36,7 @@ func (c *Conn) Describe() ([]ObjectInfo, error) {
 		return nil, err
 	}
 	var out []ObjectInfo
-	err = c.roundTrip(context.Background(), "Describe", &funcPlan{out: []*codec{rc}}, []reflect.Value{reflect.ValueOf(&out).Elem()},
+	err = c.roundTrip(context.Background(), "Describe", []*codec{rc}, []reflect.Value{reflect.ValueOf(&out).Elem()},
 		func(e *encoder, seq uint64) error {
 			e.byte1(msgDescribe)
 			e.uvarint(seq)
@@ -57,7 +57,7 @@ func (c *Conn) CallJSON(object, method string, args ...json.RawMessage) ([]json.
 	}
 	var out []string
 	name := fmt.Sprintf("%s.%s", object, method)
-	err = c.roundTrip(context.Background(), name, &funcPlan{out: []*codec{rc}}, []reflect.Value{reflect.ValueOf(&out).Elem()},
+	err = c.roundTrip(context.Background(), name, []*codec{rc}, []reflect.Value{reflect.ValueOf(&out).Elem()},
 		func(e *encoder, seq uint64) error {
 			e.byte1(msgCallJSON)
 			e.uvarint(seq)
@@ -133,8 +133,7 @@ func (c *Conn) serveCallJSON(seq uint64, object, method string, args [][]byte) {
 		}
 		in = append(in, p.Elem())
 	}
-	m := &methodPlan{name: method, full: full, index: -1, plan: &funcPlan{t: ft, variadic: ft.IsVariadic()}}
-	outs, err := c.safeCall(m, fn, in)
+	outs, err := c.safeCall(full, fn, in, ft.IsVariadic())
 	if err != nil {
 		c.replyFailed(seq, err)
 		return
@@ -156,23 +155,4 @@ func (c *Conn) serveCallJSON(seq uint64, object, method string, args [][]byte) {
 		texts = append(texts, string(b))
 	}
 	c.replyValue(seq, reflect.ValueOf(texts))
-}
-
-// replyValue sends a successful return carrying one value.
-func (c *Conn) replyValue(seq uint64, v reflect.Value) {
-	vc, err := codecFor(v.Type())
-	if err != nil {
-		c.replyFailed(seq, err)
-		return
-	}
-	e := c.newEncoder()
-	e.byte1(msgReturn)
-	e.uvarint(seq)
-	e.byte1(statusOK)
-	if err := vc.enc(e, v); err != nil {
-		c.discard(e)
-		c.replyFailed(seq, err)
-		return
-	}
-	_ = c.send(e)
 }

@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/refplug/refplug/internal/testutil"
 	"math/big"
-	"net"
 	"reflect"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -82,30 +81,6 @@ func (f *factory) Take(n named) (bool, error) {
 	same := len(f.taken) > 0 && f.taken[len(f.taken)-1] == n
 	f.taken = append(f.taken, n)
 	return same, nil
-}
-
-func testPair(t *testing.T, roots map[string]any) (client, server *Conn) {
-	t.Helper()
-	a, b := net.Pipe()
-	server = NewConn(a, Options{Roots: roots})
-	client = NewConn(b, Options{})
-	t.Cleanup(func() {
-		client.Close()
-		server.Close()
-	})
-	return client, server
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		runtime.GC()
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func mustPanic(t *testing.T, want string, f func()) {
@@ -289,7 +264,7 @@ func TestReleaseAndCollection(t *testing.T) {
 	if err := Release(n); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the server to drop a released export", func() bool { return server.Stats().Exports == base })
+	testutil.Eventually(t, "the server to drop a released export", func() bool { return server.Stats().Exports == base })
 
 	// Collected proxies are released too.
 	for i := range 20 {
@@ -297,8 +272,8 @@ func TestReleaseAndCollection(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "the server to drop collected exports", func() bool { return server.Stats().Exports == base })
-	eventually(t, "the client to forget collected imports", func() bool { return client.Stats().Imports == 1 })
+	testutil.Eventually(t, "the server to drop collected exports", func() bool { return server.Stats().Exports == base })
+	testutil.Eventually(t, "the client to forget collected imports", func() bool { return client.Stats().Imports == 1 })
 
 	// Sending one object twice reuses one export; the server keeps one proxy.
 	th := &thing{label: "x"}
@@ -311,7 +286,7 @@ func TestReleaseAndCollection(t *testing.T) {
 		t.Errorf("client exports after sending one object twice = %d, want 1", got)
 	}
 	f.taken = nil // drop the server's proxies
-	eventually(t, "the client to drop the export once the server's proxy is collected", func() bool { return client.Stats().Exports == 0 })
+	testutil.Eventually(t, "the client to drop the export once the server's proxy is collected", func() bool { return client.Stats().Exports == 0 })
 }
 
 type blobber interface {
@@ -339,10 +314,7 @@ func (blobs) Blob(n int) ([]byte, error)    { return make([]byte, n), nil }
 func (blobs) Store(b []byte, n named) error { return nil }
 
 func TestMessageSizeLimit(t *testing.T) {
-	a, b := net.Pipe()
-	server := NewConn(a, Options{Roots: map[string]any{"b": blobs{}}}) // default limit
-	client := NewConn(b, Options{MaxMessageSize: 4 << 10})
-	t.Cleanup(func() { client.Close(); server.Close() })
+	client, _ := newPair(t, Options{Roots: map[string]any{"b": blobs{}}}, Options{MaxMessageSize: 4 << 10}) // the server has the default limit
 	bl, err := Dispense[blobber](client, "b")
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,17 @@
 package refbroker
 
-import "time"
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+)
 
-// The reader role.
+// The reader role: reading frames and dispatching each message.
 //
 // One goroutine at a time reads the stream. When a call arrives and
 // nothing else is waiting to be read, the reader serves the call itself
@@ -37,6 +46,18 @@ const watchTick = time.Millisecond
 // watchIdleTicks is how many ticks without an inline call the watchdog
 // waits before it stops; the next inline call starts it again.
 const watchIdleTicks = 50
+
+// readerRole is the state of the reader role, under its own mutex.
+type readerRole struct {
+	sync.Mutex
+	br       *bufio.Reader
+	inline   atomic.Uint64 // the inline episode in progress; 0 while the reader reads
+	episodes uint64        // the last episode number given out
+	watching bool          // the watchdog goroutine runs
+	stopped  bool          // the stream is closed: no new readers or watchdog
+}
+
+func (r *readerRole) init(rd io.Reader) { r.br = bufio.NewReaderSize(rd, 64<<10) }
 
 // readLoop reads and dispatches frames until the connection ends, or until
 // the reader role passes on while this goroutine serves a call inline.
@@ -164,4 +185,131 @@ func (c *Conn) watch() {
 		c.rd.Unlock()
 		t.Reset(watchTick)
 	}
+}
+
+// readOne reads and dispatches one frame, and returns the call in it for
+// the caller to serve, if it is one. ok is false once the connection has
+// ended.
+func (c *Conn) readOne() (in *incoming, ok bool) {
+	br := c.rd.br
+	n, err := binary.ReadUvarint(br)
+	if err != nil {
+		c.wentAway(err)
+		return nil, false
+	}
+	if n > uint64(c.maxMsg) {
+		if err := c.refuseOversize(br, n); err != nil {
+			c.shutdown(fmt.Errorf("the other side went away mid-message (%w)", err))
+			return nil, false
+		}
+		return nil, true
+	}
+	buf := getFrame(int(n))
+	if _, err := io.ReadFull(br, buf); err != nil {
+		c.shutdown(fmt.Errorf("the other side went away mid-message (%w)", err))
+		return nil, false
+	}
+	in, err = c.dispatch(c.newInbound(buf, true))
+	if err != nil {
+		c.log.Warn("refbroker: closing the connection after a bad message", "error", err)
+		c.shutdown(err)
+		return nil, false
+	}
+	return in, true
+}
+
+// refuseOversize skips a message over the size limit without holding it
+// in memory, and fails the call it belonged to, so one oversized message
+// costs one call, not the connection.
+func (c *Conn) refuseOversize(br *bufio.Reader, n uint64) error {
+	head := make([]byte, min(n, 16))
+	if _, err := io.ReadFull(br, head); err != nil {
+		return err
+	}
+	if _, err := io.CopyN(io.Discard, br, int64(n)-int64(len(head))); err != nil {
+		return err
+	}
+	tooBig := fmt.Errorf("refbroker: a message of %d bytes exceeds the receiver's limit of %d (Options.MaxMessageSize)", n, c.maxMsg)
+	d := &decoder{buf: head}
+	typ, seq := d.byte1(), d.uvarint()
+	switch {
+	case d.err != nil:
+		c.log.Warn("refbroker: dropped an oversized message", "bytes", n)
+	case typ == msgCall || typ == msgBootstrap:
+		c.reply(seq, statusRejected, tooBig)
+	case typ == msgReturn:
+		c.deliver(seq, reply{err: tooBig})
+	default:
+		c.log.Warn("refbroker: dropped an oversized message", "type", typ, "bytes", n)
+	}
+	return nil
+}
+
+// dispatch handles one message, except that it returns a call, for the
+// reader to serve. An error means the stream cannot be trusted any more.
+func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
+	if c.ended.Load() { // after Shutdown: the peer is no longer served
+		c.finish(m)
+		return nil, nil
+	}
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			c.finish(m)
+		}
+	}()
+	d := &m.d
+	switch t := d.byte1(); t {
+	case msgCall:
+		c.beginDecode(m)
+		serve, err = c.readCall(m)
+		handedOff = err == nil
+		return serve, err
+	case msgReturn:
+		c.beginDecode(m)
+		seq := d.uvarint()
+		if d.err != nil {
+			return nil, d.err
+		}
+		handedOff = c.deliver(seq, reply{m: m})
+	case msgCancel:
+		seq := d.uvarint()
+		if d.err != nil {
+			return nil, d.err
+		}
+		c.cancelServing(seq)
+	case msgRelease:
+		return nil, c.applyReleases(d)
+	case msgBootstrap:
+		req, err := readBootstrap(d)
+		if err != nil {
+			return nil, err
+		}
+		go c.serveBootstrap(req)
+	case msgTypeInfo:
+		return nil, c.learnPeerType(d)
+	case msgDescribe:
+		seq := d.uvarint()
+		if d.err != nil {
+			return nil, d.err
+		}
+		go c.serveDescribe(seq)
+	case msgCallJSON:
+		seq, object, method := d.uvarint(), d.string(), d.string()
+		n := d.length(1)
+		args := make([][]byte, 0, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			args = append(args, bytes.Clone(d.bytes()))
+		}
+		if d.err != nil {
+			return nil, d.err
+		}
+		go c.serveCallJSON(seq, object, method, args)
+	default:
+		if d.err != nil {
+			return nil, d.err
+		}
+		return nil, malformed("unknown message type %d", t)
+	}
+	return nil, nil
 }

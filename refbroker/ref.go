@@ -161,12 +161,12 @@ func (r *Ref) value() (reflect.Value, error) {
 		case kindInterface:
 			newProxy, ok := proxyFor(r.static)
 			if !ok {
-				r.perr = fmt.Errorf("refbroker: no proxy registered for interface %s (hint: call refbroker.RegisterInterface[%s] in an init func of the package that declares it)", r.static, r.static)
+				r.perr = noProxyError(r.static)
 				return
 			}
 			r.proxy = newProxy(r)
 			if r.proxy.IsNil() {
-				r.perr = fmt.Errorf("refbroker: the proxy constructor for %s returned nil", r.static)
+				r.perr = fmt.Errorf("the proxy constructor for %s returned nil", r.static)
 			}
 		default:
 			r.proxy = reflect.ValueOf(r)
@@ -278,79 +278,3 @@ func Release(v any) error {
 	}
 	return nil
 }
-
-// importEntry is this side's record of one peer export.
-type importEntry struct {
-	ref   weak.Pointer[Ref] // the live Ref, if any
-	gen   uint64            // the generation of that Ref
-	count uint64            // sends received and not yet released
-}
-
-// cleanupArg identifies a collected Ref without holding it.
-type cleanupArg struct{ id, gen uint64 }
-
-// importRef returns the Ref for the peer's export id, creating it if no
-// live one exists, and counts one more send of it.
-func (c *Conn) importRef(id uint64, static reflect.Type) (*Ref, error) {
-	c.lk.Lock()
-	e := c.lk.imports[id]
-	if e != nil {
-		if r := e.ref.Value(); r != nil {
-			e.count++
-			c.lk.Unlock()
-			if r.static != static {
-				return nil, fmt.Errorf("refbroker: reference #%d arrived as %s, earlier as %s (are both sides built from the same contract?)", id, static, r.static)
-			}
-			return r, nil
-		}
-	}
-	if c.lk.closed {
-		c.lk.Unlock()
-		return nil, ErrDisconnected
-	}
-	c.lk.gen++
-	r := &Ref{conn: c, id: id, gen: c.lk.gen, static: static}
-	if e == nil {
-		e = &importEntry{}
-		c.lk.imports[id] = e
-		c.importsCreated.Add(1)
-	}
-	e.ref = weak.Make(r)
-	e.gen = r.gen
-	e.count++
-	c.lk.Unlock()
-
-	var err error
-	if r.methods, err = methodsFor(static); err != nil {
-		return nil, err
-	}
-	runtime.AddCleanup(r, c.refCollected, cleanupArg{id: id, gen: r.gen})
-	return r, nil
-}
-
-// refCollected runs after a Ref became unreachable. It must not block.
-func (c *Conn) refCollected(a cleanupArg) {
-	c.dropImport(a.id, a.gen)
-}
-
-// dropImport forgets the import id if gen is still its current Ref, and
-// queues a release of every send received so far.
-func (c *Conn) dropImport(id, gen uint64) {
-	c.lk.Lock()
-	e := c.lk.imports[id]
-	if c.lk.closed || e == nil || e.gen != gen {
-		c.lk.Unlock()
-		return
-	}
-	delete(c.lk.imports, id)
-	c.lk.releases = append(c.lk.releases, release{id: id, count: e.count})
-	c.lk.Unlock()
-	c.importsReleased.Add(1)
-	select {
-	case c.releaseReady <- struct{}{}:
-	default:
-	}
-}
-
-// release is one entry of a release message.
-type release struct{ id, count uint64 }

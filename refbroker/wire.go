@@ -2,14 +2,16 @@ package refbroker
 
 import (
 	"encoding/binary"
-	"errors"
 	"math"
+	"reflect"
 )
 
-// This file holds the byte-level primitives of the wire format described in
-// docs/wire.md: unsigned and zigzag varints, fixed-width floats, and
-// length-prefixed byte strings. Values are laid out by the codecs built in
-// typeinfo.go; frames and messages are in conn.go.
+// This file holds the byte-level layer of the wire format described in
+// docs/wire.md: message and tag constants, and the encoder and decoder
+// primitives (varints, fixed-width floats, length-prefixed bytes). The
+// encoder and decoder know nothing of connections: the value codecs
+// (codec.go) lay values out with them, and hand references to a refWriter
+// or refReader, which the connection provides (export.go, import.go).
 
 // Message types: the first byte of every frame body.
 const (
@@ -52,10 +54,23 @@ const (
 // hostile message cannot exhaust the stack.
 const maxDepth = 1000
 
+// refWriter writes a value that crosses by reference (an interface or func
+// in a position of static type t). The connection implements it
+// (export.go).
+type refWriter interface {
+	writeRef(e *encoder, v reflect.Value, t reflect.Type) error
+}
+
+// refReader reads a reference into v, a position of static type t. The
+// connection implements it (import.go).
+type refReader interface {
+	readRef(d *decoder, v reflect.Value, t reflect.Type)
+}
+
 // encoder appends one message to buf.
 type encoder struct {
 	buf   []byte
-	conn  *Conn
+	refs  refWriter // nil: the message may carry no references
 	depth int
 	sent  []uint64 // export IDs sent in this message, once per send
 	home  []*Ref   // Refs sent home in this message: kept alive until it is written
@@ -85,34 +100,11 @@ func (e *encoder) bool(b bool) {
 // every read returns a zero value and err keeps the first error, so codecs
 // check it once per element rather than after every read.
 type decoder struct {
-	buf    []byte
-	off    int
-	conn   *Conn
-	depth  int
-	err    error
-	pooled bool   // buf came from framePool and goes back on release
-	msgNo  uint64 // the message's number while it is decoded (see Conn.decoding)
-}
-
-// errReadAfterRelease guards against reading a message whose buffer went
-// back to the pool (a bug, never peer input).
-var errReadAfterRelease = errors.New("refbroker: internal error: message read after release")
-
-// release returns a pooled message buffer once decoding is over. Nothing
-// decoded may alias it: strings and byte slices are copied out.
-func (d *decoder) release() {
-	if d.msgNo != 0 {
-		d.conn.decoded(d.msgNo)
-		d.msgNo = 0
-	}
-	if d.pooled {
-		d.pooled = false
-		putFrame(d.buf)
-		d.buf, d.off = nil, 0
-		if d.err == nil {
-			d.err = errReadAfterRelease
-		}
-	}
+	buf   []byte
+	off   int
+	refs  refReader // nil: a reference in the message is an error
+	depth int
+	err   error
 }
 
 func (d *decoder) fail(err error) {

@@ -455,7 +455,7 @@ func measureRefs(c *host.Client, b bench.Bench, n int) (string, error) {
 	const chunk = 10_000
 	for i := 0; i < n; i += chunk {
 		if err := b.Hold(items[i:min(i+chunk, n)]); err != nil {
-			return "", fmt.Errorf("Hold: %w", err)
+			return "", fmt.Errorf("b.Hold: %w", err)
 		}
 	}
 	hostAfter := heap()

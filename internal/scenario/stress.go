@@ -73,16 +73,16 @@ func stressStep(svc contract.Service, rng *rand.Rand, w, i int) error {
 	switch rng.IntN(7) {
 	case 0:
 		if n, err := svc.Sum(w, i, 1); err != nil || n != w+i+1 {
-			return fmt.Errorf("Sum = %d, %v", n, err)
+			return fmt.Errorf("svc.Sum = %d, %v", n, err)
 		}
 	case 1:
 		if n, err := svc.Apply(func(x int) int { return x * 3 }, i); err != nil || n != 3*i {
-			return fmt.Errorf("Apply = %d, %v", n, err)
+			return fmt.Errorf("svc.Apply = %d, %v", n, err)
 		}
 	case 2:
 		h := &host{svc: svc}
 		if n, err := svc.Bounce(h, 3); err != nil || n != 6 {
-			return fmt.Errorf("Bounce(3) = %d, %v", n, err)
+			return fmt.Errorf("svc.Bounce(3) = %d, %v", n, err)
 		}
 	case 3:
 		c, err := svc.NewCounter("s")
@@ -94,27 +94,27 @@ func stressStep(svc contract.Service, rng *rand.Rand, w, i int) error {
 			return err
 		}
 		if n, err := child.Add(i); err != nil || n != i {
-			return fmt.Errorf("Add = %d, %v", n, err)
+			return fmt.Errorf("child.Add = %d, %v", n, err)
 		}
 		if l, err := child.Label(); err != nil || l != fmt.Sprintf("s/%d", i) {
-			return fmt.Errorf("Label = %q, %v", l, err)
+			return fmt.Errorf("child.Label = %q, %v", l, err)
 		}
 	case 4:
 		th := &thing{name: "t"}
 		if got, err := svc.Same(th); err != nil || got != contract.Thing(th) {
-			return fmt.Errorf("Same = %T, %v", got, err)
+			return fmt.Errorf("svc.Same = %T, %v", got, err)
 		}
 	case 5:
 		s := &sink{}
 		if err := svc.Fanout([]contract.Sink{s, s}, nil, "m"); err != nil || len(s.all()) != 2 {
-			return fmt.Errorf("Fanout: %v, sink got %v", err, s.all())
+			return fmt.Errorf("svc.Fanout: %v, sink got %v", err, s.all())
 		}
 	case 6:
 		ctx, cancel := context.WithCancel(context.Background())
 		err := svc.Wait(ctx, cancel)
 		cancel()
 		if err != context.Canceled {
-			return fmt.Errorf("Wait after cancel = %v", err)
+			return fmt.Errorf("svc.Wait after cancel = %v", err)
 		}
 	}
 	return nil

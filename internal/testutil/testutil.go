@@ -1,0 +1,41 @@
+// Package testutil holds the helpers refplug's tests share: polling with a
+// deadline, and a logger that writes to the test's log.
+package testutil
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Eventually polls cond, collecting garbage between polls (so released
+// proxies are seen), until it holds or 10 seconds pass, and then fails the
+// test naming what it waited for. Call it from the test's goroutine.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Logger returns an hclog logger named name that writes warnings and
+// errors to t's log.
+func Logger(t testing.TB, name string) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Warn, Output: Writer{t}})
+}
+
+// Writer writes each line it is given to a test's log.
+type Writer struct{ T testing.TB }
+
+func (w Writer) Write(p []byte) (int, error) {
+	w.T.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

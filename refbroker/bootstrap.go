@@ -1,0 +1,99 @@
+package refbroker
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+)
+
+// Bootstrap: Dispense asks the peer for a root object it serves by name,
+// listing the methods it wants with their signatures; the serving side
+// checks its object has them and answers with a reference that grants
+// exactly those methods.
+
+// Dispense asks the peer for the root object it serves under name, as the
+// interface type T. T must be an interface with a registered proxy; every
+// type reachable from its methods must be able to cross. The peer checks
+// that its object has every method of T with the same signature.
+func Dispense[T any](c *Conn, name string) (T, error) {
+	var zero T
+	t := reflect.TypeFor[T]()
+	if t.Kind() != reflect.Interface || classify(t) != kindInterface {
+		return zero, fmt.Errorf("refbroker: Dispense[%s](%q): %s is not an interface type with methods", t, name, t)
+	}
+	if err := checkContract(t); err != nil {
+		return zero, fmt.Errorf("refbroker: Dispense[%s](%q): %w", t, name, err)
+	}
+	rc, err := codecFor(t)
+	if err != nil {
+		return zero, fmt.Errorf("refbroker: Dispense[%s](%q): %w", t, name, err)
+	}
+	var out T
+	outs := []reflect.Value{reflect.ValueOf(&out).Elem()}
+	err = c.roundTrip(context.Background(), fmt.Sprintf("Dispense(%q)", name), []*codec{rc}, outs, func(e *encoder, seq uint64) error {
+		e.byte1(msgBootstrap)
+		e.uvarint(seq)
+		e.string(name)
+		e.string(t.String())
+		e.uvarint(uint64(t.NumMethod()))
+		for i := range t.NumMethod() {
+			m := t.Method(i)
+			e.string(m.Name)
+			e.string(m.Type.String())
+		}
+		return nil
+	})
+	if err != nil {
+		return zero, err
+	}
+	return out, nil
+}
+
+// bootstrapReq is a Dispense from the peer.
+type bootstrapReq struct {
+	seq   uint64
+	name  string      // the root object asked for
+	iface string      // the interface it is asked as
+	want  [][2]string // (method, signature) pairs
+}
+
+// readBootstrap reads a bootstrap message after its type byte.
+func readBootstrap(d *decoder) (*bootstrapReq, error) {
+	req := &bootstrapReq{seq: d.uvarint(), name: d.string(), iface: d.string()}
+	n := d.length(2)
+	for i := 0; i < n && d.err == nil; i++ {
+		req.want = append(req.want, [2]string{d.string(), d.string()})
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return req, nil
+}
+
+// serveBootstrap answers a Dispense: a reference to the root object, or
+// every way the object does not fit what was asked.
+func (c *Conn) serveBootstrap(req *bootstrapReq) {
+	obj, ok := c.roots[req.name]
+	if !ok || obj == nil {
+		names := slices.Sorted(maps.Keys(c.roots))
+		c.replyFailed(req.seq, fmt.Errorf("refbroker: no object named %q is served here (served: %q)", req.name, names))
+		return
+	}
+	v := reflect.ValueOf(obj)
+	methods, err := rootMethods(v, req.iface, req.want)
+	if err != nil {
+		c.replyFailed(req.seq, fmt.Errorf("refbroker: object %q %w", req.name, err))
+		return
+	}
+	id := c.addExport(&export{val: v, recv: v, methods: methods, count: 1})
+	e := c.newEncoder()
+	e.byte1(msgReturn)
+	e.uvarint(req.seq)
+	e.byte1(statusOK)
+	e.byte1(refMine)
+	e.uvarint(id)
+	e.uvarint(0) // the root's type was checked by the bootstrap itself
+	_ = c.send(e)
+}

@@ -1,0 +1,290 @@
+package refbroker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+)
+
+// Outgoing calls: numbering them, sending them, and taking their returns.
+
+// callTable holds our calls awaiting their return, by sequence number.
+// Its methods assume the connection's mutex (see state).
+type callTable struct {
+	seq   uint64 // the last sequence number given out
+	bySeq map[uint64]*pendingCall
+}
+
+func (t *callTable) init() { t.bySeq = make(map[uint64]*pendingCall) }
+
+// add numbers a new call and enters it.
+func (t *callTable) add(p *pendingCall) uint64 {
+	t.seq++
+	t.bySeq[t.seq] = p
+	return t.seq
+}
+
+// take removes and returns call seq, or nil if there is none.
+func (t *callTable) take(seq uint64) *pendingCall {
+	p := t.bySeq[seq]
+	delete(t.bySeq, seq)
+	return p
+}
+
+// abandon marks p, still waiting as seq, as abandoned by its caller, and
+// reports whether it was still waiting.
+func (t *callTable) abandon(seq uint64, p *pendingCall) bool {
+	if t.bySeq[seq] != p {
+		return false
+	}
+	p.abandoned = true
+	return true
+}
+
+// takeAll empties the table and returns what it held.
+func (t *callTable) takeAll() []*pendingCall {
+	all := make([]*pendingCall, 0, len(t.bySeq))
+	for _, p := range t.bySeq {
+		all = append(all, p)
+	}
+	clear(t.bySeq)
+	return all
+}
+
+// pendingCall is a call of ours awaiting its return.
+type pendingCall struct {
+	ch        chan reply // receives what ends the call; capacity 1
+	out       []*codec   // the results' codecs, to decode a return nobody waits for
+	sent      []uint64   // export IDs the call sent, to take back if it is rejected
+	abandoned bool       // guarded by the connection's mutex: the caller stopped waiting
+}
+
+// reply is what ends a pending call: a return message to decode, or a
+// failure known without one (a return over the size limit, which was
+// skipped unread), or neither when the connection ended.
+type reply struct {
+	m   *inbound
+	err error
+}
+
+// connEnded tells p's caller, if it still waits, that the connection ended.
+// p has been taken out of the table.
+func (p *pendingCall) connEnded() {
+	if !p.abandoned {
+		p.ch <- reply{}
+	}
+}
+
+// call calls method m of the peer's export target with args, and decodes
+// the results into outs (settable, one per result of m, error included).
+// The returned error is the broker's: the method's own error result is in
+// outs.
+func (c *Conn) call(ctx context.Context, target uint64, m *methodPlan, args, outs []reflect.Value) error {
+	fp := m.plan
+	return c.roundTrip(ctx, m.full, fp.out, outs, func(e *encoder, seq uint64) error {
+		e.byte1(msgCall)
+		e.uvarint(seq)
+		e.uvarint(target)
+		e.string(m.name)
+		switch {
+		case !fp.ctx:
+			e.byte1(ctxNone)
+		case ctx == nil:
+			e.byte1(ctxPlain)
+		default:
+			if dl, ok := ctx.Deadline(); ok {
+				e.byte1(ctxDeadline)
+				e.varint(dl.UnixNano())
+			} else {
+				e.byte1(ctxPlain)
+			}
+		}
+		first := 1
+		if fp.ctx {
+			first = 2
+		}
+		for i, a := range args {
+			if err := fp.in[i].enc(e, a); err != nil {
+				return fmt.Errorf("refbroker: %s: parameter %d: %w", m.full, i+first, err)
+			}
+		}
+		return nil
+	})
+}
+
+// roundTrip sends the message build writes, waits for its return and
+// decodes the results into outs with the codecs out. name names the call
+// in errors.
+func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []reflect.Value, build func(*encoder, uint64) error) error {
+	var ctxDone <-chan struct{}
+	if ctx != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ctxDone = ctx.Done()
+	}
+	p := &pendingCall{ch: make(chan reply, 1), out: out}
+	var seq uint64
+	closed := false
+	c.locked(func(s *state) {
+		if closed = s.closed; !closed {
+			seq = s.calls.add(p)
+		}
+	})
+	if closed {
+		return c.disconnected(name)
+	}
+
+	e := c.newEncoder()
+	if err := build(e, seq); err != nil {
+		c.discard(e)
+		c.forget(seq)
+		if errors.Is(err, ErrDisconnected) { // a type-info message could not be sent
+			return c.disconnected(name)
+		}
+		return err
+	}
+	if len(e.sent) > 0 {
+		p.sent = slices.Clone(e.sent)
+	}
+	if err := c.send(e); err != nil {
+		c.forget(seq)
+		if errors.Is(err, ErrDisconnected) {
+			return c.disconnected(name)
+		}
+		return fmt.Errorf("refbroker: %s: %w", name, err)
+	}
+	c.callsMade.Add(1)
+	c.needReader()
+	// The peer hears of a cancellation as soon as it happens, even while
+	// this goroutine is busy (say, serving a callback of the same call).
+	stop := func() bool { return false }
+	if ctxDone != nil {
+		stop = context.AfterFunc(ctx, func() { c.sendCancel(seq) })
+	}
+	select {
+	case r := <-p.ch:
+		stop()
+		switch {
+		case r.m != nil:
+			return c.readReturn(r.m, name, out, outs, p.sent)
+		case r.err != nil:
+			return r.err
+		default:
+			return c.disconnected(name)
+		}
+	case <-ctxDone:
+		// ctx.Done closes before AfterFunc's func is started, so stopping
+		// it here can win the race: then the cancel is ours to send.
+		if stop() {
+			go c.sendCancel(seq)
+		}
+		c.abandon(seq, p)
+		return ctx.Err()
+	}
+}
+
+// forget removes a call that was never sent.
+func (c *Conn) forget(seq uint64) {
+	c.locked(func(s *state) { s.calls.take(seq) })
+}
+
+// abandon stops waiting for call seq. Its return, whenever it comes, is
+// still decoded, so the references in it are counted and then released.
+func (c *Conn) abandon(seq uint64, p *pendingCall) {
+	waiting := false
+	c.locked(func(s *state) { waiting = s.calls.abandon(seq, p) })
+	if !waiting {
+		// The reader (or the connection's end) took the call out of the
+		// table and puts its reply in p.ch right after, without blocking:
+		// receiving it here waits only for that.
+		go c.drain(p, <-p.ch)
+	}
+}
+
+func (c *Conn) sendCancel(seq uint64) {
+	e := c.newEncoder()
+	e.byte1(msgCancel)
+	e.uvarint(seq)
+	_ = c.send(e)
+}
+
+// deliver hands the reply to call seq to its caller, and reports whether
+// there was such a call.
+func (c *Conn) deliver(seq uint64, r reply) bool {
+	var p *pendingCall
+	abandoned := false
+	c.locked(func(s *state) {
+		p = s.calls.take(seq)
+		abandoned = p != nil && p.abandoned
+	})
+	switch {
+	case p == nil:
+		c.log.Warn("refbroker: return for an unknown call", "seq", seq)
+		return false
+	case abandoned:
+		go c.drain(p, r)
+	default:
+		p.ch <- r
+	}
+	return true
+}
+
+// drain decodes a return nobody waits for and drops the results.
+func (c *Conn) drain(p *pendingCall, r reply) {
+	if r.m == nil {
+		return
+	}
+	outs := make([]reflect.Value, len(p.out))
+	for i, oc := range p.out {
+		outs[i] = reflect.New(oc.t).Elem()
+	}
+	_ = c.readReturn(r.m, "", p.out, outs, p.sent)
+}
+
+// readReturn decodes a return into outs. sent are the references the call
+// sent, taken back if the peer rejected the call unread.
+func (c *Conn) readReturn(m *inbound, name string, out []*codec, outs []reflect.Value, sent []uint64) (err error) {
+	defer c.finish(m)
+	defer func() {
+		if p := recover(); p != nil { // a proxy constructor or unmarshaler panicked
+			err = fmt.Errorf("refbroker: %s: decoding results panicked: %v", name, p)
+		}
+	}()
+	d := &m.d
+	switch status := d.byte1(); status {
+	case statusOK:
+		for i, oc := range out {
+			if d.err != nil {
+				break
+			}
+			oc.dec(d, outs[i])
+		}
+		if d.err == nil && d.remaining() != 0 {
+			d.fail(malformed("%d bytes left after the results", d.remaining()))
+		}
+		if d.err != nil {
+			return fmt.Errorf("refbroker: %s: decoding results: %w", name, d.err)
+		}
+		return nil
+	case statusFailed, statusRejected:
+		if status == statusRejected {
+			c.unsend(sent)
+		}
+		err := decodeError(d, 0)
+		if d.err != nil {
+			return fmt.Errorf("refbroker: %s: decoding the failure: %w", name, d.err)
+		}
+		if err == nil {
+			err = fmt.Errorf("refbroker: %s failed on the other side", name)
+		}
+		return err
+	default:
+		if d.err != nil {
+			return fmt.Errorf("refbroker: %s: %w", name, d.err)
+		}
+		return fmt.Errorf("refbroker: %s: %w", name, malformed("bad return status %d", status))
+	}
+}

@@ -1,0 +1,266 @@
+package refbroker
+
+import (
+	"bytes"
+	"encoding"
+	"encoding/gob"
+	"fmt"
+	"reflect"
+	"sync"
+)
+
+// codec writes and reads values of one type. dec stores into v, which must
+// be settable; it reports failures through d.err. Errors from either say
+// what went wrong without the package prefix: the call layer adds it,
+// with the method and parameter.
+type codec struct {
+	t   reflect.Type
+	enc func(e *encoder, v reflect.Value) error
+	dec func(d *decoder, v reflect.Value)
+}
+
+var (
+	codecCache sync.Map   // reflect.Type -> *codec
+	codecBuild sync.Mutex // serialises building, so recursive types are built once
+)
+
+// codecFor returns the codec for t, or an error saying why t cannot cross.
+func codecFor(t reflect.Type) (*codec, error) {
+	if c, ok := codecCache.Load(t); ok {
+		return c.(*codec), nil
+	}
+	codecBuild.Lock()
+	defer codecBuild.Unlock()
+	building := make(map[reflect.Type]*codec)
+	c, err := buildCodec(t, building)
+	if err != nil {
+		return nil, err
+	}
+	for bt, bc := range building {
+		codecCache.LoadOrStore(bt, bc)
+	}
+	return c, nil
+}
+
+func buildCodec(t reflect.Type, building map[reflect.Type]*codec) (*codec, error) {
+	if c, ok := codecCache.Load(t); ok {
+		return c.(*codec), nil
+	}
+	if c, ok := building[t]; ok {
+		return c, nil // recursive type: enc/dec are filled in before use
+	}
+	c := &codec{t: t}
+	building[t] = c
+	var err error
+	switch classify(t) {
+	case kindUnsupported:
+		hint := ""
+		if t.Kind() == reflect.Chan {
+			hint = " (hint: pass a func or an interface instead)"
+		}
+		err = &typeError{t: t, why: "channels and unsafe pointers are not supported" + hint}
+	case kindContext:
+		err = &typeError{t: t, why: "a context.Context crosses only as the first parameter of a method or func"}
+	case kindError:
+		c.enc, c.dec = encodeErrorValue, decodeErrorValue
+	case kindInterface, kindFunc:
+		c.enc = func(e *encoder, v reflect.Value) error { return writeRef(e, v, t) }
+		c.dec = func(d *decoder, v reflect.Value) { readRef(d, v, t) }
+	case kindAny:
+		c.enc, c.dec = encodeAny, decodeAny
+	case kindValue:
+		err = buildValueCodec(c, building)
+	}
+	if err != nil {
+		delete(building, t)
+		return nil, err
+	}
+	return c, nil
+}
+
+// writeRef and readRef hand a reference to the connection behind the
+// encoder or decoder; without one, a reference cannot be carried.
+func writeRef(e *encoder, v reflect.Value, t reflect.Type) error {
+	if e.refs == nil {
+		return fmt.Errorf("%s crosses by reference, and this message has no connection to carry it", t)
+	}
+	return e.refs.writeRef(e, v, t)
+}
+
+func readRef(d *decoder, v reflect.Value, t reflect.Type) {
+	if d.refs == nil {
+		d.fail(fmt.Errorf("%s crosses by reference, and this message has no connection to carry it", t))
+		return
+	}
+	d.refs.readRef(d, v, t)
+}
+
+// encodeAny writes the value of an `any` position: registered data by
+// value, anything else by reference.
+func encodeAny(e *encoder, v reflect.Value) error {
+	if v.IsNil() {
+		e.byte1(refNil)
+		return nil
+	}
+	dyn := v.Elem()
+	if name, ok := registeredName(dyn.Type()); ok {
+		dc, err := codecFor(dyn.Type())
+		if err != nil {
+			return err
+		}
+		if !e.enter() {
+			return depthError(dyn.Type())
+		}
+		defer e.leave()
+		e.byte1(refData)
+		e.string(name)
+		return dc.enc(e, dyn)
+	}
+	return writeRef(e, v, anyType)
+}
+
+func decodeAny(d *decoder, v reflect.Value) {
+	if d.err != nil {
+		return
+	}
+	if d.off >= len(d.buf) || d.buf[d.off] != refData {
+		readRef(d, v, anyType)
+		return
+	}
+	d.off++
+	name := d.string()
+	if d.err != nil {
+		return
+	}
+	t, ok := registeredType(name)
+	if !ok {
+		d.fail(fmt.Errorf("the peer sent a %s in an `any`, which is not registered here (hint: refbroker.RegisterType)", name))
+		return
+	}
+	dc, err := codecFor(t)
+	if err != nil {
+		d.fail(err)
+		return
+	}
+	if !d.enter() {
+		return
+	}
+	defer d.leave()
+	x := reflect.New(t).Elem()
+	dc.dec(d, x)
+	if d.err == nil {
+		v.Set(x)
+	}
+}
+
+func buildValueCodec(c *codec, building map[reflect.Type]*codec) error {
+	t := c.t
+	if encI, _, ok := marshalers(t); ok {
+		buildMarshalerCodec(c, encI == gobEncoderType)
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		c.enc = func(e *encoder, v reflect.Value) error { e.bool(v.Bool()); return nil }
+		c.dec = func(d *decoder, v reflect.Value) { v.SetBool(d.bool()) }
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		c.enc = func(e *encoder, v reflect.Value) error { e.varint(v.Int()); return nil }
+		c.dec = func(d *decoder, v reflect.Value) {
+			x := d.varint()
+			if v.OverflowInt(x) {
+				d.fail(malformed("%d overflows %s", x, v.Type()))
+				return
+			}
+			v.SetInt(x)
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		c.enc = func(e *encoder, v reflect.Value) error { e.uvarint(v.Uint()); return nil }
+		c.dec = func(d *decoder, v reflect.Value) {
+			x := d.uvarint()
+			if v.OverflowUint(x) {
+				d.fail(malformed("%d overflows %s", x, v.Type()))
+				return
+			}
+			v.SetUint(x)
+		}
+	case reflect.Float32:
+		c.enc = func(e *encoder, v reflect.Value) error { e.float32(float32(v.Float())); return nil }
+		c.dec = func(d *decoder, v reflect.Value) { v.SetFloat(float64(d.float32())) }
+	case reflect.Float64:
+		c.enc = func(e *encoder, v reflect.Value) error { e.float64(v.Float()); return nil }
+		c.dec = func(d *decoder, v reflect.Value) { v.SetFloat(d.float64()) }
+	case reflect.Complex64, reflect.Complex128:
+		c.enc = func(e *encoder, v reflect.Value) error {
+			x := v.Complex()
+			e.float64(real(x))
+			e.float64(imag(x))
+			return nil
+		}
+		c.dec = func(d *decoder, v reflect.Value) { v.SetComplex(complex(d.float64(), d.float64())) }
+	case reflect.String:
+		c.enc = func(e *encoder, v reflect.Value) error { e.string(v.String()); return nil }
+		c.dec = func(d *decoder, v reflect.Value) { v.SetString(d.string()) }
+	case reflect.Pointer:
+		return buildPointerCodec(c, building)
+	case reflect.Slice:
+		return buildSliceCodec(c, building)
+	case reflect.Array:
+		return buildArrayCodec(c, building)
+	case reflect.Map:
+		return buildMapCodec(c, building)
+	case reflect.Struct:
+		return buildStructCodec(c, building)
+	default:
+		return &typeError{t: t, why: "unsupported kind " + t.Kind().String()}
+	}
+	return nil
+}
+
+// buildMarshalerCodec handles types that implement GobEncoder/GobDecoder or
+// BinaryMarshaler/BinaryUnmarshaler: their bytes cross as a byte string.
+func buildMarshalerCodec(c *codec, useGob bool) {
+	t := c.t
+	encIface := binaryMarshalerType
+	if useGob {
+		encIface = gobEncoderType
+	}
+	valueRecv := t.Implements(encIface)
+	c.enc = func(e *encoder, v reflect.Value) error {
+		recv := v
+		if !valueRecv {
+			if !v.CanAddr() {
+				p := reflect.New(t)
+				p.Elem().Set(v)
+				v = p.Elem()
+			}
+			recv = v.Addr()
+		}
+		var b []byte
+		var err error
+		if useGob {
+			b, err = recv.Interface().(gob.GobEncoder).GobEncode()
+		} else {
+			b, err = recv.Interface().(encoding.BinaryMarshaler).MarshalBinary()
+		}
+		if err != nil {
+			return fmt.Errorf("encoding %s: %w", t, err)
+		}
+		e.bytes(b)
+		return nil
+	}
+	c.dec = func(d *decoder, v reflect.Value) {
+		b := bytes.Clone(d.bytes()) // user code may keep it; the message buffer is reused
+		if d.err != nil {
+			return
+		}
+		var err error
+		if useGob {
+			err = v.Addr().Interface().(gob.GobDecoder).GobDecode(b)
+		} else {
+			err = v.Addr().Interface().(encoding.BinaryUnmarshaler).UnmarshalBinary(b)
+		}
+		if err != nil {
+			d.fail(fmt.Errorf("decoding %s: %w", t, err))
+		}
+	}
+}

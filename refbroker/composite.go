@@ -1,0 +1,271 @@
+package refbroker
+
+import (
+	"fmt"
+	"reflect"
+)
+
+// Codecs of composite types: pointers, slices, arrays, maps and structs.
+// Each counts its nesting, so a cyclic value or a hostile message cannot
+// exhaust the stack.
+
+func buildPointerCodec(c *codec, building map[reflect.Type]*codec) error {
+	t := c.t
+	elem, err := buildCodec(t.Elem(), building)
+	if err != nil {
+		return within(err, "pointer to "+t.Elem().String())
+	}
+	c.enc = func(e *encoder, v reflect.Value) error {
+		if v.IsNil() {
+			e.byte1(0)
+			return nil
+		}
+		if !e.enter() {
+			return depthError(t)
+		}
+		defer e.leave()
+		e.byte1(1)
+		return elem.enc(e, v.Elem())
+	}
+	c.dec = func(d *decoder, v reflect.Value) {
+		switch d.byte1() {
+		case 0:
+			v.SetZero()
+		case 1:
+			if !d.enter() {
+				return
+			}
+			defer d.leave()
+			p := reflect.New(t.Elem())
+			elem.dec(d, p.Elem())
+			v.Set(p)
+		default:
+			d.fail(malformed("bad pointer tag at byte %d", d.off-1))
+		}
+	}
+	return nil
+}
+
+func buildSliceCodec(c *codec, building map[reflect.Type]*codec) error {
+	t := c.t
+	if t.Elem().Kind() == reflect.Uint8 {
+		if _, _, ok := marshalers(t.Elem()); !ok {
+			buildBytesCodec(c)
+			return nil
+		}
+	}
+	elem, err := buildCodec(t.Elem(), building)
+	if err != nil {
+		return within(err, "element of "+t.String())
+	}
+	c.enc = func(e *encoder, v reflect.Value) error {
+		if v.IsNil() {
+			e.uvarint(0)
+			return nil
+		}
+		if !e.enter() {
+			return depthError(t)
+		}
+		defer e.leave()
+		e.uvarint(uint64(v.Len()) + 1)
+		return encodeElems(e, elem, v)
+	}
+	c.dec = func(d *decoder, v reflect.Value) {
+		n, isNil := d.nilOrLength(1)
+		if isNil {
+			v.SetZero()
+			return
+		}
+		if !d.enter() {
+			return
+		}
+		defer d.leave()
+		s := reflect.MakeSlice(t, n, n)
+		decodeElems(d, elem, s)
+		v.Set(s)
+	}
+	return nil
+}
+
+// buildBytesCodec handles slices of bytes as one block.
+func buildBytesCodec(c *codec) {
+	t := c.t
+	c.enc = func(e *encoder, v reflect.Value) error {
+		if v.IsNil() {
+			e.uvarint(0)
+			return nil
+		}
+		b := v.Bytes()
+		e.uvarint(uint64(len(b)) + 1)
+		e.buf = append(e.buf, b...)
+		return nil
+	}
+	c.dec = func(d *decoder, v reflect.Value) {
+		n, isNil := d.nilOrLength(1)
+		if isNil {
+			v.SetZero()
+			return
+		}
+		b := d.take(n)
+		if d.err != nil {
+			return
+		}
+		s := reflect.MakeSlice(t, n, n)
+		copy(s.Bytes(), b)
+		v.Set(s)
+	}
+}
+
+func buildArrayCodec(c *codec, building map[reflect.Type]*codec) error {
+	t := c.t
+	elem, err := buildCodec(t.Elem(), building)
+	if err != nil {
+		return within(err, "element of "+t.String())
+	}
+	c.enc = func(e *encoder, v reflect.Value) error {
+		if !e.enter() {
+			return depthError(t)
+		}
+		defer e.leave()
+		return encodeElems(e, elem, v)
+	}
+	c.dec = func(d *decoder, v reflect.Value) {
+		if !d.enter() {
+			return
+		}
+		defer d.leave()
+		decodeElems(d, elem, v)
+	}
+	return nil
+}
+
+// encodeElems writes the elements of the slice or array v.
+func encodeElems(e *encoder, elem *codec, v reflect.Value) error {
+	for i := range v.Len() {
+		if err := elem.enc(e, v.Index(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeElems reads the elements of the slice or array v, stopping at the
+// first error.
+func decodeElems(d *decoder, elem *codec, v reflect.Value) {
+	for i := 0; i < v.Len() && d.err == nil; i++ {
+		elem.dec(d, v.Index(i))
+	}
+}
+
+func buildMapCodec(c *codec, building map[reflect.Type]*codec) error {
+	t := c.t
+	if holdsReference(t.Key(), map[reflect.Type]bool{}) {
+		return &typeError{t: t, why: "map keys must be plain data, not interfaces or funcs"}
+	}
+	key, err := buildCodec(t.Key(), building)
+	if err != nil {
+		return within(err, "key of "+t.String())
+	}
+	elem, err := buildCodec(t.Elem(), building)
+	if err != nil {
+		return within(err, "value of "+t.String())
+	}
+	c.enc = func(e *encoder, v reflect.Value) error {
+		if v.IsNil() {
+			e.uvarint(0)
+			return nil
+		}
+		if !e.enter() {
+			return depthError(t)
+		}
+		defer e.leave()
+		e.uvarint(uint64(v.Len()) + 1)
+		it := v.MapRange()
+		for it.Next() {
+			if err := key.enc(e, it.Key()); err != nil {
+				return err
+			}
+			if err := elem.enc(e, it.Value()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	c.dec = func(d *decoder, v reflect.Value) {
+		n, isNil := d.nilOrLength(2)
+		if isNil {
+			v.SetZero()
+			return
+		}
+		if !d.enter() {
+			return
+		}
+		defer d.leave()
+		m := reflect.MakeMapWithSize(t, n)
+		k := reflect.New(t.Key()).Elem()
+		x := reflect.New(t.Elem()).Elem()
+		for i := 0; i < n && d.err == nil; i++ {
+			k.SetZero()
+			x.SetZero()
+			key.dec(d, k)
+			elem.dec(d, x)
+			m.SetMapIndex(k, x)
+		}
+		v.Set(m)
+	}
+	return nil
+}
+
+func buildStructCodec(c *codec, building map[reflect.Type]*codec) error {
+	t := c.t
+	type field struct {
+		index int
+		codec *codec
+	}
+	var fields []field
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		fc, err := buildCodec(f.Type, building)
+		if err != nil {
+			return within(err, "field "+t.String()+"."+f.Name)
+		}
+		fields = append(fields, field{i, fc})
+	}
+	if len(fields) == 0 && t.NumField() > 0 {
+		return &typeError{t: t, why: "it has no exported fields (hint: export them, or implement encoding.BinaryMarshaler and BinaryUnmarshaler)"}
+	}
+	nf := uint64(len(fields))
+	c.enc = func(e *encoder, v reflect.Value) error {
+		if !e.enter() {
+			return depthError(t)
+		}
+		defer e.leave()
+		e.uvarint(nf)
+		for _, f := range fields {
+			if err := f.codec.enc(e, v.Field(f.index)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	c.dec = func(d *decoder, v reflect.Value) {
+		if n := d.uvarint(); n != nf && d.err == nil {
+			d.fail(fmt.Errorf("the peer sent %s with %d fields, this side has %d (are both sides built from the same contract?)", t, n, nf))
+			return
+		}
+		if !d.enter() {
+			return
+		}
+		defer d.leave()
+		for _, f := range fields {
+			if d.err != nil {
+				return
+			}
+			f.codec.dec(d, v.Field(f.index))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+package refbroker
+
+import "math"
+
+// Releases, both ways. When a Ref of ours is released or collected, its
+// import is dropped and a release naming every send received is queued; a
+// flusher sends queued releases in batches, so a cleanup never blocks on
+// I/O. When the peer releases, the export's count drops by the sends named
+// and the export goes at zero.
+//
+// Decode order: a message may carry a reference home (an export of ours)
+// and be decoded on another goroutine after the reader has moved on; a
+// release of that export read afterwards must not drop it first. So each
+// call and return gets a number while it is decoded, and a release waits
+// until every message read before it has been decoded.
+
+// release is one entry of a release message.
+type release struct{ id, count uint64 }
+
+// heldRelease is a release waiting for messages read before it (up to
+// message number after) to be decoded.
+type heldRelease struct {
+	after uint64
+	items []release
+}
+
+// releaseTable holds releases on their way out, and the peer's releases
+// held for the decode order. Its methods assume the connection's mutex
+// (see state).
+type releaseTable struct {
+	out      []release           // ours, waiting for the flusher
+	msgNo    uint64              // the last number given to an incoming call or return
+	inDecode map[uint64]struct{} // numbers of messages being decoded
+	held     []heldRelease       // the peer's releases waiting for those
+}
+
+func (t *releaseTable) init() { t.inDecode = make(map[uint64]struct{}) }
+
+func (t *releaseTable) queue(r release) { t.out = append(t.out, r) }
+
+// takeOut returns the releases waiting to be sent and empties the queue.
+func (t *releaseTable) takeOut() []release {
+	out := t.out
+	t.out = nil
+	return out
+}
+
+// begin numbers a message whose decoding starts.
+func (t *releaseTable) begin() uint64 {
+	t.msgNo++
+	t.inDecode[t.msgNo] = struct{}{}
+	return t.msgNo
+}
+
+// end ends decoding of message n and returns the held releases that no
+// longer wait for anything.
+func (t *releaseTable) end(n uint64) []release {
+	delete(t.inDecode, n)
+	if len(t.held) == 0 {
+		return nil
+	}
+	oldest := uint64(math.MaxUint64)
+	for m := range t.inDecode {
+		oldest = min(oldest, m)
+	}
+	var ready []release
+	i := 0
+	for ; i < len(t.held) && t.held[i].after < oldest; i++ {
+		ready = append(ready, t.held[i].items...)
+	}
+	t.held = t.held[i:]
+	return ready
+}
+
+// hold keeps the peer's release items back if a message read before them
+// is still being decoded (or an earlier release waits), and reports
+// whether it did.
+func (t *releaseTable) hold(items []release) bool {
+	if len(t.inDecode) == 0 && len(t.held) == 0 {
+		return false
+	}
+	t.held = append(t.held, heldRelease{after: t.msgNo, items: items})
+	return true
+}
+
+func (t *releaseTable) clear() { t.out, t.held = nil, nil }
+
+// applyReleases drops the sends the items name from the export table and
+// returns the IDs the peer did not hold.
+func (s *state) applyReleases(items []release) (unknown []uint64) {
+	for _, r := range items {
+		if !s.exports.dropSends(r.id, r.count) {
+			unknown = append(unknown, r.id)
+		}
+	}
+	return unknown
+}
+
+// flushReleases sends queued releases in batches. Cleanups only queue, so
+// they never block on I/O.
+func (c *Conn) flushReleases() {
+	defer c.workers.Done()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.releaseReady:
+		}
+		var batch []release
+		c.locked(func(s *state) { batch = s.releases.takeOut() })
+		if len(batch) == 0 {
+			continue
+		}
+		e := c.newEncoder()
+		e.byte1(msgRelease)
+		e.uvarint(uint64(len(batch)))
+		for _, r := range batch {
+			e.uvarint(r.id)
+			e.uvarint(r.count)
+		}
+		_ = c.send(e)
+	}
+}
+
+// beginDecode gives m its place in the decode order; finish ends it.
+func (c *Conn) beginDecode(m *inbound) {
+	c.locked(func(s *state) { m.no = s.releases.begin() })
+}
+
+// decoded ends decoding of message n and applies the releases that were
+// waiting for it.
+func (c *Conn) decoded(n uint64) {
+	var unknown []uint64
+	c.locked(func(s *state) {
+		ready := s.releases.end(n)
+		if len(ready) > 0 && !s.closed {
+			unknown = s.applyReleases(ready)
+		}
+	})
+	c.warnUnknown(unknown)
+}
+
+// applyReleases handles the peer's release message: each item names an
+// export and how many of its sends the peer no longer holds.
+func (c *Conn) applyReleases(d *decoder) error {
+	n := d.length(2)
+	items := make([]release, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		id, count := d.uvarint(), d.uvarint()
+		if d.err == nil {
+			items = append(items, release{id: id, count: count})
+		}
+	}
+	if d.err != nil {
+		return d.err
+	}
+	var unknown []uint64
+	c.locked(func(s *state) {
+		if !s.closed && !s.releases.hold(items) {
+			unknown = s.applyReleases(items)
+		}
+	})
+	c.warnUnknown(unknown)
+	return nil
+}
+
+func (c *Conn) warnUnknown(ids []uint64) {
+	if len(ids) > 0 {
+		c.log.Warn("refbroker: the peer released references it did not hold", "ids", ids)
+	}
+}
+
+// unsend takes back sends of references in a message that never reached
+// the peer, or that it rejected unread.
+func (c *Conn) unsend(ids []uint64) {
+	if len(ids) == 0 {
+		return
+	}
+	c.locked(func(s *state) {
+		for _, id := range ids {
+			s.exports.dropSends(id, 1)
+		}
+	})
+}

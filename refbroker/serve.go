@@ -1,0 +1,211 @@
+package refbroker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime/debug"
+	"time"
+)
+
+// Incoming calls: reading a call's header, running the method, and
+// replying.
+
+// servingTable holds the cancel funcs of the peer's calls that take a
+// context, by the peer's sequence number, so a cancel message can reach
+// them. Its methods assume the connection's mutex (see state).
+type servingTable struct {
+	bySeq map[uint64]context.CancelFunc
+}
+
+func (t *servingTable) init() { t.bySeq = make(map[uint64]context.CancelFunc) }
+
+func (t *servingTable) add(seq uint64, cancel context.CancelFunc) { t.bySeq[seq] = cancel }
+func (t *servingTable) remove(seq uint64)                         { delete(t.bySeq, seq) }
+func (t *servingTable) get(seq uint64) context.CancelFunc         { return t.bySeq[seq] }
+
+// takeAll empties the table and returns what it held.
+func (t *servingTable) takeAll() []context.CancelFunc {
+	all := make([]context.CancelFunc, 0, len(t.bySeq))
+	for _, cancel := range t.bySeq {
+		all = append(all, cancel)
+	}
+	clear(t.bySeq)
+	return all
+}
+
+// incoming is a call from the peer, with its header read.
+type incoming struct {
+	seq    uint64
+	target uint64
+	method string
+	ctx    context.Context
+	cancel context.CancelFunc
+	m      *inbound // the message, positioned at the arguments
+}
+
+// readCall reads a call's header on the reader goroutine, so that its
+// context is registered before a cancel for it can arrive, and returns the
+// call for the reader to serve.
+func (c *Conn) readCall(m *inbound) (*incoming, error) {
+	d := &m.d
+	in := &incoming{seq: d.uvarint(), m: m}
+	in.target = d.uvarint()
+	in.method = d.string()
+	flag := d.byte1()
+	var deadline int64
+	if flag == ctxDeadline {
+		deadline = d.varint()
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	switch flag {
+	case ctxNone:
+	case ctxPlain:
+		in.ctx, in.cancel = context.WithCancel(context.Background())
+	case ctxDeadline:
+		in.ctx, in.cancel = context.WithDeadline(context.Background(), time.Unix(0, deadline))
+	default:
+		return nil, malformed("bad context flag %d", flag)
+	}
+	if in.cancel != nil {
+		c.locked(func(s *state) { s.serving.add(in.seq, in.cancel) })
+	}
+	return in, nil
+}
+
+// cancelServing cancels the context of the peer's call seq, if it is
+// still running.
+func (c *Conn) cancelServing(seq uint64) {
+	var cancel context.CancelFunc
+	c.locked(func(s *state) { cancel = s.serving.get(seq) })
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// serveCall runs an incoming call and replies.
+func (c *Conn) serveCall(in *incoming) {
+	defer c.finish(in.m) // at the latest; normally right after the arguments
+	if in.cancel != nil {
+		defer func() {
+			c.locked(func(s *state) { s.serving.remove(in.seq) })
+			in.cancel()
+		}()
+	}
+	x := c.export(in.target)
+	if x == nil {
+		c.reply(in.seq, statusRejected, fmt.Errorf("refbroker: call of %s on unknown reference #%d (released, or never sent)", in.method, in.target))
+		return
+	}
+	m := x.methods.methods[in.method]
+	if m == nil {
+		c.reply(in.seq, statusRejected, fmt.Errorf("refbroker: %s has no method %q (the reference crossed as %s)", x.methods.t, in.method, x.methods.t))
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil { // a proxy constructor or (un)marshaler panicked
+			c.log.Error("panic while decoding or encoding a call", "method", m.full, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: panic while decoding or encoding: %v", m.full, p))
+		}
+	}()
+	c.callsServed.Add(1)
+	fp := m.plan
+	args := make([]reflect.Value, 0, fp.t.NumIn())
+	if fp.ctx {
+		ctx := in.ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		args = append(args, reflect.ValueOf(&ctx).Elem())
+	}
+	d := &in.m.d
+	for _, ic := range fp.in {
+		v := reflect.New(ic.t).Elem()
+		ic.dec(d, v)
+		if d.err != nil {
+			break
+		}
+		args = append(args, v)
+	}
+	if d.err == nil && d.remaining() != 0 {
+		d.fail(malformed("%d bytes left after the arguments (does the caller have the same signature, %s?)", d.remaining(), fp.t))
+	}
+	if d.err != nil {
+		c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: decoding arguments: %w", m.full, d.err))
+		return
+	}
+	c.finish(in.m)
+	fn := x.recv
+	if m.index >= 0 {
+		fn = x.recv.Method(m.index)
+	}
+	outs, err := c.safeCall(m.full, fn, args, fp.variadic)
+	if err != nil {
+		c.replyFailed(in.seq, err)
+		return
+	}
+	e := c.newEncoder()
+	e.byte1(msgReturn)
+	e.uvarint(in.seq)
+	e.byte1(statusOK)
+	for i, oc := range fp.out {
+		if err := oc.enc(e, outs[i]); err != nil {
+			c.discard(e)
+			c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: result %d: %w", m.full, i+1, err))
+			return
+		}
+	}
+	if err := c.send(e); err != nil && !errors.Is(err, ErrDisconnected) {
+		c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: %w", m.full, err))
+	}
+}
+
+// safeCall is the one place user code is called on the peer's behalf. A
+// panic becomes an error carrying the panic value; the stack is logged.
+// name names the method in both.
+func (c *Conn) safeCall(name string, fn reflect.Value, args []reflect.Value, variadic bool) (outs []reflect.Value, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("panic in a method called by the other side", "method", name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("refbroker: %s panicked: %v", name, p)
+		}
+	}()
+	if variadic {
+		return fn.CallSlice(args), nil
+	}
+	return fn.Call(args), nil
+}
+
+func (c *Conn) replyFailed(seq uint64, err error) { c.reply(seq, statusFailed, err) }
+
+// reply sends a return carrying only an error.
+func (c *Conn) reply(seq uint64, status byte, err error) {
+	e := c.newEncoder()
+	e.byte1(msgReturn)
+	e.uvarint(seq)
+	e.byte1(status)
+	encodeError(e, err, 0)
+	_ = c.send(e)
+}
+
+// replyValue sends a successful return carrying one value.
+func (c *Conn) replyValue(seq uint64, v reflect.Value) {
+	vc, err := codecFor(v.Type())
+	if err != nil {
+		c.replyFailed(seq, fmt.Errorf("refbroker: %w", err))
+		return
+	}
+	e := c.newEncoder()
+	e.byte1(msgReturn)
+	e.uvarint(seq)
+	e.byte1(statusOK)
+	if err := vc.enc(e, v); err != nil {
+		c.discard(e)
+		c.replyFailed(seq, fmt.Errorf("refbroker: %w", err))
+		return
+	}
+	_ = c.send(e)
+}

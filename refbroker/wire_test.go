@@ -1,0 +1,291 @@
+package refbroker_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"math"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/refplug/refplug/internal/testutil"
+	"github.com/refplug/refplug/refbroker"
+)
+
+// Wire conformance: a raw peer writes frames byte by byte as docs/wire.md
+// describes them, to a real Conn, and checks the bytes of each answer. It
+// builds frames with encoding/binary only, not with the package's encoder,
+// so the document and the code cannot drift apart unnoticed.
+
+// WireNamed and WireCalc are the contract the raw peer speaks to.
+type WireNamed interface{ Name() (string, error) }
+
+type wireNamedProxy struct{ *refbroker.Ref }
+
+func (p wireNamedProxy) Name() (string, error) {
+	var s string
+	err := p.Invoke("Name", nil, &s)
+	return s, err
+}
+
+func init() {
+	refbroker.RegisterInterface[WireNamed](func(r *refbroker.Ref) WireNamed { return wireNamedProxy{r} })
+}
+
+type wireCalc struct{}
+
+func (wireCalc) Add(a, b int) (int, error) { return a + b, nil }
+func (wireCalc) Wait(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (wireCalc) Make(label string) (WireNamed, error) { return wireNamed(label), nil }
+func (wireCalc) Apply(f func(int) int, x int) (int, error) {
+	return f(x), nil
+}
+
+type wireNamed string
+
+func (n wireNamed) Name() (string, error) { return string(n), nil }
+
+// frame builds one message body: each part is a byte, a uvarint (u), a
+// zigzag varint (v), or a string (s).
+type frame struct{ b []byte }
+
+func (f *frame) byte1(b byte) *frame   { f.b = append(f.b, b); return f }
+func (f *frame) u(x uint64) *frame     { f.b = binary.AppendUvarint(f.b, x); return f }
+func (f *frame) v(x int64) *frame      { f.b = binary.AppendVarint(f.b, x); return f }
+func (f *frame) s(str string) *frame   { f.u(uint64(len(str))); f.b = append(f.b, str...); return f }
+func msg(typ byte) *frame              { return (&frame{}).byte1(typ) }
+func (f *frame) bytes() []byte         { return f.b }
+func (f *frame) equal(got []byte) bool { return bytes.Equal(f.b, got) }
+
+// rawPeer is the raw side of a connection to a Conn serving wireCalc.
+type rawPeer struct {
+	t    *testing.T
+	conn *refbroker.Conn
+	w    net.Conn
+	r    *bufio.Reader
+}
+
+func newRawPeer(t *testing.T) *rawPeer {
+	a, b := net.Pipe()
+	c := refbroker.NewConn(a, refbroker.Options{Logger: testutil.Logger(t, "conn"), Roots: map[string]any{"calc": wireCalc{}}})
+	t.Cleanup(func() { b.Close(); c.Close() })
+	return &rawPeer{t: t, conn: c, w: b, r: bufio.NewReader(b)}
+}
+
+// send writes one frame: uvarint length, then the body.
+func (p *rawPeer) send(f *frame) {
+	p.t.Helper()
+	p.w.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := p.w.Write(append(binary.AppendUvarint(nil, uint64(len(f.b))), f.b...)); err != nil {
+		p.t.Fatalf("writing a frame: %v", err)
+	}
+}
+
+// next reads one frame body.
+func (p *rawPeer) next() []byte {
+	p.t.Helper()
+	p.w.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := binary.ReadUvarint(p.r)
+	if err != nil {
+		p.t.Fatalf("reading a frame length: %v", err)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(p.r, body); err != nil {
+		p.t.Fatalf("reading a frame body: %v", err)
+	}
+	return body
+}
+
+// expect reads one frame and checks it is want.
+func (p *rawPeer) expect(what string, want *frame) {
+	p.t.Helper()
+	if got := p.next(); !want.equal(got) {
+		p.t.Fatalf("%s: got % x, want % x", what, got, want.bytes())
+	}
+}
+
+// bootstrap dispenses "calc" with the given methods and returns its export ID.
+func (p *rawPeer) bootstrap(seq uint64, methods ...[2]string) uint64 {
+	p.t.Helper()
+	f := msg(5).u(seq).s("calc").s("wire.Calc").u(uint64(len(methods)))
+	for _, m := range methods {
+		f.s(m[0]).s(m[1])
+	}
+	p.send(f)
+	got := p.next()
+	// return, seq, status OK, reference tag 1 (the sender's export), ID, type ID 0
+	head := msg(2).u(seq).byte1(0).byte1(1).bytes()
+	if !bytes.HasPrefix(got, head) {
+		p.t.Fatalf("bootstrap return: got % x, want it to start % x", got, head)
+	}
+	id, n := binary.Uvarint(got[len(head):])
+	if n <= 0 || !bytes.Equal(got[len(head)+n:], []byte{0}) {
+		p.t.Fatalf("bootstrap return: got % x, want an export ID and type ID 0", got)
+	}
+	return id
+}
+
+var (
+	addSig   = [2]string{"Add", "func(int, int) (int, error)"}
+	waitSig  = [2]string{"Wait", "func(context.Context) error"}
+	makeSig  = [2]string{"Make", "func(string) (refbroker_test.WireNamed, error)"}
+	applySig = [2]string{"Apply", "func(func(int) int, int) (int, error)"}
+)
+
+func TestWireCallAndReturn(t *testing.T) {
+	p := newRawPeer(t)
+	id := p.bootstrap(1, addSig)
+	// call: seq 2, target, method, ctx flag 0 (no context), args as varints
+	p.send(msg(1).u(2).u(id).s("Add").byte1(0).v(2).v(-5))
+	// return: seq 2, status 0, results: varint -3, error tag 0 (nil)
+	p.expect("Add's return", msg(2).u(2).byte1(0).v(-3).byte1(0))
+
+	// A method the bootstrap did not ask for is rejected (status 2) with
+	// an error: tag 2, text, no children.
+	p.send(msg(1).u(3).u(id).s("Make").byte1(0).s("x"))
+	got := p.next()
+	if !bytes.HasPrefix(got, msg(2).u(3).byte1(2).byte1(2).bytes()) || !bytes.Contains(got, []byte(`has no method "Make"`)) {
+		t.Errorf("call of an ungranted method: got %q; want a rejection naming it", got)
+	}
+	// An unknown target is rejected too.
+	p.send(msg(1).u(4).u(999).s("Add").byte1(0).v(1).v(1))
+	if got := p.next(); !bytes.HasPrefix(got, msg(2).u(4).byte1(2).bytes()) || !bytes.Contains(got, []byte("unknown reference #999")) {
+		t.Errorf("call on an unknown reference: got %q", got)
+	}
+}
+
+func TestWireBootstrapMismatch(t *testing.T) {
+	p := newRawPeer(t)
+	p.send(msg(5).u(1).s("calc").s("wire.Calc").u(1).s("Add").s("func(string) error"))
+	got := p.next()
+	// return, seq 1, status 1 (failed), error tag 2 (text, children)
+	if !bytes.HasPrefix(got, msg(2).u(1).byte1(1).byte1(2).bytes()) || !bytes.Contains(got, []byte("Add is func(int, int) (int, error) in the object, func(string) error in wire.Calc")) {
+		t.Errorf("bootstrap with a wrong signature: got %q", got)
+	}
+	p.send(msg(5).u(2).s("nope").s("wire.Calc").u(0))
+	if got := p.next(); !bytes.HasPrefix(got, msg(2).u(2).byte1(1).bytes()) || !bytes.Contains(got, []byte(`no object named "nope"`)) {
+		t.Errorf("bootstrap of an unknown name: got %q", got)
+	}
+}
+
+func TestWireCancelAndDeadline(t *testing.T) {
+	p := newRawPeer(t)
+	id := p.bootstrap(1, waitSig)
+	// ctx flag 1: a context without deadline, cancelled by a cancel message.
+	p.send(msg(1).u(2).u(id).s("Wait").byte1(1))
+	testutil.Eventually(t, "Wait to be served", func() bool { return p.conn.Stats().CallsServed >= 1 })
+	p.send(msg(3).u(2))
+	// The error is a registered sentinel: tag 1 and its key, "%T:text".
+	p.expect("Wait after cancel", msg(2).u(2).byte1(0).byte1(1).s("*errors.errorString:context canceled"))
+
+	// ctx flag 2: a deadline, a varint of Unix nanoseconds.
+	p.send(msg(1).u(3).u(id).s("Wait").byte1(2).v(time.Now().Add(20 * time.Millisecond).UnixNano()))
+	p.expect("Wait past its deadline", msg(2).u(3).byte1(0).byte1(1).s("context.deadlineExceededError:context deadline exceeded"))
+}
+
+func TestWireTypeInfoAndRelease(t *testing.T) {
+	p := newRawPeer(t)
+	id := p.bootstrap(1, makeSig)
+	p.send(msg(1).u(2).u(id).s("Make").byte1(0).s("n1"))
+	// Before the first reference of WireNamed: type info with type ID 1,
+	// the type's name and its methods, sorted.
+	p.expect("type info", msg(6).u(1).s("refbroker_test.WireNamed").u(1).s("Name").s("func() (string, error)"))
+	got := p.next()
+	head := msg(2).u(2).byte1(0).byte1(1).bytes() // a reference to the sender's export
+	if !bytes.HasPrefix(got, head) {
+		t.Fatalf("Make's return: got % x, want it to start % x", got, head)
+	}
+	nid, n := binary.Uvarint(got[len(head):])
+	if n <= 0 || !bytes.Equal(got[len(head)+n:], []byte{1, 0}) { // type ID 1, error nil
+		t.Fatalf("Make's return: got % x; want an export ID, type ID 1, nil error", got)
+	}
+	// Calling the new object.
+	p.send(msg(1).u(3).u(nid).s("Name").byte1(0))
+	p.expect("Name's return", msg(2).u(3).byte1(0).s("n1").byte1(0))
+	if s := p.conn.Stats(); s.Exports != 2 {
+		t.Fatalf("exports before the release = %d, want 2 (the root and n1)", s.Exports)
+	}
+	// release: n items of (export ID, count).
+	p.send(msg(4).u(1).u(nid).u(1))
+	testutil.Eventually(t, "the release to drop n1", func() bool { return p.conn.Stats().Exports == 1 })
+	p.send(msg(1).u(4).u(nid).s("Name").byte1(0))
+	if got := p.next(); !bytes.HasPrefix(got, msg(2).u(4).byte1(2).bytes()) {
+		t.Errorf("call on a released export: got % x, want a rejection", got)
+	}
+}
+
+func TestWireCallback(t *testing.T) {
+	p := newRawPeer(t)
+	id := p.bootstrap(1, applySig)
+	// Apply with a func of ours: no context, then reference tag 1, our
+	// export ID 7, type ID 0 (unchecked), then the int.
+	p.send(msg(1).u(2).u(id).s("Apply").byte1(0).byte1(1).u(7).u(0).v(20))
+	// The Conn calls our func: a call of export 7 with the empty method name.
+	got := p.next()
+	d := bytes.NewReader(got)
+	if typ, _ := d.ReadByte(); typ != 1 {
+		t.Fatalf("callback: got % x, want a call", got)
+	}
+	seq, _ := binary.ReadUvarint(d)
+	rest := msg(0).u(7).s("").byte1(0).v(20).bytes()[1:]
+	if tail := got[len(got)-d.Len():]; !bytes.Equal(tail, rest) {
+		t.Fatalf("callback: got % x, want seq then % x", got, rest)
+	}
+	p.send(msg(2).u(seq).byte1(0).v(21)) // our func returns 21
+	p.expect("Apply's return", msg(2).u(2).byte1(0).v(21).byte1(0))
+
+	// Once the Conn's func proxy is collected, it releases our export 7,
+	// naming the one send it received.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		runtime.GC()
+		p.w.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		n, err := binary.ReadUvarint(p.r)
+		if err != nil {
+			continue
+		}
+		body := make([]byte, n)
+		p.w.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(p.r, body); err != nil {
+			t.Fatal(err)
+		}
+		if want := msg(4).u(1).u(7).u(1); !want.equal(body) {
+			t.Fatalf("after the callback: got % x, want the release % x", body, want.bytes())
+		}
+		return
+	}
+	t.Fatal("the Conn never released the func it was sent")
+}
+
+func TestWireRejectsBadFrames(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		body []byte
+		want string
+	}{
+		{"unknown message type", []byte{99}, "unknown message type 99"},
+		{"truncated call", msg(1).u(1).bytes(), "bad varint at byte 2"},
+		{"length beyond the frame", msg(5).u(1).u(math.MaxUint32).bytes(), "exceeds the message"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := newRawPeer(t)
+			p.send(&frame{b: c.body})
+			select {
+			case <-p.conn.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("the Conn kept a connection that sent a bad frame")
+			}
+			if err := p.conn.Err(); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Err() = %v; want it to say %q", err, c.want)
+			}
+		})
+	}
+}
