@@ -126,14 +126,8 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 		ctxDone = ctx.Done()
 	}
 	p := &pendingCall{ch: make(chan reply, 1), out: out}
-	var seq uint64
-	closed := false
-	c.locked(func(s *state) {
-		if closed = s.closed; !closed {
-			seq = s.calls.add(p)
-		}
-	})
-	if closed {
+	seq, ok := c.addCall(p)
+	if !ok {
 		return c.disconnected(name)
 	}
 
@@ -184,6 +178,16 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 		c.abandon(seq, p)
 		return ctx.Err()
 	}
+}
+
+// addCall numbers p and enters it, unless the connection has ended.
+func (c *Conn) addCall(p *pendingCall) (seq uint64, ok bool) {
+	c.locked(func(s *state) {
+		if ok = !s.closed; ok {
+			seq = s.calls.add(p)
+		}
+	})
+	return seq, ok
 }
 
 // forget removes a call that was never sent.
