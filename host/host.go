@@ -35,7 +35,7 @@ type config struct {
 	args         []string
 	logger       hclog.Logger
 	startTimeout time.Duration
-	maxMsg       int
+	limits       refbroker.Options // the limits only
 	checksum     []byte
 	autoMTLS     bool
 	cookieKey    string
@@ -58,7 +58,7 @@ func newConfig(opts []Option, base config) config {
 
 // plugin is go-plugin's plugin that connects to the plugin named name.
 func (c *config) plugin(name string) *gp.Plugin {
-	return &gp.Plugin{Logger: c.logger.Named(name).Named("refbroker"), MaxMessageSize: c.maxMsg}
+	return &gp.Plugin{Logger: c.logger.Named(name).Named("refbroker"), Limits: c.limits}
 }
 
 // handshake is go-plugin's handshake with the configured cookie.
@@ -85,7 +85,20 @@ func WithStartTimeout(d time.Duration) Option { return func(c *config) { c.start
 
 // WithMaxMessageSize bounds one message between host and plugin, in bytes.
 // Default: refbroker.DefaultMaxMessageSize (64 MiB).
-func WithMaxMessageSize(n int) Option { return func(c *config) { c.maxMsg = n } }
+func WithMaxMessageSize(n int) Option { return func(c *config) { c.limits.MaxMessageSize = n } }
+
+// WithMaxConcurrentCalls bounds how many of the plugin's calls into the
+// host (callbacks, and calls on objects the host passed) run at once; a
+// call beyond it fails at once with an error naming the limit. Default:
+// refbroker.DefaultMaxConcurrentCalls (1024).
+func WithMaxConcurrentCalls(n int) Option {
+	return func(c *config) { c.limits.MaxConcurrentCalls = n }
+}
+
+// WithMaxQueuedBytes bounds the host's outgoing data waiting for a plugin
+// that is slow to read: callers beyond it wait for room, and return when
+// their context ends. Default: refbroker.DefaultMaxQueuedBytes (16 MiB).
+func WithMaxQueuedBytes(n int) Option { return func(c *config) { c.limits.MaxQueuedBytes = n } }
 
 // WithChecksum makes Load refuse a binary whose SHA-256 checksum is not
 // sum (go-plugin's SecureConfig): the binary is checked before it is

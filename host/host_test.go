@@ -674,3 +674,10 @@ func TestDescribeAndCallJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrencyLimitPluginProcess: a host limited to 8 concurrent calls
+// from its plugin refuses the rest of the plugin's flood of callbacks.
+func TestConcurrencyLimitPluginProcess(t *testing.T) {
+	c := load(t, "svcplugin", host.WithMaxConcurrentCalls(8))
+	scenario.ConcurrencyLimit(t, dispenseSvc(t, c), 8, c.Stats)
+}

@@ -23,7 +23,7 @@ type Option func(*config)
 
 type config struct {
 	logger      hclog.Logger
-	maxMsg      int
+	limits      refbroker.Options // the limits only
 	cookieKey   string
 	cookieValue string
 	versions    map[int]map[string]any
@@ -36,7 +36,18 @@ func WithLogger(l hclog.Logger) Option { return func(c *config) { c.logger = l }
 
 // WithMaxMessageSize bounds one message between host and plugin, in bytes.
 // Default: refbroker.DefaultMaxMessageSize (64 MiB).
-func WithMaxMessageSize(n int) Option { return func(c *config) { c.maxMsg = n } }
+func WithMaxMessageSize(n int) Option { return func(c *config) { c.limits.MaxMessageSize = n } }
+
+// WithMaxConcurrentCalls bounds how many of the host's calls the plugin
+// runs at once; a call beyond it fails at once with an error naming the
+// limit. Default: refbroker.DefaultMaxConcurrentCalls (1024).
+func WithMaxConcurrentCalls(n int) Option {
+	return func(c *config) { c.limits.MaxConcurrentCalls = n }
+}
+
+// WithMaxQueuedBytes bounds the plugin's outgoing data waiting for a host
+// that is slow to read. Default: refbroker.DefaultMaxQueuedBytes (16 MiB).
+func WithMaxQueuedBytes(n int) Option { return func(c *config) { c.limits.MaxQueuedBytes = n } }
 
 // WithHandshake sets the magic cookie hosts must present
 // (host.WithHandshake). Default: refplug's own cookie.
@@ -94,7 +105,7 @@ func Serve(objects map[string]any, opts ...Option) {
 			fmt.Fprintf(os.Stderr, "%v (protocol version %d)\n", err, v)
 			os.Exit(1)
 		}
-		versioned[v] = goplugin.PluginSet{gp.PluginName: &gp.Plugin{Roots: objs, Logger: cfg.logger.Named("refbroker"), MaxMessageSize: cfg.maxMsg, Connected: connected, Socket: socket}}
+		versioned[v] = goplugin.PluginSet{gp.PluginName: &gp.Plugin{Roots: objs, Logger: cfg.logger.Named("refbroker"), Limits: cfg.limits, Connected: connected, Socket: socket}}
 	}
 	served := make(chan struct{})
 	go func() {

@@ -37,7 +37,7 @@ func ServeRemote(ln net.Listener, objects map[string]any, opts ...Option) error 
 		ln = tls.NewListener(ln, cfg.tls)
 	}
 	server := &goplugin.RPCServer{
-		Plugins: goplugin.PluginSet{gp.PluginName: &gp.Plugin{Roots: objects, Logger: cfg.logger.Named("refbroker"), MaxMessageSize: cfg.maxMsg}},
+		Plugins: goplugin.PluginSet{gp.PluginName: &gp.Plugin{Roots: objects, Logger: cfg.logger.Named("refbroker"), Limits: cfg.limits}},
 		// Remote hosts get no stdout or stderr of ours.
 		Stdout: strings.NewReader(""),
 		Stderr: strings.NewReader(""),

@@ -106,3 +106,17 @@ func TestCloseDoesNotWaitForMethods(t *testing.T) {
 	}
 	svc.Unhang() // fails (disconnected); Hang itself stays blocked in this test process
 }
+
+// TestConcurrencyLimitInProcess: a host limited to 8 concurrent calls from
+// its plugin refuses the rest of a flood of callbacks at once.
+func TestConcurrencyLimitInProcess(t *testing.T) {
+	logger := testutil.Logger(t, "test")
+	h, _ := refbroker.NewPair(t,
+		refbroker.Options{Logger: logger.Named("plugin"), Roots: map[string]any{"svc": contract.NewService(nil)}},
+		refbroker.Options{Logger: logger.Named("host"), MaxConcurrentCalls: 8})
+	svc, err := refbroker.Dispense[contract.Service](h, "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenario.ConcurrencyLimit(t, svc, 8, h.Stats)
+}

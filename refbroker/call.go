@@ -88,25 +88,13 @@ func (c *Conn) call(ctx context.Context, target uint64, m *methodPlan, args, out
 		e.uvarint(seq)
 		e.uvarint(target)
 		e.string(m.name)
-		switch {
-		case !fp.ctx:
-			e.byte1(ctxNone)
-		case ctx == nil:
-			e.byte1(ctxPlain)
-		default:
-			if dl, ok := ctx.Deadline(); ok {
-				e.byte1(ctxDeadline)
-				e.varint(dl.UnixNano())
-			} else {
-				e.byte1(ctxPlain)
-			}
-		}
+		writeContext(e, ctx, fp.ctx)
 		first := 1
 		if fp.ctx {
 			first = 2
 		}
 		for i, a := range args {
-			if err := fp.in[i].enc(e, a); err != nil {
+			if err := fp.in[i].encode(e, a); err != nil {
 				return fmt.Errorf("refbroker: %s: parameter %d: %w", m.full, i+first, err)
 			}
 		}
@@ -156,7 +144,7 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 	// this goroutine is busy (say, serving a callback of the same call).
 	stop := func() bool { return false }
 	if ctxDone != nil {
-		stop = context.AfterFunc(ctx, func() { c.sendCancel(seq) })
+		stop = context.AfterFunc(ctx, func() { c.sendCancel(seq, ctx) })
 	}
 	select {
 	case r := <-p.ch:
@@ -173,7 +161,7 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 		// ctx.Done closes before AfterFunc's func is started, so stopping
 		// it here can win the race: then the cancel is ours to send.
 		if stop() {
-			go c.sendCancel(seq)
+			go c.sendCancel(seq, ctx)
 		}
 		c.abandon(seq, p)
 		return ctx.Err()
@@ -206,13 +194,6 @@ func (c *Conn) abandon(seq uint64, p *pendingCall) {
 		// receiving it here waits only for that.
 		go c.drain(p, <-p.ch)
 	}
-}
-
-func (c *Conn) sendCancel(seq uint64) {
-	e := c.newEncoder()
-	e.byte1(msgCancel)
-	e.uvarint(seq)
-	_ = c.send(e)
 }
 
 // deliver hands the reply to call seq to its caller, and reports whether

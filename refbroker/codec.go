@@ -19,10 +19,27 @@ type codec struct {
 	dec func(d *decoder, v reflect.Value)
 }
 
+// errCodec is the codec of the error type; reflectError makes its values.
+var errCodec = &codec{t: errorType, enc: encodeErrorValue, dec: decodeErrorValue}
+
+func reflectError(err error) reflect.Value { return reflect.ValueOf(&err).Elem() }
+
 var (
 	codecCache sync.Map   // reflect.Type -> *codec
 	codecBuild sync.Mutex // serialises building, so recursive types are built once
 )
+
+// encode writes v with c. A panic in user code it runs (a MarshalBinary, a
+// GobEncode, an error's Error method) becomes an error, so a bad value
+// fails its call, and the caller can take the message back.
+func (c *codec) encode(e *encoder, v reflect.Value) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("encoding %s panicked: %v", c.t, p)
+		}
+	}()
+	return c.enc(e, v)
+}
 
 // codecFor returns the codec for t, or an error saying why t cannot cross.
 func codecFor(t reflect.Type) (*codec, error) {

@@ -80,11 +80,50 @@ func buildSliceCodec(c *codec, building map[reflect.Type]*codec) error {
 			return
 		}
 		defer d.leave()
-		s := reflect.MakeSlice(t, n, n)
-		decodeElems(d, elem, s)
-		v.Set(s)
+		v.Set(decodeSlice(d, elem, t, n))
 	}
 	return nil
+}
+
+// eagerAlloc is how much memory a decoder may allocate for a slice or map
+// before its elements arrive, beyond eagerFactor bytes per byte left in the
+// message.
+const (
+	eagerAlloc  = 64 << 10
+	eagerFactor = 8
+)
+
+// fitsEagerly reports whether n elements of size bytes each may be
+// allocated at once: a count is checked only against the bytes left (at
+// one byte an element at the least), and one element may take far more memory than
+// its bytes on the wire, so a hostile count must not buy a large
+// allocation up front.
+func fitsEagerly(d *decoder, n int, size uintptr) bool {
+	return uint64(n)*uint64(size) <= eagerAlloc+eagerFactor*uint64(d.remaining())
+}
+
+// decodeSlice reads n elements of slice type t, allocating as they arrive
+// (doubling) when n is too large to allocate at once: memory grows with
+// the elements actually decoded, so with the bytes actually received.
+func decodeSlice(d *decoder, elem *codec, t reflect.Type, n int) reflect.Value {
+	size := t.Elem().Size()
+	if fitsEagerly(d, n, size) {
+		s := reflect.MakeSlice(t, n, n)
+		decodeElems(d, elem, s)
+		return s
+	}
+	c := min(n, max(1, eagerAlloc/int(max(size, 1))))
+	s := reflect.MakeSlice(t, c, c)
+	for i := 0; i < n && d.err == nil; i++ {
+		if i == s.Len() {
+			nc := min(n, 2*s.Len())
+			ns := reflect.MakeSlice(t, nc, nc)
+			reflect.Copy(ns, s)
+			s = ns
+		}
+		elem.dec(d, s.Index(i))
+	}
+	return s
 }
 
 // buildBytesCodec handles slices of bytes as one block.
@@ -145,6 +184,9 @@ func encodeElems(e *encoder, elem *codec, v reflect.Value) error {
 		if err := elem.enc(e, v.Index(i)); err != nil {
 			return err
 		}
+		if err := e.full(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -188,6 +230,9 @@ func buildMapCodec(c *codec, building map[reflect.Type]*codec) error {
 			if err := elem.enc(e, it.Value()); err != nil {
 				return err
 			}
+			if err := e.full(); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
@@ -201,7 +246,11 @@ func buildMapCodec(c *codec, building map[reflect.Type]*codec) error {
 			return
 		}
 		defer d.leave()
-		m := reflect.MakeMapWithSize(t, n)
+		hint := n
+		if !fitsEagerly(d, n, t.Key().Size()+t.Elem().Size()) {
+			hint = 0 // the map grows as the entries arrive
+		}
+		m := reflect.MakeMapWithSize(t, hint)
 		k := reflect.New(t.Key()).Elem()
 		x := reflect.New(t.Elem()).Elem()
 		for i := 0; i < n && d.err == nil; i++ {

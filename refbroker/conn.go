@@ -35,7 +35,23 @@ type Options struct {
 	// MaxMessageSize bounds one message, in bytes, in both directions.
 	// Default: DefaultMaxMessageSize (64 MiB).
 	MaxMessageSize int
+	// MaxConcurrentCalls bounds how many of the peer's calls this side runs
+	// at once, callbacks within callbacks included. A call beyond it is
+	// refused at once, unread, with an error that names this limit; nothing
+	// waits, so re-entrant calls cannot deadlock on it. Default:
+	// DefaultMaxConcurrentCalls (1024).
+	MaxConcurrentCalls int
+	// MaxQueuedBytes bounds the data waiting to be written while the peer
+	// is slow to read: a caller beyond it waits for room, and returns when
+	// its context ends. Default: DefaultMaxQueuedBytes (16 MiB).
+	MaxQueuedBytes int
 }
+
+// Defaults of the limits in Options.
+const (
+	DefaultMaxConcurrentCalls = 1024
+	DefaultMaxQueuedBytes     = 16 << 20
+)
 
 // Conn is one end of a broker connection over a byte stream. Both ends are
 // alike: each serves its exported objects to the other and calls the
@@ -43,10 +59,12 @@ type Options struct {
 // go-plugin stream; a Conn works over any reliable io.ReadWriteCloser, such
 // as net.Pipe.
 type Conn struct {
-	rwc    io.ReadWriteCloser
-	log    hclog.Logger
-	roots  map[string]any
-	maxMsg int
+	rwc      io.ReadWriteCloser
+	log      hclog.Logger
+	roots    map[string]any
+	maxMsg   int
+	maxCalls int
+	maxQueue int
 
 	mu sync.Mutex
 	st state // guarded by mu: reached only through locked
@@ -57,7 +75,7 @@ type Conn struct {
 	ended      atomic.Bool
 
 	// Cumulative counts, reported by Stats (the tables count the rest).
-	callsMade, callsServed atomic.Uint64
+	callsMade, callsServed, callsRefused atomic.Uint64
 
 	releaseReady chan struct{}  // wakes the release flusher; capacity 1
 	done         chan struct{}  // closed when the connection has ended
@@ -96,6 +114,8 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 		log:          opts.Logger,
 		roots:        opts.Roots,
 		maxMsg:       opts.MaxMessageSize,
+		maxCalls:     opts.MaxConcurrentCalls,
+		maxQueue:     opts.MaxQueuedBytes,
 		releaseReady: make(chan struct{}, 1),
 		done:         make(chan struct{}),
 	}
@@ -104,6 +124,12 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 	}
 	if c.maxMsg <= 0 {
 		c.maxMsg = DefaultMaxMessageSize
+	}
+	if c.maxCalls <= 0 {
+		c.maxCalls = DefaultMaxConcurrentCalls
+	}
+	if c.maxQueue <= 0 {
+		c.maxQueue = DefaultMaxQueuedBytes
 	}
 	c.st.init()
 	c.rd.init(rwc)
@@ -176,7 +202,7 @@ func (c *Conn) end(cause error, closeStream bool) {
 	var (
 		first    bool
 		pending  []*pendingCall
-		serving  []context.CancelFunc
+		serving  []*callCtx
 		leftover map[uint64]*export
 	)
 	c.locked(func(s *state) {
@@ -206,8 +232,8 @@ func (c *Conn) end(cause error, closeStream bool) {
 	for _, p := range pending {
 		p.connEnded()
 	}
-	for _, cancel := range serving {
-		cancel()
+	for _, cc := range serving {
+		cc.end(context.Canceled, fmt.Errorf("%w: %v", ErrDisconnected, cause))
 	}
 	if cause != errClosed {
 		c.log.Debug("refbroker connection ended", "cause", cause)
@@ -237,6 +263,7 @@ type Stats struct {
 
 	CallsMade       uint64 // calls this side sent
 	CallsServed     uint64 // calls of the peer this side ran
+	CallsRefused    uint64 // calls of the peer refused for Options.MaxConcurrentCalls
 	ExportsCreated  uint64 // objects this side exported
 	ExportsDropped  uint64 // exports dropped after the peer released every send
 	ImportsCreated  uint64 // imports of the peer's objects this side began
@@ -251,6 +278,6 @@ func (c *Conn) Stats() Stats {
 		st.Imports, st.ImportsCreated, st.ImportsReleased = len(s.imports.byID), s.imports.created, s.imports.released
 		st.Pending = len(s.calls.bySeq)
 	})
-	st.CallsMade, st.CallsServed = c.callsMade.Load(), c.callsServed.Load()
+	st.CallsMade, st.CallsServed, st.CallsRefused = c.callsMade.Load(), c.callsServed.Load(), c.callsRefused.Load()
 	return st
 }

@@ -48,23 +48,29 @@ func encodeError(e *encoder, err error, depth int) {
 	e.string(err.Error())
 	var kids []error
 	if depth < maxErrorDepth {
-		switch u := err.(type) {
-		case interface{ Unwrap() error }:
-			if k := u.Unwrap(); k != nil {
-				kids = []error{k}
-			}
-		case interface{ Unwrap() []error }:
-			for _, k := range u.Unwrap() {
-				if k != nil {
-					kids = append(kids, k)
-				}
-			}
-		}
+		kids = unwrapped(err)
 	}
 	e.uvarint(uint64(len(kids)))
 	for _, k := range kids {
 		encodeError(e, k, depth+1)
 	}
+}
+
+// unwrapped returns the errors err wraps.
+func unwrapped(err error) (kids []error) {
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		if k := u.Unwrap(); k != nil {
+			kids = []error{k}
+		}
+	case interface{ Unwrap() []error }:
+		for _, k := range u.Unwrap() {
+			if k != nil {
+				kids = append(kids, k)
+			}
+		}
+	}
+	return kids
 }
 
 func decodeErrorValue(d *decoder, v reflect.Value) {

@@ -13,6 +13,7 @@ import (
 type export struct {
 	val     reflect.Value // the object: an interface value or a func
 	recv    reflect.Value // what calls go to: val, or its wire adapter
+	static  reflect.Type  // the type it was sent as; nil for a root
 	methods *ifacePlan    // what the reference grants
 	count   uint64        // sends not yet released by the peer
 	key     exportKey     // identity in byKey; zero if not deduplicated
@@ -159,7 +160,7 @@ func newExport(v reflect.Value, t reflect.Type, key exportKey) (*export, error) 
 	if err != nil {
 		return nil, err
 	}
-	x := &export{methods: methods, count: 1, key: key}
+	x := &export{static: t, methods: methods, count: 1, key: key}
 	if v.Kind() == reflect.Func {
 		x.val = v
 	} else {
@@ -174,11 +175,15 @@ func newExport(v reflect.Value, t reflect.Type, key exportKey) (*export, error) 
 }
 
 // homeExport returns the object of our export id, which the peer sent
-// back, for a position of static type t.
+// back, for a position of static type t, if the export's grant allows it
+// there (see grants).
 func (c *Conn) homeExport(id uint64, t reflect.Type) (reflect.Value, error) {
 	x := c.export(id)
 	if x == nil {
 		return reflect.Value{}, fmt.Errorf("the peer sent back reference #%d, which is not exported here (released, or never sent)", id)
+	}
+	if !x.grants(t) {
+		return reflect.Value{}, fmt.Errorf("the peer sent back reference #%d, granted as %s, where %s is expected: a reference comes home only where its grant covers every method (hint: send it back at the type it was sent as)", id, x.grantName(), t)
 	}
 	obj := x.val
 	if obj.Kind() == reflect.Interface {
@@ -188,4 +193,54 @@ func (c *Conn) homeExport(id uint64, t reflect.Type) (reflect.Value, error) {
 		return reflect.Value{}, fmt.Errorf("the peer sent back reference #%d (%s) where %s is expected", id, obj.Type(), t)
 	}
 	return obj, nil
+}
+
+// grants reports whether x may come home in a position of static type t.
+// The peer must not widen what it was given by sending a reference back
+// at another type: this side's code would then call, on its own object,
+// methods the peer was never granted. So a reference comes home as an
+// interface only if every method of it is among those granted, with the
+// same signature; as a func only at the type it was sent as; and as any
+// only if it was sent as any (an any would let this side's code assert any
+// method of the object).
+func (x *export) grants(t reflect.Type) bool {
+	switch classify(t) {
+	case kindAny:
+		return x.static == anyType
+	case kindFunc:
+		return x.static == t
+	case kindInterface:
+		if x.static != nil && classify(x.static) != kindInterface {
+			return false
+		}
+		for i := range t.NumMethod() {
+			m := t.Method(i)
+			if sig, ok := x.grantedSig(m.Name); !ok || sig != m.Type.String() {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// grantedSig returns the signature of the granted method name.
+func (x *export) grantedSig(name string) (string, bool) {
+	if x.static != nil { // the interface it was sent as (not its wire adapter)
+		sig, ok := sigOf(x.static).sigs[name]
+		return sig, ok
+	}
+	m, ok := x.methods.methods[name] // a root: the methods the bootstrap asked for
+	if !ok {
+		return "", false
+	}
+	return m.plan.t.String(), true
+}
+
+// grantName names x's grant in messages.
+func (x *export) grantName() string {
+	if x.static != nil {
+		return x.static.String()
+	}
+	return "the root " + x.methods.t.String()
 }

@@ -25,6 +25,7 @@ func (c *Conn) newEncoder() *encoder {
 	e := encoderPool.Get().(*encoder)
 	e.buf = e.buf[:frameRoom]
 	e.refs = c
+	e.limit = frameRoom + c.maxMsg
 	e.depth = 0
 	e.sent = e.sent[:0]
 	return e

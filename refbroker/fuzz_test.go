@@ -116,7 +116,7 @@ func fuzzMessageSeeds() [][]byte {
 			e.uvarint(1)
 			e.string("Take")
 			e.byte1(ctxDeadline)
-			e.varint(time.Now().Add(time.Hour).UnixNano())
+			e.varint(int64(time.Hour))
 			e.byte1(refMine)
 			e.uvarint(7)
 			e.uvarint(0)
@@ -129,7 +129,7 @@ func fuzzMessageSeeds() [][]byte {
 			e.string("Name")
 			e.string("func() (string, error)")
 		}),
-		msg(func(e *encoder) { e.byte1(msgCancel); e.uvarint(3) }),
+		msg(func(e *encoder) { e.byte1(msgCancel); e.uvarint(3); e.byte1(reasonDeadline); e.byte1(errTagNil) }),
 		msg(func(e *encoder) { e.byte1(msgRelease); e.uvarint(1); e.uvarint(1); e.uvarint(1) }),
 		msg(func(e *encoder) { e.byte1(msgReturn); e.uvarint(9); e.byte1(statusOK) }),
 	}

@@ -277,7 +277,7 @@ func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
 		if d.err != nil {
 			return nil, d.err
 		}
-		c.cancelServing(seq)
+		return nil, c.readCancel(d, seq)
 	case msgRelease:
 		return nil, c.applyReleases(d)
 	case msgBootstrap:

@@ -12,24 +12,48 @@ import (
 // Incoming calls: reading a call's header, running the method, and
 // replying.
 
-// servingTable holds the cancel funcs of the peer's calls that take a
-// context, by the peer's sequence number, so a cancel message can reach
-// them. Its methods assume the connection's mutex (see state).
+// servingTable holds the peer's calls this side is running, by the peer's
+// sequence number, with each call's context (nil for a method without
+// one), so a cancel message can reach them and their number can be
+// bounded. Its methods assume the connection's mutex (see state).
 type servingTable struct {
-	bySeq map[uint64]context.CancelFunc
+	bySeq map[uint64]*callCtx
 }
 
-func (t *servingTable) init() { t.bySeq = make(map[uint64]context.CancelFunc) }
+func (t *servingTable) init() { t.bySeq = make(map[uint64]*callCtx) }
 
-func (t *servingTable) add(seq uint64, cancel context.CancelFunc) { t.bySeq[seq] = cancel }
-func (t *servingTable) remove(seq uint64)                         { delete(t.bySeq, seq) }
-func (t *servingTable) get(seq uint64) context.CancelFunc         { return t.bySeq[seq] }
+// add enters the peer's call seq, unless a call with that number is still
+// running (a protocol violation: its cancel func would be lost) or limit
+// calls are running already.
+func (t *servingTable) add(seq uint64, ctx *callCtx, limit int) error {
+	if _, dup := t.bySeq[seq]; dup {
+		return malformed("call number %d reused while that call is still running", seq)
+	}
+	if len(t.bySeq) >= limit {
+		return errTooManyCalls
+	}
+	t.bySeq[seq] = ctx
+	return nil
+}
+
+func (t *servingTable) remove(seq uint64)       { delete(t.bySeq, seq) }
+func (t *servingTable) get(seq uint64) *callCtx { return t.bySeq[seq] }
+
+// errReturned is the cause of a served call's context once the call has
+// returned.
+var errReturned = errors.New("refbroker: the call returned")
+
+// errTooManyCalls marks a call refused because the peer has the most calls
+// running here that Options.MaxConcurrentCalls allows.
+var errTooManyCalls = errors.New("too many calls running")
 
 // takeAll empties the table and returns what it held.
-func (t *servingTable) takeAll() []context.CancelFunc {
-	all := make([]context.CancelFunc, 0, len(t.bySeq))
-	for _, cancel := range t.bySeq {
-		all = append(all, cancel)
+func (t *servingTable) takeAll() []*callCtx {
+	all := make([]*callCtx, 0, len(t.bySeq))
+	for _, cc := range t.bySeq {
+		if cc != nil {
+			all = append(all, cc)
+		}
 	}
 	clear(t.bySeq)
 	return all
@@ -40,23 +64,24 @@ type incoming struct {
 	seq    uint64
 	target uint64
 	method string
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx    *callCtx // nil if the method takes no context
 	m      *inbound // the message, positioned at the arguments
+	refuse error    // set if the call is refused unread (too many running)
 }
 
 // readCall reads a call's header on the reader goroutine, so that its
 // context is registered before a cancel for it can arrive, and returns the
-// call for the reader to serve.
+// call for the reader to serve, or to refuse if in.refuse is set. An error
+// means the peer broke the protocol.
 func (c *Conn) readCall(m *inbound) (*incoming, error) {
 	d := &m.d
 	in := &incoming{seq: d.uvarint(), m: m}
 	in.target = d.uvarint()
 	in.method = d.string()
 	flag := d.byte1()
-	var deadline int64
+	var remaining int64
 	if flag == ctxDeadline {
-		deadline = d.varint()
+		remaining = d.varint()
 	}
 	if d.err != nil {
 		return nil, d.err
@@ -64,37 +89,43 @@ func (c *Conn) readCall(m *inbound) (*incoming, error) {
 	switch flag {
 	case ctxNone:
 	case ctxPlain:
-		in.ctx, in.cancel = context.WithCancel(context.Background())
+		in.ctx = newCallCtx(-1)
 	case ctxDeadline:
-		in.ctx, in.cancel = context.WithDeadline(context.Background(), time.Unix(0, deadline))
+		if remaining < 0 {
+			return nil, malformed("negative time remaining %d", remaining)
+		}
+		in.ctx = newCallCtx(time.Duration(remaining))
 	default:
 		return nil, malformed("bad context flag %d", flag)
 	}
-	if in.cancel != nil {
-		c.locked(func(s *state) { s.serving.add(in.seq, in.cancel) })
+	var err error
+	c.locked(func(s *state) { err = s.serving.add(in.seq, in.ctx, c.maxCalls) })
+	if err != nil && in.ctx != nil {
+		in.ctx.end(context.Canceled, nil)
+	}
+	switch {
+	case err == errTooManyCalls:
+		in.refuse = fmt.Errorf("refbroker: call of %s refused: the other side already runs %d calls of this side's, its limit (Options.MaxConcurrentCalls); retry later, or raise the limit", in.method, c.maxCalls)
+	case err != nil:
+		return nil, err
 	}
 	return in, nil
-}
-
-// cancelServing cancels the context of the peer's call seq, if it is
-// still running.
-func (c *Conn) cancelServing(seq uint64) {
-	var cancel context.CancelFunc
-	c.locked(func(s *state) { cancel = s.serving.get(seq) })
-	if cancel != nil {
-		cancel()
-	}
 }
 
 // serveCall runs an incoming call and replies.
 func (c *Conn) serveCall(in *incoming) {
 	defer c.finish(in.m) // at the latest; normally right after the arguments
-	if in.cancel != nil {
-		defer func() {
-			c.locked(func(s *state) { s.serving.remove(in.seq) })
-			in.cancel()
-		}()
+	if in.refuse != nil {
+		c.callsRefused.Add(1)
+		c.reply(in.seq, statusRejected, in.refuse)
+		return
 	}
+	defer func() {
+		c.locked(func(s *state) { s.serving.remove(in.seq) })
+		if in.ctx != nil {
+			in.ctx.end(context.Canceled, errReturned)
+		}
+	}()
 	x := c.export(in.target)
 	if x == nil {
 		c.reply(in.seq, statusRejected, fmt.Errorf("refbroker: call of %s on unknown reference #%d (released, or never sent)", in.method, in.target))
@@ -115,9 +146,9 @@ func (c *Conn) serveCall(in *incoming) {
 	fp := m.plan
 	args := make([]reflect.Value, 0, fp.t.NumIn())
 	if fp.ctx {
-		ctx := in.ctx
-		if ctx == nil {
-			ctx = context.Background()
+		var ctx context.Context = context.Background()
+		if in.ctx != nil {
+			ctx = in.ctx
 		}
 		args = append(args, reflect.ValueOf(&ctx).Elem())
 	}
@@ -152,7 +183,7 @@ func (c *Conn) serveCall(in *incoming) {
 	e.uvarint(in.seq)
 	e.byte1(statusOK)
 	for i, oc := range fp.out {
-		if err := oc.enc(e, outs[i]); err != nil {
+		if err := oc.encode(e, outs[i]); err != nil {
 			c.discard(e)
 			c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: result %d: %w", m.full, i+1, err))
 			return
@@ -181,13 +212,18 @@ func (c *Conn) safeCall(name string, fn reflect.Value, args []reflect.Value, var
 
 func (c *Conn) replyFailed(seq uint64, err error) { c.reply(seq, statusFailed, err) }
 
-// reply sends a return carrying only an error.
+// reply sends a return carrying only an error. If the error's own methods
+// panic (it can be a user's, from CallJSON), its text says so instead.
 func (c *Conn) reply(seq uint64, status byte, err error) {
 	e := c.newEncoder()
 	e.byte1(msgReturn)
 	e.uvarint(seq)
 	e.byte1(status)
-	encodeError(e, err, 0)
+	mark := len(e.buf)
+	if perr := errCodec.encode(e, reflectError(err)); perr != nil {
+		e.buf = e.buf[:mark]
+		encodeError(e, fmt.Errorf("refbroker: the error could not be sent: %v", perr), 0)
+	}
 	_ = c.send(e)
 }
 

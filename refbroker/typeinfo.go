@@ -20,10 +20,15 @@ import (
 // sender). Type ID 0 means unchecked: any, and the root of a Dispense
 // (checked by the bootstrap).
 
-// maxPeerTypes bounds the types a peer may announce, so a hostile one
-// cannot grow the table without end. Real programs have far fewer
-// interface and func types that cross.
-const maxPeerTypes = 1 << 16
+// maxPeerTypes and maxPeerTypeBytes bound the types a peer may announce
+// and the bytes of their descriptions this side keeps, so a hostile peer
+// cannot grow the table without end; a peer that passes either ends the
+// connection. Real programs have far fewer interface and func types that
+// cross, with descriptions of a few hundred bytes each.
+const (
+	maxPeerTypes     = 1 << 16
+	maxPeerTypeBytes = 4 << 20
+)
 
 type typePair struct {
 	peer uint64
@@ -36,6 +41,7 @@ type typeTable struct {
 	next    uint64                  // the last type ID given out
 	sent    map[reflect.Type]uint64 // our static types the peer knows, by ID
 	peer    map[uint64]*typeSig     // the peer's static types, by its IDs
+	kept    int                     // bytes of the peer's descriptions announced
 	checked map[typePair]error      // (peer type, our type) checks done
 }
 
@@ -88,6 +94,7 @@ func (c *Conn) typeID(t reflect.Type) (uint64, error) {
 
 // learnPeerType records a type-info message.
 func (c *Conn) learnPeerType(d *decoder) error {
+	start := d.off
 	id := d.uvarint()
 	sig := &typeSig{name: d.string(), sigs: map[string]string{}}
 	n := d.length(2)
@@ -95,6 +102,7 @@ func (c *Conn) learnPeerType(d *decoder) error {
 		name, s := d.string(), d.string()
 		sig.sigs[name] = s
 	}
+	size := d.off - start
 	if d.err != nil {
 		return d.err
 	}
@@ -105,6 +113,10 @@ func (c *Conn) learnPeerType(d *decoder) error {
 	c.locked(func(s *state) {
 		if len(s.types.peer) >= maxPeerTypes {
 			err = malformed("more than %d types announced", maxPeerTypes)
+			return
+		}
+		if s.types.kept += size; s.types.kept > maxPeerTypeBytes {
+			err = malformed("type descriptions of more than %d bytes announced", maxPeerTypeBytes)
 			return
 		}
 		s.types.peer[id] = sig

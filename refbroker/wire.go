@@ -2,6 +2,7 @@ package refbroker
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"reflect"
 )
@@ -17,7 +18,7 @@ import (
 const (
 	msgCall      byte = 1 // seq, target, method, ctx, args...
 	msgReturn    byte = 2 // seq, status, results... | error
-	msgCancel    byte = 3 // seq
+	msgCancel    byte = 3 // seq, reason, cause
 	msgRelease   byte = 4 // n, (id, count) * n
 	msgBootstrap byte = 5 // seq, name, interface, n, (method, signature) * n
 	msgTypeInfo  byte = 6 // type ID, type, n, (method, signature) * n
@@ -47,7 +48,7 @@ const (
 const (
 	ctxNone     byte = 0 // the method takes no context
 	ctxPlain    byte = 1 // a context without deadline
-	ctxDeadline byte = 2 // a context with deadline; unix nanoseconds follow
+	ctxDeadline byte = 2 // a context with deadline; the nanoseconds remaining follow
 )
 
 // maxDepth bounds nesting while encoding and decoding, so a cyclic value or a
@@ -71,6 +72,7 @@ type refReader interface {
 type encoder struct {
 	buf   []byte
 	refs  refWriter // nil: the message may carry no references
+	limit int       // the most len(buf) may reach; 0: no limit
 	depth int
 	sent  []uint64 // export IDs sent in this message, once per send
 	home  []*Ref   // Refs sent home in this message: kept alive until it is written
@@ -94,6 +96,23 @@ func (e *encoder) bool(b bool) {
 	} else {
 		e.byte1(0)
 	}
+}
+
+// full reports an error once the message has passed its size limit, so
+// that encoding stops there instead of building a message that cannot be
+// sent. Codecs of collections check it after each element.
+func (e *encoder) full() error {
+	if e.limit > 0 && len(e.buf) > e.limit {
+		return &sizeError{limit: e.limit - frameRoom}
+	}
+	return nil
+}
+
+// sizeError says a message outgrew the size limit while it was encoded.
+type sizeError struct{ limit int }
+
+func (e *sizeError) Error() string {
+	return fmt.Sprintf("message exceeds the limit of %d bytes (Options.MaxMessageSize)", e.limit)
 }
 
 // decoder reads one message from buf. Errors are sticky: after the first,

@@ -182,13 +182,21 @@ func TestWireCancelAndDeadline(t *testing.T) {
 	// ctx flag 1: a context without deadline, cancelled by a cancel message.
 	p.send(msg(1).u(2).u(id).s("Wait").byte1(1))
 	testutil.Eventually(t, "Wait to be served", func() bool { return p.conn.Stats().CallsServed >= 1 })
-	p.send(msg(3).u(2))
+	// cancel: seq, reason 1 (cancelled), the cause: an error, here nil.
+	p.send(msg(3).u(2).byte1(1).byte1(0))
 	// The error is a registered sentinel: tag 1 and its key, "%T:text".
 	p.expect("Wait after cancel", msg(2).u(2).byte1(0).byte1(1).s("*errors.errorString:context canceled"))
 
-	// ctx flag 2: a deadline, a varint of Unix nanoseconds.
-	p.send(msg(1).u(3).u(id).s("Wait").byte1(2).v(time.Now().Add(20 * time.Millisecond).UnixNano()))
+	// ctx flag 2: a deadline, a varint of the nanoseconds remaining.
+	p.send(msg(1).u(3).u(id).s("Wait").byte1(2).v(int64(20 * time.Millisecond)))
 	p.expect("Wait past its deadline", msg(2).u(3).byte1(0).byte1(1).s("context.deadlineExceededError:context deadline exceeded"))
+
+	// A cancel with reason 2 (deadline exceeded) ends the callee's context
+	// with DeadlineExceeded, even long before its own deadline.
+	p.send(msg(1).u(4).u(id).s("Wait").byte1(2).v(int64(time.Hour)))
+	testutil.Eventually(t, "Wait to be served", func() bool { return p.conn.Stats().CallsServed >= 3 })
+	p.send(msg(3).u(4).byte1(2).byte1(0))
+	p.expect("Wait after the caller's deadline", msg(2).u(4).byte1(0).byte1(1).s("context.deadlineExceededError:context deadline exceeded"))
 }
 
 func TestWireTypeInfoAndRelease(t *testing.T) {
@@ -288,4 +296,47 @@ func TestWireRejectsBadFrames(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWireProtocolViolations: a peer that reuses the number of a call
+// still running, or announces more type descriptions than are kept, ends
+// the connection with the reason logged and in Err; the blocked call's
+// context is cancelled with it.
+func TestWireProtocolViolations(t *testing.T) {
+	t.Run("reused call number", func(t *testing.T) {
+		p := newRawPeer(t)
+		id := p.bootstrap(1, waitSig)
+		p.send(msg(1).u(2).u(id).s("Wait").byte1(1))
+		testutil.Eventually(t, "Wait to be served", func() bool { return p.conn.Stats().CallsServed >= 1 })
+		p.send(msg(1).u(2).u(id).s("Wait").byte1(1))
+		select {
+		case <-p.conn.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the connection survived a reused call number")
+		}
+		if err := p.conn.Err(); err == nil || !strings.Contains(err.Error(), "call number 2 reused while that call is still running") {
+			t.Errorf("Err() = %v", err)
+		}
+	})
+	t.Run("type descriptions beyond the limit", func(t *testing.T) {
+		p := newRawPeer(t)
+		big := strings.Repeat("x", 1<<20)
+		go func() { // the Conn may stop reading before the last one
+			for i := range 8 {
+				f := msg(6).u(uint64(i + 1)).s("T").u(1).s("M").s(big)
+				p.w.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				if _, err := p.w.Write(append(binary.AppendUvarint(nil, uint64(len(f.b))), f.b...)); err != nil {
+					return
+				}
+			}
+		}()
+		select {
+		case <-p.conn.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the connection kept 8 MiB of type descriptions")
+		}
+		if err := p.conn.Err(); err == nil || !strings.Contains(err.Error(), "type descriptions of more than 4194304 bytes") {
+			t.Errorf("Err() = %v", err)
+		}
+	})
 }

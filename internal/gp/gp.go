@@ -66,9 +66,11 @@ type Connection struct {
 // Roots, Connected and Socket; the host side sets Logger and, when it made
 // a socket pair, Socket.
 type Plugin struct {
-	Roots          map[string]any
-	Logger         hclog.Logger
-	MaxMessageSize int
+	Roots  map[string]any
+	Logger hclog.Logger
+	// Limits holds the connection's limits (MaxMessageSize and the
+	// others); its Logger and Roots are ignored.
+	Limits refbroker.Options
 	// Connected receives the plugin side's connection once the host has
 	// opened it. It must have room for one. If nil, any number of hosts
 	// may connect (a remote plugin), each connection living until its host
@@ -136,8 +138,15 @@ func (p *Plugin) Server(b *goplugin.MuxBroker) (any, error) {
 // That is what tells a plugin its host has hung up after asking it to
 // quit, so that it can exit without losing go-plugin's answer (go-plugin
 // issue 331).
+// options are the Conn's options: the limits, the logger and the roots.
+func (p *Plugin) options() refbroker.Options {
+	o := p.Limits
+	o.Logger, o.Roots = p.Logger, p.Roots
+	return o
+}
+
 func (p *Plugin) Client(b *goplugin.MuxBroker, c *rpc.Client) (any, error) {
-	opts := refbroker.Options{Logger: p.Logger, MaxMessageSize: p.MaxMessageSize}
+	opts := p.options()
 	if sock, _ := p.Socket.Take(); sock != nil {
 		token := make([]byte, tokenSize)
 		rand.Read(token)
@@ -270,7 +279,7 @@ func (s *server) Connect(id uint32, _ *struct{}) error {
 // serve runs the plugin side's Conn on stream, tied to lifeline if there
 // is one.
 func (s *server) serve(stream io.ReadWriteCloser, lifeline net.Conn) error {
-	c := refbroker.NewConn(stream, refbroker.Options{Logger: s.p.Logger, Roots: s.p.Roots, MaxMessageSize: s.p.MaxMessageSize})
+	c := refbroker.NewConn(stream, s.p.options())
 	if lifeline != nil {
 		tie(c, lifeline)
 	}

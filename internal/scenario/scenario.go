@@ -43,6 +43,9 @@ func Run(t *testing.T, svc contract.Service) {
 		{"Release", Release},
 		{"Streams", Streams},
 		{"BuiltinInterfaces", BuiltinInterfaces},
+		{"Grants", Grants},
+		{"ContextReason", ContextReason},
+		{"FreshReference", FreshReference},
 	} {
 		t.Run(s.name, func(t *testing.T) { s.fn(t, svc) })
 	}

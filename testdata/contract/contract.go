@@ -120,6 +120,16 @@ type Service interface {
 	// Health reports the serving side's goroutine count (after letting the
 	// garbage collector run) and its connection's counts.
 	Health() (Health, error)
+	// LaunderAny and LaunderCloser hand s back in positions of other
+	// types, as a plugin trying to widen its grant would.
+	LaunderAny(s Sink) (any, error)
+	LaunderCloser(s Sink) (io.Closer, error)
+	// Flood calls fn n times at once and reports how many calls failed,
+	// with the first failure's text.
+	Flood(fn func() error, n int) (failed int, first string, err error)
+	// Reason reports how the context of the last Wait ended: its Err and
+	// its context.Cause.
+	Reason() (err, cause string, e error)
 }
 
 // Health is the serving side's view of itself.

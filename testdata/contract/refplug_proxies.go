@@ -165,6 +165,13 @@ func (p serviceProxy) Fanout(sinks []Sink, byName map[string]Sink, msg string) e
 	return p.Ref.Invoke("Fanout", []any{sinks, byName, msg})
 }
 
+func (p serviceProxy) Flood(fn func() error, n int) (int, string, error) {
+	var r0 int
+	var r1 string
+	err := p.Ref.Invoke("Flood", []any{fn, n}, &r0, &r1)
+	return r0, r1, err
+}
+
 func (p serviceProxy) Hang(ctx context.Context) error {
 	return p.Ref.Invoke("Hang", []any{ctx})
 }
@@ -190,6 +197,18 @@ func (p serviceProxy) Keep(t Thing) (bool, error) {
 func (p serviceProxy) Kept() (Thing, error) {
 	var r0 Thing
 	err := p.Ref.Invoke("Kept", nil, &r0)
+	return r0, err
+}
+
+func (p serviceProxy) LaunderAny(s Sink) (any, error) {
+	var r0 any
+	err := p.Ref.Invoke("LaunderAny", []any{s}, &r0)
+	return r0, err
+}
+
+func (p serviceProxy) LaunderCloser(s Sink) (io.Closer, error) {
+	var r0 io.Closer
+	err := p.Ref.Invoke("LaunderCloser", []any{s}, &r0)
 	return r0, err
 }
 
@@ -235,6 +254,13 @@ func (p serviceProxy) Producer(n int) (io.ReadCloser, error) {
 	var r0 io.ReadCloser
 	err := p.Ref.Invoke("Producer", []any{n}, &r0)
 	return r0, err
+}
+
+func (p serviceProxy) Reason() (string, string, error) {
+	var r0 string
+	var r1 string
+	err := p.Ref.Invoke("Reason", nil, &r0, &r1)
+	return r0, r1, err
 }
 
 func (p serviceProxy) Same(t Thing) (Thing, error) {

@@ -27,6 +27,7 @@ type service struct {
 	mu        sync.Mutex
 	kept      Thing
 	cancelled int
+	reason    [2]string // Err and Cause of the last Wait's context
 	unhang    chan struct{}
 	unhangOne sync.Once
 	gates     map[string]*gate // guarded by mu
@@ -180,8 +181,55 @@ func (s *service) Wait(ctx context.Context, started func()) error {
 	<-ctx.Done()
 	s.mu.Lock()
 	s.cancelled++
+	s.reason = [2]string{fmt.Sprint(ctx.Err()), fmt.Sprint(context.Cause(ctx))}
 	s.mu.Unlock()
 	return ctx.Err()
+}
+
+func (s *service) Reason() (string, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reason[0], s.reason[1], nil
+}
+
+func (s *service) LaunderAny(x Sink) (any, error) { return x, nil }
+
+// LaunderCloser wraps the caller's proxy so that it has a Close method and
+// still carries the caller's reference: sent back, it goes home.
+func (s *service) LaunderCloser(x Sink) (io.Closer, error) {
+	p, ok := x.(sinkProxy)
+	if !ok {
+		return nil, fmt.Errorf("LaunderCloser: %T is not a proxy", x)
+	}
+	return laundered{p}, nil
+}
+
+type laundered struct{ sinkProxy }
+
+func (laundered) Close() error { return nil }
+
+func (s *service) Flood(fn func() error, n int) (int, string, error) {
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		failed int
+		first  string
+	)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil {
+				mu.Lock()
+				if failed++; first == "" {
+					first = err.Error()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return failed, first, nil
 }
 
 func (s *service) Deadline(ctx context.Context) (time.Duration, bool, error) {

@@ -1,0 +1,143 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/refplug/refplug/internal/testutil"
+	"github.com/refplug/refplug/refbroker"
+	"github.com/refplug/refplug/testdata/contract"
+)
+
+// Scenarios of the boundary's promises against a careless or hostile
+// peer: least authority on the way home, the caller's reason for ending a
+// context, and the concurrency limit.
+
+// Grants: a reference the host passed as Sink cannot come home where more
+// is asked of it (any, io.Closer): the host's own object would then be
+// called for methods the plugin was never granted.
+func Grants(t *testing.T, svc contract.Service) {
+	s := &sink{}
+	if v, err := svc.LaunderAny(s); err == nil || !strings.Contains(err.Error(), "granted as contract.Sink, where interface {} is expected") {
+		t.Errorf("LaunderAny = %T, %v; want the reference refused in an any", v, err)
+	}
+	if v, err := svc.LaunderCloser(s); err == nil || !strings.Contains(err.Error(), "granted as contract.Sink, where io.Closer is expected") {
+		t.Errorf("LaunderCloser = %T, %v; want the reference refused as io.Closer", v, err)
+	}
+	// At the type it was granted as, it comes home as the original.
+	if got, err := svc.Same(&thing{name: "t"}); err != nil {
+		t.Errorf("Same after refused launders: %v", err)
+	} else if _, ok := got.(*thing); !ok {
+		t.Errorf("Same = %T; want the host's own *thing", got)
+	}
+}
+
+// ContextReason: the callee's context ends with the caller's reason,
+// DeadlineExceeded or Canceled, and the caller's context.Cause, every
+// time (the caller's cancel message must not turn a deadline into a
+// cancellation).
+func ContextReason(t *testing.T, svc contract.Service) {
+	check := func(what string, run func() error, wantErr, wantCause string) {
+		t.Helper()
+		before, _ := svc.Cancelled()
+		if err := run(); err == nil || err.Error() != wantErr {
+			t.Errorf("%s: the caller got %v; want %s", what, err, wantErr)
+		}
+		testutil.Eventually(t, "the callee's context to end", func() bool {
+			n, _ := svc.Cancelled()
+			return n > before
+		})
+		gotErr, gotCause, err := svc.Reason()
+		if err != nil || gotErr != wantErr || gotCause != wantCause {
+			t.Errorf("%s: the callee's context ended with Err %q, Cause %q (%v); want %q, %q", what, gotErr, gotCause, err, wantErr, wantCause)
+		}
+	}
+	for range 5 {
+		check("deadline", func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			return svc.Wait(ctx, func() {})
+		}, "context deadline exceeded", "context deadline exceeded")
+	}
+	check("cancel with a cause", func() error {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		return svc.Wait(ctx, func() { cancel(errors.New("the user gave up")) })
+	}, "context canceled", "the user gave up")
+	check("plain cancel", func() error {
+		ctx, cancel := context.WithCancel(context.Background())
+		return svc.Wait(ctx, cancel)
+	}, "context canceled", "context canceled")
+}
+
+// ConcurrencyLimit: with the host limited to limit concurrent calls from
+// the plugin, a plugin that makes 3*limit blocking callbacks at once gets
+// limit of them run and the rest refused at once with an error naming
+// the limit, and nothing deadlocks; re-entrant calls under the limit
+// still work. hostStats reads the host side's counts.
+func ConcurrencyLimit(t *testing.T, svc contract.Service, limit int, hostStats func() refbroker.Stats) {
+	var running atomic.Int32
+	release := make(chan struct{})
+	fn := func() error {
+		running.Add(1)
+		<-release
+		return nil
+	}
+	type result struct {
+		failed int
+		first  string
+		err    error
+	}
+	done := make(chan result, 1)
+	refused0 := hostStats().CallsRefused
+	go func() {
+		failed, first, err := svc.Flood(fn, 3*limit)
+		done <- result{failed, first, err}
+	}()
+	testutil.Eventually(t, "the limit's worth of callbacks to run and the rest to be refused", func() bool {
+		return running.Load() == int32(limit) && hostStats().CallsRefused-refused0 == uint64(2*limit)
+	})
+	close(release)
+	r := <-done
+	if r.err != nil || r.failed != 2*limit || !strings.Contains(r.first, "MaxConcurrentCalls") {
+		t.Errorf("Flood(%d) = %d failed, first %q, %v; want %d refused naming MaxConcurrentCalls", 3*limit, r.failed, r.first, r.err, 2*limit)
+	}
+	if got := running.Load(); got != int32(limit) {
+		t.Errorf("%d callbacks ran; want %d", got, limit)
+	}
+	if n, err := svc.Bounce(&host{svc: svc}, limit-2); err != nil || n != 2*(limit-2) {
+		t.Errorf("Bounce(%d) under the limit = %d, %v", limit-2, n, err)
+	}
+}
+
+// FreshReference: many goroutines pass one func the peer has never seen,
+// all at once; every call must find it whole on the other side (a
+// reference first imported by several calls at once).
+func FreshReference(t *testing.T, svc contract.Service) {
+	const rounds, callers = 40, 64
+	for round := range rounds {
+		f := func(x int) int { return x + round }
+		errs := make(chan error, callers)
+		start := make(chan struct{})
+		for i := range callers {
+			go func() {
+				<-start
+				n, err := svc.Apply(f, i)
+				if err == nil && n != i+round {
+					err = fmt.Errorf("Apply(f, %d) = %d; want %d", i, n, i+round)
+				}
+				errs <- err
+			}()
+		}
+		close(start)
+		for range callers {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+}

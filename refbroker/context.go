@@ -1,0 +1,154 @@
+package refbroker
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Contexts across the wire. A call whose method takes a context.Context
+// carries a flag (no context, one without deadline, or one with a
+// deadline) and, for a deadline, the time remaining, not a wall-clock
+// instant, so a peer whose clock is off still gets the right one. When the
+// caller's context ends, a cancel message tells the callee why: cancelled
+// or deadline exceeded, and the caller's context.Cause if it has its own.
+// The callee's context (callCtx) then ends with that same reason.
+
+// Reasons in a cancel message.
+const (
+	reasonCanceled byte = 1
+	reasonDeadline byte = 2
+)
+
+// writeContext writes the context flag of a call of a method that takes a
+// context (hasCtx), from the caller's ctx (nil: none given).
+func writeContext(e *encoder, ctx context.Context, hasCtx bool) {
+	switch {
+	case !hasCtx:
+		e.byte1(ctxNone)
+	case ctx == nil:
+		e.byte1(ctxPlain)
+	default:
+		if dl, ok := ctx.Deadline(); ok {
+			e.byte1(ctxDeadline)
+			e.varint(int64(max(time.Until(dl), 0)))
+		} else {
+			e.byte1(ctxPlain)
+		}
+	}
+}
+
+// sendCancel tells the peer that the context of our call seq ended, and
+// why.
+func (c *Conn) sendCancel(seq uint64, ctx context.Context) {
+	e := c.newEncoder()
+	e.byte1(msgCancel)
+	e.uvarint(seq)
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if err == context.DeadlineExceeded {
+		e.byte1(reasonDeadline)
+	} else {
+		e.byte1(reasonCanceled)
+	}
+	if cause == err {
+		cause = nil
+	}
+	mark := len(e.buf)
+	if errCodec.encode(e, reflectError(cause)) != nil {
+		e.buf = e.buf[:mark]
+		e.byte1(errTagNil) // a cause that cannot be sent is left out
+	}
+	_ = c.send(e)
+}
+
+// readCancel reads a cancel message after its seq and ends the context of
+// the peer's call seq, if it is still running.
+func (c *Conn) readCancel(d *decoder, seq uint64) error {
+	reason := d.byte1()
+	cause := decodeError(d, 0)
+	if d.err != nil {
+		return d.err
+	}
+	err := context.Canceled
+	switch reason {
+	case reasonCanceled:
+	case reasonDeadline:
+		err = context.DeadlineExceeded
+	default:
+		return malformed("bad cancel reason %d", reason)
+	}
+	var cc *callCtx
+	c.locked(func(s *state) { cc = s.serving.get(seq) })
+	if cc != nil {
+		cc.end(err, cause)
+	}
+	return nil
+}
+
+// callCtx is the context of a call served for the peer. It ends when the
+// caller's context ends, with the caller's reason (Err) and cause
+// (context.Cause); at its own deadline; or when the call returns.
+//
+// It keeps its own Done channel and error rather than being a context
+// made by WithDeadline, so that Err says DeadlineExceeded when the
+// caller's deadline passed even if the caller's cancel message arrives
+// before this side's timer fires. The embedded context, made with
+// WithCancelCause and cancelled just before Done closes, carries Value
+// and the cause: context.Cause finds it.
+type callCtx struct {
+	context.Context
+	cancel   context.CancelCauseFunc
+	deadline time.Time // zero: none
+	timer    *time.Timer
+	done     chan struct{}
+	mu       sync.Mutex // guards err until done is closed
+	err      error
+}
+
+// newCallCtx makes the context of a served call; remaining is the time
+// left before its deadline, or negative for none.
+func newCallCtx(remaining time.Duration) *callCtx {
+	inner, cancel := context.WithCancelCause(context.Background())
+	cc := &callCtx{Context: inner, cancel: cancel, done: make(chan struct{})}
+	if remaining >= 0 {
+		cc.deadline = time.Now().Add(remaining)
+		cc.timer = time.AfterFunc(remaining, func() { cc.end(context.DeadlineExceeded, nil) })
+	}
+	return cc
+}
+
+func (cc *callCtx) Deadline() (time.Time, bool) { return cc.deadline, !cc.deadline.IsZero() }
+func (cc *callCtx) Done() <-chan struct{}       { return cc.done }
+
+func (cc *callCtx) Err() error {
+	select {
+	case <-cc.done:
+		return cc.err // written before done was closed
+	default:
+		return nil
+	}
+}
+
+// AfterFunc lets contexts derived from this one follow it without a
+// goroutine each (the context package looks for this method).
+func (cc *callCtx) AfterFunc(f func()) func() bool { return context.AfterFunc(cc.Context, f) }
+
+// end ends the context with err, and cause for context.Cause (err if nil).
+// The first end wins.
+func (cc *callCtx) end(err, cause error) {
+	cc.mu.Lock()
+	if cc.err != nil {
+		cc.mu.Unlock()
+		return
+	}
+	cc.err = err
+	cc.mu.Unlock()
+	if cc.timer != nil {
+		cc.timer.Stop()
+	}
+	if cause == nil {
+		cause = err
+	}
+	cc.cancel(cause)
+	close(cc.done)
+}
