@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/refplug/refplug/internal/testutil"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/refplug/refplug/internal/testutil"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/refplug/refplug/host"

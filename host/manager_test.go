@@ -3,12 +3,13 @@ package host_test
 import (
 	"errors"
 	"fmt"
-	"github.com/refplug/refplug/internal/testutil"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/refplug/refplug/internal/testutil"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/refplug/refplug/host"

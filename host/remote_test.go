@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"github.com/refplug/refplug/internal/testutil"
 	"math/big"
 	"net"
 	"os"
@@ -19,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/refplug/refplug/internal/testutil"
 
 	"github.com/refplug/refplug/host"
 	"github.com/refplug/refplug/internal/scenario"

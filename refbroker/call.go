@@ -120,6 +120,18 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 	}
 
 	e := c.newEncoder()
+	err := c.waitRoom(ctx)
+	if err == nil {
+		err = c.admit(e, ctx)
+	}
+	if err != nil {
+		freeEncoder(e)
+		c.forget(seq)
+		if err == ErrDisconnected {
+			return c.disconnected(name)
+		}
+		return err
+	}
 	if err := build(e, seq); err != nil {
 		c.discard(e)
 		c.forget(seq)
@@ -131,10 +143,20 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 	if len(e.sent) > 0 {
 		p.sent = slices.Clone(e.sent)
 	}
-	if err := c.send(e); err != nil {
+	if queued, err := c.sendCtx(e, ctx, waitForRoom); err != nil {
+		if queued && ctx != nil && err == ctx.Err() {
+			// The call is on its way and will run: tell the peer its caller
+			// gave up, and decode its return when it comes.
+			go c.sendCancel(seq, ctx)
+			c.abandon(seq, p)
+			return err
+		}
 		c.forget(seq)
 		if errors.Is(err, ErrDisconnected) {
 			return c.disconnected(name)
+		}
+		if ctx != nil && err == ctx.Err() {
+			return err
 		}
 		return fmt.Errorf("refbroker: %s: %w", name, err)
 	}

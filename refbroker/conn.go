@@ -77,6 +77,7 @@ type Conn struct {
 	// Cumulative counts, reported by Stats (the tables count the rest).
 	callsMade, callsServed, callsRefused atomic.Uint64
 
+	building     chan struct{}  // messages being built (Conn.admit); capacity maxBuilding
 	releaseReady chan struct{}  // wakes the release flusher; capacity 1
 	done         chan struct{}  // closed when the connection has ended
 	workers      sync.WaitGroup // the reader while it reads, the watchdog and the release flusher
@@ -116,6 +117,7 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 		maxMsg:       opts.MaxMessageSize,
 		maxCalls:     opts.MaxConcurrentCalls,
 		maxQueue:     opts.MaxQueuedBytes,
+		building:     make(chan struct{}, maxBuilding),
 		releaseReady: make(chan struct{}, 1),
 		done:         make(chan struct{}),
 	}

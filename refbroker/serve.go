@@ -117,7 +117,14 @@ func (c *Conn) serveCall(in *incoming) {
 	defer c.finish(in.m) // at the latest; normally right after the arguments
 	if in.refuse != nil {
 		c.callsRefused.Add(1)
-		c.reply(in.seq, statusRejected, in.refuse)
+		e := c.newEncoder()
+		e.byte1(msgReturn)
+		e.uvarint(in.seq)
+		e.byte1(statusRejected)
+		encodeError(e, in.refuse, 0)
+		// A peer that floods us beyond the limit while not reading the
+		// refusals is not owed memory for them.
+		_, _ = c.sendCtx(e, nil, endIfFull)
 		return
 	}
 	defer func() {
@@ -169,6 +176,16 @@ func (c *Conn) serveCall(in *incoming) {
 		return
 	}
 	c.finish(in.m)
+	// A peer that does not read our answers gets no more of its calls run
+	// until it does: their results would only wait in memory.
+	var wctx context.Context
+	if in.ctx != nil {
+		wctx = in.ctx
+	}
+	if c.waitRoom(wctx) != nil {
+		c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: the caller gave up while the call waited for it to read earlier answers", m.full))
+		return
+	}
 	fn := x.recv
 	if m.index >= 0 {
 		fn = x.recv.Method(m.index)
@@ -179,6 +196,10 @@ func (c *Conn) serveCall(in *incoming) {
 		return
 	}
 	e := c.newEncoder()
+	if c.admit(e, nil) != nil {
+		freeEncoder(e)
+		return
+	}
 	e.byte1(msgReturn)
 	e.uvarint(in.seq)
 	e.byte1(statusOK)

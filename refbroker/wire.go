@@ -73,9 +73,12 @@ type encoder struct {
 	buf   []byte
 	refs  refWriter // nil: the message may carry no references
 	limit int       // the most len(buf) may reach; 0: no limit
-	depth int
-	sent  []uint64 // export IDs sent in this message, once per send
-	home  []*Ref   // Refs sent home in this message: kept alive until it is written
+	// admitted is the Conn that counts this message among those being
+	// built (Conn.admit); freeing the encoder ends that.
+	admitted *Conn
+	depth    int
+	sent     []uint64 // export IDs sent in this message, once per send
+	home     []*Ref   // Refs sent home in this message: kept alive until it is written
 }
 
 func (e *encoder) byte1(b byte)     { e.buf = append(e.buf, b) }

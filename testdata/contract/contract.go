@@ -127,6 +127,8 @@ type Service interface {
 	// Flood calls fn n times at once and reports how many calls failed,
 	// with the first failure's text.
 	Flood(fn func() error, n int) (failed int, first string, err error)
+	// Upload receives data and returns its length.
+	Upload(ctx context.Context, data []byte) (int, error)
 	// Reason reports how the context of the last Wait ended: its Err and
 	// its context.Cause.
 	Reason() (err, cause string, e error)

@@ -279,6 +279,12 @@ func (p serviceProxy) Unhang() error {
 	return p.Ref.Invoke("Unhang", nil)
 }
 
+func (p serviceProxy) Upload(ctx context.Context, data []byte) (int, error) {
+	var r0 int
+	err := p.Ref.Invoke("Upload", []any{ctx, data}, &r0)
+	return r0, err
+}
+
 func (p serviceProxy) Wait(ctx context.Context, started func()) error {
 	return p.Ref.Invoke("Wait", []any{ctx, started})
 }
