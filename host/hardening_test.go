@@ -5,12 +5,19 @@ package host_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/refplug/refplug/host"
+	"github.com/refplug/refplug/internal/testutil"
 )
 
 // A plugin that stops reading (here: stopped with SIGSTOP) costs the host
@@ -64,5 +71,119 @@ func TestStoppedPluginBoundsTheHost(t *testing.T) {
 	syscall.Kill(pid, syscall.SIGCONT)
 	if n, err := svc.Sum(2, 3); err != nil || n != 5 {
 		t.Errorf("Sum after the plugin resumed = %d, %v", n, err)
+	}
+}
+
+// readPid waits for the spawner plugin to write its helper's process ID.
+func readPid(t *testing.T, file string) int {
+	t.Helper()
+	var pid int
+	testutil.Eventually(t, "the spawner to name its helper", func() bool {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return false
+		}
+		pid, err = strconv.Atoi(string(b))
+		return err == nil && pid > 0
+	})
+	return pid
+}
+
+// TestCloseEndsThePluginsDescendants: a plugin whose helper process holds
+// its stdout and stderr (go-plugin waits for those to close) is closed
+// within Close's bound, and the helper is ended with it.
+func TestCloseEndsThePluginsDescendants(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "helper.pid")
+	t.Setenv("REFPLUG_TEST_PIDFILE", pidFile)
+	c := load(t, "spawner")
+	if n, err := dispenseSvc(t, c).Sum(1, 2); err != nil || n != 3 {
+		t.Fatalf("Sum = %d, %v", n, err)
+	}
+	helper := readPid(t, pidFile)
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(15 * time.Second): // the helper lives 120 s; the bound is 5 s
+		t.Fatal("Close is still waiting for the plugin's helper")
+	}
+	testutil.Eventually(t, "the plugin's helper to be ended", func() bool { return !alive(helper) })
+	if !c.Exited() {
+		t.Error("Exited() = false after Close returned")
+	}
+}
+
+// TestHostKilledEndsThePluginsDescendants: when the host dies by SIGKILL,
+// the plugin exits and ends the processes it started.
+func TestHostKilledEndsThePluginsDescendants(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "helper.pid")
+	t.Setenv("REFPLUG_TEST_PIDFILE", pidFile)
+	cmd := exec.Command(filepath.Join(bin, "hostproc"), filepath.Join(bin, "spawner"))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = testutil.Writer{T: t}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if _, err := fmt.Fscanln(out, &pid); err != nil {
+		cmd.Process.Kill()
+		t.Fatalf("reading the plugin's pid from the host: %v", err)
+	}
+	helper := readPid(t, pidFile)
+	cmd.Process.Kill()
+	cmd.Wait()
+	testutil.Eventually(t, "the orphaned plugin to exit", func() bool { return !alive(pid) })
+	testutil.Eventually(t, "the plugin's helper to be ended", func() bool { return !alive(helper) })
+}
+
+// TestStartTimeoutCoversTheConnection: a program that completes
+// go-plugin's handshake and then never answers fails Load within the start
+// timeout, and is killed.
+func TestStartTimeoutCoversTheConnection(t *testing.T) {
+	path := filepath.Join(bin, "silent")
+	done := make(chan error, 1)
+	go func() {
+		c, err := host.Load(path, host.WithLogger(testutil.Logger(t, "host")), host.WithAutoMTLS(false), host.WithStartTimeout(time.Second))
+		if err == nil {
+			c.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "start timeout (1s") {
+			t.Errorf("Load of a plugin that never answers = %v; want the start timeout named", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Load is still waiting, well past its 1s start timeout")
+	}
+}
+
+// TestLoadContextCancel: cancelling LoadContext's context ends the start
+// at once, with the context's error, and kills the process.
+func TestLoadContextCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		c, err := host.LoadContext(ctx, filepath.Join(bin, "silent"), host.WithLogger(testutil.Logger(t, "host")), host.WithAutoMTLS(false))
+		if err == nil {
+			c.Close()
+		}
+		done <- err
+	}()
+	cancel() // at whatever point of the start LoadContext has reached
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("LoadContext after cancel = %v; want context.Canceled", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("LoadContext did not return after its context was cancelled")
+	}
+	if _, err := host.LoadContext(ctx, filepath.Join(bin, "svcplugin")); !errors.Is(err, context.Canceled) {
+		t.Errorf("LoadContext with a cancelled context = %v", err)
 	}
 }

@@ -6,6 +6,7 @@
 package host
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
@@ -14,7 +15,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -145,6 +148,9 @@ type Client struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	closed    atomic.Bool // Close has returned
+	endProc   func()      // ends the plugin's process group (Load only)
+	log       hclog.Logger
 	detach    func() error // set by Attach: disconnect instead of ending the process
 }
 
@@ -155,9 +161,23 @@ type Client struct {
 // unless WithMuxBroker says otherwise (see Transport).
 //
 // Load fails, without leaving a process behind, if path is not an
-// executable file, if the program does not complete go-plugin's handshake
-// within the start timeout (not a refplug plugin), or if it exits first.
+// executable file, if the plugin is not started and connected within the
+// start timeout (WithStartTimeout: the handshake and the connection
+// after it), or if it exits first.
+//
+// The plugin runs as the leader of a process group of its own (on systems
+// that have them), and every process it starts is ended with it: when it
+// exits, when Close ends it, and, as far as the plugin can, when the host
+// dies (see Close and plugin.Serve).
 func Load(path string, opts ...Option) (*Client, error) {
+	return LoadContext(context.Background(), path, opts...)
+}
+
+// LoadContext is Load, ended early when ctx ends: the starting process
+// (and anything it started) is killed at once and LoadContext returns
+// ctx's error. ctx bounds only the start; it has no effect once
+// LoadContext has returned.
+func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, error) {
 	cfg := newConfig(opts, config{startTimeout: DefaultStartTimeout, autoMTLS: true})
 	name := filepath.Base(path)
 	info, err := os.Stat(path)
@@ -169,8 +189,16 @@ func Load(path string, opts ...Option) (*Client, error) {
 	case info.Mode()&0o111 == 0:
 		return nil, fmt.Errorf("host: load plugin %s: the file is not executable (hint: chmod +x, or build it with go build)", path)
 	}
-	cmd := exec.Command(path, cfg.args...)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("host: load plugin %s: %w", path, err)
+	}
+	// The process lives until endProc: it kills the plugin's process group,
+	// unless go-plugin has already reaped the plugin (exec.CommandContext).
+	procCtx, endProc := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(procCtx, path, cfg.args...)
 	cmd.Env = append(os.Environ(), gp.LogLevelEnv+"="+cfg.logger.GetLevel().String())
+	leaderGone := new(atomic.Bool)
+	gp.OwnGroup(cmd, leaderGone)
 	handshake := cfg.handshake()
 	p := cfg.plugin(name)
 	var child *os.File // the plugin's end of the socket pair, closed here once it has started
@@ -207,18 +235,59 @@ func Load(path string, opts ...Option) (*Client, error) {
 		Logger:           cfg.logger,
 		StartTimeout:     cfg.startTimeout,
 	})
-	c, err := open(client, name, func() {
-		if child != nil {
-			child.Close() // the plugin has its copy; the host must not keep it open
+
+	// The start timeout covers the whole start, the connection after
+	// go-plugin's handshake included; ctx can end it sooner. Either way
+	// the process group is killed, which ends whatever open waits for.
+	startCtx, cancel := context.WithTimeout(ctx, cfg.startTimeout)
+	defer cancel()
+	type opened struct {
+		c   *Client
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		c, err := open(client, name, cfg.logger, func() {
+			if child != nil {
+				child.Close() // the plugin has its copy; the host must not keep it open
+			}
+		}, func(goplugin.ClientProtocol) {
+			endProc()
+			client.Kill()
+		})
+		done <- opened{c, err}
+	}()
+	var r opened
+	select {
+	case r = <-done:
+	case <-startCtx.Done():
+		endProc()
+		if r = <-done; r.c != nil { // connected just as time ran out
+			r.c.endProc = endProc
+			r.c.Close()
 		}
-	}, func(goplugin.ClientProtocol) { client.Kill() })
-	switch {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("host: load plugin %s: %w", path, err)
+		}
+		return nil, fmt.Errorf("host: start plugin %s: not started and connected within the start timeout (%v, WithStartTimeout); its process was killed", path, cfg.startTimeout)
+	}
+	switch err := r.err; {
 	case errors.Is(err, goplugin.ErrChecksumsDoNotMatch):
 		return nil, fmt.Errorf("host: load plugin %s: its SHA-256 checksum is not the one given to WithChecksum: %w", path, err)
 	case errors.Is(err, errStart):
 		return nil, fmt.Errorf("host: start plugin %s: %w (hint: a refplug plugin's main calls plugin.Serve, built with the same handshake and a protocol version this host supports; its stderr is in the host's log)", path, errors.Unwrap(err))
 	case err != nil:
 		return nil, fmt.Errorf("host: connect to plugin %s: %w (is it a refplug plugin?)", path, errors.Unwrap(err))
+	}
+	c := r.c
+	c.endProc = endProc
+	if pid, err := strconv.Atoi(client.ID()); err == nil {
+		go func() { // end the plugin's descendants as soon as it exits
+			if gp.AwaitExit(pid) == nil {
+				leaderGone.Store(true)
+				endProc()
+			}
+		}()
 	}
 	return c, nil
 }
@@ -244,7 +313,7 @@ func (e *openError) Is(t error) bool { return t == e.stage }
 // returns the Client. started runs once go-plugin's start is over, either
 // way; on failure, abort runs with go-plugin's RPC client (nil if the
 // start failed) to end what was begun.
-func open(client *goplugin.Client, name string, started func(), abort func(goplugin.ClientProtocol)) (*Client, error) {
+func open(client *goplugin.Client, name string, log hclog.Logger, started func(), abort func(goplugin.ClientProtocol)) (*Client, error) {
 	rpcClient, err := client.Client()
 	started()
 	if err != nil {
@@ -257,7 +326,7 @@ func open(client *goplugin.Client, name string, started func(), abort func(goplu
 		return nil, &openError{stage: errConnect, err: err}
 	}
 	c := raw.(*gp.Connection)
-	return &Client{name: name, gp: client, rpc: rpcClient, conn: c.Conn, transport: c.Transport}, nil
+	return &Client{name: name, gp: client, rpc: rpcClient, conn: c.Conn, transport: c.Transport, log: log, endProc: func() {}}, nil
 }
 
 // Transport says what carries the traffic between host and plugin:
@@ -320,16 +389,76 @@ func (c *Client) Close() error {
 			// the host to hang up before it exits, so go-plugin's answer to
 			// the quit is never lost (go-plugin issue 331).
 			c.conn.Shutdown()
-			c.gp.Kill()
+			c.kill()
 			errs = multierror.Append(errs, c.conn.Close())
 		}
 		c.closeErr = errs.ErrorOrNil()
+		c.closed.Store(true)
 	})
 	return c.closeErr
 }
 
+// kill has go-plugin end the plugin, and ends its process group: at once
+// if the plugin has exited (where that can be seen), or once go-plugin's
+// two seconds of grace are over and its Kill has not returned. go-plugin
+// waits for the plugin's stdout and stderr to close, which a descendant
+// holding them would put off for as long as it lives. So kill returns
+// within closeBound, and leaves no descendant of the plugin behind.
+func (c *Client) kill() {
+	killed := make(chan struct{})
+	go func() {
+		c.gp.Kill()
+		close(killed)
+	}()
+	select {
+	case <-killed:
+	case <-time.After(groupGrace):
+		c.endProc()
+		select {
+		case <-killed:
+		case <-time.After(closeBound - groupGrace):
+			c.log.Warn("go-plugin has not finished ending the plugin; Close returns without waiting further", "plugin", c.name)
+		}
+	}
+	c.endProc()
+}
+
+// groupGrace is how long Close lets go-plugin end the plugin before it
+// kills the plugin's process group; closeBound bounds Close as a whole.
+const (
+	groupGrace = 3 * time.Second
+	closeBound = 5 * time.Second
+)
+
 // Exited reports whether the plugin process has exited.
-func (c *Client) Exited() bool { return c.gp.Exited() }
+//
+// It agrees with the calls: once Close has returned, or a call has failed
+// with refbroker.ErrDisconnected because the plugin went away, Exited is
+// true. (The connection's end is seen a moment before go-plugin reaps the
+// process; Exited waits for that, at most exitWait.) For a client made by
+// Attach, whose process is not this host's, it reports whether this host
+// has disconnected.
+func (c *Client) Exited() bool {
+	if c.closed.Load() || c.gp.Exited() {
+		return true
+	}
+	if c.conn.Err() == nil {
+		return false
+	}
+	if c.detach != nil { // a remote plugin: the connection is all there is
+		return true
+	}
+	deadline := time.Now().Add(exitWait)
+	for !c.gp.Exited() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	return c.gp.Exited()
+}
+
+// exitWait bounds how long Exited waits for go-plugin to reap a plugin
+// whose connection has ended (it exits within a second of that, or is
+// killed).
+const exitWait = 2 * time.Second
 
 // dead reports whether the plugin can no longer be called: its process
 // exited or its connection ended.

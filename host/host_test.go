@@ -43,7 +43,8 @@ func TestMain(m *testing.M) {
 		args = append(args, "-race")
 	}
 	args = append(args, "../testdata/svcplugin", "../testdata/hangs", "../testdata/exits",
-		"../testdata/hostproc", "../testdata/stubborn", "../testdata/skewplugin", "../testdata/versioned", "../testdata/remoteplugin")
+		"../testdata/hostproc", "../testdata/stubborn", "../testdata/skewplugin", "../testdata/versioned", "../testdata/remoteplugin",
+		"../testdata/spawner", "../testdata/silent")
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -289,14 +290,17 @@ func testPluginCrash(t *testing.T, transport string) {
 	}()
 	<-started
 	testutil.Eventually(t, "the Hang call to be pending", func() bool { return c.Stats().Pending == 1 })
-	if err := svc.Exit(3); !errors.Is(err, refbroker.ErrDisconnected) {
-		t.Errorf("Exit = %v; want ErrDisconnected", err)
+	if err := svc.Exit(3); !errors.Is(err, refbroker.ErrDisconnected) || strings.Contains(err.Error(), "by this side") {
+		t.Errorf("Exit = %v; want ErrDisconnected, the plugin gone", err)
+	}
+	if !c.Exited() {
+		t.Error("Exited() = false after a call failed with ErrDisconnected because the plugin died")
 	}
 	died := time.Now()
 	select {
 	case err := <-hung:
-		if !errors.Is(err, refbroker.ErrDisconnected) {
-			t.Errorf("pending Hang after the crash = %v; want ErrDisconnected", err)
+		if !errors.Is(err, refbroker.ErrDisconnected) || !strings.Contains(err.Error(), "went away") {
+			t.Errorf("pending Hang after the crash = %v; want ErrDisconnected, saying the plugin went away", err)
 		}
 		if el := time.Since(died); el > time.Second {
 			t.Errorf("the pending call failed %v after the crash; the promise is 1s", el)

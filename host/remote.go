@@ -54,7 +54,7 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 		TLSConfig: cfg.tls,
 		Logger:    cfg.logger,
 	})
-	c, err := open(client, addr, func() {}, func(rpc goplugin.ClientProtocol) {
+	c, err := open(client, addr, cfg.logger, func() {}, func(rpc goplugin.ClientProtocol) {
 		if rpc != nil {
 			rpc.Close()
 		}

@@ -74,7 +74,8 @@ const exitGrace = 500 * time.Millisecond
 // Serve serves objects, by name, to the host that started this process, and
 // returns when the host is done with the plugin: it closed the plugin, or
 // it went away (then Serve returns within half a second, so a plugin never
-// outlives its host). Each object is dispensed by the host as an interface
+// outlives its host, and, on Linux, first ends every process the plugin
+// started: the host, which would otherwise end them, is gone). Each object is dispensed by the host as an interface
 // type; it must have that interface's methods.
 //
 // Run by hand rather than by a host, the binary prints that it is a plugin
@@ -96,6 +97,7 @@ func Serve(objects map[string]any, opts ...Option) {
 	for v, objs := range cfg.versions {
 		all[v] = objs
 	}
+	ownGroup := gp.LeadsOwnGroup()
 	socket := gp.NewSocketSlot(gp.InheritedSocket())
 	defer socket.Close() // unless the connection took it
 	connected := make(chan *refbroker.Conn, 1)
@@ -139,6 +141,11 @@ func Serve(objects map[string]any, opts ...Option) {
 		case <-time.After(exitGrace):
 			cfg.logger.Debug("the host connection ended; exiting")
 		}
+	}
+	if ownGroup {
+		// The host may be gone, and with it whoever would end the
+		// processes this plugin started: end them here.
+		gp.KillDescendants()
 	}
 }
 

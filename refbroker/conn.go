@@ -163,6 +163,16 @@ func (c *Conn) Close() error {
 	return nil
 }
 
+// CloseWithError is Close, with cause as the reason the connection ended:
+// Err, and the errors of calls failed by it, report cause rather than a
+// close by this side. For a transport that learns first that the peer went
+// away. If the connection has ended already, its reason stays.
+func (c *Conn) CloseWithError(cause error) error {
+	c.shutdown(cause)
+	c.workers.Wait()
+	return nil
+}
+
 // Done is closed when the connection has ended, by Close or because the
 // peer went away.
 func (c *Conn) Done() <-chan struct{} { return c.done }

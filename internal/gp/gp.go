@@ -13,6 +13,7 @@ package gp
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -125,6 +126,13 @@ func (p *Plugin) Server(b *goplugin.MuxBroker) (any, error) {
 	return &server{p: p, broker: b}, nil
 }
 
+// options are the Conn's options: the limits, the logger and the roots.
+func (p *Plugin) options() refbroker.Options {
+	o := p.Limits
+	o.Logger, o.Roots = p.Logger, p.Roots
+	return o
+}
+
 // Client runs in the host process. With a socket pair it sends a fresh
 // token down the socket and asks the plugin, over go-plugin's connection,
 // to take the socket carrying that token; if the plugin cannot, or there
@@ -138,13 +146,6 @@ func (p *Plugin) Server(b *goplugin.MuxBroker) (any, error) {
 // That is what tells a plugin its host has hung up after asking it to
 // quit, so that it can exit without losing go-plugin's answer (go-plugin
 // issue 331).
-// options are the Conn's options: the limits, the logger and the roots.
-func (p *Plugin) options() refbroker.Options {
-	o := p.Limits
-	o.Logger, o.Roots = p.Logger, p.Roots
-	return o
-}
-
 func (p *Plugin) Client(b *goplugin.MuxBroker, c *rpc.Client) (any, error) {
 	opts := p.options()
 	if sock, _ := p.Socket.Take(); sock != nil {
@@ -213,9 +214,13 @@ func brokerStream(b *goplugin.MuxBroker, connect func(id uint32) error) (net.Con
 func endWith(conn *refbroker.Conn, lifeline net.Conn) {
 	go func() {
 		io.Copy(io.Discard, lifeline) // returns when the lifeline ends
-		conn.Close()
+		conn.CloseWithError(errLifelineEnded)
 	}()
 }
+
+// errLifelineEnded is why a connection ends when its lifeline does: if
+// this side had closed it, that reason was recorded first.
+var errLifelineEnded = errors.New("the other side went away (its go-plugin connection ended)")
 
 // tie ends conn when the lifeline ends, and the lifeline when conn ends:
 // the plugin's side, which has no reason to keep the stream once its

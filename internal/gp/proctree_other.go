@@ -1,0 +1,28 @@
+//go:build !unix
+
+package gp
+
+import (
+	"errors"
+	"os/exec"
+	"sync/atomic"
+)
+
+// GroupEnv tells a plugin that its host started it as the leader of a
+// process group of its own; there are none here.
+const GroupEnv = "REFPLUG_PROCESS_GROUP"
+
+// OwnGroup does nothing where there are no process groups.
+func OwnGroup(cmd *exec.Cmd, leaderGone *atomic.Bool) {}
+
+// KillGroup is not supported where there are no process groups.
+func KillGroup(pid int) error { return errors.ErrUnsupported }
+
+// LeadsOwnGroup is false where there are no process groups.
+func LeadsOwnGroup() bool { return false }
+
+// AwaitExit is not available here.
+func AwaitExit(pid int) error { return errors.ErrUnsupported }
+
+// KillDescendants is not available here.
+func KillDescendants() {}

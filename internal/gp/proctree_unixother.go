@@ -1,0 +1,12 @@
+//go:build unix && !linux
+
+package gp
+
+import "errors"
+
+// AwaitExit is not available here: Close ends the plugin's group after a
+// grace period instead.
+func AwaitExit(pid int) error { return errors.ErrUnsupported }
+
+// KillDescendants is not available here.
+func KillDescendants() {}
