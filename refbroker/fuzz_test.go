@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/metrics"
 	"sync"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ type fuzzValue struct {
 	N   named
 	Fn  func(int) string
 	T   time.Time
+	W   []wide // large in memory, small on the wire
 }
 
 var (
@@ -62,7 +64,8 @@ func fuzzValueSeeds(t testing.TB) [][]byte {
 		{},
 		{B: true, I: -5, U: 7, F: 1.5, C: 2i, S: "s", Bs: []byte("b"), Arr: [2]int16{1, -1},
 			M: map[string][]int{"k": {1, 2}}, P: &fuzzValue{S: "inner"}, Any: 42,
-			Err: fmt.Errorf("wrapped: %w", io.EOF), N: &thing{label: "n"}, Fn: func(i int) string { return fmt.Sprint(i) }, T: time.Unix(1, 2)},
+			Err: fmt.Errorf("wrapped: %w", io.EOF), N: &thing{label: "n"}, Fn: func(i int) string { return fmt.Sprint(i) }, T: time.Unix(1, 2),
+			W: []wide{{}, {A: [32]int64{1, 2, 3}}}},
 		{Any: &thing{}, Err: errors.Join(io.EOF, errors.New("x"))},
 	} {
 		e := &encoder{refs: c}
@@ -74,15 +77,35 @@ func fuzzValueSeeds(t testing.TB) [][]byte {
 	return seeds
 }
 
+// allocBound is the most a decoder may allocate for a message of n bytes:
+// what a slice or map may take before its elements arrive, and a constant
+// factor of the bytes. The costliest case is a map's entries (about 40
+// bytes and the map's own overhead for 2 on the wire); a []wide claiming
+// one element per byte, allocated up front, would take 256 per byte.
+func allocBound(n int) uint64 { return 256<<10 + 64*uint64(n) }
+
+var allocMetric = []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+
+func allocated() uint64 {
+	metrics.Read(allocMetric)
+	return allocMetric[0].Value.Uint64()
+}
+
 func FuzzDecodeValue(f *testing.F) {
 	for _, s := range fuzzValueSeeds(f) {
 		f.Add(s)
 	}
 	codec, _ := codecFor(reflect.TypeFor[fuzzValue]())
 	f.Fuzz(func(t *testing.T, b []byte) {
+		before := allocated()
 		d := &decoder{buf: b, refs: fuzzTarget()}
 		codec.dec(d, reflect.New(codec.t).Elem())
 		_ = decodeError(&decoder{buf: b}, 0)
+		// The count includes other goroutines' allocations, which are few
+		// here (the target's connection is idle), so the bound is loose.
+		if got := allocated() - before; got > allocBound(len(b)) {
+			t.Errorf("decoding %d bytes allocated %d bytes; the bound is %d", len(b), got, allocBound(len(b)))
+		}
 	})
 }
 
