@@ -1,14 +1,8 @@
-// Package host is the host side of refplug: Load starts a plugin binary,
-// Dispense hands out the objects it serves as Go interface values, Close
-// ends it. A Manager runs a directory of plugins (with restarts, if asked);
-// Attach connects to a plugin served on the network (plugin.ServeRemote);
-// Describe and CallJSON inspect any refplug plugin.
 package host
 
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,117 +20,6 @@ import (
 	"github.com/refplug/refplug/internal/gp"
 	"github.com/refplug/refplug/refbroker"
 )
-
-// DefaultStartTimeout is how long Load waits for a plugin to start and
-// complete the handshake unless WithStartTimeout says otherwise.
-const DefaultStartTimeout = 20 * time.Second
-
-// Option configures Load.
-type Option func(*config)
-
-type config struct {
-	args         []string
-	logger       hclog.Logger
-	startTimeout time.Duration
-	limits       refbroker.Options // the limits only
-	checksum     []byte
-	autoMTLS     bool
-	cookieKey    string
-	cookieValue  string
-	versions     []int
-	tls          *tls.Config
-	muxBroker    bool
-}
-
-// newConfig applies opts over base and fills in what they left unset.
-func newConfig(opts []Option, base config) config {
-	for _, o := range opts {
-		o(&base)
-	}
-	if base.logger == nil {
-		base.logger = hclog.New(&hclog.LoggerOptions{Name: "refplug", Level: hclog.Info, Output: os.Stderr})
-	}
-	return base
-}
-
-// plugin is go-plugin's plugin that connects to the plugin named name.
-func (c *config) plugin(name string) *gp.Plugin {
-	return &gp.Plugin{Logger: c.logger.Named(name).Named("refbroker"), Limits: c.limits}
-}
-
-// handshake is go-plugin's handshake with the configured cookie.
-func (c *config) handshake() goplugin.HandshakeConfig {
-	h := gp.Handshake
-	if c.cookieKey != "" {
-		h.MagicCookieKey, h.MagicCookieValue = c.cookieKey, c.cookieValue
-	}
-	return h
-}
-
-// WithArgs sets the arguments the plugin binary is started with. Default:
-// none.
-func WithArgs(args ...string) Option { return func(c *config) { c.args = args } }
-
-// WithLogger sets the host's logger. The plugin's own log lines appear in
-// it too, under the plugin's name, and the plugin logs at its level.
-// Default: hclog at Info level on stderr.
-func WithLogger(l hclog.Logger) Option { return func(c *config) { c.logger = l } }
-
-// WithStartTimeout bounds how long Load waits for the plugin to start and
-// complete go-plugin's handshake. Default: DefaultStartTimeout (20s).
-func WithStartTimeout(d time.Duration) Option { return func(c *config) { c.startTimeout = d } }
-
-// WithMaxMessageSize bounds one message between host and plugin, in bytes.
-// Default: refbroker.DefaultMaxMessageSize (64 MiB).
-func WithMaxMessageSize(n int) Option { return func(c *config) { c.limits.MaxMessageSize = n } }
-
-// WithMaxConcurrentCalls bounds how many of the plugin's calls into the
-// host (callbacks, and calls on objects the host passed) run at once; a
-// call beyond it fails at once with an error naming the limit. Default:
-// refbroker.DefaultMaxConcurrentCalls (1024).
-func WithMaxConcurrentCalls(n int) Option {
-	return func(c *config) { c.limits.MaxConcurrentCalls = n }
-}
-
-// WithMaxQueuedBytes bounds the host's outgoing data waiting for a plugin
-// that is slow to read: callers beyond it wait for room, and return when
-// their context ends. Default: refbroker.DefaultMaxQueuedBytes (16 MiB).
-func WithMaxQueuedBytes(n int) Option { return func(c *config) { c.limits.MaxQueuedBytes = n } }
-
-// WithChecksum makes Load refuse a binary whose SHA-256 checksum is not
-// sum (go-plugin's SecureConfig): the binary is checked before it is
-// started. Default: no check.
-func WithChecksum(sum []byte) Option { return func(c *config) { c.checksum = sum } }
-
-// WithAutoMTLS turns go-plugin's AutoMTLS on or off: host and plugin
-// authenticate each other with certificates made for this one run, and
-// the connection is encrypted, so no other local process can attach to the
-// plugin. Default: on. Measured here (BENCHMARKS.md): no difference for
-// small calls, about 20 ms more start-up, and about 1.5x the time for
-// megabyte payloads; turn it off for bulk-transfer plugins on a trusted
-// machine.
-func WithAutoMTLS(on bool) Option { return func(c *config) { c.autoMTLS = on } }
-
-// WithHandshake sets the magic cookie the plugin must have been built with
-// (plugin.WithHandshake), so a host loads only the plugins meant for it.
-// Default: refplug's own cookie, shared by every refplug plugin.
-func WithHandshake(key, value string) Option {
-	return func(c *config) { c.cookieKey, c.cookieValue = key, value }
-}
-
-// WithVersions sets the protocol versions this host supports; the highest
-// one the plugin also serves (plugin.WithVersion) is used, and
-// Client.Version reports it. Default: 1.
-func WithVersions(versions ...int) Option { return func(c *config) { c.versions = versions } }
-
-// WithMuxBroker carries the traffic between host and plugin on a go-plugin
-// broker stream (a yamux stream inside go-plugin's own connection, under
-// its TLS when AutoMTLS is on) instead of the private socket pair Load
-// makes for each plugin. It is slower (BENCHMARKS.md); it exists for
-// comparison, and for plugins started in ways that cannot pass a socket.
-// Default: off (on where there are no unix sockets; Attach always uses a
-// broker stream). Client.Transport says which one a plugin uses.
-func WithMuxBroker() Option { return func(c *config) { c.muxBroker = true } }
 
 // Client is a running plugin.
 type Client struct {

@@ -98,6 +98,10 @@ func Serve(objects map[string]any, opts ...Option) {
 		all[v] = objs
 	}
 	ownGroup := gp.LeadsOwnGroup()
+	// The host reads this process's stdout and stderr; if it dies, a log
+	// line written then must not kill the process (SIGPIPE) before it has
+	// ended its children and exited in order.
+	gp.IgnoreBrokenPipes()
 	socket := gp.NewSocketSlot(gp.InheritedSocket())
 	defer socket.Close() // unless the connection took it
 	connected := make(chan *refbroker.Conn, 1)

@@ -59,17 +59,34 @@
 //     again reuses its reference; the receiver keeps one proxy per remote
 //     object.
 //  5. A reference grants only the methods of the static interface type it
-//     crossed as, not every method of the object behind it.
-//  6. A context.Context first parameter carries its deadline and
-//     cancellation (not its values): cancelling the caller's context
-//     cancels the callee's, and the caller returns ctx.Err() at once even if
-//     the other side never answers.
+//     crossed as, not every method of the object behind it, and comes home
+//     only where that grant covers what is asked of it: as an interface all
+//     of whose methods were granted, as the func type it was sent as, or as
+//     any only if it was sent as any. Elsewhere the message fails.
+//  6. A context.Context first parameter carries its deadline (as the time
+//     remaining) and cancellation (not its values): cancelling the caller's
+//     context cancels the callee's, with the same Err and context.Cause, and
+//     the caller returns ctx.Err() at once even if the other side never
+//     answers.
 //  7. A panic in a called method, on either side, returns to the caller as
 //     an error naming the method and carrying the panic value; the stack is
 //     logged on the side that panicked, which goes on serving.
 //  8. Channels, unsafe pointers, a context.Context anywhere but first, and
 //     map keys that hold references cannot cross: Dispense reports them,
 //     naming the method and parameter.
+//
+// # Limits
+//
+// Options bound what a peer can make a Conn hold: the size of one message
+// (MaxMessageSize, 64 MiB), the peer's calls running at once
+// (MaxConcurrentCalls, 1024; more are refused at once, never queued), and
+// the data waiting to be written to a peer that is slow to read
+// (MaxQueuedBytes, 16 MiB; callers wait, and return when their context
+// ends). The peer's type descriptions are bounded too (65536 types,
+// 4 MiB), and decoding allocates with the bytes received, not with the
+// counts the peer claims. A peer that breaks the protocol (a malformed
+// message, a reused call number) ends the connection; the reason is logged
+// and is in Err.
 //
 // # Contract checks
 //
@@ -115,10 +132,11 @@
 // # Where things are
 //
 // One concern per file: conn.go (Options, Conn, its lifecycle and Stats,
-// and the state its one mutex guards), frame.go (frames, buffers, write
-// batching), reader.go (reading and dispatch, inline serving), call.go
-// (outgoing calls and their returns), serve.go (incoming calls and
-// replies), bootstrap.go (Dispense), export.go and import.go (the two
+// and the state its one mutex guards), frame.go (frames and buffers),
+// writequeue.go (write batching, its bound, interrupted writes), reader.go
+// (reading and dispatch, inline serving), call.go (outgoing calls and their
+// returns), serve.go (incoming calls and replies), context.go (contexts
+// across the wire), bootstrap.go (Dispense), export.go and import.go (the two
 // reference tables), release.go (releases and the decode order they wait
 // for), typeinfo.go (type info and the nested contract check), ref.go (Ref,
 // Invoke, func proxies, Release), and the type layer: classify.go (how a

@@ -67,6 +67,9 @@ func fuzzValueSeeds(t testing.TB) [][]byte {
 			Err: fmt.Errorf("wrapped: %w", io.EOF), N: &thing{label: "n"}, Fn: func(i int) string { return fmt.Sprint(i) }, T: time.Unix(1, 2),
 			W: []wide{{}, {A: [32]int64{1, 2, 3}}}},
 		{Any: &thing{}, Err: errors.Join(io.EOF, errors.New("x"))},
+		// A count of elements far larger in memory than on the wire: a
+		// fuzzer that raises it finds a decoder that allocates by the count.
+		{W: make([]wide, 200)},
 	} {
 		e := &encoder{refs: c}
 		if err := codec.enc(e, reflect.ValueOf(v)); err != nil {
@@ -96,14 +99,22 @@ func FuzzDecodeValue(f *testing.F) {
 		f.Add(s)
 	}
 	codec, _ := codecFor(reflect.TypeFor[fuzzValue]())
-	f.Fuzz(func(t *testing.T, b []byte) {
+	decode := func(b []byte) uint64 {
 		before := allocated()
 		d := &decoder{buf: b, refs: fuzzTarget()}
 		codec.dec(d, reflect.New(codec.t).Elem())
 		_ = decodeError(&decoder{buf: b}, 0)
-		// The count includes other goroutines' allocations, which are few
-		// here (the target's connection is idle), so the bound is loose.
-		if got := allocated() - before; got > allocBound(len(b)) {
+		return allocated() - before
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		// The count is the process's: the fuzzing engine's own work can
+		// land in it. A decoder's allocations do not change from one run to
+		// the next, so the least of three runs is the decoder's.
+		got := decode(b)
+		for i := 0; i < 2 && got > allocBound(len(b)); i++ {
+			got = min(got, decode(b))
+		}
+		if got > allocBound(len(b)) {
 			t.Errorf("decoding %d bytes allocated %d bytes; the bound is %d", len(b), got, allocBound(len(b)))
 		}
 	})

@@ -26,3 +26,6 @@ func AwaitExit(pid int) error { return errors.ErrUnsupported }
 
 // KillDescendants is not available here.
 func KillDescendants() {}
+
+// IgnoreBrokenPipes does nothing here.
+func IgnoreBrokenPipes() {}

@@ -5,6 +5,7 @@ package gp
 import (
 	"os"
 	"os/exec"
+	"os/signal"
 	"sync/atomic"
 	"syscall"
 )
@@ -54,3 +55,7 @@ func LeadsOwnGroup() bool {
 	os.Unsetenv(GroupEnv)
 	return ok && v == "1" && syscall.Getpgrp() == os.Getpid()
 }
+
+// IgnoreBrokenPipes makes a write to a closed stdout or stderr (the host
+// died) fail with EPIPE instead of ending the process with SIGPIPE.
+func IgnoreBrokenPipes() { signal.Ignore(syscall.SIGPIPE) }

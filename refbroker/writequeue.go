@@ -1,0 +1,289 @@
+package refbroker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"time"
+)
+
+// The write queue: frames go out whole and in the order they are queued,
+// combined into few writes under load, bounded while the peer is slow to
+// read, and a caller whose context ends is let go even mid-write.
+
+// errQueueFull is write's answer in endIfFull mode when there is no room.
+var errQueueFull = errors.New("write queue full")
+
+// writeQueue combines frames: while one goroutine writes, others append
+// their frames to pending, and the writer sends them together in its next
+// Write. Under load that turns many small stream writes (each a system
+// call; on a yamux stream, also a trip through its send loop) into a few.
+// pending is bounded (Options.MaxQueuedBytes): a frame that finds no room
+// waits for the writer to take the queue, unless it is the only one.
+type writeQueue struct {
+	sync.Mutex
+	writing bool          // a goroutine is writing to the stream
+	pending []byte        // frames to write next, in order
+	spare   []byte        // the last written buffer, reused
+	room    chan struct{} // closed when the writer takes pending; nil if nobody waits
+	err     error         // the write error that ended the connection
+}
+
+// hasRoom reports whether a frame of n bytes may join the queue. q is
+// locked.
+func (c *Conn) hasRoom(n int) bool {
+	q := &c.wq
+	return len(q.pending) == 0 || len(q.pending)+n <= c.maxQueue
+}
+
+// maxBuilding bounds the messages of calls and returns being built at
+// once: each is admitted (admit) before it is encoded and leaves when its
+// encoder is freed, so a peer that stops reading holds the write queue's
+// bound (MaxQueuedBytes) plus at most this many messages of this side's
+// in memory, however many calls wait. Internal messages (type info,
+// cancels, releases, refusals) are not counted: they are built while a
+// counted one is.
+const maxBuilding = 8
+
+// admit waits until e's message may be built, then counts it until e is
+// freed. It returns ctx's error if ctx ends first, ErrDisconnected if the
+// connection does.
+func (c *Conn) admit(e *encoder, ctx context.Context) error {
+	select {
+	case c.building <- struct{}{}:
+		e.admitted = c
+		return nil
+	default:
+	}
+	var ctxDone <-chan struct{}
+	if ctx != nil {
+		ctxDone = ctx.Done()
+	}
+	select {
+	case c.building <- struct{}{}:
+		e.admitted = c
+		return nil
+	case <-ctxDone:
+		return ctx.Err()
+	case <-c.done:
+		return ErrDisconnected
+	}
+}
+
+// waitRoom waits while a write is in progress and the write queue is
+// full, so that no more work is started whose output would only wait in
+// memory. It returns ctx's error if ctx ends first, ErrDisconnected if the
+// connection does.
+func (c *Conn) waitRoom(ctx context.Context) error {
+	q := &c.wq
+	for {
+		q.Lock()
+		if !q.writing || len(q.pending) < c.maxQueue/2 {
+			q.Unlock()
+			return nil
+		}
+		room := q.roomChan()
+		q.Unlock()
+		if err := c.awaitRoom(room, ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// roomChan returns the channel closed when there is room next. q is locked.
+func (q *writeQueue) roomChan() chan struct{} {
+	if q.room == nil {
+		q.room = make(chan struct{})
+	}
+	return q.room
+}
+
+// awaitRoom waits for room to be closed, ctx to end or the connection to.
+func (c *Conn) awaitRoom(room chan struct{}, ctx context.Context) error {
+	var ctxDone <-chan struct{}
+	if ctx != nil {
+		ctxDone = ctx.Done()
+	}
+	select {
+	case <-room:
+		return nil
+	case <-ctxDone:
+		return ctx.Err()
+	case <-c.done:
+		return ErrDisconnected
+	}
+}
+
+// write sends one frame, or queues it behind the frame being written; it
+// may return before the frame is on the wire, but frames always go out in
+// the order they were queued. A frame that finds the queue full waits
+// (full == waitForRoom) or is refused (endIfFull). queued reports whether
+// the frame was committed to the stream.
+func (c *Conn) write(frame []byte, ctx context.Context, full int) (queued bool, err error) {
+	q := &c.wq
+	q.Lock()
+	for {
+		if q.err != nil {
+			err := q.err
+			q.Unlock()
+			return false, err
+		}
+		if !q.writing {
+			break
+		}
+		if c.hasRoom(len(frame)) {
+			q.pending = append(q.pending, frame...)
+			q.Unlock()
+			return true, nil
+		}
+		if full == endIfFull {
+			q.Unlock()
+			return false, errQueueFull
+		}
+		room := q.roomChan()
+		q.Unlock()
+		if err := c.awaitRoom(room, ctx); err != nil {
+			return false, err
+		}
+		q.Lock()
+	}
+	q.writing = true
+	q.Unlock()
+	return true, c.flush(frame, frame, ctx)
+}
+
+// flush writes buf, then whatever was queued meanwhile, while holding the
+// writer role. mine is the caller's own frame (never kept as spare). So
+// one caller is not kept writing for others forever, after a few rounds it
+// hands the role to a new goroutine; it does the same, with the rest of
+// what it was writing, if its ctx ends mid-write (see writeAll).
+func (c *Conn) flush(buf, mine []byte, ctx context.Context) error {
+	q := &c.wq
+	intr := c.armInterrupt(ctx)
+	defer intr.disarm()
+	for round := 0; ; round++ {
+		if round == 16 {
+			go c.flushAside(buf)
+			return nil
+		}
+		n, err := c.writeAll(buf, ctx)
+		if err != nil && ctx != nil && err == ctx.Err() {
+			// Our caller gave up mid-write; the rest of the frame must still
+			// go, or the stream is broken.
+			go c.flushAside(bytes.Clone(buf[n:]))
+			return err
+		}
+		q.Lock()
+		if (mine == nil || &buf[0] != &mine[0]) && cap(buf) <= 1<<20 {
+			q.spare = buf[:0]
+		}
+		if err != nil || len(q.pending) == 0 {
+			q.writing = false
+			if err != nil {
+				q.err = err
+			}
+			q.wake()
+			q.Unlock()
+			return err
+		}
+		buf, q.pending = q.pending, q.spare
+		q.spare = nil
+		q.wake()
+		q.Unlock()
+	}
+}
+
+// flushAside goes on writing, on a goroutine of its own, for a writer
+// that stopped.
+func (c *Conn) flushAside(buf []byte) {
+	if err := c.flush(buf, nil, nil); err != nil {
+		c.wentAway(err)
+	}
+}
+
+// wake tells those waiting for room that the queue was taken. q is locked.
+func (q *writeQueue) wake() {
+	if q.room != nil {
+		close(q.room)
+		q.room = nil
+	}
+}
+
+// writeAll writes buf whole, unless ctx ends first: then it returns how
+// much it wrote and ctx's error. A write deadline in the past is how a
+// blocked Write is interrupted (armInterrupt); a timeout that is not
+// ours (an interrupt that fired late, for an earlier writer) is cleared
+// and the write goes on.
+func (c *Conn) writeAll(buf []byte, ctx context.Context) (int, error) {
+	written := 0
+	for {
+		n, err := c.rwc.Write(buf[written:])
+		written += n
+		if err == nil || !isTimeout(err) {
+			return written, err
+		}
+		if ctx != nil && ctx.Err() != nil {
+			c.setWriteDeadline(time.Time{})
+			return written, ctx.Err()
+		}
+		c.setWriteDeadline(time.Time{})
+		if written == len(buf) {
+			return written, nil
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// writeDeadliner is what a stream needs for a write to be interrupted when
+// its caller's context ends: sockets, net.Pipe and yamux streams have it.
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+
+func (c *Conn) setWriteDeadline(t time.Time) {
+	if wd, ok := c.rwc.(writeDeadliner); ok {
+		_ = wd.SetWriteDeadline(t)
+	}
+}
+
+// interrupt interrupts the writes of one flush when its caller's context
+// ends, by setting a write deadline in the past.
+type interrupt struct {
+	mu    sync.Mutex
+	armed bool
+	stop  func() bool
+}
+
+// armInterrupt arms an interrupt for ctx, or returns nil if ctx never ends
+// or the stream cannot be interrupted.
+func (c *Conn) armInterrupt(ctx context.Context) *interrupt {
+	if ctx == nil || ctx.Done() == nil {
+		return nil
+	}
+	if _, ok := c.rwc.(writeDeadliner); !ok {
+		return nil
+	}
+	in := &interrupt{armed: true}
+	in.stop = context.AfterFunc(ctx, func() {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		if in.armed {
+			c.setWriteDeadline(time.Unix(1, 0))
+		}
+	})
+	return in
+}
+
+func (in *interrupt) disarm() {
+	if in == nil {
+		return
+	}
+	in.stop()
+	in.mu.Lock()
+	in.armed = false
+	in.mu.Unlock()
+}
