@@ -97,7 +97,7 @@ func Serve(objects map[string]any, opts ...Option) {
 	for v, objs := range cfg.versions {
 		all[v] = objs
 	}
-	ownGroup := gp.LeadsOwnGroup()
+	ownGroup, parent := gp.LeadsOwnGroup(), os.Getppid()
 	// The host reads this process's stdout and stderr; if it dies, a log
 	// line written then must not kill the process (SIGPIPE) before it has
 	// ended its children and exited in order.
@@ -146,9 +146,10 @@ func Serve(objects map[string]any, opts ...Option) {
 			cfg.logger.Debug("the host connection ended; exiting")
 		}
 	}
-	if ownGroup {
-		// The host may be gone, and with it whoever would end the
-		// processes this plugin started: end them here.
+	if ownGroup && os.Getppid() != parent {
+		// The host is gone (this process has a new parent), and with it
+		// whoever would end the processes this plugin started: end them
+		// here. Otherwise the host ends them once this process exits.
 		gp.KillDescendants()
 	}
 }
