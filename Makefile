@@ -12,7 +12,7 @@ FUZZTIME ?= 300000x
 # without it (and say so).
 RACE ?= $(shell command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
 
-.PHONY: all build run test generate check-generate fuzz stress bench clean
+.PHONY: all build run test generate check-generate lint fuzz stress bench clean
 
 all: build
 
@@ -35,6 +35,11 @@ generate:
 # CI: fail if a generated file is stale.
 check-generate: generate
 	git diff --exit-code -- '*refplug_proxies.go' || { echo "generated proxies are stale: run make generate"; exit 1; }
+
+# staticcheck, default checks, over the whole module (CI runs it).
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	$(GO) run $(STATICCHECK) ./...
 
 # The long stress run: 64 goroutines for 30s, in-process and against a
 # real plugin process (make test runs a 2s version).
