@@ -30,7 +30,7 @@ test:
 
 # Regenerate the refbroker proxies (cmd/refgen) of every contract package.
 generate:
-	$(GO) generate ./... ./testdata/contract
+	$(GO) generate ./... ./testdata/contract ./testdata/evolve/...
 
 # CI: fail if a generated file is stale.
 check-generate: generate

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 )
 
 // Bootstrap: Dispense asks the peer for a root object it serves by name,
@@ -29,6 +30,11 @@ func Dispense[T any](c *Conn, name string) (T, error) {
 	rc, err := codecFor(t)
 	if err != nil {
 		return zero, fmt.Errorf("refbroker: Dispense[%s](%q): %w", t, name, err)
+	}
+	// The peer checks its structs' layouts against these (and answers
+	// with its own) before it answers.
+	if err := c.describe(t); err != nil {
+		return zero, c.disconnected(fmt.Sprintf("Dispense(%q)", name))
 	}
 	var out T
 	outs := []reflect.Value{reflect.ValueOf(&out).Elem()}
@@ -82,9 +88,19 @@ func (c *Conn) serveBootstrap(req *bootstrapReq) {
 		return
 	}
 	v := reflect.ValueOf(obj)
-	methods, err := rootMethods(v, req.iface, req.want)
-	if err != nil {
-		c.replyFailed(req.seq, fmt.Errorf("refbroker: object %q %w", req.name, err))
+	methods, problems := rootMethods(v, req.iface, req.want)
+	// Describe the structs these methods carry, and check them against
+	// the dispensing side's, so that one answer lists every difference.
+	types := make([]reflect.Type, 0, len(methods.methods))
+	for _, m := range methods.methods {
+		types = append(types, m.plan.t)
+	}
+	if err := c.describe(types...); err != nil {
+		return // the connection is gone
+	}
+	problems = append(problems, c.layoutMismatches(types)...)
+	if len(problems) > 0 {
+		c.replyFailed(req.seq, fmt.Errorf("refbroker: object %q (%s) does not implement %s: %s", req.name, v.Type(), req.iface, strings.Join(problems, "; ")))
 		return
 	}
 	id := c.addExport(&export{val: v, recv: v, methods: methods, count: 1})

@@ -125,6 +125,11 @@ func encodeAny(e *encoder, v reflect.Value) error {
 		if err != nil {
 			return err
 		}
+		if e.refs != nil {
+			if err := e.refs.describe(dyn.Type()); err != nil {
+				return err
+			}
+		}
 		if !e.enter() {
 			return depthError(dyn.Type())
 		}
@@ -159,6 +164,9 @@ func decodeAny(d *decoder, v reflect.Value) {
 		d.fail(err)
 		return
 	}
+	if d.refs != nil {
+		d.refs.checkLayouts(t)
+	}
 	if !d.enter() {
 		return
 	}
@@ -185,7 +193,7 @@ func buildValueCodec(c *codec, building map[reflect.Type]*codec) error {
 		c.dec = func(d *decoder, v reflect.Value) {
 			x := d.varint()
 			if v.OverflowInt(x) {
-				d.fail(malformed("%d overflows %s", x, v.Type()))
+				d.fail(fmt.Errorf("%d overflows %s", x, v.Type()))
 				return
 			}
 			v.SetInt(x)
@@ -195,7 +203,7 @@ func buildValueCodec(c *codec, building map[reflect.Type]*codec) error {
 		c.dec = func(d *decoder, v reflect.Value) {
 			x := d.uvarint()
 			if v.OverflowUint(x) {
-				d.fail(malformed("%d overflows %s", x, v.Type()))
+				d.fail(fmt.Errorf("%d overflows %s", x, v.Type()))
 				return
 			}
 			v.SetUint(x)

@@ -301,6 +301,12 @@ func buildStructCodec(c *codec, building map[reflect.Type]*codec) error {
 		return nil
 	}
 	c.dec = func(d *decoder, v reflect.Value) {
+		if d.refs != nil {
+			if p := d.refs.structPlan(t); p != nil { // the peer lays t out otherwise
+				p.decode(d, v, t)
+				return
+			}
+		}
 		if n := d.uvarint(); n != nf && d.err == nil {
 			d.fail(fmt.Errorf("the peer sent %s with %d fields, this side has %d (are both sides built from the same contract?)", t, n, nf))
 			return

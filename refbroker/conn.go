@@ -41,6 +41,10 @@ type Options struct {
 	// waits, so re-entrant calls cannot deadlock on it. Default:
 	// DefaultMaxConcurrentCalls (1024).
 	MaxConcurrentCalls int
+	// Side and PeerSide name the two sides in messages about how their
+	// contracts differ ("Record.Size is int in the plugin, string in the
+	// host"). Default: "here" and "there".
+	Side, PeerSide string
 	// MaxQueuedBytes bounds the data waiting to be written while the peer
 	// is slow to read: a caller beyond it waits for room, and returns when
 	// its context ends. Default: DefaultMaxQueuedBytes (16 MiB).
@@ -65,14 +69,20 @@ type Conn struct {
 	maxMsg   int
 	maxCalls int
 	maxQueue int
+	sides    sides
 
 	mu sync.Mutex
 	st state // guarded by mu: reached only through locked
 
 	wq         writeQueue // frame.go
 	rd         readerRole // reader.go
-	announceMu sync.Mutex // serialises type-info messages (typeinfo.go)
+	announceMu sync.Mutex // serialises type-info and layout messages (typeinfo.go, layouttable.go)
 	ended      atomic.Bool
+
+	layoutsDiffer atomic.Bool // some struct is laid out otherwise by the peer (layouttable.go)
+	plans         sync.Map    // reflect.Type -> *structPlan, once layoutsDiffer
+	described     sync.Map    // reflect.Type -> true: its layouts were sent
+	describeMu    sync.Mutex  // serialises layout messages
 
 	// Cumulative counts, reported by Stats (the tables count the rest).
 	callsMade, callsServed, callsRefused atomic.Uint64
@@ -97,6 +107,7 @@ type state struct {
 	imports  importTable  // the peer's objects we hold (import.go)
 	releases releaseTable // releases both ways, and decode order (release.go)
 	types    typeTable    // interface types described both ways (typeinfo.go)
+	layouts  layoutTable  // struct layouts described both ways (layouttable.go)
 }
 
 // locked runs f with the connection's mutex held. f must not do I/O or
@@ -117,6 +128,7 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 		maxMsg:       opts.MaxMessageSize,
 		maxCalls:     opts.MaxConcurrentCalls,
 		maxQueue:     opts.MaxQueuedBytes,
+		sides:        sides{here: opts.Side, there: opts.PeerSide},
 		building:     make(chan struct{}, maxBuilding),
 		releaseReady: make(chan struct{}, 1),
 		done:         make(chan struct{}),
@@ -148,6 +160,7 @@ func (s *state) init() {
 	s.imports.init()
 	s.releases.init()
 	s.types.init()
+	s.layouts.init()
 }
 
 // errClosed is the cause recorded when this side closes the connection.

@@ -3,7 +3,6 @@ package refbroker
 import (
 	"fmt"
 	"reflect"
-	"strings"
 	"sync"
 )
 
@@ -98,11 +97,11 @@ func checkSignature(ft reflect.Type, seen map[reflect.Type]bool) error {
 
 // rootMethods builds the method set granted on a root object: the methods
 // the dispensing side asked for, which must exist on v's concrete type with
-// the same signatures. The error lists every missing or different method.
-func rootMethods(v reflect.Value, iface string, want [][2]string) (*ifacePlan, error) {
+// the same signatures. problems lists every missing or different method;
+// the plan holds those that match.
+func rootMethods(v reflect.Value, iface string, want [][2]string) (p *ifacePlan, problems []string) {
 	t := v.Type()
-	p := &ifacePlan{t: t, methods: make(map[string]*methodPlan, len(want))}
-	var problems []string
+	p = &ifacePlan{t: t, methods: make(map[string]*methodPlan, len(want))}
 	for _, w := range want {
 		name, sig := w[0], w[1]
 		m, ok := t.MethodByName(name)
@@ -122,10 +121,7 @@ func rootMethods(v reflect.Value, iface string, want [][2]string) (*ifacePlan, e
 		}
 		p.methods[name] = &methodPlan{name: name, full: iface + "." + name, index: m.Index, plan: fp}
 	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("(%s) does not implement %s: %s", t, iface, strings.Join(problems, "; "))
-	}
-	return p, nil
+	return p, problems
 }
 
 // typeSig is a type's method signatures, by method name ("" for a func):

@@ -28,15 +28,26 @@ func malformed(format string, args ...any) error {
 }
 
 // remoteError is an error that crossed from the other side. It keeps the
-// message text and the chain of wrapped errors, so errors.Is works on the
-// receiving side for registered sentinels.
+// message text, the chain of wrapped errors, and the registered sentinels
+// the sender's errors.Is matched it with, so errors.Is answers alike on
+// the receiving side.
 type remoteError struct {
 	msg     string
 	wrapped []error
+	is      []error
 }
 
 func (e *remoteError) Error() string   { return e.msg }
 func (e *remoteError) Unwrap() []error { return e.wrapped }
+
+func (e *remoteError) Is(target error) bool {
+	for _, s := range e.is {
+		if s == target {
+			return true
+		}
+	}
+	return false
+}
 
 // callError is a broker failure of one call: the sentinel it matches, the
 // method, and what happened.

@@ -1,24 +1,34 @@
 package refbroker
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 )
 
 // Errors cross by value. The wire form is a tree:
 //
-//	0                         nil
-//	1 key                     a registered sentinel, by its key
-//	2 text n child*n          any other error: its text and the errors it wraps
+//	0                                   nil
+//	1 key                               a registered sentinel, by its key
+//	2 text n child*n m key*m            any other error: its text, the errors
+//	                                    it wraps, and the registered
+//	                                    sentinels errors.Is matches it with
+//	3 name text m key*m bytes(value)    an error of a type registered with
+//	                                    RegisterType, as that type's value
 //
-// The receiver rebuilds registered sentinels as the very same values and
-// everything else as *remoteError, whose Unwrap returns the children, so
-// errors.Is(err, sentinel) holds across the boundary.
+// The receiver rebuilds registered sentinels as the very same values,
+// registered error types as values of that type (so errors.As finds them),
+// and everything else as *remoteError, whose Unwrap returns the children
+// and whose Is answers for the sentinels the sender listed: errors.Is
+// holds on both sides alike, even for an error whose own Is method made
+// the match (an *fs.PathError wrapping ENOENT is fs.ErrNotExist). A
+// registered error type unknown to the receiver arrives as a remoteError.
 
 const (
 	errTagNil      byte = 0
 	errTagSentinel byte = 1
 	errTagRemote   byte = 2
+	errTagData     byte = 3
 )
 
 // maxErrorDepth bounds how deep a wrapped chain is carried; deeper causes
@@ -44,6 +54,10 @@ func encodeError(e *encoder, err error, depth int) {
 		e.string(key)
 		return
 	}
+	if name, ok := registeredName(reflect.TypeOf(err)); ok && e.refs != nil {
+		encodeErrorData(e, err, name)
+		return
+	}
 	e.byte1(errTagRemote)
 	e.string(err.Error())
 	var kids []error
@@ -54,6 +68,61 @@ func encodeError(e *encoder, err error, depth int) {
 	for _, k := range kids {
 		encodeError(e, k, depth+1)
 	}
+	writeMatches(e, err)
+}
+
+// encodeErrorData writes an error of a registered type as its value, in a
+// block of its own, so that a receiver that does not know the type can
+// skip it and keep the text.
+func encodeErrorData(e *encoder, err error, name string) {
+	t := reflect.TypeOf(err)
+	dc, cerr := codecFor(t)
+	if cerr == nil {
+		cerr = e.refs.describe(t)
+	}
+	if cerr != nil {
+		panic(cerr) // becomes the call's error (codec.encode)
+	}
+	e.byte1(errTagData)
+	e.string(name)
+	e.string(err.Error())
+	writeMatches(e, err)
+	mark := len(e.buf)
+	e.uvarint(0) // the block's length, patched below
+	start := len(e.buf)
+	if !e.enter() {
+		panic(depthError(t))
+	}
+	defer e.leave()
+	if verr := dc.enc(e, reflect.ValueOf(err)); verr != nil {
+		panic(verr)
+	}
+	block := append([]byte(nil), e.buf[start:]...)
+	e.buf = e.buf[:mark]
+	e.bytes(block)
+}
+
+// writeMatches writes the keys of the registered sentinels err matches
+// with errors.Is, but is not.
+func writeMatches(e *encoder, err error) {
+	keys := matchingSentinels(err)
+	e.uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		e.string(k)
+	}
+}
+
+// readMatches reads what writeMatches wrote, keeping the sentinels this
+// side knows.
+func readMatches(d *decoder) []error {
+	n := d.length(1)
+	var is []error
+	for i := 0; i < n && d.err == nil; i++ {
+		if s, ok := sentinelByKey(d.string()); ok {
+			is = append(is, s)
+		}
+	}
+	return is
 }
 
 // unwrapped returns the errors err wraps.
@@ -113,12 +182,56 @@ func decodeError(d *decoder, depth int) error {
 				kids = append(kids, k)
 			}
 		}
+		is := readMatches(d)
 		if d.err != nil {
 			return nil
 		}
-		return &remoteError{msg: msg, wrapped: kids}
+		return &remoteError{msg: msg, wrapped: kids, is: is}
+	case errTagData:
+		return decodeErrorData(d)
 	default:
 		d.fail(malformed("bad error tag %d at byte %d", tag, d.off-1))
 		return nil
 	}
+}
+
+// decodeErrorData reads an error of a registered type: the value itself if
+// the type is registered here too, else a remoteError with its text.
+func decodeErrorData(d *decoder) error {
+	name, text := d.string(), d.string()
+	is := readMatches(d)
+	block := d.bytes()
+	if d.err != nil {
+		return nil
+	}
+	t, ok := registeredType(name)
+	if !ok || !t.Implements(errorType) {
+		return &remoteError{msg: text, is: is}
+	}
+	dc, err := codecFor(t)
+	if err != nil {
+		d.fail(err)
+		return nil
+	}
+	if d.refs != nil {
+		d.refs.checkLayouts(t)
+	}
+	if !d.enter() {
+		return nil
+	}
+	defer d.leave()
+	sub := &decoder{buf: block, refs: d.refs, depth: d.depth}
+	v := reflect.New(t).Elem()
+	dc.dec(sub, v)
+	if sub.err == nil && sub.remaining() != 0 {
+		sub.fail(malformed("%d bytes left after an error of type %s", sub.remaining(), name))
+	}
+	if sub.err != nil {
+		d.fail(fmt.Errorf("decoding an error of type %s: %w", name, sub.err))
+		return nil
+	}
+	if v.Kind() == reflect.Pointer && v.IsNil() {
+		return &remoteError{msg: text, is: is}
+	}
+	return v.Interface().(error)
 }

@@ -288,6 +288,8 @@ func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
 		go c.serveBootstrap(req)
 	case msgTypeInfo:
 		return nil, c.learnPeerType(d)
+	case msgLayouts:
+		return nil, c.learnLayouts(d)
 	case msgDescribe:
 		seq := d.uvarint()
 		if d.err != nil {

@@ -2,6 +2,7 @@ package refbroker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -133,6 +134,20 @@ func sentinelKey(err error) (string, bool) {
 	return k, ok
 }
 
+// matchingSentinels returns the keys of the registered sentinels that
+// errors.Is matches err with, err itself not being one.
+func matchingSentinels(err error) []string {
+	registry.RLock()
+	defer registry.RUnlock()
+	var keys []string
+	for key, s := range registry.sentinels {
+		if errors.Is(err, s) {
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}
+
 func sentinelByKey(key string) (error, bool) {
 	registry.RLock()
 	defer registry.RUnlock()
@@ -151,6 +166,21 @@ func RegisterType(v any) {
 	if v == nil {
 		panic("refbroker: RegisterType(nil)")
 	}
+	registerType(typeName(reflect.TypeOf(v)), v)
+}
+
+// RegisterTypeName is RegisterType under a name of the caller's choosing,
+// as gob.RegisterName: both sides must use the same name, which need not
+// change when the type's package path does (a module's major version, a
+// moved package). The name must be unique in the process.
+func RegisterTypeName(name string, v any) {
+	if v == nil {
+		panic("refbroker: RegisterTypeName(nil)")
+	}
+	registerType(name, v)
+}
+
+func registerType(name string, v any) {
 	t := reflect.TypeOf(v)
 	if _, err := codecFor(t); err != nil {
 		panic(fmt.Sprintf("refbroker: RegisterType(%s): %v", t, err))
@@ -158,7 +188,6 @@ func RegisterType(v any) {
 	if k := classify(t); k != kindValue {
 		panic(fmt.Sprintf("refbroker: RegisterType(%s): only concrete data types can be registered", t))
 	}
-	name := typeName(t)
 	registry.Lock()
 	defer registry.Unlock()
 	if old, ok := registry.types[name]; ok {
@@ -166,6 +195,9 @@ func RegisterType(v any) {
 			return
 		}
 		panic(fmt.Sprintf("refbroker: RegisterType(%s): name %q is taken by %s", t, name, old))
+	}
+	if old, ok := registry.typeNames[t]; ok && old != name {
+		panic(fmt.Sprintf("refbroker: RegisterType(%s): registered already as %q", t, old))
 	}
 	registry.types[name] = t
 	registry.typeNames[t] = name

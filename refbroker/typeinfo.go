@@ -74,6 +74,9 @@ func (c *Conn) typeID(t reflect.Type) (uint64, error) {
 	if ok {
 		return id, nil
 	}
+	if err := c.describe(t); err != nil { // the structs its methods carry
+		return 0, err
+	}
 	sig := sigOf(t)
 	e := c.newEncoder()
 	e.byte1(msgTypeInfo)

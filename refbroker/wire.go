@@ -24,6 +24,7 @@ const (
 	msgTypeInfo  byte = 6 // type ID, type, n, (method, signature) * n
 	msgDescribe  byte = 7 // seq
 	msgCallJSON  byte = 8 // seq, object, method, n, (JSON argument) * n
+	msgLayouts   byte = 9 // n, (struct name, nf, (field, Go type, wire type) * nf) * n
 )
 
 // Return statuses.
@@ -60,12 +61,16 @@ const maxDepth = 1000
 // (export.go).
 type refWriter interface {
 	writeRef(e *encoder, v reflect.Value, t reflect.Type) error
+	describe(types ...reflect.Type) error
 }
 
-// refReader reads a reference into v, a position of static type t. The
-// connection implements it (import.go).
+// refReader reads a reference into v, a position of static type t, and
+// says how to read a struct the peer may lay out otherwise. The connection
+// implements it (import.go, layouttable.go).
 type refReader interface {
 	readRef(d *decoder, v reflect.Value, t reflect.Type)
+	structPlan(t reflect.Type) *structPlan
+	checkLayouts(t reflect.Type)
 }
 
 // encoder appends one message to buf.

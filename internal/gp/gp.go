@@ -126,10 +126,12 @@ func (p *Plugin) Server(b *goplugin.MuxBroker) (any, error) {
 	return &server{p: p, broker: b}, nil
 }
 
-// options are the Conn's options: the limits, the logger and the roots.
-func (p *Plugin) options() refbroker.Options {
+// options are the Conn's options: the limits, the logger and the roots,
+// and which side this is ("host" or "plugin").
+func (p *Plugin) options(side, peer string) refbroker.Options {
 	o := p.Limits
 	o.Logger, o.Roots = p.Logger, p.Roots
+	o.Side, o.PeerSide = side, peer
 	return o
 }
 
@@ -147,7 +149,7 @@ func (p *Plugin) options() refbroker.Options {
 // quit, so that it can exit without losing go-plugin's answer (go-plugin
 // issue 331).
 func (p *Plugin) Client(b *goplugin.MuxBroker, c *rpc.Client) (any, error) {
-	opts := p.options()
+	opts := p.options("host", "plugin")
 	if sock, _ := p.Socket.Take(); sock != nil {
 		token := make([]byte, tokenSize)
 		rand.Read(token)
@@ -284,7 +286,7 @@ func (s *server) Connect(id uint32, _ *struct{}) error {
 // serve runs the plugin side's Conn on stream, tied to lifeline if there
 // is one.
 func (s *server) serve(stream io.ReadWriteCloser, lifeline net.Conn) error {
-	c := refbroker.NewConn(stream, s.p.options())
+	c := refbroker.NewConn(stream, s.p.options("plugin", "host"))
 	if lifeline != nil {
 		tie(c, lifeline)
 	}

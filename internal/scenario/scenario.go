@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"reflect"
 	"strings"
 	"sync"
@@ -128,6 +129,21 @@ func Errors(t *testing.T, svc contract.Service) {
 	}
 	if want := `lookup "missing": contract: not found`; err.Error() != want {
 		t.Errorf("error text = %q, want %q", err.Error(), want)
+	}
+	// An error whose own Is makes the match (an *fs.PathError wrapping
+	// ENOENT is fs.ErrNotExist) matches alike on this side.
+	err = svc.OpenFile("/no/such/file/refplug")
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(fmt.Sprint(err), "no such file") {
+		t.Errorf("OpenFile(missing) = %v; want errors.Is fs.ErrNotExist", err)
+	}
+	// A registered error type crosses as itself, anywhere in a %w chain.
+	err = svc.Fail(7)
+	var ce *contract.CodeError
+	if !errors.As(err, &ce) || ce.Code != 7 || ce.Msg != "as asked" {
+		t.Errorf("Fail(7) = %v; want errors.As to find *CodeError{7}", err)
+	}
+	if want := "failing on purpose: code 7: as asked"; fmt.Sprint(err) != want {
+		t.Errorf("Fail(7) text = %q; want %q", err, want)
 	}
 }
 

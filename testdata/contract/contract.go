@@ -127,6 +127,10 @@ type Service interface {
 	// Flood calls fn n times at once and reports how many calls failed,
 	// with the first failure's text.
 	Flood(fn func() error, n int) (failed int, first string, err error)
+	// OpenFile opens path in the serving process (an *fs.PathError when
+	// it does not exist); Fail returns a *CodeError with code, wrapped.
+	OpenFile(path string) error
+	Fail(code int) error
 	// Upload receives data and returns its length.
 	Upload(ctx context.Context, data []byte) (int, error)
 	// Reason reports how the context of the last Wait ended: its Err and
@@ -166,7 +170,17 @@ type Mismatched interface {
 	Missing() error
 }
 
+// CodeError is an error type registered with refbroker.RegisterType: it
+// crosses as itself, so errors.As finds it on the far side.
+type CodeError struct {
+	Code int
+	Msg  string
+}
+
+func (e *CodeError) Error() string { return fmt.Sprintf("code %d: %s", e.Code, e.Msg) }
+
 func init() {
+	refbroker.RegisterType(&CodeError{})
 	refbroker.RegisterError(ErrNotFound)
 	refbroker.RegisterType(Point{})
 }

@@ -161,6 +161,10 @@ func (p serviceProxy) Exit(code int) error {
 	return p.Ref.Invoke("Exit", []any{code})
 }
 
+func (p serviceProxy) Fail(code int) error {
+	return p.Ref.Invoke("Fail", []any{code})
+}
+
 func (p serviceProxy) Fanout(sinks []Sink, byName map[string]Sink, msg string) error {
 	return p.Ref.Invoke("Fanout", []any{sinks, byName, msg})
 }
@@ -236,6 +240,10 @@ func (p serviceProxy) Observe(fn func(string)) error {
 
 func (p serviceProxy) Open(gate_ string) error {
 	return p.Ref.Invoke("Open", []any{gate_})
+}
+
+func (p serviceProxy) OpenFile(path string) error {
+	return p.Ref.Invoke("OpenFile", []any{path})
 }
 
 func (p serviceProxy) Panic(msg string) (int, error) {

@@ -99,6 +99,18 @@ func (s *service) Lookup(key string) (string, error) {
 
 func (s *service) Apply(fn func(int) int, n int) (int, error) { return fn(n), nil }
 
+func (s *service) OpenFile(path string) error {
+	f, err := os.Open(path)
+	if err == nil {
+		f.Close()
+	}
+	return err
+}
+
+func (s *service) Fail(code int) error {
+	return fmt.Errorf("failing on purpose: %w", &CodeError{Code: code, Msg: "as asked"})
+}
+
 func (s *service) ApplyN(fn func(int) int, times int) (int, error) {
 	v := 0
 	for range times {

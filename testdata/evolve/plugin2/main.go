@@ -1,0 +1,14 @@
+// Command plugin2 serves version 2 of the evolution tests' contract
+// (testdata/evolve/v2/contract) as "store".
+package main
+
+import (
+	"github.com/refplug/refplug/plugin"
+	"github.com/refplug/refplug/refbroker"
+	"github.com/refplug/refplug/testdata/evolve/v2/contract"
+)
+
+func main() {
+	refbroker.RegisterTypeName("evolve.Note", contract.Note{})
+	plugin.Serve(map[string]any{"store": contract.NewStore()})
+}
