@@ -45,9 +45,11 @@
 //     (a cycle) is refused.
 //  2. An error crosses by value: its text, and the chain it wraps (%w, or
 //     Unwrap() []error). errors.Is holds on the far side for sentinels
-//     registered with RegisterError on both sides; context.Canceled,
-//     context.DeadlineExceeded, io.EOF and the io/fs sentinels are
-//     registered already. errors.As does not see the original types.
+//     registered with RegisterError on both sides, as it did on the
+//     sender (also where the error's own Is method made the match);
+//     context.Canceled, context.DeadlineExceeded, io.EOF and the io/fs
+//     sentinels are registered already. An error of a type registered
+//     with RegisterType crosses as that type, so errors.As finds it.
 //  3. A value in a position of interface type (other than error and
 //     context.Context) or func type crosses by reference: the receiver gets
 //     the proxy registered for the interface, or a func of the exact type,
@@ -90,9 +92,13 @@
 //
 // # Contract checks
 //
-// Dispense sends the interface's method signatures; the serving side
-// checks its object has every one (extra methods are fine) and answers
-// with every difference otherwise. A reference that arrives later is
+// Dispense sends the interface's method signatures and the layouts of
+// every struct reachable from them; the serving side checks its object has
+// every method (extra methods are fine) and that its structs of the same
+// names can be read into each other, and answers with every difference
+// otherwise. Structs whose layouts differ compatibly (fields added,
+// removed, reordered; numbers widened or narrowed) are decoded by field
+// name, never into another field; identical ones positionally. A reference that arrives later is
 // checked the same way against the sender's static type, once per pair of
 // types, so a peer built from another version of a contract fails the
 // call that hands over the mismatched object, naming the methods.
@@ -138,7 +144,9 @@
 // returns), serve.go (incoming calls and replies), context.go (contexts
 // across the wire), bootstrap.go (Dispense), export.go and import.go (the two
 // reference tables), release.go (releases and the decode order they wait
-// for), typeinfo.go (type info and the nested contract check), ref.go (Ref,
+// for), typeinfo.go (type info and the nested contract check), layout.go,
+// layoutplan.go and layouttable.go (struct layouts: describing them, and
+// decoding by field name when the two sides' differ), ref.go (Ref,
 // Invoke, func proxies, Release), and the type layer: classify.go (how a
 // type crosses), codec.go and composite.go (value codecs), plan.go (call
 // plans), contract.go (contract checks); errwire.go (errors on the wire),

@@ -48,7 +48,10 @@ func (wireCalc) Make(label string) (WireNamed, error) { return wireNamed(label),
 func (wireCalc) Apply(f func(int) int, x int) (int, error) {
 	return f(x), nil
 }
-func (wireCalc) Blob(n int) ([]byte, error) { return make([]byte, n), nil }
+func (wireCalc) Blob(n int) ([]byte, error)   { return make([]byte, n), nil }
+func (wireCalc) Area(r wireRect) (int, error) { return r.W * r.H, nil }
+
+type wireRect struct{ W, H int }
 
 type wireNamed string
 
@@ -68,10 +71,11 @@ func (f *frame) equal(got []byte) bool { return bytes.Equal(f.b, got) }
 
 // rawPeer is the raw side of a connection to a Conn serving wireCalc.
 type rawPeer struct {
-	t    *testing.T
-	conn *refbroker.Conn
-	w    net.Conn
-	r    *bufio.Reader
+	t       *testing.T
+	conn    *refbroker.Conn
+	w       net.Conn
+	r       *bufio.Reader
+	layouts [][]byte // layouts messages received during the bootstrap
 }
 
 func newRawPeer(t *testing.T) *rawPeer {
@@ -122,6 +126,10 @@ func (p *rawPeer) bootstrap(seq uint64, methods ...[2]string) uint64 {
 	}
 	p.send(f)
 	got := p.next()
+	for len(got) > 0 && got[0] == 9 { // the server's struct layouts come first
+		p.layouts = append(p.layouts, got)
+		got = p.next()
+	}
 	// return, seq, status OK, reference tag 1 (the sender's export), ID, type ID 0
 	head := msg(2).u(seq).byte1(0).byte1(1).bytes()
 	if !bytes.HasPrefix(got, head) {
@@ -365,5 +373,37 @@ func TestWirePeerThatDoesNotRead(t *testing.T) {
 	t.Logf("heap growth: %d MiB", grew>>20)
 	if grew > 64<<20 {
 		t.Errorf("the Conn's heap grew by %d MiB for a peer that does not read; want about the write queue's bound (16 MiB)", grew>>20)
+	}
+}
+
+// TestWireLayouts: a peer that lays out a struct otherwise describes it in
+// a layouts message (9), and its values are read by field name.
+func TestWireLayouts(t *testing.T) {
+	p := newRawPeer(t)
+	id := p.bootstrap(1, [2]string{"Area", "func(refbroker_test.wireRect) (int, error)"})
+	// The Conn described its own wireRect before answering.
+	want := msg(9).u(1).s("refbroker_test.wireRect").u(2).s("W").s("int").byte1(2).s("H").s("int").byte1(2)
+	if len(p.layouts) != 1 || !want.equal(p.layouts[0]) {
+		t.Errorf("layouts before the bootstrap's answer: % x; want % x", p.layouts, want.bytes())
+	}
+	// layouts: 1 struct, its name, 3 fields of (name, Go type, wire type):
+	// H int (kind 2), Note string (7, unknown to the Conn), W int.
+	p.send(msg(9).u(1).s("refbroker_test.wireRect").u(3).
+		s("H").s("int").byte1(2).
+		s("Note").s("string").byte1(7).
+		s("W").s("int").byte1(2))
+	// A struct value: its field count, then the fields in the sender's order.
+	p.send(msg(1).u(2).u(id).s("Area").byte1(0).u(3).v(3).s("skipped").v(5))
+	p.expect("Area's return", msg(2).u(2).byte1(0).v(15).byte1(0))
+
+	// A field whose kind differs fails the call, naming it.
+	q := newRawPeer(t)
+	qid := q.bootstrap(1, [2]string{"Area", "func(refbroker_test.wireRect) (int, error)"})
+	q.send(msg(9).u(1).s("refbroker_test.wireRect").u(2).
+		s("W").s("string").byte1(7).
+		s("H").s("int").byte1(2))
+	q.send(msg(1).u(2).u(qid).s("Area").byte1(0).u(2).s("5").v(3))
+	if got := q.next(); !bytes.Contains(got, []byte("wireRect.W is int here, string there")) {
+		t.Errorf("Area with an incompatible layout: got %q", got)
 	}
 }
