@@ -24,13 +24,13 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/refplug/refplug/host"
 	"github.com/refplug/refplug/internal/bench"
+	skew "github.com/refplug/refplug/internal/bench/skew"
 	"github.com/refplug/refplug/plugin"
 )
 
@@ -98,6 +98,8 @@ func servePlugin(kind string) {
 	switch kind {
 	case "refplug":
 		plugin.Serve(map[string]any{"bench": &bench.Impl{}})
+	case "refplug-skew": // Batch and Record laid out otherwise (a later contract)
+		plugin.Serve(map[string]any{"bench": &skew.Impl{}})
 	case "netrpc":
 		goplugin.Serve(&goplugin.ServeConfig{
 			HandshakeConfig: bench.Handshake,
@@ -128,11 +130,16 @@ type config struct {
 var autoMTLS bool
 
 func loadRefplug(opts ...host.Option) (*host.Client, bench.Bench, error) {
+	return loadRefplugKind("refplug", opts...)
+}
+
+// loadRefplugKind loads this binary as a refplug plugin of the given kind.
+func loadRefplugKind(kind string, opts ...host.Option) (*host.Client, bench.Bench, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, nil, err
 	}
-	opts = append([]host.Option{host.WithArgs("plugin", "refplug"), host.WithLogger(quietLogger("refplug")), host.WithAutoMTLS(autoMTLS)}, opts...)
+	opts = append([]host.Option{host.WithArgs("plugin", kind), host.WithLogger(quietLogger(kind)), host.WithAutoMTLS(autoMTLS)}, opts...)
 	c, err := host.Load(exe, opts...)
 	if err != nil {
 		return nil, nil, err
@@ -184,118 +191,6 @@ func quietLogger(side string) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{Name: "refbench." + side, Level: hclog.Warn, Output: os.Stderr})
 }
 
-// workload is one measured operation.
-type workload struct {
-	name       string
-	target     string  // the goal, as a ratio to the baseline
-	limit      float64 // the ratio that meets it; 0 for none
-	goroutines int
-	op         func(b bench.Bench) error
-}
-
-func workloads() []workload {
-	inc := func(x int) int { return x + 1 }
-	mib := make([]byte, 1<<20)
-	batch := bench.Batch{Label: "batch"}
-	for i := range 1000 {
-		batch.Records = append(batch.Records, bench.Record{ID: int64(i), Name: fmt.Sprint("record-", i), Score: float64(i) / 3, Tags: []string{"a", "b"}})
-	}
-	check := func(got, want int, err error) error {
-		if err != nil {
-			return err
-		}
-		if got != want {
-			return fmt.Errorf("got %d, want %d", got, want)
-		}
-		return nil
-	}
-	plain := func(b bench.Bench) error { n, err := b.Plain(1, 2); return check(n, 3, err) }
-	return []workload{
-		{name: "plain call", target: "≤ 0.9", limit: 0.9, goroutines: 1, op: plain},
-		{name: "call passing a callback, invoked once", target: "≤ 0.4", limit: 0.4, goroutines: 1, op: func(b bench.Bench) error {
-			n, err := b.Callback(inc, 1)
-			return check(n, 2, err)
-		}},
-		{name: "callback invoked 100 times", goroutines: 1, op: func(b bench.Bench) error {
-			n, err := b.CallbackN(inc, 100)
-			return check(n, 100, err)
-		}},
-		{name: "1 MiB []byte in and out", target: "≤ 1.0", limit: 1.0, goroutines: 1, op: func(b bench.Bench) error {
-			out, err := b.Bytes(mib)
-			return check(len(out), len(mib), err)
-		}},
-		{name: "struct with 1000-element slice", goroutines: 1, op: func(b bench.Bench) error {
-			out, err := b.Struct(batch)
-			return check(len(out.Records), 1000, err)
-		}},
-		{name: "plain call, 8 goroutines", goroutines: 8, op: plain},
-		{name: "plain call, 64 goroutines", goroutines: 64, op: plain},
-	}
-}
-
-// measure runs op on g goroutines for about d, and returns the time per
-// operation and the host's allocations per operation.
-func measure(b bench.Bench, w workload, d time.Duration) (perOp time.Duration, allocs float64, err error) {
-	var ms0, ms1 runtime.MemStats
-	runtime.ReadMemStats(&ms0)
-	start := time.Now()
-	deadline := start.Add(d)
-	var ops int64
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	for range w.goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			n := int64(0)
-			for time.Now().Before(deadline) {
-				if err := w.op(b); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					break
-				}
-				n++
-			}
-			mu.Lock()
-			ops += n
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	el := time.Since(start)
-	runtime.ReadMemStats(&ms1)
-	if firstErr != nil {
-		return 0, 0, fmt.Errorf("%s: %w", w.name, firstErr)
-	}
-	if ops == 0 {
-		return 0, 0, fmt.Errorf("%s: no operation finished in %v", w.name, d)
-	}
-	return el / time.Duration(ops), float64(ms1.Mallocs-ms0.Mallocs) / float64(ops), nil
-}
-
-type result struct {
-	perOp  []time.Duration
-	allocs []float64
-}
-
-func (r *result) median() time.Duration {
-	s := slices.Clone(r.perOp)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func (r *result) medianAllocs() float64 {
-	s := slices.Clone(r.allocs)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
-func us(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Nanoseconds())/1000) }
-
 // sides are the ways of serving bench.Bench, in table order; the second is
 // the baseline ratios are taken against. The last is refplug on the
 // transport the baselines use (a go-plugin broker stream), to show what
@@ -336,6 +231,15 @@ func run(out, progress io.Writer, cfg config) error {
 	}
 
 	ws := slices.DeleteFunc(workloads(), func(w workload) bool { return !strings.Contains(w.name, cfg.only) })
+	var skewed bench.Bench
+	if slices.ContainsFunc(ws, func(w workload) bool { return w.skewed }) {
+		c, b, err := loadRefplugKind("refplug-skew")
+		if err != nil {
+			return fmt.Errorf("loading the refplug plugin with other layouts: %w", err)
+		}
+		defer c.Close()
+		skewed = b
+	}
 	results := make([][]result, len(ws))
 	for i, w := range ws {
 		say("%-40s %d rounds of %v on each side…", w.name, cfg.rounds, cfg.round)
@@ -343,7 +247,11 @@ func run(out, progress io.Writer, cfg config) error {
 		for r := range cfg.rounds {
 			for k := range sides { // rotate the order every round
 				s := (k + r) % len(sides)
-				perOp, allocs, err := measure(impls[s], w, cfg.round)
+				impl := impls[s]
+				if w.skewed && s == 0 {
+					impl = skewed
+				}
+				perOp, allocs, err := measure(impl, w, cfg.round)
 				if err != nil {
 					return fmt.Errorf("%s: %w", sides[s].name, err)
 				}
