@@ -112,14 +112,26 @@ func readRef(d *decoder, v reflect.Value, t reflect.Type) {
 	d.refs.readRef(d, v, t)
 }
 
-// encodeAny writes the value of an `any` position: registered data by
-// value, anything else by reference.
+// encodeAny writes the value of an `any` position. Nothing in an any is
+// silently turned into something else:
+//
+//   - a proxy of the peer's goes home, by reference;
+//   - a value of a type registered with RegisterType crosses by value;
+//   - an error crosses as an error (text, chain, registered types);
+//   - a func, and an object (a value that implements an interface with a
+//     registered proxy, fmt.Stringer aside), cross by reference;
+//   - anything else (plain data of an unregistered type) is refused,
+//     naming the type and what to do, rather than arriving as a *Ref the
+//     receiver cannot use.
 func encodeAny(e *encoder, v reflect.Value) error {
 	if v.IsNil() {
 		e.byte1(refNil)
 		return nil
 	}
 	dyn := v.Elem()
+	if refOf(v) != nil {
+		return writeRef(e, v, anyType)
+	}
 	if name, ok := registeredName(dyn.Type()); ok {
 		dc, err := codecFor(dyn.Type())
 		if err != nil {
@@ -138,11 +150,50 @@ func encodeAny(e *encoder, v reflect.Value) error {
 		e.string(name)
 		return dc.enc(e, dyn)
 	}
-	return writeRef(e, v, anyType)
+	switch dt := dyn.Type(); {
+	case dt.Implements(errorType):
+		e.byte1(refError)
+		encodeError(e, dyn.Interface().(error), 0)
+		return nil
+	case dt.Kind() == reflect.Func || isObject(dt):
+		return writeRef(e, v, anyType)
+	default:
+		return &typeError{t: dt, why: fmt.Sprintf("it is data of a type not registered for an any (hint: call refbroker.RegisterType(%s{}) on both sides to send it by value, or pass it where an interface with a registered proxy is expected)", dataExample(dt))}
+	}
+}
+
+// dataExample is how a zero value of t is written in a hint.
+func dataExample(t reflect.Type) string {
+	if t.Kind() == reflect.Pointer {
+		return "&" + t.Elem().String()
+	}
+	return t.String()
+}
+
+var objectTypes sync.Map // reflect.Type -> bool
+
+// isObject reports whether values of t are objects, not data, in an any:
+// t implements an interface with a registered proxy (fmt.Stringer aside,
+// which data types implement to print themselves).
+func isObject(t reflect.Type) bool {
+	if o, ok := objectTypes.Load(t); ok {
+		return o.(bool)
+	}
+	o := implementsProxied(t)
+	objectTypes.Store(t, o)
+	return o
 }
 
 func decodeAny(d *decoder, v reflect.Value) {
 	if d.err != nil {
+		return
+	}
+	if d.off < len(d.buf) && d.buf[d.off] == refError {
+		d.off++
+		err := decodeError(d, 0)
+		if d.err == nil && err != nil {
+			v.Set(reflect.ValueOf(&err).Elem().Elem())
+		}
 		return
 	}
 	if d.off >= len(d.buf) || d.buf[d.off] != refData {

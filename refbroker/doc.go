@@ -54,8 +54,13 @@
 //     context.Context) or func type crosses by reference: the receiver gets
 //     the proxy registered for the interface, or a func of the exact type,
 //     that forwards each call to the owner. A position of type any carries
-//     basic values and types registered with RegisterType by value;
-//     anything else goes by reference and arrives as a *Ref.
+//     types registered with RegisterType (basic types and common slices
+//     and maps already are) by value, errors as errors, and funcs and
+//     objects (values implementing an interface with a registered proxy,
+//     fmt.Stringer aside) by reference, arriving as a *Ref. Any other
+//     value in an any is refused with an error naming its type and the
+//     RegisterType call to add: nothing is silently turned into a
+//     reference the receiver cannot use.
 //  4. A reference that comes back to the side that owns it arrives as the
 //     original object, never a proxy of a proxy. Sending the same object
 //     again reuses its reference; the receiver keeps one proxy per remote

@@ -2,6 +2,7 @@ package refbroker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,6 +52,8 @@ func init() {
 		uint(0), uint8(0), uint16(0), uint32(0), uint64(0), uintptr(0),
 		float32(0), float64(0), complex64(0), complex128(0),
 		[]byte(nil), []string(nil), []any(nil), map[string]any(nil),
+		[]int(nil), []int64(nil), []float64(nil), []bool(nil),
+		map[string]string(nil), map[string]int(nil), json.RawMessage(nil),
 		time.Time{}, time.Duration(0),
 	} {
 		RegisterType(v)
@@ -85,6 +88,21 @@ func RegisterInterface[T any](newProxy func(*Ref) T) {
 		return reflect.ValueOf(&p).Elem()
 	}
 }
+
+// implementsProxied reports whether t implements an interface with a
+// registered proxy other than fmt.Stringer.
+func implementsProxied(t reflect.Type) bool {
+	registry.RLock()
+	defer registry.RUnlock()
+	for iface := range registry.proxies {
+		if iface != stringerType && t.Implements(iface) {
+			return true
+		}
+	}
+	return false
+}
+
+var stringerType = reflect.TypeFor[fmt.Stringer]()
 
 // proxyFor returns the proxy constructor registered for t.
 func proxyFor(t reflect.Type) (func(*Ref) reflect.Value, bool) {
@@ -157,9 +175,12 @@ func sentinelByKey(key string) (error, bool) {
 
 // RegisterType registers the dynamic type of v as one that travels by value
 // when it appears in a position of type any (as gob.Register does for gob).
-// Values of unregistered types in such positions travel by reference and
-// arrive as a *Ref. Basic types, []byte, []string, []any, map[string]any,
-// time.Time and time.Duration are registered already. Registering a type
+// A value of an unregistered data type in such a position is refused
+// (see the package doc). Basic types, []byte, []string, []any,
+// map[string]any, []int, []int64, []float64, []bool, map[string]string,
+// map[string]int, json.RawMessage, time.Time and time.Duration are
+// registered already. An error type registered here crosses as itself
+// wherever an error crosses. Registering a type
 // twice is a no-op; RegisterType panics if the type cannot cross by value or
 // if another type already has its name.
 func RegisterType(v any) {

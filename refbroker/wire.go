@@ -39,10 +39,11 @@ const (
 
 // Reference tags, used where a value crosses by reference.
 const (
-	refNil  byte = 0 // nil interface or func
-	refMine byte = 1 // the sender's export: the receiver gets a proxy
-	refHome byte = 2 // the receiver's own export coming home: it gets the original
-	refData byte = 3 // in an `any` position only: a registered type by value
+	refNil   byte = 0 // nil interface or func
+	refMine  byte = 1 // the sender's export: the receiver gets a proxy
+	refHome  byte = 2 // the receiver's own export coming home: it gets the original
+	refData  byte = 3 // in an `any` position only: a registered type by value
+	refError byte = 4 // in an `any` position only: an error
 )
 
 // Context flags in a call header.

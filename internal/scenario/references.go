@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -117,7 +118,9 @@ func funcAddr(f func(string) error) unsafe.Pointer {
 
 type unregistered struct{ A int }
 
-// Any: registered data by value, anything else by reference.
+// Any: registered data by value, errors as errors, objects and funcs by
+// reference, and unregistered data refused with a hint, never turned into
+// a reference the receiver cannot use.
 func Any(t *testing.T, svc contract.Service) {
 	for _, v := range []any{42, "s", 2.5, true, []byte("b"), contract.Point{X: 1, Y: 2}, map[string]any{"k": "v", "n": 1}, time.Duration(5)} {
 		got, err := svc.EchoAny(v)
@@ -132,9 +135,22 @@ func Any(t *testing.T, svc contract.Service) {
 	if got, err := svc.EchoAny(th); err != nil || got != any(th) {
 		t.Errorf("EchoAny(*thing) = %#v, %v; want the same pointer back", got, err)
 	}
-	u := &unregistered{A: 1}
-	if got, err := svc.EchoAny(u); err != nil || got != any(u) {
-		t.Errorf("EchoAny(unregistered) = %#v, %v; want the same pointer back", got, err)
+	for _, v := range []any{&unregistered{A: 1}, unregistered{A: 1}, []unregistered{{A: 1}}} {
+		_, err := svc.EchoAny(v)
+		want := fmt.Sprintf("parameter 1: %T cannot cross: it is data of a type not registered for an any (hint: call refbroker.RegisterType(", v)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "EchoAny") {
+			t.Errorf("EchoAny(%T) = %v; want it refused, naming the method, the type and the hint", v, err)
+		}
+	}
+	for _, v := range []any{map[string]string{"a": "b"}, []int{1, 2}, json.RawMessage(`{"a":1}`)} {
+		if got, err := svc.EchoAny(v); err != nil || !reflect.DeepEqual(got, v) {
+			t.Errorf("EchoAny(%#v) = %#v, %v; want it back by value (registered by refbroker)", v, got, err)
+		}
+	}
+	// An error in an any crosses as an error.
+	got, err := svc.EchoAny(fmt.Errorf("wrapped: %w", contract.ErrNotFound))
+	if e, ok := got.(error); err != nil || !ok || !errors.Is(e, contract.ErrNotFound) || e.Error() != "wrapped: contract: not found" {
+		t.Errorf("EchoAny(error) = %#v, %v; want an error matching ErrNotFound", got, err)
 	}
 }
 
