@@ -315,6 +315,10 @@ func testPluginCrash(t *testing.T, transport string) {
 	if _, err := svc.Sum(1); !errors.Is(err, refbroker.ErrDisconnected) {
 		t.Errorf("Sum after the crash = %v; want ErrDisconnected", err)
 	}
+	// A failure is never a success: an error-like result carries it.
+	if u, ae := svc.GetUser("known"); u != nil || ae == nil || ae.Status != 500 || !strings.Contains(ae.Message, "disconnected") {
+		t.Errorf("GetUser after the crash = %+v, %v; want a 500 *AppError saying the plugin is gone", u, ae)
+	}
 	testutil.Eventually(t, "the plugin process to be reaped", c.Exited)
 	c.Close()
 	testutil.Eventually(t, "host goroutines to return to baseline", func() bool {

@@ -24,8 +24,12 @@ func Dispense[T any](c *Conn, name string) (T, error) {
 	if t.Kind() != reflect.Interface || classify(t) != kindInterface {
 		return zero, fmt.Errorf("refbroker: Dispense[%s](%q): %s is not an interface type with methods", t, name, t)
 	}
-	if err := checkContract(t); err != nil {
-		return zero, fmt.Errorf("refbroker: Dispense[%s](%q): %w", t, name, err)
+	switch problems := contractProblems(t); len(problems) {
+	case 0:
+	case 1:
+		return zero, fmt.Errorf("refbroker: Dispense[%s](%q): %s", t, name, problems[0])
+	default:
+		return zero, fmt.Errorf("refbroker: Dispense[%s](%q): %d problems: %s", t, name, len(problems), strings.Join(problems, "; "))
 	}
 	rc, err := codecFor(t)
 	if err != nil {

@@ -13,86 +13,118 @@ import (
 // typeinfo.go). Errors here carry no package prefix: Dispense and the call
 // layer add it.
 
-// checkContract walks every type reachable from the interface type t
-// through method signatures and data, and reports the first that cannot
-// cross or is an interface without a registered proxy. Dispense runs it, so
-// a broken contract fails at once rather than on some later call.
-func checkContract(t reflect.Type) error {
-	return checkType(t, map[reflect.Type]bool{})
+// contractProblems walks every type reachable from the interface type t
+// through method signatures and data, and lists every problem, each with
+// the method and parameter it is in: a type that cannot cross, an
+// interface without a registered proxy, an error-like result type with no
+// registered failure. Dispense runs it, so a broken contract fails at once,
+// naming everything to fix, rather than on some later call.
+func contractProblems(t reflect.Type) []string {
+	ch := &checker{seen: map[reflect.Type]bool{}}
+	ch.iface("", t)
+	return ch.problems
 }
 
-func checkType(t reflect.Type, seen map[reflect.Type]bool) error {
-	if seen[t] {
-		return nil
-	}
-	seen[t] = true
-	switch classify(t) {
-	case kindError, kindAny:
-		return nil
-	case kindInterface:
-		if _, ok := proxyFor(t); !ok {
-			return noProxyError(t)
-		}
-		if _, err := ifacePlanFor(t); err != nil {
-			return err
-		}
-		for i := range t.NumMethod() {
-			m := t.Method(i)
-			if err := checkSignature(m.Type, seen); err != nil {
-				return fmt.Errorf("%w (in %s.%s)", err, t, m.Name)
-			}
-		}
-		return nil
-	case kindFunc:
-		if _, err := funcPlanFor(t); err != nil {
-			return fmt.Errorf("%s: %w", t, err)
-		}
-		return checkSignature(t, seen)
-	case kindContext, kindUnsupported:
-		_, err := codecFor(t)
-		return err
-	}
-	if _, err := codecFor(t); err != nil {
-		return err
-	}
-	if _, _, ok := marshalers(t); ok {
-		return nil
-	}
-	switch t.Kind() {
-	case reflect.Pointer, reflect.Slice, reflect.Array:
-		return checkType(t.Elem(), seen)
-	case reflect.Map:
-		if err := checkType(t.Key(), seen); err != nil {
-			return err
-		}
-		return checkType(t.Elem(), seen)
-	case reflect.Struct:
-		for i := range t.NumField() {
-			if f := t.Field(i); f.IsExported() {
-				if err := checkType(f.Type, seen); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
+type checker struct {
+	seen     map[reflect.Type]bool
+	problems []string
 }
 
-func checkSignature(ft reflect.Type, seen map[reflect.Type]bool) error {
+func (ch *checker) add(where string, err error) {
+	ch.problems = append(ch.problems, where+": "+err.Error())
+}
+
+// iface checks an interface that crosses by reference, and its methods;
+// where says where it was found ("" for the dispensed one).
+func (ch *checker) iface(where string, t reflect.Type) {
+	if ch.seen[t] {
+		return
+	}
+	ch.seen[t] = true
+	if _, ok := proxyFor(t); !ok {
+		if where == "" {
+			ch.problems = append(ch.problems, noProxyError(t).Error())
+		} else {
+			ch.add(where, noProxyError(t))
+		}
+	}
+	for i := range t.NumMethod() {
+		m := t.Method(i)
+		ch.signature(t.String()+"."+m.Name, m.Type)
+	}
+}
+
+// signature checks a func type's parameters and results.
+func (ch *checker) signature(where string, ft reflect.Type) {
 	for i := range ft.NumIn() {
 		if i == 0 && ft.In(0) == contextType {
 			continue
 		}
-		if err := checkType(ft.In(i), seen); err != nil {
-			return err
-		}
+		ch.value(fmt.Sprintf("%s: parameter %d", where, i+1), ft.In(i))
 	}
 	for i := range ft.NumOut() {
-		if err := checkType(ft.Out(i), seen); err != nil {
-			return err
+		ch.value(fmt.Sprintf("%s: result %d", where, i+1), ft.Out(i))
+	}
+	if n := ft.NumOut(); n > 0 {
+		if last := ft.Out(n - 1); errorLike(last) && !hasFailure(last) {
+			ch.problems = append(ch.problems, fmt.Sprintf("%s: result %d is %s, an error type, and a failed call must not return it nil (hint: call refbroker.RegisterFailure[%s](func(err error) %s { ... }) to say how a failure becomes one)", where, n, last, last, last))
 		}
 	}
-	return nil
+}
+
+// value checks a type that crosses in some position, and the interfaces
+// and funcs it holds.
+func (ch *checker) value(where string, t reflect.Type) {
+	if _, err := codecFor(t); err != nil {
+		ch.add(where, err)
+		return
+	}
+	ch.holds(where, t)
+}
+
+// holds checks the interfaces and funcs reachable inside t, found where.
+func (ch *checker) holds(where string, t reflect.Type) {
+	switch classify(t) {
+	case kindInterface:
+		ch.iface(where, t)
+		return
+	case kindFunc:
+		if !ch.seen[t] {
+			ch.seen[t] = true
+			ch.signature(where+": "+t.String(), t)
+		}
+		return
+	case kindValue:
+	default:
+		return
+	}
+	if ch.seen[t] {
+		return
+	}
+	ch.seen[t] = true
+	if _, _, ok := marshalers(t); ok {
+		return
+	}
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		ch.holds(where, t.Elem())
+	case reflect.Map:
+		ch.holds(where, t.Key())
+		ch.holds(where, t.Elem())
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() {
+				ch.holds(where+": field "+t.String()+"."+f.Name, f.Type)
+			}
+		}
+	}
+}
+
+// errorLike reports whether t is a concrete type that implements error: a
+// result of such a type is how many APIs report failure (Mattermost's
+// *model.AppError), so a failed call must not return it nil.
+func errorLike(t reflect.Type) bool {
+	return t.Kind() != reflect.Interface && t.Implements(errorType)
 }
 
 // rootMethods builds the method set granted on a root object: the methods

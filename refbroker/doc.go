@@ -125,10 +125,13 @@
 // messages by at most that. A call that arrives with others behind it runs
 // on a goroutine of its own.
 //
-// A variadic parameter is passed to Invoke as one slice. A func without an
-// error result whose call fails (the peer is gone, or it panicked) returns
-// zero values; the failure is logged (at error level, or debug level when
-// the connection is gone).
+// A variadic parameter is passed to Invoke as one slice. A method or func
+// whose last result is an error type other than error (*model.AppError)
+// returns, for a call that fails before its results arrive, the value
+// RegisterFailure builds from the failure, never nil (Dispense refuses such
+// a method until one is registered). One without an error-like result
+// returns zero values, and the failure is logged (at warn level when the
+// connection is gone, error level otherwise).
 //
 // # Lifetimes
 //

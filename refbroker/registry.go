@@ -26,6 +26,8 @@ type registrations struct {
 	// typeNames is the reverse.
 	types     map[string]reflect.Type
 	typeNames map[reflect.Type]string
+	// failures maps an error type to how a failed call builds one.
+	failures map[reflect.Type]func(error) reflect.Value
 }
 
 // registry is initialised with the package's variables, before any init
@@ -36,6 +38,7 @@ var registry = &registrations{
 	sentinelKeys: make(map[any]string),
 	types:        make(map[string]reflect.Type),
 	typeNames:    make(map[reflect.Type]string),
+	failures:     make(map[reflect.Type]func(error) reflect.Value),
 }
 
 func init() {
@@ -87,6 +90,41 @@ func RegisterInterface[T any](newProxy func(*Ref) T) {
 		p := newProxy(r)
 		return reflect.ValueOf(&p).Elem()
 	}
+}
+
+// RegisterFailure registers how a failed call builds a value of the error
+// type T, for methods and funcs whose last result is a T rather than an
+// error (as Mattermost's API returns *model.AppError): when such a call
+// fails before a result arrives (the peer is gone, the method panicked, an
+// argument could not be sent), the caller gets build(err) there, never a
+// nil that reads as success. Dispense refuses a contract with such a
+// method whose T has no failure registered. Register it on the calling
+// side (both sides, for callbacks). It panics if T is an interface type,
+// does not implement error, or build is nil; registering again replaces.
+func RegisterFailure[T error](build func(err error) T) {
+	t := reflect.TypeFor[T]()
+	if t.Kind() == reflect.Interface {
+		panic(fmt.Sprintf("refbroker: RegisterFailure[%s]: an interface type needs none (failures are returned as errors)", t))
+	}
+	if build == nil {
+		panic(fmt.Sprintf("refbroker: RegisterFailure[%s]: build is nil", t))
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	registry.failures[t] = func(err error) reflect.Value { return reflect.ValueOf(build(err)) }
+}
+
+// failureFor returns how a failed call builds a value of t, if registered.
+func failureFor(t reflect.Type) (func(error) reflect.Value, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	f, ok := registry.failures[t]
+	return f, ok
+}
+
+func hasFailure(t reflect.Type) bool {
+	_, ok := failureFor(t)
+	return ok
 }
 
 // implementsProxied reports whether t implements an interface with a

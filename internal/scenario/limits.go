@@ -141,3 +141,18 @@ func FreshReference(t *testing.T, svc contract.Service) {
 		}
 	}
 }
+
+// Failures: a method whose last result is an error type (*AppError, with
+// a failure registered) never returns nil there for a call that failed:
+// a panic on the far side arrives as an *AppError carrying it.
+func Failures(t *testing.T, svc contract.Service) {
+	if u, ae := svc.GetUser("known"); ae != nil || u == nil || u.Name != "Known" {
+		t.Errorf("GetUser(known) = %+v, %v", u, ae)
+	}
+	if u, ae := svc.GetUser("x"); u != nil || ae == nil || ae.Status != 404 {
+		t.Errorf("GetUser(x) = %+v, %v; want the plugin's 404", u, ae)
+	}
+	if u, ae := svc.PanicUser(); u != nil || ae == nil || ae.Status != 500 || !strings.Contains(ae.Message, "no users today") {
+		t.Errorf("PanicUser = %+v, %v; want a 500 *AppError carrying the panic", u, ae)
+	}
+}

@@ -47,6 +47,7 @@ func Run(t *testing.T, svc contract.Service) {
 		{"Grants", Grants},
 		{"ContextReason", ContextReason},
 		{"FreshReference", FreshReference},
+		{"Failures", Failures},
 	} {
 		t.Run(s.name, func(t *testing.T) { s.fn(t, svc) })
 	}

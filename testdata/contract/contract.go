@@ -131,6 +131,10 @@ type Service interface {
 	// it does not exist); Fail returns a *CodeError with code, wrapped.
 	OpenFile(path string) error
 	Fail(code int) error
+	// GetUser returns the user named id, or an *AppError (404) — the way
+	// Mattermost's API reports failure; PanicUser panics.
+	GetUser(id string) (*User, *AppError)
+	PanicUser() (*User, *AppError)
 	// Upload receives data and returns its length.
 	Upload(ctx context.Context, data []byte) (int, error)
 	// Reason reports how the context of the last Wait ended: its Err and
@@ -179,7 +183,20 @@ type CodeError struct {
 
 func (e *CodeError) Error() string { return fmt.Sprintf("code %d: %s", e.Code, e.Msg) }
 
+// User is data returned with an *AppError.
+type User struct{ ID, Name string }
+
+// AppError is an error-like result type: a failed call must return one,
+// never nil (see RegisterFailure below).
+type AppError struct {
+	Message string
+	Status  int
+}
+
+func (e *AppError) Error() string { return fmt.Sprintf("%d: %s", e.Status, e.Message) }
+
 func init() {
+	refbroker.RegisterFailure(func(err error) *AppError { return &AppError{Message: err.Error(), Status: 500} })
 	refbroker.RegisterType(&CodeError{})
 	refbroker.RegisterError(ErrNotFound)
 	refbroker.RegisterType(Point{})

@@ -176,6 +176,15 @@ func (p serviceProxy) Flood(fn func() error, n int) (int, string, error) {
 	return r0, r1, err
 }
 
+func (p serviceProxy) GetUser(id string) (*User, *AppError) {
+	var r0 *User
+	var r1 *AppError
+	if err := p.Ref.Invoke("GetUser", []any{id}, &r0, &r1); err != nil {
+		p.Ref.LogFailure("GetUser", err)
+	}
+	return r0, r1
+}
+
 func (p serviceProxy) Hang(ctx context.Context) error {
 	return p.Ref.Invoke("Hang", []any{ctx})
 }
@@ -250,6 +259,15 @@ func (p serviceProxy) Panic(msg string) (int, error) {
 	var r0 int
 	err := p.Ref.Invoke("Panic", []any{msg}, &r0)
 	return r0, err
+}
+
+func (p serviceProxy) PanicUser() (*User, *AppError) {
+	var r0 *User
+	var r1 *AppError
+	if err := p.Ref.Invoke("PanicUser", nil, &r0, &r1); err != nil {
+		p.Ref.LogFailure("PanicUser", err)
+	}
+	return r0, r1
 }
 
 func (p serviceProxy) Pid() (int, error) {

@@ -200,6 +200,15 @@ func (s *service) Wait(ctx context.Context, started func()) error {
 
 func (s *service) Upload(ctx context.Context, data []byte) (int, error) { return len(data), nil }
 
+func (s *service) GetUser(id string) (*User, *AppError) {
+	if id == "known" {
+		return &User{ID: id, Name: "Known"}, nil
+	}
+	return nil, &AppError{Message: "no user " + id, Status: 404}
+}
+
+func (s *service) PanicUser() (*User, *AppError) { panic("no users today") }
+
 func (s *service) Reason() (string, string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
