@@ -5,11 +5,8 @@ package host_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,14 +32,7 @@ func TestStoppedPluginBoundsTheHost(t *testing.T) {
 	}
 	defer syscall.Kill(pid, syscall.SIGCONT)
 
-	heap := func() uint64 {
-		runtime.GC()
-		runtime.GC() // buffers kept for reuse (sync.Pool) go at the second
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
-	before := heap()
+	before := testutil.HeapAfterGC()
 	const callers, size = 50, 4 << 20
 	errs := make(chan error, callers)
 	for range callers {
@@ -65,7 +55,7 @@ func TestStoppedPluginBoundsTheHost(t *testing.T) {
 	}
 	// What waits to be written is bounded (8 MiB queued, plus the frame
 	// being written), not 50 × 4 MiB.
-	if grew := int64(heap()) - int64(before); grew > 32<<20 {
+	if grew := int64(testutil.HeapAfterGC()) - int64(before); grew > 32<<20 {
 		t.Errorf("the host's heap grew by %d MiB while the plugin was stopped; want it bounded by the write queue", grew>>20)
 	}
 	syscall.Kill(pid, syscall.SIGCONT)
@@ -118,20 +108,7 @@ func TestCloseEndsThePluginsDescendants(t *testing.T) {
 func TestHostKilledEndsThePluginsDescendants(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "helper.pid")
 	t.Setenv("REFPLUG_TEST_PIDFILE", pidFile)
-	cmd := exec.Command(filepath.Join(bin, "hostproc"), filepath.Join(bin, "spawner"))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = testutil.Writer{T: t}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var pid int
-	if _, err := fmt.Fscanln(out, &pid); err != nil {
-		cmd.Process.Kill()
-		t.Fatalf("reading the plugin's pid from the host: %v", err)
-	}
+	cmd, pid := startHostProc(t, "spawner")
 	helper := readPid(t, pidFile)
 	cmd.Process.Kill()
 	cmd.Wait()

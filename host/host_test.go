@@ -332,20 +332,7 @@ func testPluginCrash(t *testing.T, transport string) {
 
 // TestHostKilled: a plugin whose host dies by SIGKILL exits by itself.
 func TestHostKilled(t *testing.T) {
-	cmd := exec.Command(filepath.Join(bin, "hostproc"), filepath.Join(bin, "svcplugin"))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = testutil.Writer{T: t}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var pid int
-	if _, err := fmt.Fscanln(out, &pid); err != nil {
-		cmd.Process.Kill()
-		t.Fatalf("reading the plugin's pid from the host: %v", err)
-	}
+	cmd, pid := startHostProc(t, "svcplugin")
 	if !alive(pid) {
 		t.Fatalf("plugin %d is not running while its host is", pid)
 	}
@@ -361,6 +348,27 @@ func TestHostKilled(t *testing.T) {
 }
 
 // alive reports whether process pid exists and is not a zombie.
+// startHostProc starts testdata/hostproc, a host loading the named plugin,
+// and returns it and the plugin's process ID.
+func startHostProc(t *testing.T, plugin string) (*exec.Cmd, int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "hostproc"), filepath.Join(bin, plugin))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = testutil.Writer{T: t}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if _, err := fmt.Fscanln(out, &pid); err != nil {
+		cmd.Process.Kill()
+		t.Fatalf("reading the plugin's pid from the host: %v", err)
+	}
+	return cmd, pid
+}
+
 func alive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {

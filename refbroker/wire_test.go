@@ -356,20 +356,13 @@ func TestWireProtocolViolations(t *testing.T) {
 func TestWirePeerThatDoesNotRead(t *testing.T) {
 	p := newRawPeer(t)
 	id := p.bootstrap(1, [2]string{"Blob", "func(int) ([]uint8, error)"})
-	heap := func() uint64 {
-		runtime.GC()
-		runtime.GC() // buffers kept for reuse (sync.Pool) go at the second
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
-	before := heap()
+	before := testutil.HeapAfterGC()
 	const calls = 1000
 	for i := range calls {
 		p.send(msg(1).u(uint64(i + 2)).u(id).s("Blob").byte1(0).v(1 << 20))
 	}
 	testutil.Eventually(t, "every call to be taken up", func() bool { return p.conn.Stats().CallsServed == calls })
-	grew := int64(heap()) - int64(before)
+	grew := int64(testutil.HeapAfterGC()) - int64(before)
 	t.Logf("heap growth: %d MiB", grew>>20)
 	if grew > 64<<20 {
 		t.Errorf("the Conn's heap grew by %d MiB for a peer that does not read; want about the write queue's bound (16 MiB)", grew>>20)

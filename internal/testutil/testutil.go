@@ -26,6 +26,16 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// HeapAfterGC returns the heap in use after two garbage collections (the
+// second frees what sync.Pools kept through the first).
+func HeapAfterGC() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
 // Logger returns an hclog logger named name that writes warnings and
 // errors to t's log.
 func Logger(t testing.TB, name string) hclog.Logger {
