@@ -79,7 +79,10 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 	// unless go-plugin has already reaped the plugin (exec.CommandContext).
 	procCtx, endProc := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(procCtx, path, cfg.args...)
-	cmd.Env = append(os.Environ(), gp.LogLevelEnv+"="+cfg.logger.GetLevel().String())
+	if !cfg.noHostEnv {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, gp.LogLevelEnv+"="+cfg.logger.GetLevel().String())
 	leaderGone := new(atomic.Bool)
 	gp.OwnGroup(cmd, leaderGone)
 	handshake := cfg.handshake()
@@ -97,6 +100,10 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", gp.SocketEnv, 3)) // ExtraFiles[0] is descriptor 3
 		}
 	}
+	for _, adjust := range cfg.adjustCmd {
+		adjust(cmd)
+	}
+	gp.KeepOwnGroup(cmd)
 	versioned := map[int]goplugin.PluginSet{}
 	for _, v := range cfg.versions {
 		versioned[v] = goplugin.PluginSet{gp.PluginName: p}
@@ -117,6 +124,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolNetRPC},
 		Logger:           cfg.logger,
 		StartTimeout:     cfg.startTimeout,
+		SkipHostEnv:      cfg.noHostEnv,
 	})
 
 	// The start timeout covers the whole start, the connection after

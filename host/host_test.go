@@ -144,6 +144,41 @@ func TestSocketLostOnTheWay(t *testing.T) {
 	}
 }
 
+// TestLaunchControl: WithCmd adjusts the command (directory,
+// environment), WithoutHostEnv leaves the host's environment out, and
+// Attach refuses the options that concern a process it does not start.
+func TestLaunchControl(t *testing.T) {
+	dir := t.TempDir()
+	adjust := host.WithCmd(func(cmd *exec.Cmd) {
+		cmd.Dir = dir
+		cmd.Env = append(cmd.Env, "REFPLUG_TEST_VAR=x")
+		cmd.SysProcAttr = nil // refplug keeps its process group
+	})
+	for _, c := range []struct {
+		name string
+		opts []host.Option
+		want string
+	}{
+		{"WithCmd", []host.Option{adjust}, fmt.Sprintf("dir=%s var=x path=true", dir)},
+		{"WithCmd and WithoutHostEnv", []host.Option{adjust, host.WithoutHostEnv()}, fmt.Sprintf("dir=%s var=x path=false", dir)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cl := load(t, "svcplugin", c.opts...)
+			th, err := host.Dispense[contract.Thing](cl, "launch")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := th.Name(); got != c.want {
+				t.Errorf("the plugin was started with %q; want %q", got, c.want)
+			}
+		})
+	}
+	_, err := host.Attach("127.0.0.1:1", host.WithArgs("x"), host.WithChecksum([]byte{1}), host.WithLogger(testutil.Logger(t, "host")))
+	if err == nil || !strings.Contains(err.Error(), "WithArgs, WithChecksum apply only to a plugin this host starts with Load") {
+		t.Errorf("Attach with process options = %v; want them named and refused", err)
+	}
+}
+
 func TestWithArgs(t *testing.T) {
 	c := load(t, "svcplugin", host.WithArgs("--mode", "fast"))
 	th, err := host.Dispense[contract.Thing](c, "args")
@@ -555,6 +590,30 @@ func TestVersionsAndHandshake(t *testing.T) {
 	if cl, err := host.Load(filepath.Join(bin, "versioned"), cookie, host.WithVersions(3), host.WithLogger(testutil.Logger(t, "host"))); err == nil {
 		cl.Close()
 		t.Errorf("a host supporting only version 3 loaded a plugin serving 1 and 2")
+	}
+	// A plugin that serves versions 2 and 3 only.
+	only23 := host.WithArgs("2-3")
+	for _, c := range []struct {
+		versions []int
+		want     string
+	}{
+		{[]int{1, 2}, "version 2"},
+		{[]int{2, 3}, "version 3"},
+		{[]int{3}, "version 3"},
+	} {
+		cl := load(t, "versioned", cookie, only23, host.WithVersions(c.versions...))
+		th, err := host.Dispense[contract.Thing](cl, "thing")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := th.Name(); got != c.want || fmt.Sprint("version ", cl.Version()) != c.want {
+			t.Errorf("host versions %v, plugin 2 and 3: the plugin serves %q at version %d; want %q", c.versions, got, cl.Version(), c.want)
+		}
+		cl.Close()
+	}
+	if cl, err := host.Load(filepath.Join(bin, "versioned"), cookie, only23, host.WithLogger(testutil.Logger(t, "host"))); err == nil {
+		cl.Close()
+		t.Errorf("a host supporting only version 1 loaded a plugin serving 2 and 3")
 	}
 	// Without the plugin's cookie the plugin refuses to start.
 	if cl, err := host.Load(filepath.Join(bin, "versioned"), host.WithLogger(testutil.Logger(t, "host"))); err == nil {

@@ -3,6 +3,7 @@ package host
 import (
 	"crypto/tls"
 	"os"
+	"os/exec"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -31,6 +32,11 @@ type config struct {
 	versions     []int
 	tls          *tls.Config
 	muxBroker    bool
+	adjustCmd    []func(*exec.Cmd)
+	noHostEnv    bool
+	// processOnly names the options given that apply only to a process
+	// this host starts (Load), for Attach to refuse.
+	processOnly []string
 }
 
 // newConfig applies opts over base and fills in what they left unset.
@@ -60,7 +66,30 @@ func (c *config) handshake() goplugin.HandshakeConfig {
 
 // WithArgs sets the arguments the plugin binary is started with. Default:
 // none.
-func WithArgs(args ...string) Option { return func(c *config) { c.args = args } }
+func WithArgs(args ...string) Option {
+	return func(c *config) { c.args = args; c.processOnly = append(c.processOnly, "WithArgs") }
+}
+
+// WithCmd lets adjust the plugin's exec.Cmd before it starts: its working
+// directory, environment, SysProcAttr. adjust runs after refplug has set
+// the command up: cmd.Env then holds the host's environment (unless
+// WithoutHostEnv) and refplug's variables, to which adjust may add;
+// refplug keeps SysProcAttr.Setpgid set (the plugin leads its own process
+// group, see Load) and its socket as ExtraFiles[0]. Several WithCmd run in
+// order. Default: none.
+func WithCmd(adjust func(cmd *exec.Cmd)) Option {
+	return func(c *config) {
+		c.adjustCmd = append(c.adjustCmd, adjust)
+		c.processOnly = append(c.processOnly, "WithCmd")
+	}
+}
+
+// WithoutHostEnv starts the plugin without the host's environment (as
+// go-plugin's SkipHostEnv): it gets only refplug's own variables and what
+// WithCmd adds. Default: the plugin inherits the host's environment.
+func WithoutHostEnv() Option {
+	return func(c *config) { c.noHostEnv = true; c.processOnly = append(c.processOnly, "WithoutHostEnv") }
+}
 
 // WithLogger sets the host's logger. The plugin's own log lines appear in
 // it too, under the plugin's name, and the plugin logs at its level.
@@ -70,7 +99,9 @@ func WithLogger(l hclog.Logger) Option { return func(c *config) { c.logger = l }
 // WithStartTimeout bounds how long Load waits for the plugin to start,
 // complete go-plugin's handshake and connect; past it, the process is
 // killed and Load fails. Default: DefaultStartTimeout (20s).
-func WithStartTimeout(d time.Duration) Option { return func(c *config) { c.startTimeout = d } }
+func WithStartTimeout(d time.Duration) Option {
+	return func(c *config) { c.startTimeout = d; c.processOnly = append(c.processOnly, "WithStartTimeout") }
+}
 
 // WithMaxMessageSize bounds one message between host and plugin, in bytes.
 // Default: refbroker.DefaultMaxMessageSize (64 MiB).
@@ -92,7 +123,9 @@ func WithMaxQueuedBytes(n int) Option { return func(c *config) { c.limits.MaxQue
 // WithChecksum makes Load refuse a binary whose SHA-256 checksum is not
 // sum (go-plugin's SecureConfig): the binary is checked before it is
 // started. Default: no check.
-func WithChecksum(sum []byte) Option { return func(c *config) { c.checksum = sum } }
+func WithChecksum(sum []byte) Option {
+	return func(c *config) { c.checksum = sum; c.processOnly = append(c.processOnly, "WithChecksum") }
+}
 
 // WithAutoMTLS turns go-plugin's AutoMTLS on or off: host and plugin
 // authenticate each other with certificates made for this one run, and
@@ -101,7 +134,9 @@ func WithChecksum(sum []byte) Option { return func(c *config) { c.checksum = sum
 // small calls, about 20 ms more start-up, and about 1.5x the time for
 // megabyte payloads; turn it off for bulk-transfer plugins on a trusted
 // machine.
-func WithAutoMTLS(on bool) Option { return func(c *config) { c.autoMTLS = on } }
+func WithAutoMTLS(on bool) Option {
+	return func(c *config) { c.autoMTLS = on; c.processOnly = append(c.processOnly, "WithAutoMTLS") }
+}
 
 // WithHandshake sets the magic cookie the plugin must have been built with
 // (plugin.WithHandshake), so a host loads only the plugins meant for it.
@@ -113,7 +148,9 @@ func WithHandshake(key, value string) Option {
 // WithVersions sets the protocol versions this host supports; the highest
 // one the plugin also serves (plugin.WithVersion) is used, and
 // Client.Version reports it. Default: 1.
-func WithVersions(versions ...int) Option { return func(c *config) { c.versions = versions } }
+func WithVersions(versions ...int) Option {
+	return func(c *config) { c.versions = versions; c.processOnly = append(c.processOnly, "WithVersions") }
+}
 
 // WithMuxBroker carries the traffic between host and plugin on a go-plugin
 // broker stream (a yamux stream inside go-plugin's own connection, under

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 
 	goplugin "github.com/hashicorp/go-plugin"
@@ -24,13 +25,17 @@ func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
 // (host:port), through go-plugin's reattach mechanism. The plugin process
 // is not this host's: Close disconnects from it and leaves it running, and
 // Exited reports whether this host has disconnected. Options as for Load
-// (WithTLS, WithLogger, WithMaxMessageSize, WithHandshake); the options
-// about the process (WithArgs, WithStartTimeout, WithChecksum,
-// WithAutoMTLS) and WithVersions do not apply: a remote plugin serves one
-// protocol version, the handshake's, and its calls travel on a go-plugin
-// broker stream.
+// (WithTLS, WithLogger, WithHandshake, the limits); the options about the
+// process (WithArgs, WithCmd, WithoutHostEnv, WithStartTimeout,
+// WithChecksum, WithAutoMTLS) and WithVersions do not apply, and Attach
+// fails naming any that are given: a remote plugin serves one protocol
+// version, the handshake's, and its calls travel on a go-plugin broker
+// stream.
 func Attach(addr string, opts ...Option) (*Client, error) {
 	cfg := newConfig(opts, config{})
+	if len(cfg.processOnly) > 0 {
+		return nil, fmt.Errorf("host: attach to %s: %s apply only to a plugin this host starts with Load, not to one it attaches to (drop them)", addr, strings.Join(cfg.processOnly, ", "))
+	}
 	tcpAddr, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("host: attach to %s: %w", addr, err)

@@ -27,6 +27,7 @@ type config struct {
 	cookieKey   string
 	cookieValue string
 	versions    map[int]map[string]any
+	version     int // the protocol version of the objects given to Serve
 	tls         *tls.Config
 }
 
@@ -57,7 +58,7 @@ func WithHandshake(key, value string) Option {
 
 // WithVersion also serves objects under protocol version v, for hosts
 // that ask for it (host.WithVersions). The objects given to Serve are
-// version 1's.
+// version 1's, unless WithProtocolVersion says otherwise.
 func WithVersion(v int, objects map[string]any) Option {
 	return func(c *config) {
 		if c.versions == nil {
@@ -66,6 +67,13 @@ func WithVersion(v int, objects map[string]any) Option {
 		c.versions[v] = objects
 	}
 }
+
+// WithProtocolVersion says which protocol version the objects given to
+// Serve are, so that a plugin may serve any set of versions, version 1
+// among them or not: Serve(v2objs, WithProtocolVersion(2),
+// WithVersion(3, v3objs)) serves versions 2 and 3 only, and a host that
+// supports neither fails to load it. Default: 1.
+func WithProtocolVersion(v int) Option { return func(c *config) { c.version = v } }
 
 // exitGrace is how long a plugin whose host connection ended waits for the
 // host's orderly shutdown request before it exits by itself.
@@ -93,7 +101,11 @@ func Serve(objects map[string]any, opts ...Option) {
 	if cfg.cookieKey != "" {
 		handshake.MagicCookieKey, handshake.MagicCookieValue = cfg.cookieKey, cfg.cookieValue
 	}
-	all := map[int]map[string]any{int(handshake.ProtocolVersion): objects}
+	base := int(handshake.ProtocolVersion)
+	if cfg.version > 0 {
+		base = cfg.version
+	}
+	all := map[int]map[string]any{base: objects}
 	for v, objs := range cfg.versions {
 		all[v] = objs
 	}

@@ -15,6 +15,9 @@ const GroupEnv = "REFPLUG_PROCESS_GROUP"
 // OwnGroup does nothing where there are no process groups.
 func OwnGroup(cmd *exec.Cmd, leaderGone *atomic.Bool) {}
 
+// KeepOwnGroup does nothing where there are no process groups.
+func KeepOwnGroup(cmd *exec.Cmd) {}
+
 // KillGroup is not supported where there are no process groups.
 func KillGroup(pid int) error { return errors.ErrUnsupported }
 

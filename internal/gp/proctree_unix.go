@@ -37,6 +37,15 @@ func OwnGroup(cmd *exec.Cmd, leaderGone *atomic.Bool) {
 	}
 }
 
+// KeepOwnGroup sets Setpgid again, after the host's user may have
+// replaced cmd.SysProcAttr (host.WithCmd).
+func KeepOwnGroup(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+}
+
 // KillGroup ends the process group led by pid (the plugin and its
 // descendants) with SIGKILL.
 func KillGroup(pid int) error {

@@ -1,8 +1,10 @@
 // Command svcplugin is the test plugin: it serves contract.NewService as
-// "svc", and as "args" a Thing whose name is its command-line arguments.
+// "svc", as "args" a Thing whose name is its command-line arguments, and
+// as "launch" one whose name says how it was started.
 package main
 
 import (
+	"fmt"
 	"os"
 	"strings"
 
@@ -14,6 +16,15 @@ type args struct{}
 
 func (args) Name() string { return strings.Join(os.Args[1:], " ") }
 
+// launch describes how the process was started, for the launch-control
+// tests: its working directory, a test variable, and whether it has PATH.
+type launch struct{}
+
+func (launch) Name() string {
+	wd, _ := os.Getwd()
+	return fmt.Sprintf("dir=%s var=%s path=%t", wd, os.Getenv("REFPLUG_TEST_VAR"), os.Getenv("PATH") != "")
+}
+
 func main() {
-	plugin.Serve(map[string]any{"svc": contract.NewService(plugin.Stats), "args": args{}})
+	plugin.Serve(map[string]any{"svc": contract.NewService(plugin.Stats), "args": args{}, "launch": launch{}})
 }
