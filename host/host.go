@@ -33,6 +33,7 @@ type Client struct {
 	closeErr  error
 	closed    atomic.Bool // Close has returned
 	endProc   func()      // ends the plugin's process group (Load only)
+	cmd       *exec.Cmd   // the plugin's command (Load only)
 	log       hclog.Logger
 	detach    func() error // set by Attach: disconnect instead of ending the process
 }
@@ -171,7 +172,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		return nil, fmt.Errorf("host: connect to plugin %s: %w (is it a refplug plugin?)", path, errors.Unwrap(err))
 	}
 	c := r.c
-	c.endProc = endProc
+	c.endProc, c.cmd = endProc, cmd
 	if pid, err := strconv.Atoi(client.ID()); err == nil {
 		go func() { // end the plugin's descendants as soon as it exits
 			if gp.AwaitExit(pid) == nil {
@@ -287,6 +288,22 @@ func (c *Client) Close() error {
 		c.closed.Store(true)
 	})
 	return c.closeErr
+}
+
+// ExitStatus reports how the plugin process ended: its state (exit code,
+// or the signal that ended it) once it has exited, with exited true; nil
+// and false while it runs. For a client made by Attach, whose process is
+// not this host's, the state is always nil.
+func (c *Client) ExitStatus() (state *os.ProcessState, exited bool) {
+	if c.cmd == nil {
+		return nil, c.Exited()
+	}
+	if !c.gp.Exited() {
+		return nil, false
+	}
+	// go-plugin set its exited flag, under its lock, after cmd.Wait
+	// returned: the state is there.
+	return c.cmd.ProcessState, true
 }
 
 // kill has go-plugin end the plugin, and ends its process group: at once

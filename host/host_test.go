@@ -355,6 +355,9 @@ func testPluginCrash(t *testing.T, transport string) {
 		t.Errorf("GetUser after the crash = %+v, %v; want a 500 *AppError saying the plugin is gone", u, ae)
 	}
 	testutil.Eventually(t, "the plugin process to be reaped", c.Exited)
+	if st, exited := c.ExitStatus(); !exited || st == nil || st.ExitCode() != 3 {
+		t.Errorf("ExitStatus after Exit(3) = %v, %v; want exit code 3", st, exited)
+	}
 	c.Close()
 	testutil.Eventually(t, "host goroutines to return to baseline", func() bool {
 		return runtime.NumGoroutine() <= goroutines

@@ -139,6 +139,12 @@ func TestRemotePlugin(t *testing.T) {
 		if err := c.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
+		if !c.Exited() {
+			t.Error("Exited() = false right after Close returned")
+		}
+		if st, exited := c.ExitStatus(); st != nil || !exited {
+			t.Errorf("ExitStatus of an attached plugin after Close = %v, %v; want nil, true", st, exited)
+		}
 		if _, err := svc.Sum(1); !errors.Is(err, refbroker.ErrDisconnected) {
 			t.Errorf("Sum after detaching = %v; want ErrDisconnected", err)
 		}
