@@ -116,6 +116,8 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 	if cfg.checksum != nil {
 		secure = &goplugin.SecureConfig{Checksum: cfg.checksum, Hash: sha256.New()}
 	}
+	tail := &stderrTail{}
+	failing := new(atomic.Bool)
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  handshake,
 		VersionedPlugins: versioned,
@@ -123,8 +125,9 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		SecureConfig:     secure,
 		AutoMTLS:         cfg.autoMTLS,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolNetRPC},
-		Logger:           cfg.logger,
-		StartTimeout:     cfg.startTimeout,
+		Logger:           startLogger{Logger: cfg.logger, failing: failing},
+		Stderr:           tail,
+		StartTimeout:     cfg.startTimeout + time.Second, // LoadContext's own timeout, which covers the whole start, comes first
 		SkipHostEnv:      cfg.noHostEnv,
 	})
 
@@ -144,6 +147,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 				child.Close() // the plugin has its copy; the host must not keep it open
 			}
 		}, func(goplugin.ClientProtocol) {
+			failing.Store(true)
 			endProc()
 			client.Kill()
 		})
@@ -161,13 +165,17 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("host: load plugin %s: %w", path, err)
 		}
-		return nil, fmt.Errorf("host: start plugin %s: not started and connected within the start timeout (%v, WithStartTimeout); its process was killed", path, cfg.startTimeout)
+		msg := fmt.Sprintf("host: start plugin %s: not started and connected within the start timeout (%v, WithStartTimeout); its process was killed", path, cfg.startTimeout)
+		if !tail.empty() {
+			msg += "; the last it wrote to stderr:\n" + tail.String()
+		}
+		return nil, errors.New(msg)
 	}
 	switch err := r.err; {
 	case errors.Is(err, goplugin.ErrChecksumsDoNotMatch):
 		return nil, fmt.Errorf("host: load plugin %s: its SHA-256 checksum is not the one given to WithChecksum: %w", path, err)
 	case errors.Is(err, errStart):
-		return nil, fmt.Errorf("host: start plugin %s: %w (hint: a refplug plugin's main calls plugin.Serve, built with the same handshake and a protocol version this host supports; its stderr is in the host's log)", path, errors.Unwrap(err))
+		return nil, startFailure(path, cmd, tail, errors.Unwrap(err))
 	case err != nil:
 		return nil, fmt.Errorf("host: connect to plugin %s: %w (is it a refplug plugin?)", path, errors.Unwrap(err))
 	}

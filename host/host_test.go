@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 	}
 	args = append(args, "../testdata/svcplugin", "../testdata/hangs", "../testdata/exits",
 		"../testdata/hostproc", "../testdata/stubborn", "../testdata/skewplugin", "../testdata/versioned", "../testdata/remoteplugin",
-		"../testdata/spawner", "../testdata/silent",
+		"../testdata/spawner", "../testdata/silent", "../testdata/empty",
 		"../testdata/evolve/plugin1", "../testdata/evolve/plugin2", "../testdata/evolve/plugin3")
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -235,24 +235,34 @@ func TestLoadErrors(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name, path string
-		want       string
+		want       []string
 	}{
-		{"missing file", filepath.Join(bin, "no-such-plugin"), "no such file"},
-		{"directory", bin, "is a directory"},
-		{"not executable", notExec, "not executable"},
-		{"exits at once", filepath.Join(bin, "exits"), "plugin.Serve"},
-		{"never handshakes", filepath.Join(bin, "hangs"), "timeout"},
+		{"missing file", filepath.Join(bin, "no-such-plugin"), []string{"no such file"}},
+		{"directory", bin, []string{"is a directory"}},
+		{"not executable", notExec, []string{"not executable"}},
+		{"exits at once", filepath.Join(bin, "exits"), []string{"exited with status 2", "exits: I am not a plugin"}},
+		{"another cookie", filepath.Join(bin, "versioned"), []string{"exited with status 1", "This binary is a plugin", "handshake cookie"}},
+		{"nothing to serve", filepath.Join(bin, "empty"), []string{"exited with status 1", "plugin: Serve was given no objects to serve"}},
+		{"never handshakes", filepath.Join(bin, "hangs"), []string{"timeout"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			// At the default level (Info): the error must say it all, and a
+			// failed start logs no warning.
+			var logs syncBuffer
 			start := time.Now()
-			cl, err := host.Load(c.path, host.WithLogger(testutil.Logger(t, "host")), host.WithStartTimeout(2*time.Second))
+			cl, err := host.Load(c.path, host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs})), host.WithStartTimeout(2*time.Second))
 			if err == nil {
 				cl.Close()
 				t.Fatalf("Load(%s) succeeded", c.path)
 			}
 			t.Logf("Load error: %v", err)
-			if !strings.Contains(err.Error(), c.want) {
-				t.Errorf("Load(%s) = %v; want it to mention %q", c.path, err, c.want)
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Load(%s) = %v; want it to mention %q", c.path, err, w)
+				}
+			}
+			if strings.Contains(logs.String(), "[WARN]") {
+				t.Errorf("a failed start logged a warning:\n%s", logs.String())
 			}
 			if el := time.Since(start); el > 15*time.Second {
 				t.Errorf("Load(%s) took %v; it must fail within the start timeout", c.path, el)

@@ -1,6 +1,7 @@
 // Command svcplugin is the test plugin: it serves contract.NewService as
-// "svc", as "args" a Thing whose name is its command-line arguments, and
-// as "launch" one whose name says how it was started.
+// "svc", as "args" a Thing whose name is its command-line arguments, and,
+// when REFPLUG_TEST_VAR is set, as "launch" one whose name says how it was
+// started.
 package main
 
 import (
@@ -26,5 +27,9 @@ func (launch) Name() string {
 }
 
 func main() {
-	plugin.Serve(map[string]any{"svc": contract.NewService(plugin.Stats), "args": args{}, "launch": launch{}})
+	roots := map[string]any{"svc": contract.NewService(plugin.Stats), "args": args{}}
+	if os.Getenv("REFPLUG_TEST_VAR") != "" {
+		roots["launch"] = launch{}
+	}
+	plugin.Serve(roots)
 }

@@ -1,0 +1,123 @@
+package host
+
+import (
+	"bytes"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Explaining a failed start. go-plugin's own error for a plugin that exits
+// or fails the handshake is generic ("Unrecognized remote plugin message
+// … Failed to read any lines from plugin's stdout"), and the plugin's
+// reason is on its stderr, which go-plugin logs only at debug level. So
+// Load keeps the last lines the plugin wrote to stderr and, when the start
+// fails, says how the process ended and what it wrote.
+
+// stderrTail keeps the last lines written to it (go-plugin's
+// ClientConfig.Stderr gets every line the plugin writes to stderr).
+type stderrTail struct {
+	mu    sync.Mutex
+	lines []string
+	part  []byte
+}
+
+const (
+	tailLines    = 10
+	tailLineSize = 500
+)
+
+func (t *stderrTail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.part = append(t.part, p...)
+	for {
+		i := bytes.IndexByte(t.part, '\n')
+		if i < 0 {
+			break
+		}
+		t.add(string(t.part[:i]))
+		t.part = t.part[i+1:]
+	}
+	if len(t.part) > tailLineSize {
+		t.add(string(t.part))
+		t.part = t.part[:0]
+	}
+	return len(p), nil
+}
+
+func (t *stderrTail) add(line string) {
+	line = strings.TrimRight(line, "\r")
+	if strings.TrimSpace(line) == "" {
+		return
+	}
+	if len(line) > tailLineSize {
+		line = line[:tailLineSize] + "…"
+	}
+	t.lines = append(t.lines, line)
+	if len(t.lines) > tailLines {
+		t.lines = t.lines[len(t.lines)-tailLines:]
+	}
+}
+
+func (t *stderrTail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := t.lines
+	if len(t.part) > 0 {
+		lines = append(lines[:len(lines):len(lines)], string(t.part))
+	}
+	return "  " + strings.Join(lines, "\n  ")
+}
+
+func (t *stderrTail) empty() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.lines) == 0 && len(t.part) == 0
+}
+
+// startFailure explains a start that failed with goErr: how the process
+// ended (it has been reaped: abort waited for go-plugin) and the last
+// lines it wrote to stderr.
+func startFailure(path string, cmd *exec.Cmd, tail *stderrTail, goErr error) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "host: start plugin %s: ", path)
+	switch st := cmd.ProcessState; {
+	case st != nil && st.Exited():
+		fmt.Fprintf(&b, "it exited with status %d before completing go-plugin's handshake", st.ExitCode())
+	case st != nil:
+		fmt.Fprintf(&b, "it ended (%v) before completing go-plugin's handshake", st)
+	default:
+		fmt.Fprintf(&b, "%v", goErr)
+	}
+	if strings.Contains(tail.String(), "This binary is a plugin") {
+		b.WriteString(" (its handshake cookie is not this host's: see WithHandshake)")
+	}
+	if tail.empty() {
+		b.WriteString("; it wrote nothing to stderr (hint: a refplug plugin's main calls plugin.Serve, built with the same handshake and a protocol version this host supports)")
+	} else {
+		b.WriteString("; the last it wrote to stderr:\n")
+		b.WriteString(tail.String())
+	}
+	return fmt.Errorf("%s", b.String())
+}
+
+// startLogger is the logger go-plugin gets: the host's, without go-plugin's
+// warning that a plugin "failed to exit gracefully" while a failed start
+// is being cleaned up (the process is being killed on purpose; the start's
+// error says what happened).
+type startLogger struct {
+	hclog.Logger
+	failing *atomic.Bool
+}
+
+func (l startLogger) Warn(msg string, args ...any) {
+	if l.failing.Load() && msg == "plugin failed to exit gracefully" {
+		return
+	}
+	l.Logger.Warn(msg, args...)
+}
