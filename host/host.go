@@ -118,6 +118,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 	}
 	tail := &stderrTail{}
 	failing := new(atomic.Bool)
+	stdout, stderr := cfg.outputs(name)
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  handshake,
 		VersionedPlugins: versioned,
@@ -127,6 +128,8 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolNetRPC},
 		Logger:           startLogger{Logger: cfg.logger, failing: failing},
 		Stderr:           tail,
+		SyncStdout:       stdout,
+		SyncStderr:       stderr,
 		StartTimeout:     cfg.startTimeout + time.Second, // LoadContext's own timeout, which covers the whole start, comes first
 		SkipHostEnv:      cfg.noHostEnv,
 	})

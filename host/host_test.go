@@ -771,3 +771,28 @@ func TestConcurrencyLimitPluginProcess(t *testing.T) {
 	c := load(t, "svcplugin", host.WithMaxConcurrentCalls(8))
 	scenario.ConcurrencyLimit(t, dispenseSvc(t, c), 8, c.Stats)
 }
+
+// TestPluginOutput: what plugin code writes to stdout and stderr, not
+// through a logger, reaches the host: into its log by default, or into
+// the writers WithStdout and WithStderr give.
+func TestPluginOutput(t *testing.T) {
+	var out, errOut syncBuffer
+	c := load(t, "svcplugin", host.WithStdout(&out), host.WithStderr(&errOut))
+	if err := dispenseSvc(t, c).Print("hello"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the plugin's output to arrive", func() bool {
+		return strings.Contains(out.String(), "hello\n") && strings.Contains(errOut.String(), "err: hello\n")
+	})
+
+	var logs syncBuffer
+	c = load(t, "svcplugin", host.WithLogger(hclog.New(&hclog.LoggerOptions{Name: "app", Level: hclog.Info, Output: &logs})))
+	if err := dispenseSvc(t, c).Print("to the log"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the plugin's output in the host's log", func() bool {
+		s := logs.String()
+		return strings.Contains(s, "[INFO]  app.svcplugin: to the log: stream=stdout") &&
+			strings.Contains(s, "[INFO]  app.svcplugin: err: to the log: stream=stderr")
+	})
+}

@@ -2,6 +2,7 @@ package host
 
 import (
 	"crypto/tls"
+	"io"
 	"os"
 	"os/exec"
 	"time"
@@ -33,6 +34,8 @@ type config struct {
 	tls          *tls.Config
 	muxBroker    bool
 	adjustCmd    []func(*exec.Cmd)
+	stdout       io.Writer
+	stderr       io.Writer
 	noHostEnv    bool
 	// processOnly names the options given that apply only to a process
 	// this host starts (Load), for Attach to refuse.

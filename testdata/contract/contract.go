@@ -135,6 +135,9 @@ type Service interface {
 	// Mattermost's API reports failure; PanicUser panics.
 	GetUser(id string) (*User, *AppError)
 	PanicUser() (*User, *AppError)
+	// Print writes s to its process's standard output and, prefixed
+	// "err: ", to its standard error, as plain code does.
+	Print(s string) error
 	// Upload receives data and returns its length.
 	Upload(ctx context.Context, data []byte) (int, error)
 	// Reason reports how the context of the last Wait ended: its Err and

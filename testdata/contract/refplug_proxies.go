@@ -276,6 +276,10 @@ func (p serviceProxy) Pid() (int, error) {
 	return r0, err
 }
 
+func (p serviceProxy) Print(s string) error {
+	return p.Ref.Invoke("Print", []any{s})
+}
+
 func (p serviceProxy) Producer(n int) (io.ReadCloser, error) {
 	var r0 io.ReadCloser
 	err := p.Ref.Invoke("Producer", []any{n}, &r0)

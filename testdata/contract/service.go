@@ -209,6 +209,12 @@ func (s *service) GetUser(id string) (*User, *AppError) {
 
 func (s *service) PanicUser() (*User, *AppError) { panic("no users today") }
 
+func (s *service) Print(text string) error {
+	fmt.Println(text)
+	_, err := os.Stderr.Write([]byte("err: " + text + "\n"))
+	return err
+}
+
 func (s *service) Reason() (string, string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
