@@ -5,9 +5,7 @@ package host_test
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -62,21 +60,6 @@ func TestStoppedPluginBoundsTheHost(t *testing.T) {
 	if n, err := svc.Sum(2, 3); err != nil || n != 5 {
 		t.Errorf("Sum after the plugin resumed = %d, %v", n, err)
 	}
-}
-
-// readPid waits for the spawner plugin to write its helper's process ID.
-func readPid(t *testing.T, file string) int {
-	t.Helper()
-	var pid int
-	testutil.Eventually(t, "the spawner to name its helper", func() bool {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return false
-		}
-		pid, err = strconv.Atoi(string(b))
-		return err == nil && pid > 0
-	})
-	return pid
 }
 
 // TestCloseEndsThePluginsDescendants: a plugin whose helper process holds

@@ -63,7 +63,10 @@ func Load(path string, opts ...Option) (*Client, error) {
 // LoadContext has returned.
 func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, error) {
 	cfg := newConfig(opts, config{startTimeout: DefaultStartTimeout, autoMTLS: true})
-	name := filepath.Base(path)
+	name := cfg.name
+	if name == "" {
+		name = filepath.Base(path)
+	}
 	info, err := os.Stat(path)
 	switch {
 	case err != nil:

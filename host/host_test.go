@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -415,6 +416,22 @@ func startHostProc(t *testing.T, plugin string) (*exec.Cmd, int) {
 		t.Fatalf("reading the plugin's pid from the host: %v", err)
 	}
 	return cmd, pid
+}
+
+// readPid waits for a test program to write a process ID to file
+// (REFPLUG_TEST_PIDFILE).
+func readPid(t *testing.T, file string) int {
+	t.Helper()
+	var pid int
+	testutil.Eventually(t, "the spawner to name its helper", func() bool {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return false
+		}
+		pid, err = strconv.Atoi(string(b))
+		return err == nil && pid > 0
+	})
+	return pid
 }
 
 func alive(pid int) bool {

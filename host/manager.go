@@ -1,6 +1,8 @@
 package host
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -13,14 +15,19 @@ import (
 )
 
 // Manager runs many plugins: every plugin binary in a directory, say. It
-// names each plugin after its file (without directory), hands out their
-// objects with DispenseFrom, and closes them all at once. With Restart, a
-// plugin that died is started again by the next DispenseFrom.
+// names each plugin after its file (without directory), or as LoadAs says,
+// hands out their objects with DispenseFrom, unloads one with Unload, and
+// closes them all at once. With Restart, a plugin that died is started
+// again by the next DispenseFrom.
 type Manager struct {
 	loadOpts          []Option
 	restart           bool
 	backoff, maxDelay time.Duration
 	log               hclog.Logger
+
+	// ctx ends every start in progress when the Manager is closed.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu      sync.Mutex // guards plugins and closed; never held while loading
 	plugins map[string]*managed
@@ -58,6 +65,7 @@ func ManagerLogger(l hclog.Logger) ManagerOption { return func(m *Manager) { m.l
 // NewManager returns a Manager with no plugins.
 func NewManager(opts ...ManagerOption) *Manager {
 	m := &Manager{plugins: map[string]*managed{}}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(m)
 	}
@@ -93,8 +101,12 @@ func (m *Manager) LoadDir(dir, glob string) error {
 }
 
 // Load starts the plugin at path under the name of its file.
-func (m *Manager) Load(path string) error {
-	name := filepath.Base(path)
+func (m *Manager) Load(path string) error { return m.LoadAs(filepath.Base(path), path) }
+
+// LoadAs starts the plugin at path under name: several plugins may come
+// from one binary (with different LoadOptions' arguments, say), or a
+// plugin may be known by a name other than its file's.
+func (m *Manager) LoadAs(name, path string) error {
 	m.mu.Lock()
 	switch {
 	case m.closed:
@@ -108,18 +120,52 @@ func (m *Manager) Load(path string) error {
 	m.plugins[name] = mp // reserve the name
 	m.mu.Unlock()
 
-	c, err := Load(path, m.loadOpts...)
+	c, err := m.start(name, path)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err != nil || m.closed {
-		delete(m.plugins, name)
+	if err != nil || m.closed || m.plugins[name] != mp {
 		if err == nil {
 			c.Close()
-			err = fmt.Errorf("host: Manager.Load(%s): the manager was closed meanwhile", path)
+			err = fmt.Errorf("host: Manager.Load(%s): the manager was closed, or %s unloaded, meanwhile", path, name)
+		}
+		if m.plugins[name] == mp {
+			delete(m.plugins, name)
 		}
 		return err
 	}
 	mp.client = c
+	return nil
+}
+
+// start loads the plugin at path as name, ended at once if the Manager is
+// closed meanwhile.
+func (m *Manager) start(name, path string) (*Client, error) {
+	c, err := LoadContext(m.ctx, path, append(slices.Clone(m.loadOpts), withName(name))...)
+	if err != nil && errors.Is(err, context.Canceled) {
+		return nil, fmt.Errorf("host: Manager.Load(%s): the manager was closed while the plugin started", path)
+	}
+	return c, err
+}
+
+// Unload ends the plugin named name and forgets it: later calls through
+// its proxies fail with refbroker.ErrDisconnected, and the name is free
+// for another Load. A plugin still starting is ended at once.
+func (m *Manager) Unload(name string) error {
+	m.mu.Lock()
+	mp := m.plugins[name]
+	if mp == nil {
+		m.mu.Unlock()
+		return fmt.Errorf("host: Manager.Unload: no plugin named %s is loaded (loaded: %v)", name, m.names())
+	}
+	delete(m.plugins, name)
+	c := mp.client
+	m.mu.Unlock()
+	if c == nil { // still starting: LoadAs sees the name gone and ends it
+		return nil
+	}
+	if err := c.Close(); err != nil {
+		return fmt.Errorf("host: closing plugin %s: %w", name, err)
+	}
 	return nil
 }
 
@@ -172,7 +218,7 @@ func (m *Manager) Client(plugin string) (*Client, error) {
 
 	m.log.Warn("plugin exited; restarting it", "plugin", plugin, "path", mp.path)
 	c.Close()
-	nc, err := Load(mp.path, m.loadOpts...)
+	nc, err := m.start(plugin, mp.path)
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -183,9 +229,9 @@ func (m *Manager) Client(plugin string) (*Client, error) {
 		m.log.Error("restarting plugin failed", "plugin", plugin, "error", err, "next_try_in", delay)
 		return nil, fmt.Errorf("restarting plugin %s: %w", plugin, err)
 	}
-	if m.closed {
+	if m.closed || m.plugins[plugin] != mp {
 		nc.Close()
-		return nil, fmt.Errorf("host: plugin %s: the manager was closed meanwhile", plugin)
+		return nil, fmt.Errorf("host: plugin %s: the manager was closed, or the plugin unloaded, meanwhile", plugin)
 	}
 	mp.client, mp.failures, mp.nextTry = nc, 0, time.Time{}
 	m.log.Info("plugin restarted", "plugin", plugin)
@@ -193,7 +239,10 @@ func (m *Manager) Client(plugin string) (*Client, error) {
 }
 
 // DispenseFrom returns the object named name that plugin serves, as T (see
-// Dispense).
+// Dispense). A proxy belongs to the plugin process it came from: when that
+// process dies and the Manager restarts the plugin, calls through the old
+// proxy keep failing with refbroker.ErrDisconnected; call DispenseFrom
+// again for one from the new process (it restarts the plugin if needed).
 func DispenseFrom[T any](m *Manager, plugin, name string) (T, error) {
 	c, err := m.Client(plugin)
 	if err != nil {
@@ -204,8 +253,10 @@ func DispenseFrom[T any](m *Manager, plugin, name string) (T, error) {
 }
 
 // Close ends every plugin, in parallel, and returns what failed. Later
-// calls through their proxies fail with refbroker.ErrDisconnected.
+// calls through their proxies fail with refbroker.ErrDisconnected. Plugins
+// still starting are ended at once (their Load fails).
 func (m *Manager) Close() error {
+	m.cancel()
 	m.mu.Lock()
 	m.closed = true
 	var clients []*Client

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,9 +116,14 @@ func TestManagerRestart(t *testing.T) {
 	svc, _ := host.DispenseFrom[contract.Service](m, "svcplugin", "svc")
 	pid, _ := svc.Pid()
 	svc.Exit(1)
+	old := svc
 	svc, err := host.DispenseFrom[contract.Service](m, "svcplugin", "svc")
 	if err != nil {
 		t.Fatalf("DispenseFrom after the plugin died: %v", err)
+	}
+	// A proxy from before the restart stays with the dead process.
+	if _, err := old.Sum(1); !errors.Is(err, refbroker.ErrDisconnected) {
+		t.Errorf("a proxy from before the restart: Sum = %v; want ErrDisconnected", err)
 	}
 	if npid, err := svc.Pid(); err != nil || npid == pid {
 		t.Errorf("after a restart the plugin runs as pid %d (%v); it was %d", npid, err, pid)
@@ -141,4 +147,59 @@ func TestManagerRestart(t *testing.T) {
 		svc, err := host.DispenseFrom[contract.Service](m, "svcplugin", "svc")
 		return err == nil && svc != nil
 	})
+}
+
+// TestManagerNamesAndUnload: LoadAs names plugins (two from one binary),
+// Unload ends one and frees its name, and Close ends a plugin still
+// starting at once.
+func TestManagerNamesAndUnload(t *testing.T) {
+	m := host.NewManager(host.LoadOptions(host.WithLogger(testutil.Logger(t, "host"))))
+	defer m.Close()
+	svc := filepath.Join(bin, "svcplugin")
+	for _, name := range []string{"a", "b"} {
+		if err := m.LoadAs(name, svc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := m.Names(); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("Names = %v", got)
+	}
+	a, err := host.DispenseFrom[contract.Service](m, "a", "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Unload("a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Sum(1); !errors.Is(err, refbroker.ErrDisconnected) {
+		t.Errorf("Sum through an unloaded plugin = %v; want ErrDisconnected", err)
+	}
+	if got := m.Names(); !slices.Equal(got, []string{"b"}) {
+		t.Errorf("Names after Unload = %v", got)
+	}
+	if err := m.Unload("nope"); err == nil || !strings.Contains(err.Error(), "no plugin named nope") {
+		t.Errorf("Unload(nope) = %v", err)
+	}
+	if err := m.LoadAs("a", svc); err != nil {
+		t.Errorf("LoadAs under a freed name: %v", err)
+	}
+
+	// Close ends a plugin still starting (one that never completes the
+	// handshake) at once: its Load fails.
+	pidFile := filepath.Join(t.TempDir(), "hangs.pid")
+	t.Setenv("REFPLUG_TEST_PIDFILE", pidFile)
+	m2 := host.NewManager(host.LoadOptions(host.WithLogger(testutil.Logger(t, "host")), host.WithStartTimeout(time.Minute)))
+	started := make(chan error, 1)
+	go func() { started <- m2.LoadAs("slow", filepath.Join(bin, "hangs")) }()
+	pid := readPid(t, pidFile) // the process runs: the start is under way
+	m2.Close()
+	select {
+	case err := <-started:
+		if err == nil || !strings.Contains(err.Error(), "closed") {
+			t.Errorf("LoadAs while the manager closed = %v; want it to say so", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Close did not end a plugin still starting")
+	}
+	testutil.Eventually(t, "the starting plugin's process to be gone", func() bool { return !alive(pid) })
 }

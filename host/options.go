@@ -34,6 +34,7 @@ type config struct {
 	tls          *tls.Config
 	muxBroker    bool
 	adjustCmd    []func(*exec.Cmd)
+	name         string // the plugin's name in logs and errors; default: its file's
 	stdout       io.Writer
 	stderr       io.Writer
 	noHostEnv    bool
@@ -163,3 +164,6 @@ func WithVersions(versions ...int) Option {
 // Default: off (on where there are no unix sockets; Attach always uses a
 // broker stream). Client.Transport says which one a plugin uses.
 func WithMuxBroker() Option { return func(c *config) { c.muxBroker = true } }
+
+// withName names the plugin in logs and errors (Manager.LoadAs).
+func withName(name string) Option { return func(c *config) { c.name = name } }

@@ -1,9 +1,17 @@
-// Command hangs is not a plugin: it never completes the handshake, and
-// stays up until it is killed.
+// Command hangs never completes go-plugin's handshake. If
+// REFPLUG_TEST_PIDFILE names a file, it first writes its process ID there,
+// so a test knows it has started.
 package main
 
-import "time"
+import (
+	"fmt"
+	"os"
+	"time"
+)
 
 func main() {
-	time.Sleep(24 * time.Hour)
+	if f := os.Getenv("REFPLUG_TEST_PIDFILE"); f != "" {
+		os.WriteFile(f, []byte(fmt.Sprint(os.Getpid())), 0o644)
+	}
+	time.Sleep(time.Hour)
 }
