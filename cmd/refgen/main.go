@@ -2,7 +2,12 @@
 // package needs no hand-written forwarding code. Put in the package that
 // declares the interfaces:
 //
-//	//go:generate go run github.com/refplug/refplug/cmd/refgen
+//	//go:generate go tool refgen
+//
+// after adding refgen to the module as a tool (go get -tool
+// github.com/refplug/refplug/cmd/refgen@latest), which keeps its
+// dependencies in the module's go.sum. (Inside the refplug module itself,
+// go run github.com/refplug/refplug/cmd/refgen does the same.)
 //
 // and run go generate. refgen writes refplug_proxies.go beside the package's
 // files: for each interface a proxy type (one method per interface method,
