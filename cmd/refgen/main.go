@@ -4,12 +4,10 @@
 //
 //	//go:generate go tool refgen
 //
-// after adding refgen to the module as a tool (go get -tool
+// and run go generate, once refgen is a tool of the module (go get -tool
 // github.com/refplug/refplug/cmd/refgen@latest), which keeps its
 // dependencies in the module's go.sum. (Inside the refplug module itself,
-// go run github.com/refplug/refplug/cmd/refgen does the same.)
-//
-// and run go generate. refgen writes refplug_proxies.go beside the package's
+// go run github.com/refplug/refplug/cmd/refgen does the same.) refgen writes refplug_proxies.go beside the package's
 // files: for each interface a proxy type (one method per interface method,
 // each forwarding through refbroker.Ref.Invoke) and an init func that
 // registers it with refbroker.RegisterInterface.
