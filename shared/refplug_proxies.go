@@ -14,11 +14,9 @@ func (p cursorProxy) Close() error {
 	return p.Ref.Invoke("Close", nil)
 }
 
-func (p cursorProxy) Next() (Hit, bool, error) {
-	var r0 Hit
-	var r1 bool
-	err := p.Ref.Invoke("Next", nil, &r0, &r1)
-	return r0, r1, err
+func (p cursorProxy) Next() (hit Hit, ok bool, err error) {
+	err = p.Ref.Invoke("Next", nil, &hit, &ok)
+	return hit, ok, err
 }
 
 // indexProxy forwards Index's methods to the remote object.

@@ -286,21 +286,42 @@ func (g *generator) method(proxy, field string, m *types.Func) {
 	}
 	results := sig.Results()
 	errLast := results.Len() > 0 && types.Identical(results.At(results.Len()-1).Type(), types.Universe.Lookup("error").Type())
-	var rtypes, rvars []string
+	// Named results keep their names (they document the method); the
+	// proxy then declares them in its signature rather than as variables.
+	named := results.Len() > 0
+	for i := range results.Len() {
+		if n := results.At(i).Name(); n == "" || n == "_" {
+			named = false
+		}
+	}
+	var rtypes, rnames, rvars []string
 	for i := range results.Len() {
 		rtypes = append(rtypes, g.typeString(results.At(i).Type()))
+		n := fmt.Sprintf("r%d", i)
+		if named {
+			n = results.At(i).Name()
+		}
+		rnames = append(rnames, local.name(n))
 		if i < results.Len()-1 || !errLast {
-			rvars = append(rvars, local.name(fmt.Sprintf("r%d", i)))
+			rvars = append(rvars, rnames[i])
 		}
 	}
 	rlist := strings.Join(rtypes, ", ")
-	if len(rtypes) > 1 {
+	if named {
+		var parts []string
+		for i := range rtypes {
+			parts = append(parts, rnames[i]+" "+rtypes[i])
+		}
+		rlist = "(" + strings.Join(parts, ", ") + ")"
+	} else if len(rtypes) > 1 {
 		rlist = "(" + rlist + ")"
 	}
 	b := &g.body
 	fmt.Fprintf(b, "func (%s %s) %s(%s) %s {\n", recv, proxy, m.Name(), strings.Join(decl, ", "), rlist)
-	for i, v := range rvars {
-		fmt.Fprintf(b, "\tvar %s %s\n", v, rtypes[i])
+	if !named {
+		for i, v := range rvars {
+			fmt.Fprintf(b, "\tvar %s %s\n", v, rtypes[i])
+		}
 	}
 	argList := "nil"
 	if len(args) > 0 {
@@ -315,6 +336,10 @@ func (g *generator) method(proxy, field string, m *types.Func) {
 	switch {
 	case errLast && len(rvars) == 0:
 		fmt.Fprintf(b, "\treturn %s\n", call)
+	case errLast && named:
+		errVar = rnames[len(rnames)-1]
+		fmt.Fprintf(b, "\t%s = %s\n", errVar, call)
+		fmt.Fprintf(b, "\treturn %s\n", strings.Join(rnames, ", "))
 	case errLast:
 		fmt.Fprintf(b, "\t%s := %s\n", errVar, call)
 		fmt.Fprintf(b, "\treturn %s\n", strings.Join(append(slices.Clone(rvars), errVar), ", "))

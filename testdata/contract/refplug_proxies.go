@@ -100,12 +100,9 @@ func (p serviceProxy) Cancelled() (int, error) {
 	return r0, err
 }
 
-func (p serviceProxy) Consumed() (int, [32]byte, bool, error) {
-	var r0 int
-	var r1 [32]byte
-	var r2 bool
-	err := p.Ref.Invoke("Consumed", nil, &r0, &r1, &r2)
-	return r0, r1, r2, err
+func (p serviceProxy) Consumed() (n int, sum [32]byte, closed bool, err error) {
+	err = p.Ref.Invoke("Consumed", nil, &n, &sum, &closed)
+	return n, sum, closed, err
 }
 
 func (p serviceProxy) Consumer() (io.WriteCloser, error) {
@@ -169,11 +166,9 @@ func (p serviceProxy) Fanout(sinks []Sink, byName map[string]Sink, msg string) e
 	return p.Ref.Invoke("Fanout", []any{sinks, byName, msg})
 }
 
-func (p serviceProxy) Flood(fn func() error, n int) (int, string, error) {
-	var r0 int
-	var r1 string
-	err := p.Ref.Invoke("Flood", []any{fn, n}, &r0, &r1)
-	return r0, r1, err
+func (p serviceProxy) Flood(fn func() error, n int) (failed int, first string, err error) {
+	err = p.Ref.Invoke("Flood", []any{fn, n}, &failed, &first)
+	return failed, first, err
 }
 
 func (p serviceProxy) GetUser(id string) (*User, *AppError) {
@@ -286,11 +281,9 @@ func (p serviceProxy) Producer(n int) (io.ReadCloser, error) {
 	return r0, err
 }
 
-func (p serviceProxy) Reason() (string, string, error) {
-	var r0 string
-	var r1 string
-	err := p.Ref.Invoke("Reason", nil, &r0, &r1)
-	return r0, r1, err
+func (p serviceProxy) Reason() (err string, cause string, e error) {
+	e = p.Ref.Invoke("Reason", nil, &err, &cause)
+	return err, cause, e
 }
 
 func (p serviceProxy) Same(t Thing) (Thing, error) {

@@ -52,11 +52,16 @@ func (p storeProxy) Invoke(method string) error {
 	return p.Ref.Invoke("Invoke", []any{method})
 }
 
-func (p storeProxy) Named(ctx context.Context, key string) (Item, bool, error) {
-	var r0 Item
-	var r1 bool
-	err := p.Ref.Invoke("Named", []any{ctx, key}, &r0, &r1)
-	return r0, r1, err
+func (p storeProxy) Lookup(key string) (value string, ok bool) {
+	if err := p.Ref.Invoke("Lookup", []any{key}, &value, &ok); err != nil {
+		p.Ref.LogFailure("Lookup", err)
+	}
+	return value, ok
+}
+
+func (p storeProxy) Named(ctx context.Context, key string) (item Item, found bool, err error) {
+	err = p.Ref.Invoke("Named", []any{ctx, key}, &item, &found)
+	return item, found, err
 }
 
 func (p storeProxy) Notify(topic string, payload []byte) error {
@@ -104,10 +109,9 @@ func (p storeProxy) Watch(key string, onChange func(Item) error) (Watcher, error
 	return r0, err
 }
 
-func (p storeProxy) Write(p_ []byte) (int, error) {
-	var r0 int
-	err := p.Ref.Invoke("Write", []any{p_}, &r0)
-	return r0, err
+func (p storeProxy) Write(p_ []byte) (n int, err error) {
+	err = p.Ref.Invoke("Write", []any{p_}, &n)
+	return n, err
 }
 
 // watcherProxy forwards Watcher's methods to the remote object.

@@ -26,6 +26,7 @@ type Store interface {
 	Size() int
 	Pair(a, b int) (int, string)
 	Named(ctx context.Context, key string) (item Item, found bool, err error)
+	Lookup(key string) (value string, ok bool)
 	Put(ctx gocontext.Context, items ...Item) error
 	Watch(key string, onChange func(Item) error) (Watcher, error)
 	Each(fn func(string) bool)
