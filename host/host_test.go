@@ -731,17 +731,20 @@ func TestDescribeAndCallJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	var names []string
-	var sum string
+	var sum, upload string
 	for _, o := range infos {
 		names = append(names, o.Name+" "+o.Type)
 		for _, m := range o.Methods {
-			if o.Name == "svc" && m.Name == "Sum" {
+			switch {
+			case o.Name == "svc" && m.Name == "Sum":
 				sum = m.Signature
+			case o.Name == "svc" && m.Name == "Upload":
+				upload = m.Signature
 			}
 		}
 	}
-	if fmt.Sprint(names) != "[args main.args svc *contract.service]" || sum != "func(...int) (int, error)" {
-		t.Errorf("Describe = %v, Sum is %q", names, sum)
+	if fmt.Sprint(names) != "[args main.args svc *contract.service]" || sum != "func(...int) (int, error)" || upload != "func(context.Context, []byte) (int, error)" {
+		t.Errorf("Describe = %v, Sum is %q, Upload is %q", names, sum, upload)
 	}
 	for _, c2 := range []struct {
 		method string
@@ -752,12 +755,16 @@ func TestDescribeAndCallJSON(t *testing.T) {
 		{"Sum", []string{"[1,2,3]"}, "[6]", ""},
 		{"Lookup", []string{`"answer"`}, `["42"]`, ""},
 		{"Lookup", []string{`"missing"`}, "", `lookup "missing": contract: not found`},
-		{"Echo", []string{`{"ID":"x","Tags":["a"],"Loc":{"X":1,"Y":2}}`}, "", "result 1 (contract.Doc) cannot be shown as JSON"},
+		{"Echo", []string{`{"ID":"x","Tags":["a"],"Loc":{"X":1,"Y":2}}`}, "", "result 1 (contract.Doc) cannot be shown as JSON (it holds a func, channel or complex number); the method was not called"},
 		{"EchoAny", []string{`{"ID":"x","Tags":["a"],"Loc":{"X":1,"Y":2}}`}, `[{"ID":"x","Loc":{"X":1,"Y":2},"Tags":["a"]}]`, ""},
 		{"Deadline", nil, "[0,false]", ""},
-		{"Apply", []string{"null", "1"}, "", "parameter 1 (func(int) int) cannot be given as JSON"},
-		{"Sum", nil, "", "takes 1 arguments"},
-		{"Lookup", []string{"7"}, "", "parameter 1 (string): json: cannot unmarshal number"},
+		{"Apply", []string{"null", "1"}, "", "argument 1 (func(int) int) cannot be given as JSON"},
+		{"Sum", nil, "", "takes 1 argument (func(...int) (int, error)), got 0"},
+		{"Wait", nil, "", "takes 1 argument (func(context.Context, func()) error; its context is supplied), got 0"},
+		{"Lookup", []string{"7"}, "", "argument 1 (string): json: cannot unmarshal number"},
+		{"After", []string{`"1.5s"`}, `["1.5s"]`, ""},
+		{"After", []string{"2000000000"}, `["2s"]`, ""},
+		{"Upload", []string{`"aGk="`}, "[2]", ""},
 		{"Nope", nil, "", "has no method Nope"},
 	} {
 		var raw []json.RawMessage

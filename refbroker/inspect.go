@@ -2,11 +2,14 @@ package refbroker
 
 import (
 	"context"
+	"encoding"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
+	"time"
 )
 
 // Inspection lets a tool list the objects a peer serves and call their
@@ -87,7 +90,7 @@ func (c *Conn) serveDescribe(seq uint64) {
 		v := reflect.ValueOf(c.roots[n])
 		info := ObjectInfo{Name: n, Type: v.Type().String()}
 		for i := range v.NumMethod() {
-			info.Methods = append(info.Methods, MethodInfo{Name: v.Type().Method(i).Name, Signature: v.Method(i).Type().String()})
+			info.Methods = append(info.Methods, MethodInfo{Name: v.Type().Method(i).Name, Signature: goSignature(v.Method(i).Type())})
 		}
 		infos = append(infos, info)
 	}
@@ -116,19 +119,31 @@ func (c *Conn) serveCallJSON(seq uint64, object, method string, args [][]byte) {
 		in = append(in, reflect.ValueOf(context.Background()))
 		first = 1
 	}
+	// Arguments are numbered as given, the context (supplied here) not
+	// counted.
 	if want := ft.NumIn() - first; len(args) != want {
-		c.replyFailed(seq, fmt.Errorf("refbroker: %s takes %d arguments (%s), got %d", full, want, ft, len(args)))
+		note := ""
+		if first == 1 {
+			note = "; its context is supplied"
+		}
+		c.replyFailed(seq, fmt.Errorf("refbroker: %s takes %s (%s%s), got %d", full, plural(want, "argument"), goSignature(ft), note, len(args)))
 		return
+	}
+	for i := range ft.NumOut() {
+		if ot := ft.Out(i); !(i == ft.NumOut()-1 && ot == errorType) && !jsonable(ot, map[reflect.Type]bool{}) {
+			c.replyFailed(seq, fmt.Errorf("refbroker: %s: result %d (%s) cannot be shown as JSON (it holds a func, channel or complex number); the method was not called", full, i+1, ot))
+			return
+		}
 	}
 	for i, a := range args {
 		pt := ft.In(first + i)
 		if k := classify(pt); k == kindInterface || k == kindFunc || k == kindUnsupported {
-			c.replyFailed(seq, fmt.Errorf("refbroker: %s: parameter %d (%s) cannot be given as JSON", full, first+i+1, pt))
+			c.replyFailed(seq, fmt.Errorf("refbroker: %s: argument %d (%s) cannot be given as JSON", full, i+1, pt))
 			return
 		}
 		p := reflect.New(pt)
-		if err := json.Unmarshal(a, p.Interface()); err != nil {
-			c.replyFailed(seq, fmt.Errorf("refbroker: %s: parameter %d (%s): %v", full, first+i+1, pt, err))
+		if err := unmarshalArg(a, p); err != nil {
+			c.replyFailed(seq, fmt.Errorf("refbroker: %s: argument %d (%s): %v", full, i+1, pt, err))
 			return
 		}
 		in = append(in, p.Elem())
@@ -155,4 +170,71 @@ func (c *Conn) serveCallJSON(seq uint64, object, method string, args [][]byte) {
 		texts = append(texts, string(b))
 	}
 	c.replyValue(seq, reflect.ValueOf(texts))
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// unmarshalArg decodes one JSON argument into *p. A time.Duration may also
+// be given as a string Go can parse ("1.5s").
+func unmarshalArg(a []byte, p reflect.Value) error {
+	err := json.Unmarshal(a, p.Interface())
+	if err != nil && p.Elem().Type() == durationType {
+		var s string
+		if json.Unmarshal(a, &s) == nil {
+			d, perr := time.ParseDuration(s)
+			if perr != nil {
+				return perr
+			}
+			p.Elem().SetInt(int64(d))
+			return nil
+		}
+	}
+	return err
+}
+
+// jsonable reports whether encoding/json can encode values of t: not a
+// func, channel or complex number anywhere in it, unless a marshaller
+// takes over. (An interface is decided by its value, later.)
+func jsonable(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return true
+	}
+	seen[t] = true
+	if t.Implements(jsonMarshalerType) || reflect.PointerTo(t).Implements(jsonMarshalerType) ||
+		t.Implements(textMarshalerType) || reflect.PointerTo(t).Implements(textMarshalerType) {
+		return true
+	}
+	switch t.Kind() {
+	case reflect.Func, reflect.Chan, reflect.Complex64, reflect.Complex128, reflect.UnsafePointer:
+		return false
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return jsonable(t.Elem(), seen)
+	case reflect.Map:
+		return jsonable(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() && f.Tag.Get("json") != "-" && !jsonable(f.Type, seen) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+var (
+	jsonMarshalerType = reflect.TypeFor[json.Marshaler]()
+	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+// goSignature is t's signature as Go source writes it ([]byte, not
+// []uint8: reflect cannot tell the two apart, and byte is what APIs mean).
+func goSignature(t reflect.Type) string {
+	return strings.ReplaceAll(t.String(), "[]uint8", "[]byte")
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -96,7 +96,7 @@ func TestCallCommand(t *testing.T) {
 		{[]string{"call", plugin, "indexer", "Nope"}, 1, "has no method Nope"},
 		{[]string{"call", plugin, "nope", "Name"}, 1, `no object named "nope"`},
 		{[]string{"call", plugin, "indexer", "Name", "not-json"}, 1, "argument 1 is not JSON"},
-		{[]string{"call", plugin, "indexer", "Build", "null", "null"}, 1, "parameter 2 (shared.Source) cannot be given as JSON"},
+		{[]string{"call", plugin, "indexer", "Build", "null", "null"}, 1, "argument 1 (shared.Source) cannot be given as JSON"},
 		{[]string{"call", plugin}, 2, "usage: host call"},
 		{[]string{"frob"}, 2, `unknown command "frob"`},
 		{[]string{"describe", "-cookie", "nokey", plugin}, 2, "-cookie wants KEY=VALUE"},

@@ -138,6 +138,8 @@ type Service interface {
 	// Print writes s to its process's standard output and, prefixed
 	// "err: ", to its standard error, as plain code does.
 	Print(s string) error
+	// After returns d as Go writes it ("1.5s").
+	After(d time.Duration) (string, error)
 	// Upload receives data and returns its length.
 	Upload(ctx context.Context, data []byte) (int, error)
 	// Reason reports how the context of the last Wait ended: its Err and

@@ -62,6 +62,12 @@ func (p hostProxy) Ping(depth int) (int, error) {
 // serviceProxy forwards Service's methods to the remote object.
 type serviceProxy struct{ *refbroker.Ref }
 
+func (p serviceProxy) After(d time.Duration) (string, error) {
+	var r0 string
+	err := p.Ref.Invoke("After", []any{d}, &r0)
+	return r0, err
+}
+
 func (p serviceProxy) Apply(fn func(int) int, n int) (int, error) {
 	var r0 int
 	err := p.Ref.Invoke("Apply", []any{fn, n}, &r0)

@@ -209,6 +209,8 @@ func (s *service) GetUser(id string) (*User, *AppError) {
 
 func (s *service) PanicUser() (*User, *AppError) { panic("no users today") }
 
+func (s *service) After(d time.Duration) (string, error) { return d.String(), nil }
+
 func (s *service) Print(text string) error {
 	fmt.Println(text)
 	_, err := os.Stderr.Write([]byte("err: " + text + "\n"))
