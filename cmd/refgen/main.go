@@ -228,6 +228,9 @@ func (g *generator) proxy(tn *types.TypeName) error {
 	if g.pkg.Scope().Lookup(proxy) != nil {
 		return fmt.Errorf("refgen: %s: %s is already declared in package %s (remove the hand-written proxy)", name, proxy, g.pkg.Path())
 	}
+	if problems := crossProblems(g.pkg, name, iface); len(problems) > 0 {
+		return fmt.Errorf("refgen: %s", strings.Join(problems, "\nrefgen: "))
+	}
 	methods := map[string]bool{}
 	for i := range iface.NumMethods() {
 		methods[iface.Method(i).Name()] = true

@@ -73,6 +73,32 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestRefusesWhatCannotCross: refgen refuses an interface whose types
+// cannot cross, naming every method and parameter in the words Dispense
+// uses, instead of writing a proxy that fails at the first Dispense.
+func TestRefusesWhatCannotCross(t *testing.T) {
+	_, err := generate("testdata/refused", "refplug_proxies.go", nil)
+	if err == nil {
+		t.Fatal("refgen wrote proxies for an interface that cannot cross")
+	}
+	for _, want := range []string{
+		"refused.Bad.Watch: parameter 1: chan int cannot cross: channels and unsafe pointers are not supported (hint: pass a func or an interface instead)",
+		"refused.Bad.Late: parameter 2: context.Context cannot cross: a context.Context crosses only as the first parameter of a method or func",
+		"refused.Bad.Keys: parameter 1: map[refused.Thing]int cannot cross: map keys must be plain data, not interfaces or funcs",
+		"refused.Bad.Hidden: result 1: refused.Opaque cannot cross: it has no exported fields",
+		"refused.Bad.Deep: parameter 1: field refused.Doc.Parts: element of []struct { C chan string }: field struct { C chan string }.C: chan string cannot cross",
+		"refused.Bad.Ptr: parameter 1: unsafe.Pointer cannot cross",
+		"refused.Bad.Callback: parameter 1: func(chan bool): parameter 1: chan bool cannot cross",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refgen: %v\nwant it to say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "Fine") {
+		t.Errorf("refgen refused a method that can cross: %v", err)
+	}
+}
+
 // TestCheck runs the command as go generate would, in -check mode.
 func TestCheck(t *testing.T) {
 	run := func(dir string) error {

@@ -6,7 +6,7 @@ package contract
 
 // Unregistered is left out on purpose: the tests need one interface
 // without a proxy.
-//go:generate go run github.com/refplug/refplug/cmd/refgen -type Sink,Thing,Counter,Host,Service,Factory,BadService,UsesUnregistered,Mismatched
+//go:generate go run github.com/refplug/refplug/cmd/refgen -type Sink,Thing,Counter,Host,Service,Factory,UsesUnregistered,Mismatched
 
 import (
 	"context"
@@ -158,10 +158,15 @@ type Factory interface {
 	NewCounter(name string) (Counter, error)
 }
 
-// BadService cannot cross: a channel parameter.
+// BadService cannot cross: a channel parameter. refgen refuses it, so its
+// proxy is written by hand, for the tests of Dispense's refusal.
 type BadService interface {
 	Watch(c chan int) error
 }
+
+type badServiceProxy struct{ *refbroker.Ref }
+
+func (p badServiceProxy) Watch(c chan int) error { return p.Invoke("Watch", []any{c}) }
 
 // Unregistered has no proxy registered.
 type Unregistered interface {
@@ -201,6 +206,7 @@ type AppError struct {
 func (e *AppError) Error() string { return fmt.Sprintf("%d: %s", e.Status, e.Message) }
 
 func init() {
+	refbroker.RegisterInterface[BadService](func(r *refbroker.Ref) BadService { return badServiceProxy{r} })
 	refbroker.RegisterFailure(func(err error) *AppError { return &AppError{Message: err.Error(), Status: 500} })
 	refbroker.RegisterType(&CodeError{})
 	refbroker.RegisterError(ErrNotFound)

@@ -327,13 +327,6 @@ func (p factoryProxy) NewCounter(name string) (Counter, error) {
 	return r0, err
 }
 
-// badServiceProxy forwards BadService's methods to the remote object.
-type badServiceProxy struct{ *refbroker.Ref }
-
-func (p badServiceProxy) Watch(c chan int) error {
-	return p.Ref.Invoke("Watch", []any{c})
-}
-
 // usesUnregisteredProxy forwards UsesUnregistered's methods to the remote object.
 type usesUnregisteredProxy struct{ *refbroker.Ref }
 
@@ -363,7 +356,6 @@ func init() {
 	refbroker.RegisterInterface[Host](func(r *refbroker.Ref) Host { return hostProxy{r} })
 	refbroker.RegisterInterface[Service](func(r *refbroker.Ref) Service { return serviceProxy{r} })
 	refbroker.RegisterInterface[Factory](func(r *refbroker.Ref) Factory { return factoryProxy{r} })
-	refbroker.RegisterInterface[BadService](func(r *refbroker.Ref) BadService { return badServiceProxy{r} })
 	refbroker.RegisterInterface[UsesUnregistered](func(r *refbroker.Ref) UsesUnregistered { return usesUnregisteredProxy{r} })
 	refbroker.RegisterInterface[Mismatched](func(r *refbroker.Ref) Mismatched { return mismatchedProxy{r} })
 }
