@@ -30,14 +30,13 @@ type wireAdapter struct {
 // adapters is fixed at init and only read after.
 var adapters = map[reflect.Type]wireAdapter{}
 
-// ReaderWire is how an io.Reader crosses (exported only because the
-// broker calls its method by reflection; not for use).
-type ReaderWire interface {
+// readerWire is how an io.Reader crosses.
+type readerWire interface {
 	ReadAtMost(n int) ([]byte, error)
 }
 
-// ReadCloserWire is how an io.ReadCloser crosses (not for use).
-type ReadCloserWire interface {
+// readCloserWire is how an io.ReadCloser crosses.
+type readCloserWire interface {
 	ReadAtMost(n int) ([]byte, error)
 	Close() error
 }
@@ -104,17 +103,17 @@ func (p stringerProxy) String() string {
 
 func init() {
 	adapters[reflect.TypeFor[io.Reader]()] = wireAdapter{
-		wire: reflect.TypeFor[ReaderWire](),
+		wire: reflect.TypeFor[readerWire](),
 		wrap: func(v reflect.Value) reflect.Value {
-			var w ReaderWire = readerAdapter{v.Interface().(io.Reader)}
+			var w readerWire = readerAdapter{v.Interface().(io.Reader)}
 			return reflect.ValueOf(&w).Elem()
 		},
 	}
 	adapters[reflect.TypeFor[io.ReadCloser]()] = wireAdapter{
-		wire: reflect.TypeFor[ReadCloserWire](),
+		wire: reflect.TypeFor[readCloserWire](),
 		wrap: func(v reflect.Value) reflect.Value {
 			rc := v.Interface().(io.ReadCloser)
-			var w ReadCloserWire = readCloserAdapter{readerAdapter{rc}, rc}
+			var w readCloserWire = readCloserAdapter{readerAdapter{rc}, rc}
 			return reflect.ValueOf(&w).Elem()
 		},
 	}
