@@ -1,9 +1,11 @@
 package host_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/refplug/refplug/host"
@@ -61,4 +63,35 @@ func ExampleDispense() {
 	// true
 	// 5
 	// true
+}
+
+// LoadContext ends a start when its context does: here a program that
+// never completes go-plugin's handshake is given 200 ms.
+func ExampleLoadContext() {
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := host.LoadContext(ctx, pluginPath("hangs"), host.WithLogger(hclog.NewNullLogger()))
+	fmt.Println(errors.Is(err, context.DeadlineExceeded))
+	// Output: true
+}
+
+// Manager.LoadAs names a plugin; Unload ends it and frees the name.
+func ExampleManager_LoadAs() {
+	m := host.NewManager(host.LoadOptions(host.WithLogger(hclog.NewNullLogger())))
+	defer m.Close()
+	if err := m.LoadAs("calc", pluginPath("svcplugin")); err != nil {
+		fmt.Println(err)
+		return
+	}
+	svc, err := host.DispenseFrom[contract.Service](m, "calc", "svc")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	n, err := svc.Sum(1, 2, 3)
+	fmt.Println(n, err, m.Names())
+	fmt.Println(m.Unload("calc"), m.Names())
+	// Output:
+	// 6 <nil> [calc]
+	// <nil> []
 }

@@ -111,3 +111,54 @@ func ExampleRegisterInterface() {
 	fmt.Println(f.Frame("go", stars{}))
 	// Output: [*go*] <nil>
 }
+
+// AppError is an error type that some APIs return as a method's last
+// result instead of error.
+type AppError struct{ Status int }
+
+func (e *AppError) Error() string { return fmt.Sprintf("status %d", e.Status) }
+
+// Accounts returns its failures as *AppError.
+type Accounts interface {
+	Balance(id string) (int, *AppError)
+}
+
+type accountsProxy struct{ *refbroker.Ref }
+
+func (p accountsProxy) Balance(id string) (int, *AppError) {
+	var n int
+	var ae *AppError
+	if err := p.Invoke("Balance", []any{id}, &n, &ae); err != nil {
+		p.LogFailure("Balance", err)
+	}
+	return n, ae
+}
+
+func init() {
+	refbroker.RegisterInterface[Accounts](func(r *refbroker.Ref) Accounts { return accountsProxy{r} })
+	refbroker.RegisterFailure(func(err error) *AppError { return &AppError{Status: 500} })
+}
+
+type accounts struct{}
+
+func (accounts) Balance(id string) (int, *AppError) { panic("the ledger is down") }
+
+// RegisterFailure says how a call that fails before its results arrive
+// (here, a panic on the far side) builds the error-like result, so that
+// callers who check only *AppError never read nil as success.
+func ExampleRegisterFailure() {
+	a, b := net.Pipe()
+	server := refbroker.NewConn(a, refbroker.Options{Roots: map[string]any{"accounts": accounts{}}})
+	defer server.Close()
+	client := refbroker.NewConn(b, refbroker.Options{})
+	defer client.Close()
+
+	acc, err := refbroker.Dispense[Accounts](client, "accounts")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	n, ae := acc.Balance("x")
+	fmt.Println(n, ae)
+	// Output: 0 status 500
+}
