@@ -131,7 +131,8 @@
 // RegisterFailure builds from the failure, never nil (Dispense refuses such
 // a method until one is registered). One without an error-like result
 // returns zero values, and the failure is logged (at warn level when the
-// connection is gone, error level otherwise).
+// connection is gone, debug level in a plugin (Options.Side) whose host is
+// gone, error level otherwise).
 //
 // # Lifetimes
 //
