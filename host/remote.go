@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
@@ -44,6 +46,11 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 		cfg.tls = cfg.tls.Clone()
 		cfg.tls.ServerName, _, _ = net.SplitHostPort(addr) // verify the plugin's certificate for addr
 	}
+	if cfg.tls != nil {
+		if err := probeTLS(addr, cfg.tls); err != nil {
+			return nil, fmt.Errorf("host: attach to %s: %w", addr, err)
+		}
+	}
 	handshake := cfg.handshake()
 	r := &remoteRunner{addr: addr, done: make(chan struct{})}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
@@ -77,6 +84,36 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 		return err
 	}
 	return c, nil
+}
+
+// probeTLS shakes hands with the plugin at addr before go-plugin does, so
+// that a TLS failure (a certificate the plugin refuses, or one this host
+// does not trust) is Attach's error rather than a line yamux writes to the
+// process's stderr, which go-plugin does not let a host redirect. A
+// refusal of this host's certificate reaches the client as an alert after
+// the handshake, so the probe waits briefly for one.
+func probeTLS(addr string, cfg *tls.Config) error {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	conn, err := tls.DialWithDialer(d, "tcp", addr, cfg)
+	if err != nil {
+		return fmt.Errorf("TLS handshake: %w", err)
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(tlsAlertWait))
+	var b [1]byte
+	if _, err := conn.Read(b[:]); err != nil && !isTimeout(err) && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("TLS: the plugin refused this host: %w", err)
+	}
+	return nil
+}
+
+// tlsAlertWait is how long probeTLS waits for the plugin's verdict on this
+// host's certificate.
+const tlsAlertWait = 100 * time.Millisecond
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // remoteRunner stands for a plugin process on another machine: nothing to

@@ -152,9 +152,12 @@ func TestRemotePlugin(t *testing.T) {
 
 	// Without a client certificate the plugin refuses the host.
 	noCert := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	// Attach says so itself (not yamux, on the process's stderr).
 	if c, err := host.Attach(addr, host.WithTLS(noCert), host.WithLogger(testutil.Logger(t, "host"))); err == nil {
 		c.Close()
 		t.Errorf("a host without a client certificate attached")
+	} else if !strings.Contains(err.Error(), "TLS: the plugin refused this host") || !strings.Contains(err.Error(), "certificate required") {
+		t.Errorf("Attach without a client certificate = %v; want the plugin's refusal named", err)
 	}
 	// Without TLS at all, likewise.
 	if c, err := host.Attach(addr, host.WithLogger(testutil.Logger(t, "host"))); err == nil {
