@@ -90,8 +90,10 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 // that a TLS failure (a certificate the plugin refuses, or one this host
 // does not trust) is Attach's error rather than a line yamux writes to the
 // process's stderr, which go-plugin does not let a host redirect. A
-// refusal of this host's certificate reaches the client as an alert after
-// the handshake, so the probe waits briefly for one.
+// refusal of this host's certificate reaches the client only after the
+// handshake (TLS 1.3), so the probe sends a yamux ping, which go-plugin's
+// server answers once it has accepted the host: the answer, or the
+// refusal, settles it.
 func probeTLS(addr string, cfg *tls.Config) error {
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	conn, err := tls.DialWithDialer(d, "tcp", addr, cfg)
@@ -99,21 +101,18 @@ func probeTLS(addr string, cfg *tls.Config) error {
 		return fmt.Errorf("TLS handshake: %w", err)
 	}
 	defer conn.Close()
-	conn.SetReadDeadline(time.Now().Add(tlsAlertWait))
-	var b [1]byte
-	if _, err := conn.Read(b[:]); err != nil && !isTimeout(err) && !errors.Is(err, io.EOF) {
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	// yamux header: version 0, type 2 (ping), flags 1 (SYN), stream 0,
+	// the ping's opaque value 1.
+	ping := []byte{0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1}
+	if _, err := conn.Write(ping); err != nil {
+		return fmt.Errorf("TLS: the plugin refused this host: %w", err)
+	}
+	var pong [12]byte
+	if _, err := io.ReadFull(conn, pong[:]); err != nil {
 		return fmt.Errorf("TLS: the plugin refused this host: %w", err)
 	}
 	return nil
-}
-
-// tlsAlertWait is how long probeTLS waits for the plugin's verdict on this
-// host's certificate.
-const tlsAlertWait = 100 * time.Millisecond
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // remoteRunner stands for a plugin process on another machine: nothing to
