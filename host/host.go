@@ -34,8 +34,11 @@ type Client struct {
 	closed    atomic.Bool // Close has returned
 	endProc   func()      // ends the plugin's process group (Load only)
 	cmd       *exec.Cmd   // the plugin's command (Load only)
-	log       hclog.Logger
-	detach    func() error // set by Attach: disconnect instead of ending the process
+	// reattachable: loaded WithReattachable (its process group is not ended
+	// when this host's connection is)
+	reattachable bool
+	log          hclog.Logger
+	detach       func() error // set by Attach: disconnect instead of ending the process
 }
 
 // Load starts the plugin binary at path and connects to it. The plugin runs
@@ -79,6 +82,9 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("host: load plugin %s: %w", path, err)
 	}
+	if cfg.reattachable && cfg.autoMTLS {
+		return nil, fmt.Errorf("host: load plugin %s: WithReattachable needs WithAutoMTLS(false): AutoMTLS's certificates die with the host that made them, so no later host could reattach", path)
+	}
 	// The process lives until endProc: it kills the plugin's process group,
 	// unless go-plugin has already reaped the plugin (exec.CommandContext).
 	procCtx, endProc := context.WithCancel(context.Background())
@@ -87,6 +93,9 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		cmd.Env = os.Environ()
 	}
 	cmd.Env = append(cmd.Env, gp.LogLevelEnv+"="+cfg.logger.GetLevel().String())
+	if cfg.reattachable {
+		cmd.Env = append(cmd.Env, gp.ReattachEnv+"=1")
+	}
 	leaderGone := new(atomic.Bool)
 	gp.OwnGroup(cmd, leaderGone)
 	handshake := cfg.handshake()
@@ -186,7 +195,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		return nil, fmt.Errorf("host: connect to plugin %s: %w (is it a refplug plugin?)", path, errors.Unwrap(err))
 	}
 	c := r.c
-	c.endProc, c.cmd = endProc, cmd
+	c.endProc, c.cmd, c.reattachable = endProc, cmd, cfg.reattachable
 	if pid, err := strconv.Atoi(client.ID()); err == nil {
 		go func() { // end the plugin's descendants as soon as it exits
 			if gp.AwaitExit(pid) == nil {

@@ -820,3 +820,45 @@ func TestPluginOutput(t *testing.T) {
 			strings.Contains(s, "[INFO]  app.svcplugin: err: to the log: stream=stderr")
 	})
 }
+
+// TestReattach: a host loads a plugin WithReattachable, hands its
+// ReattachInfo on and exits without closing it; a later host reattaches,
+// calls it, and its Close ends the plugin.
+func TestReattach(t *testing.T) {
+	cmd := exec.Command(filepath.Join(bin, "hostproc"), "-reattach", filepath.Join(bin, "svcplugin"))
+	cmd.Stderr = testutil.Writer{T: t}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("the first host: %v", err)
+	}
+	var info host.ReattachInfo
+	if err := json.Unmarshal(out, &info); err != nil {
+		t.Fatalf("the first host printed %q: %v", out, err)
+	}
+	if !alive(info.Pid) {
+		t.Fatalf("the plugin (pid %d) did not outlive the host that loaded it WithReattachable", info.Pid)
+	}
+	c, err := host.Reattach(info, host.WithLogger(testutil.Logger(t, "host")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := dispenseSvc(t, c)
+	if pid, err := svc.Pid(); err != nil || pid != info.Pid {
+		t.Errorf("Pid through the reattached client = %d, %v; want %d", pid, err, info.Pid)
+	}
+	if n, err := svc.Apply(func(x int) int { return x + 1 }, 41); err != nil || n != 42 {
+		t.Errorf("a callback through the reattached client: %d, %v", n, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	testutil.Eventually(t, "the reattached plugin to end at Close", func() bool { return !alive(info.Pid) })
+
+	// A plugin loaded without WithReattachable says it cannot be.
+	if _, err := load(t, "svcplugin").ReattachInfo(); err == nil || !strings.Contains(err.Error(), "WithReattachable") {
+		t.Errorf("ReattachInfo of an ordinary plugin = %v", err)
+	}
+	if _, err := host.Load(filepath.Join(bin, "svcplugin"), host.WithReattachable()); err == nil || !strings.Contains(err.Error(), "WithAutoMTLS(false)") {
+		t.Errorf("WithReattachable with AutoMTLS = %v; want it refused, naming WithAutoMTLS(false)", err)
+	}
+}

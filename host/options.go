@@ -38,6 +38,7 @@ type config struct {
 	stdout       io.Writer
 	stderr       io.Writer
 	noHostEnv    bool
+	reattachable bool
 	// processOnly names the options given that apply only to a process
 	// this host starts (Load), for Attach to refuse.
 	processOnly []string
@@ -167,3 +168,12 @@ func WithMuxBroker() Option { return func(c *config) { c.muxBroker = true } }
 
 // withName names the plugin in logs and errors (Manager.LoadAs).
 func withName(name string) Option { return func(c *config) { c.name = name } }
+
+// WithReattachable starts the plugin so that a later host process may
+// reattach to it (see Client.ReattachConfig and Reattach): it outlives a
+// host that goes away, and runs until a host closes it. It needs
+// WithAutoMTLS(false): AutoMTLS's certificates die with the host that made
+// them. Default: a plugin ends within a second of losing its host.
+func WithReattachable() Option {
+	return func(c *config) { c.reattachable = true; c.processOnly = append(c.processOnly, "WithReattachable") }
+}

@@ -116,7 +116,14 @@ func Serve(objects map[string]any, opts ...Option) {
 	gp.IgnoreBrokenPipes()
 	socket := gp.NewSocketSlot(gp.InheritedSocket())
 	defer socket.Close() // unless the connection took it
-	connected := make(chan *refbroker.Conn, 1)
+	// A plugin a host loaded WithReattachable serves any number of hosts,
+	// one after the other or at once, until one closes it.
+	reattachable := os.Getenv(gp.ReattachEnv) == "1"
+	os.Unsetenv(gp.ReattachEnv)
+	var connected chan *refbroker.Conn
+	if !reattachable {
+		connected = make(chan *refbroker.Conn, 1)
+	}
 	versioned := map[int]goplugin.PluginSet{}
 	for v, objs := range all {
 		if err := checkObjects(objs); err != nil {
@@ -134,6 +141,10 @@ func Serve(objects map[string]any, opts ...Option) {
 			Logger:           cfg.logger,
 		})
 	}()
+	if reattachable {
+		<-served // a host asked the plugin to quit
+		return
+	}
 	var conn *refbroker.Conn
 	select {
 	case <-served:

@@ -40,6 +40,11 @@ var Handshake = goplugin.HandshakeConfig{
 // LogLevelEnv carries the host's log level to the plugin process.
 const LogLevelEnv = "REFPLUG_LOG_LEVEL"
 
+// ReattachEnv tells a plugin that hosts may reattach to it
+// (host.WithReattachable): it then outlives a host that goes away, until
+// a host closes it.
+const ReattachEnv = "REFPLUG_REATTACHABLE"
+
 // SocketEnv names the plugin process's descriptor of the socket pair the
 // host made for it.
 const SocketEnv = "REFPLUG_SOCKET_FD"

@@ -1,8 +1,11 @@
-// Command hostproc is a host for the tests to kill: it loads the plugin
-// named by its argument, prints the plugin's process ID, and waits.
+// Command hostproc is a host for the tests: it loads the plugin named by
+// its argument, prints the plugin's process ID, and waits to be killed.
+// With "-reattach" first, it loads the plugin WithReattachable, prints its
+// ReattachInfo as JSON, and exits without closing it.
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"time"
@@ -13,7 +16,23 @@ import (
 )
 
 func main() {
-	c, err := host.Load(os.Args[1], host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr})))
+	logger := host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr}))
+	if len(os.Args) == 3 && os.Args[1] == "-reattach" {
+		c, err := host.Load(os.Args[2], logger, host.WithReattachable(), host.WithAutoMTLS(false))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		info, err := c.ReattachInfo()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		b, _ := json.Marshal(info)
+		fmt.Println(string(b))
+		os.Exit(0) // without Close: the plugin stays for the next host
+	}
+	c, err := host.Load(os.Args[1], logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
