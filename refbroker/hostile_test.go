@@ -118,3 +118,32 @@ func TestPanickingArgumentFailsTheCall(t *testing.T) {
 		t.Errorf("Report after the failures: %v", err)
 	}
 }
+
+// TestComposedNames: a pointer to, slice of or map of registered types
+// travels in an any under a composed name; the names a peer may send are
+// bounded and checked.
+func TestComposedNames(t *testing.T) {
+	type pt struct{ X int }
+	RegisterType(pt{})
+	for _, v := range []any{&pt{}, []*pt{}, map[string][]pt{}, map[pt]int{}} {
+		name, ok := registeredName(reflect.TypeOf(v))
+		if !ok {
+			t.Errorf("%T is not covered by pt's registration", v)
+			continue
+		}
+		if back, ok := registeredType(name); !ok || back != reflect.TypeOf(v) {
+			t.Errorf("%q names %v, %v; want %T", name, back, ok, v)
+		}
+	}
+	for _, name := range []string{
+		strings.Repeat("*", 100) + "int",                 // too deep
+		"map[" + typeName(reflect.TypeFor[pt]()) + "int", // unclosed
+		"map[[]int]int",                                  // a key that is not comparable
+		"[4]int",                                         // arrays are not composed
+		"[]no.Such",
+	} {
+		if typ, ok := registeredType(name); ok {
+			t.Errorf("registeredType(%q) = %v; want it refused", name, typ)
+		}
+	}
+}

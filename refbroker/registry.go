@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 )
@@ -274,16 +275,83 @@ func typeName(t reflect.Type) string {
 	return t.String()
 }
 
+// registeredName returns the wire name of t if it travels by value in an
+// any: a registered type, or a pointer to, slice of, or map of registered
+// types (written "*N", "[]N", "map[K]V" around their names), so that
+// registering model.Attachment covers []*model.Attachment too.
 func registeredName(t reflect.Type) (string, bool) {
 	registry.RLock()
-	defer registry.RUnlock()
 	n, ok := registry.typeNames[t]
-	return n, ok
+	registry.RUnlock()
+	if ok || t.Name() != "" {
+		return n, ok
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		if n, ok := registeredName(t.Elem()); ok {
+			return "*" + n, true
+		}
+	case reflect.Slice:
+		if n, ok := registeredName(t.Elem()); ok {
+			return "[]" + n, true
+		}
+	case reflect.Map:
+		k, kok := registeredName(t.Key())
+		v, vok := registeredName(t.Elem())
+		if kok && vok {
+			return "map[" + k + "]" + v, true
+		}
+	}
+	return "", false
 }
 
+// maxComposedDepth bounds the nesting of a composed wire name a peer sends.
+const maxComposedDepth = 16
+
+// registeredType returns the type a wire name stands for (see
+// registeredName).
 func registeredType(name string) (reflect.Type, bool) {
+	return composedType(name, 0)
+}
+
+func composedType(name string, depth int) (reflect.Type, bool) {
 	registry.RLock()
-	defer registry.RUnlock()
 	t, ok := registry.types[name]
-	return t, ok
+	registry.RUnlock()
+	if ok {
+		return t, true
+	}
+	if depth >= maxComposedDepth {
+		return nil, false
+	}
+	switch {
+	case strings.HasPrefix(name, "*"):
+		if e, ok := composedType(name[1:], depth+1); ok {
+			return reflect.PointerTo(e), true
+		}
+	case strings.HasPrefix(name, "[]"):
+		if e, ok := composedType(name[2:], depth+1); ok {
+			return reflect.SliceOf(e), true
+		}
+	case strings.HasPrefix(name, "map["):
+		// The key's name ends at the bracket that closes "map[".
+		level := 1
+		for i := len("map["); i < len(name); i++ {
+			switch name[i] {
+			case '[':
+				level++
+			case ']':
+				level--
+			}
+			if level == 0 {
+				k, kok := composedType(name[len("map["):i], depth+1)
+				v, vok := composedType(name[i+1:], depth+1)
+				if kok && vok && k.Comparable() {
+					return reflect.MapOf(k, v), true
+				}
+				return nil, false
+			}
+		}
+	}
+	return nil, false
 }

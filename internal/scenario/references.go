@@ -142,7 +142,10 @@ func Any(t *testing.T, svc contract.Service) {
 			t.Errorf("EchoAny(%T) = %v; want it refused, naming the method, the type and the hint", v, err)
 		}
 	}
-	for _, v := range []any{map[string]string{"a": "b"}, []int{1, 2}, json.RawMessage(`{"a":1}`)} {
+	for _, v := range []any{map[string]string{"a": "b"}, []int{1, 2}, json.RawMessage(`{"a":1}`),
+		// Pointers to, slices of and maps of registered types need no
+		// registration of their own.
+		&contract.Point{X: 1}, []*contract.Point{{X: 1}, nil}, map[string][]contract.Point{"k": {{Y: 2}}}} {
 		if got, err := svc.EchoAny(v); err != nil || !reflect.DeepEqual(got, v) {
 			t.Errorf("EchoAny(%#v) = %#v, %v; want it back by value (registered by refbroker)", v, got, err)
 		}
