@@ -138,8 +138,8 @@ func TestComposedNames(t *testing.T) {
 	for _, name := range []string{
 		strings.Repeat("*", 100) + "int",                 // too deep
 		"map[" + typeName(reflect.TypeFor[pt]()) + "int", // unclosed
-		"map[[]int]int",                                  // a key that is not comparable
-		"[4]int",                                         // arrays are not composed
+		"map[[]int]int", // a key that is not comparable
+		"[4]int",        // arrays are not composed
 		"[]no.Such",
 	} {
 		if typ, ok := registeredType(name); ok {
