@@ -75,4 +75,10 @@ func init() {
 	refbroker.RegisterInterface[Index](func(r *refbroker.Ref) Index { return indexProxy{r} })
 	refbroker.RegisterInterface[Indexer](func(r *refbroker.Ref) Indexer { return indexerProxy{r} })
 	refbroker.RegisterInterface[Source](func(r *refbroker.Ref) Source { return sourceProxy{r} })
+	// The data types the contract reaches travel by value in an any.
+	refbroker.RegisterTypes(
+		*new(Document),
+		*new(Hit),
+		*new(IndexStats),
+	)
 }

@@ -129,6 +129,16 @@ func generate(dir, output string, names []string) ([]byte, error) {
 			return nil, err
 		}
 	}
+	if data := dataTypes(pkg.Types, ifaces); len(data) > 0 {
+		rb := g.imports[refbrokerPath]
+		var b strings.Builder
+		fmt.Fprintf(&b, "\t// The data types the contract reaches travel by value in an any.\n\t%s.RegisterTypes(\n", rb)
+		for _, tn := range data {
+			fmt.Fprintf(&b, "\t\t*new(%s),\n", g.typeString(tn.Type()))
+		}
+		b.WriteString("\t)\n")
+		g.inits = append(g.inits, b.String())
+	}
 	src := g.file()
 	formatted, err := format.Source(src)
 	if err != nil {

@@ -65,4 +65,14 @@ func (p itemProxy) ID() (int, error) {
 func init() {
 	refbroker.RegisterInterface[Bench](func(r *refbroker.Ref) Bench { return benchProxy{r} })
 	refbroker.RegisterInterface[Item](func(r *refbroker.Ref) Item { return itemProxy{r} })
+	// The data types the contract reaches travel by value in an any.
+	refbroker.RegisterTypes(
+		*new(Batch),
+		*new(CallbackArgs),
+		*new(GRPCPlugin),
+		*new(Memory),
+		*new(NetRPCPlugin),
+		*new(PlainArgs),
+		*new(Record),
+	)
 }

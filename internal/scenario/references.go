@@ -145,7 +145,9 @@ func Any(t *testing.T, svc contract.Service) {
 	for _, v := range []any{map[string]string{"a": "b"}, []int{1, 2}, json.RawMessage(`{"a":1}`),
 		// Pointers to, slices of and maps of registered types need no
 		// registration of their own.
-		&contract.Point{X: 1}, []*contract.Point{{X: 1}, nil}, map[string][]contract.Point{"k": {{Y: 2}}}} {
+		&contract.Point{X: 1}, []*contract.Point{{X: 1}, nil}, map[string][]contract.Point{"k": {{Y: 2}}},
+		// User is registered by the code refgen wrote, not by hand.
+		contract.User{ID: "u", Name: "U"}, []*contract.User{{ID: "v"}}} {
 		if got, err := svc.EchoAny(v); err != nil || !reflect.DeepEqual(got, v) {
 			t.Errorf("EchoAny(%#v) = %#v, %v; want it back by value (registered by refbroker)", v, got, err)
 		}

@@ -358,4 +358,13 @@ func init() {
 	refbroker.RegisterInterface[Factory](func(r *refbroker.Ref) Factory { return factoryProxy{r} })
 	refbroker.RegisterInterface[UsesUnregistered](func(r *refbroker.Ref) UsesUnregistered { return usesUnregisteredProxy{r} })
 	refbroker.RegisterInterface[Mismatched](func(r *refbroker.Ref) Mismatched { return mismatchedProxy{r} })
+	// The data types the contract reaches travel by value in an any.
+	refbroker.RegisterTypes(
+		*new(AppError),
+		*new(CodeError),
+		*new(Doc),
+		*new(Health),
+		*new(Point),
+		*new(User),
+	)
 }

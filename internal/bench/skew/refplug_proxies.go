@@ -17,4 +17,10 @@ func (p itemProxy) ID() (int, error) {
 
 func init() {
 	refbroker.RegisterInterface[Item](func(r *refbroker.Ref) Item { return itemProxy{r} })
+	// The data types the contract reaches travel by value in an any.
+	refbroker.RegisterTypes(
+		*new(Batch),
+		*new(Memory),
+		*new(Record),
+	)
 }

@@ -126,4 +126,8 @@ func init() {
 	refbroker.RegisterInterface[Reffy](func(r *refbroker.Ref) Reffy { return reffyProxy{r} })
 	refbroker.RegisterInterface[Store](func(r *refbroker.Ref) Store { return storeProxy{r} })
 	refbroker.RegisterInterface[Watcher](func(r *refbroker.Ref) Watcher { return watcherProxy{r} })
+	// The data types the contract reaches travel by value in an any.
+	refbroker.RegisterTypes(
+		*new(Item),
+	)
 }

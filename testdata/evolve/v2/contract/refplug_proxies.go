@@ -69,4 +69,10 @@ func (p storeProxy) View(r Record) (string, error) {
 func init() {
 	refbroker.RegisterInterface[Basic](func(r *refbroker.Ref) Basic { return basicProxy{r} })
 	refbroker.RegisterInterface[Store](func(r *refbroker.Ref) Store { return storeProxy{r} })
+	// The data types the contract reaches travel by value in an any.
+	refbroker.RegisterTypes(
+		*new(Note),
+		*new(Point),
+		*new(Record),
+	)
 }
