@@ -42,7 +42,7 @@ func Dispense[T any](c *Conn, name string) (T, error) {
 	}
 	var out T
 	outs := []reflect.Value{reflect.ValueOf(&out).Elem()}
-	err = c.roundTrip(context.Background(), fmt.Sprintf("Dispense(%q)", name), []*codec{rc}, outs, func(e *encoder, seq uint64) error {
+	err = c.roundTrip(context.Background(), fmt.Sprintf("Dispense(%q)", name), []*codec{rc}, outs, nil, func(e *encoder, seq uint64) error {
 		e.byte1(msgBootstrap)
 		e.uvarint(seq)
 		e.string(name)

@@ -57,6 +57,7 @@ func (t *callTable) takeAll() []*pendingCall {
 type pendingCall struct {
 	ch        chan reply // receives what ends the call; capacity 1
 	out       []*codec   // the results' codecs, to decode a return nobody waits for
+	outPlan   *funcPlan  // its plan, if the return restores out-parameters
 	sent      []uint64   // export IDs the call sent, to take back if it is rejected
 	abandoned bool       // guarded by the connection's mutex: the caller stopped waiting
 }
@@ -83,7 +84,11 @@ func (p *pendingCall) connEnded() {
 // outs.
 func (c *Conn) call(ctx context.Context, target uint64, m *methodPlan, args, outs []reflect.Value) error {
 	fp := m.plan
-	return c.roundTrip(ctx, m.full, fp.out, outs, func(e *encoder, seq uint64) error {
+	var restore *outArgs
+	if fp.outParams != nil {
+		restore = &outArgs{plan: fp, args: args}
+	}
+	return c.roundTrip(ctx, m.full, fp.out, outs, restore, func(e *encoder, seq uint64) error {
 		e.byte1(msgCall)
 		e.uvarint(seq)
 		e.uvarint(target)
@@ -102,10 +107,17 @@ func (c *Conn) call(ctx context.Context, target uint64, m *methodPlan, args, out
 	})
 }
 
+// outArgs are a call's arguments whose out-parameters its return restores
+// (outparams.go).
+type outArgs struct {
+	plan *funcPlan
+	args []reflect.Value // without the context
+}
+
 // roundTrip sends the message build writes, waits for its return and
-// decodes the results into outs with the codecs out. name names the call
-// in errors.
-func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []reflect.Value, build func(*encoder, uint64) error) error {
+// decodes the results into outs with the codecs out, and the
+// out-parameters into restore's arguments. name names the call in errors.
+func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []reflect.Value, restore *outArgs, build func(*encoder, uint64) error) error {
 	var ctxDone <-chan struct{}
 	if ctx != nil {
 		if err := ctx.Err(); err != nil {
@@ -114,6 +126,9 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 		ctxDone = ctx.Done()
 	}
 	p := &pendingCall{ch: make(chan reply, 1), out: out}
+	if restore != nil {
+		p.outPlan = restore.plan
+	}
 	seq, ok := c.addCall(p)
 	if !ok {
 		return c.disconnected(name)
@@ -173,7 +188,7 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 		stop()
 		switch {
 		case r.m != nil:
-			return c.readReturn(r.m, name, out, outs, p.sent)
+			return c.readReturn(r.m, name, out, outs, restore, p.sent)
 		case r.err != nil:
 			return r.err
 		default:
@@ -248,12 +263,16 @@ func (c *Conn) drain(p *pendingCall, r reply) {
 	for i, oc := range p.out {
 		outs[i] = reflect.New(oc.t).Elem()
 	}
-	_ = c.readReturn(r.m, "", p.out, outs, p.sent)
+	var restore *outArgs
+	if p.outPlan != nil {
+		restore = &outArgs{plan: p.outPlan} // into values of its own
+	}
+	_ = c.readReturn(r.m, "", p.out, outs, restore, p.sent)
 }
 
 // readReturn decodes a return into outs. sent are the references the call
 // sent, taken back if the peer rejected the call unread.
-func (c *Conn) readReturn(m *inbound, name string, out []*codec, outs []reflect.Value, sent []uint64) (err error) {
+func (c *Conn) readReturn(m *inbound, name string, out []*codec, outs []reflect.Value, restore *outArgs, sent []uint64) (err error) {
 	defer c.finish(m)
 	defer func() {
 		if p := recover(); p != nil { // a proxy constructor or unmarshaler panicked
@@ -268,6 +287,9 @@ func (c *Conn) readReturn(m *inbound, name string, out []*codec, outs []reflect.
 				break
 			}
 			oc.dec(d, outs[i])
+		}
+		if restore != nil && d.err == nil {
+			readOutParams(d, restore.plan, restore.args)
 		}
 		if d.err == nil && d.remaining() != 0 {
 			d.fail(malformed("%d bytes left after the results", d.remaining()))

@@ -61,6 +61,9 @@
 //     value in an any is refused with an error naming its type and the
 //     RegisterType call to add: nothing is silently turned into a
 //     reference the receiver cannot use.
+//     A parameter that is a pointer to plain data (or an any holding one of
+//     a registered type) is restored: the value it points to when the
+//     method returns is copied back into the caller's (outparams.go).
 //  4. A reference that comes back to the side that owns it arrives as the
 //     original object, never a proxy of a proxy. Sending the same object
 //     again reuses its reference; the receiver keeps one proxy per remote

@@ -39,7 +39,7 @@ func (c *Conn) Describe() ([]ObjectInfo, error) {
 		return nil, err
 	}
 	var out []ObjectInfo
-	err = c.roundTrip(context.Background(), "Describe", []*codec{rc}, []reflect.Value{reflect.ValueOf(&out).Elem()},
+	err = c.roundTrip(context.Background(), "Describe", []*codec{rc}, []reflect.Value{reflect.ValueOf(&out).Elem()}, nil,
 		func(e *encoder, seq uint64) error {
 			e.byte1(msgDescribe)
 			e.uvarint(seq)
@@ -60,7 +60,7 @@ func (c *Conn) CallJSON(object, method string, args ...json.RawMessage) ([]json.
 	}
 	var out []string
 	name := fmt.Sprintf("%s.%s", object, method)
-	err = c.roundTrip(context.Background(), name, []*codec{rc}, []reflect.Value{reflect.ValueOf(&out).Elem()},
+	err = c.roundTrip(context.Background(), name, []*codec{rc}, []reflect.Value{reflect.ValueOf(&out).Elem()}, nil,
 		func(e *encoder, seq uint64) error {
 			e.byte1(msgCallJSON)
 			e.uvarint(seq)

@@ -3,6 +3,7 @@ package refbroker
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 )
 
@@ -18,6 +19,9 @@ type funcPlan struct {
 	out      []*codec // results, error included
 	errOut   bool     // the last result is an error
 	variadic bool
+	// outParams says which parameters (without the context) are restored
+	// after the call (outparams.go); nil if none is.
+	outParams []outParam
 }
 
 var funcPlans sync.Map // reflect.Type -> *funcPlan
@@ -41,6 +45,10 @@ func funcPlanFor(t reflect.Type) (*funcPlan, error) {
 			return nil, within(err, fmt.Sprintf("parameter %d", i+1))
 		}
 		p.in = append(p.in, c)
+		p.outParams = append(p.outParams, outParamOf(pt))
+	}
+	if !slices.ContainsFunc(p.outParams, func(o outParam) bool { return o != outNone }) {
+		p.outParams = nil
 	}
 	for i := range t.NumOut() {
 		c, err := codecFor(t.Out(i))

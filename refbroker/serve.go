@@ -210,6 +210,17 @@ func (c *Conn) serveCall(in *incoming) {
 			return
 		}
 	}
+	if fp.outParams != nil {
+		inArgs := args
+		if fp.ctx {
+			inArgs = args[1:]
+		}
+		if err := writeOutParams(e, fp, inArgs); err != nil {
+			c.discard(e)
+			c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: %w", m.full, err))
+			return
+		}
+	}
 	if err := c.send(e); err != nil && !errors.Is(err, ErrDisconnected) {
 		c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: %w", m.full, err))
 	}

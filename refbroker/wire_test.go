@@ -50,6 +50,7 @@ func (wireCalc) Apply(f func(int) int, x int) (int, error) {
 }
 func (wireCalc) Blob(n int) ([]byte, error)   { return make([]byte, n), nil }
 func (wireCalc) Area(r wireRect) (int, error) { return r.W * r.H, nil }
+func (wireCalc) Double(r *wireRect) error     { r.W, r.H = 2*r.W, 2*r.H; return nil }
 
 type wireRect struct{ W, H int }
 
@@ -399,4 +400,15 @@ func TestWireLayouts(t *testing.T) {
 	if got := q.next(); !bytes.Contains(got, []byte("wireRect.W is int here, string there")) {
 		t.Errorf("Area with an incompatible layout: got %q", got)
 	}
+}
+
+// TestWireOutParams: a return restores an out-parameter after its
+// results: n, then (parameter index, value).
+func TestWireOutParams(t *testing.T) {
+	p := newRawPeer(t)
+	id := p.bootstrap(1, [2]string{"Double", "func(*refbroker_test.wireRect) error"})
+	// A pointer: tag 1, then the struct (field count, W, H).
+	p.send(msg(1).u(2).u(id).s("Double").byte1(0).byte1(1).u(2).v(3).v(4))
+	// The error result (nil), then one out-parameter: index 0, the struct.
+	p.expect("Double's return", msg(2).u(2).byte1(0).byte1(0).u(1).u(0).u(2).v(6).v(8))
 }

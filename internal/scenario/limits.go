@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -154,5 +155,22 @@ func Failures(t *testing.T, svc contract.Service) {
 	}
 	if u, ae := svc.PanicUser(); u != nil || ae == nil || ae.Status != 500 || !strings.Contains(ae.Message, "no users today") {
 		t.Errorf("PanicUser = %+v, %v; want a 500 *AppError carrying the panic", u, ae)
+	}
+}
+
+// OutParams: a pointer to plain data that the callee fills is filled on
+// the caller's side when the call returns (copy-restore), given by its
+// type or inside an any.
+func OutParams(t *testing.T, svc contract.Service) {
+	cfg := contract.Settings{Level: 1, Tags: []string{"host"}}
+	if err := svc.Fill(&cfg); err != nil || cfg.Name != "filled" || cfg.Level != 2 || !slices.Equal(cfg.Tags, []string{"host", "plugin"}) {
+		t.Errorf("Fill(&cfg) = %v; cfg = %+v, want it filled by the plugin", err, cfg)
+	}
+	var loaded contract.Settings
+	if err := svc.FillAny(&loaded); err != nil || loaded.Name != "from json" || loaded.Level != 7 {
+		t.Errorf("FillAny(&cfg) = %v; cfg = %+v, want the plugin's JSON in it", err, loaded)
+	}
+	if err := svc.Fill(nil); err == nil {
+		t.Error("Fill(nil) succeeded; the plugin's method dereferences it")
 	}
 }

@@ -48,6 +48,7 @@ func Run(t *testing.T, svc contract.Service) {
 		{"ContextReason", ContextReason},
 		{"FreshReference", FreshReference},
 		{"Failures", Failures},
+		{"OutParams", OutParams},
 	} {
 		t.Run(s.name, func(t *testing.T) { s.fn(t, svc) })
 	}

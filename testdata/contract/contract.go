@@ -138,6 +138,10 @@ type Service interface {
 	// Print writes s to its process's standard output and, prefixed
 	// "err: ", to its standard error, as plain code does.
 	Print(s string) error
+	// Fill fills cfg; FillAny unmarshals JSON into dest, as Mattermost's
+	// LoadPluginConfiguration(dest any) does: out-parameters.
+	Fill(cfg *Settings) error
+	FillAny(dest any) error
 	// After returns d as Go writes it ("1.5s").
 	After(d time.Duration) (string, error)
 	// Upload receives data and returns its length.
@@ -192,6 +196,13 @@ type CodeError struct {
 }
 
 func (e *CodeError) Error() string { return fmt.Sprintf("code %d: %s", e.Code, e.Msg) }
+
+// Settings is filled by Fill and FillAny.
+type Settings struct {
+	Name  string
+	Level int
+	Tags  []string
+}
 
 // User is data returned with an *AppError.
 type User struct{ ID, Name string }

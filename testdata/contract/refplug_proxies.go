@@ -172,6 +172,14 @@ func (p serviceProxy) Fanout(sinks []Sink, byName map[string]Sink, msg string) e
 	return p.Ref.Invoke("Fanout", []any{sinks, byName, msg})
 }
 
+func (p serviceProxy) Fill(cfg *Settings) error {
+	return p.Ref.Invoke("Fill", []any{cfg})
+}
+
+func (p serviceProxy) FillAny(dest any) error {
+	return p.Ref.Invoke("FillAny", []any{dest})
+}
+
 func (p serviceProxy) Flood(fn func() error, n int) (failed int, first string, err error) {
 	err = p.Ref.Invoke("Flood", []any{fn, n}, &failed, &first)
 	return failed, first, err
@@ -365,6 +373,7 @@ func init() {
 		*new(Doc),
 		*new(Health),
 		*new(Point),
+		*new(Settings),
 		*new(User),
 	)
 }

@@ -3,6 +3,7 @@ package contract
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"iter"
@@ -210,6 +211,16 @@ func (s *service) GetUser(id string) (*User, *AppError) {
 func (s *service) PanicUser() (*User, *AppError) { panic("no users today") }
 
 func (s *service) After(d time.Duration) (string, error) { return d.String(), nil }
+
+func (s *service) Fill(cfg *Settings) error {
+	cfg.Name, cfg.Level = "filled", cfg.Level+1
+	cfg.Tags = append(cfg.Tags, "plugin")
+	return nil
+}
+
+func (s *service) FillAny(dest any) error {
+	return json.Unmarshal([]byte(`{"Name":"from json","Level":7}`), dest)
+}
 
 func (s *service) Print(text string) error {
 	fmt.Println(text)

@@ -1,0 +1,144 @@
+package refbroker
+
+import (
+	"fmt"
+	"reflect"
+)
+
+// Out-parameters (copy-restore). A parameter that is a pointer to plain
+// data, given by its static type or inside an any, is how many Go APIs
+// take a destination to fill (LoadConfiguration(&cfg), json.Unmarshal's
+// v). Such a pointer crosses by value, so the callee fills its own copy;
+// to make that visible, the return carries, after the results, the values
+// the non-nil pointers point to when the method returns, and the caller
+// writes them into its own. This costs the pointee's bytes a second time,
+// only for methods with such parameters. Pointers to data that holds
+// references (interfaces, funcs) are not restored.
+
+// outParam says whether, and how, a parameter is restored.
+type outParam uint8
+
+const (
+	outNone   outParam = iota
+	outStatic          // a pointer to plain data
+	outAny             // an any, restored when it holds a pointer to registered plain data
+)
+
+// outParamOf classifies a parameter of type t.
+func outParamOf(t reflect.Type) outParam {
+	switch {
+	case t == anyType:
+		return outAny
+	case t.Kind() == reflect.Pointer && classify(t) == kindValue && !holdsReference(t.Elem(), map[reflect.Type]bool{}):
+		return outStatic
+	}
+	return outNone
+}
+
+// restorable returns what the value of an outAny parameter restores: the
+// pointee, its registered name; ok is false if nothing.
+func restorable(v reflect.Value) (elem reflect.Value, name string, ok bool) {
+	if v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return reflect.Value{}, "", false
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Pointer || v.IsNil() || holdsReference(v.Type().Elem(), map[reflect.Type]bool{}) {
+		return reflect.Value{}, "", false
+	}
+	name, ok = registeredName(v.Type())
+	return v.Elem(), name, ok
+}
+
+// writeOutParams writes, after a return's results, the values the
+// out-parameters point to now. args are the method's arguments without
+// its context.
+func writeOutParams(e *encoder, fp *funcPlan, args []reflect.Value) error {
+	type entry struct {
+		i    int
+		name string // for an any: the pointer's registered name
+		v    reflect.Value
+	}
+	var entries []entry
+	for i, kind := range fp.outParams {
+		switch a := args[i]; kind {
+		case outStatic:
+			if !a.IsNil() {
+				entries = append(entries, entry{i: i, v: a.Elem()})
+			}
+		case outAny:
+			if elem, name, ok := restorable(a); ok {
+				entries = append(entries, entry{i: i, name: name, v: elem})
+			}
+		}
+	}
+	e.uvarint(uint64(len(entries)))
+	for _, en := range entries {
+		e.uvarint(uint64(en.i))
+		if fp.outParams[en.i] == outAny {
+			e.string(en.name)
+		}
+		vc, err := codecFor(en.v.Type())
+		if err != nil {
+			return err
+		}
+		if err := vc.encode(e, en.v); err != nil {
+			return fmt.Errorf("out-parameter %d: %w", en.i+1, err)
+		}
+	}
+	return nil
+}
+
+// readOutParams reads what writeOutParams wrote into the caller's
+// pointers, args (without the context), or, when args is nil (a return
+// nobody waits for), into values of its own.
+func readOutParams(d *decoder, fp *funcPlan, args []reflect.Value) {
+	n := d.length(2)
+	for j := 0; j < n && d.err == nil; j++ {
+		i := d.uvarint()
+		if d.err != nil {
+			return
+		}
+		if i >= uint64(len(fp.outParams)) || fp.outParams[i] == outNone {
+			d.fail(malformed("out-parameter %d, which the method does not have", i+1))
+			return
+		}
+		var dst reflect.Value
+		if fp.outParams[i] == outStatic {
+			t := fp.in[i].t.Elem()
+			if args != nil && !args[i].IsNil() {
+				dst = args[i].Elem()
+			} else {
+				dst = reflect.New(t).Elem()
+			}
+		} else {
+			name := d.string()
+			if d.err != nil {
+				return
+			}
+			pt, ok := registeredType(name)
+			if !ok || pt.Kind() != reflect.Pointer {
+				d.fail(fmt.Errorf("out-parameter %d: %s is not a pointer type registered here", i+1, name))
+				return
+			}
+			if args != nil {
+				if elem, _, ok := restorable(args[i]); ok && elem.Type() == pt.Elem() {
+					dst = elem
+				}
+			}
+			if !dst.IsValid() {
+				dst = reflect.New(pt.Elem()).Elem()
+			}
+		}
+		vc, err := codecFor(dst.Type())
+		if err != nil {
+			d.fail(err)
+			return
+		}
+		vc.dec(d, dst)
+		if d.err != nil {
+			d.err = fmt.Errorf("out-parameter %d: %w", i+1, d.err)
+		}
+	}
+}
