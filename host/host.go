@@ -289,8 +289,10 @@ func Dispense[T any](c *Client, name string) (T, error) {
 
 // Close ends the plugin: calls in flight and every later call through its
 // proxies fail with refbroker.ErrDisconnected at once, and the process is
-// asked to exit and, if it does not within two seconds, killed. Close is
-// idempotent.
+// asked to exit and, if it does not within two seconds, killed, with every
+// process it started (its process group). Close returns within 5 seconds
+// whatever the plugin's descendants hold open (go-plugin itself would wait
+// for its stdout and stderr to close). Close is idempotent.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		var errs *multierror.Error
