@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,7 +47,7 @@ func TestMain(m *testing.M) {
 	args = append(args, "../testdata/svcplugin", "../testdata/hangs", "../testdata/exits",
 		"../testdata/hostproc", "../testdata/stubborn", "../testdata/skewplugin", "../testdata/versioned", "../testdata/remoteplugin",
 		"../testdata/spawner", "../testdata/silent", "../testdata/empty",
-		"../testdata/evolve/plugin1", "../testdata/evolve/plugin2", "../testdata/evolve/plugin3")
+		"../testdata/evolve/plugin1", "../testdata/evolve/plugin2", "../testdata/evolve/plugin3", "../testdata/webplugin")
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
@@ -861,4 +862,15 @@ func TestReattach(t *testing.T) {
 	if _, err := host.Load(filepath.Join(bin, "svcplugin"), host.WithReattachable()); err == nil || !strings.Contains(err.Error(), "WithAutoMTLS(false)") {
 		t.Errorf("WithReattachable with AutoMTLS = %v; want it refused, naming WithAutoMTLS(false)", err)
 	}
+}
+
+// TestHTTPPluginProcess: a plugin process's http.Handler answers real HTTP
+// clients behind this host's server.
+func TestHTTPPluginProcess(t *testing.T) {
+	c := load(t, "webplugin")
+	h, err := host.Dispense[http.Handler](c, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenario.HTTP(t, h)
 }

@@ -3,10 +3,12 @@ package refbroker_test
 import (
 	"context"
 	"errors"
-	"github.com/refplug/refplug/internal/testutil"
+	"net/http"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/refplug/refplug/internal/testutil"
 
 	"github.com/refplug/refplug/internal/scenario"
 	"github.com/refplug/refplug/refbroker"
@@ -119,4 +121,14 @@ func TestConcurrencyLimitInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	scenario.ConcurrencyLimit(t, svc, 8, h.Stats)
+}
+
+// TestHTTPInProcess: the HTTP scenario over two Conns.
+func TestHTTPInProcess(t *testing.T) {
+	h, _ := refbroker.NewPair(t, refbroker.Options{Roots: map[string]any{"web": contract.NewWeb()}}, refbroker.Options{})
+	web, err := refbroker.Dispense[http.Handler](h, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenario.HTTP(t, web)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
 	"slices"
 )
@@ -84,6 +85,11 @@ func (p *pendingCall) connEnded() {
 // outs.
 func (c *Conn) call(ctx context.Context, target uint64, m *methodPlan, args, outs []reflect.Value) error {
 	fp := m.plan
+	if !fp.ctx && fp.request >= 0 { // the call carries the request's context
+		if r, _ := args[fp.request].Interface().(*http.Request); r != nil {
+			ctx = r.Context()
+		}
+	}
 	var restore *outArgs
 	if fp.outParams != nil {
 		restore = &outArgs{plan: fp, args: args}
@@ -93,7 +99,7 @@ func (c *Conn) call(ctx context.Context, target uint64, m *methodPlan, args, out
 		e.uvarint(seq)
 		e.uvarint(target)
 		e.string(m.name)
-		writeContext(e, ctx, fp.ctx)
+		writeContext(e, ctx, fp.ctx || fp.request >= 0)
 		first := 1
 		if fp.ctx {
 			first = 2

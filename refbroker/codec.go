@@ -68,6 +68,28 @@ func buildCodec(t reflect.Type, building map[reflect.Type]*codec) (*codec, error
 	}
 	c := &codec{t: t}
 	building[t] = c
+	if conv, ok := converters[t]; ok { // t crosses as another type
+		wc, err := buildCodec(conv.wire, building)
+		if err != nil {
+			delete(building, t)
+			return nil, err
+		}
+		c.enc = func(e *encoder, v reflect.Value) error { return wc.enc(e, conv.to(v)) }
+		c.dec = func(d *decoder, v reflect.Value) {
+			w := reflect.New(conv.wire).Elem()
+			wc.dec(d, w)
+			if d.err != nil {
+				return
+			}
+			x, err := conv.from(w, d)
+			if err != nil {
+				d.fail(err)
+				return
+			}
+			v.Set(x)
+		}
+		return c, nil
+	}
 	var err error
 	switch classify(t) {
 	case kindUnsupported:

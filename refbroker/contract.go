@@ -84,6 +84,10 @@ func (ch *checker) value(where string, t reflect.Type) {
 
 // holds checks the interfaces and funcs reachable inside t, found where.
 func (ch *checker) holds(where string, t reflect.Type) {
+	if conv, ok := converters[t]; ok {
+		ch.holds(where, conv.wire)
+		return
+	}
 	switch classify(t) {
 	case kindInterface:
 		ch.iface(where, t)

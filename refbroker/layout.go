@@ -61,6 +61,9 @@ func wireTypeOf(t reflect.Type) *wireType {
 	if w, ok := wireTypes.Load(t); ok {
 		return w.(*wireType)
 	}
+	if conv, ok := converters[t]; ok {
+		return wireTypeOf(conv.wire)
+	}
 	w := &wireType{}
 	switch classify(t) {
 	case kindError:
@@ -240,6 +243,10 @@ func findStructs(t reflect.Type) []reflect.Type {
 			return
 		}
 		seen[t] = true
+		if conv, ok := converters[t]; ok {
+			walk(conv.wire)
+			return
+		}
 		switch classify(t) {
 		case kindInterface:
 			for i := range t.NumMethod() {

@@ -22,6 +22,10 @@ type funcPlan struct {
 	// outParams says which parameters (without the context) are restored
 	// after the call (outparams.go); nil if none is.
 	outParams []outParam
+	// request is the index (without the context) of the first
+	// *http.Request parameter, whose context the call carries when the
+	// method takes none; -1 if none.
+	request int
 }
 
 var funcPlans sync.Map // reflect.Type -> *funcPlan
@@ -33,7 +37,7 @@ func funcPlanFor(t reflect.Type) (*funcPlan, error) {
 	if p, ok := funcPlans.Load(t); ok {
 		return p.(*funcPlan), nil
 	}
-	p := &funcPlan{t: t, variadic: t.IsVariadic()}
+	p := &funcPlan{t: t, variadic: t.IsVariadic(), request: -1}
 	for i := range t.NumIn() {
 		pt := t.In(i)
 		if i == 0 && pt == contextType {
@@ -43,6 +47,9 @@ func funcPlanFor(t reflect.Type) (*funcPlan, error) {
 		c, err := codecFor(pt)
 		if err != nil {
 			return nil, within(err, fmt.Sprintf("parameter %d", i+1))
+		}
+		if pt == requestType && p.request < 0 {
+			p.request = len(p.in)
 		}
 		p.in = append(p.in, c)
 		p.outParams = append(p.outParams, outParamOf(pt))

@@ -160,6 +160,9 @@ func (c *Conn) serveCall(in *incoming) {
 		args = append(args, reflect.ValueOf(&ctx).Elem())
 	}
 	d := &in.m.d
+	if in.ctx != nil {
+		d.ctx = in.ctx // an *http.Request argument takes it as its context
+	}
 	for _, ic := range fp.in {
 		v := reflect.New(ic.t).Elem()
 		ic.dec(d, v)

@@ -1,6 +1,7 @@
 package refbroker
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -133,6 +134,7 @@ type decoder struct {
 	refs  refReader // nil: a reference in the message is an error
 	depth int
 	err   error
+	ctx   context.Context // the served call's context, if any (for an *http.Request)
 }
 
 func (d *decoder) fail(err error) {

@@ -1,0 +1,62 @@
+package scenario
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/refplug/refplug/internal/testutil"
+)
+
+// HTTP: a plugin's http.Handler (testdata/contract.NewWeb), dispensed and
+// put behind a real HTTP server on this side, answers real HTTP clients:
+// method, query, headers, status and body both ways, a streamed and
+// flushed response, and a client's cancellation reaching the plugin's
+// request context.
+func HTTP(t *testing.T, h http.Handler) {
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	req, _ := http.NewRequest("POST", srv.URL+"/echo?q=question", strings.NewReader(strings.Repeat("b", 100_000)))
+	req.Header.Set("X-Client", "client")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := "echo POST question client " + strings.Repeat("b", 100_000)
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("X-Plugin") != "yes" || string(body) != want {
+		t.Errorf("POST /echo = %d, X-Plugin %q, %d bytes of body (%.40q…); want 201, yes, %d bytes", resp.StatusCode, resp.Header.Get("X-Plugin"), len(body), body, len(want))
+	}
+
+	resp, err = http.Get(srv.URL + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "line 0\nline 1\n" {
+		t.Errorf("GET /stream = %q", body)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	req, _ = http.NewRequestWithContext(ctx, "GET", srv.URL+"/wait", nil)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Errorf("GET /wait returned, though its client gave up")
+	}
+	testutil.Eventually(t, "the plugin's request context to end with the client's", func() bool {
+		resp, err := http.Get(srv.URL + "/waited")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b) == "cancelled"
+	})
+}

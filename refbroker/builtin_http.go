@@ -1,0 +1,209 @@
+package refbroker
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"reflect"
+	"sync"
+)
+
+// net/http crosses, so that a plugin can serve HTTP behind a host's
+// server (a plugin's ServeHTTP(w, r) hook):
+//
+//   - *http.Request crosses by value (method, URL, protocol, header,
+//     trailer, host, remote address, request URI, content length, transfer
+//     encoding, Close, and Form and PostForm where parsed), with its Body
+//     streamed as an io.ReadCloser reference; on the receiving side its
+//     context is the call's, which ends when the caller's request context
+//     does (a call passing a request carries that context as a method
+//     with a context parameter would);
+//   - http.ResponseWriter crosses by reference: the receiver's proxy keeps
+//     the header map locally and sends it with the status at WriteHeader
+//     (or the first Write), and implements http.Flusher, flushing the
+//     owner's writer if it can;
+//   - http.Handler has a proxy, so a served object can be dispensed as one.
+
+// converter makes a type cross as another: to builds the wire value, from
+// the value from it (d carries the call's context).
+type converter struct {
+	wire reflect.Type
+	to   func(v reflect.Value) reflect.Value
+	from func(w reflect.Value, d *decoder) (reflect.Value, error)
+}
+
+// converters is fixed at init and only read after.
+var converters = map[reflect.Type]converter{}
+
+var requestType = reflect.TypeFor[*http.Request]()
+
+// httpRequestWire is how an *http.Request crosses.
+type httpRequestWire struct {
+	Method, URL, Proto     string
+	ProtoMajor, ProtoMinor int
+	Header, Trailer        map[string][]string
+	Host, RemoteAddr       string
+	RequestURI             string
+	ContentLength          int64
+	TransferEncoding       []string
+	Close                  bool
+	Form, PostForm         map[string][]string
+	Body                   io.ReadCloser
+}
+
+func requestToWire(v reflect.Value) reflect.Value {
+	w := reflect.New(reflect.TypeFor[*httpRequestWire]()).Elem()
+	if v.IsNil() {
+		return w
+	}
+	r := v.Interface().(*http.Request)
+	rw := &httpRequestWire{
+		Method: r.Method, Proto: r.Proto, ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor,
+		Header: r.Header, Trailer: r.Trailer, Host: r.Host, RemoteAddr: r.RemoteAddr,
+		RequestURI: r.RequestURI, ContentLength: r.ContentLength, TransferEncoding: r.TransferEncoding,
+		Close: r.Close, Form: r.Form, PostForm: r.PostForm,
+	}
+	if r.URL != nil {
+		rw.URL = r.URL.String()
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		rw.Body = r.Body
+	}
+	w.Set(reflect.ValueOf(rw))
+	return w
+}
+
+func requestFromWire(w reflect.Value, d *decoder) (reflect.Value, error) {
+	if w.IsNil() {
+		return reflect.Zero(requestType), nil
+	}
+	rw := w.Interface().(*httpRequestWire)
+	u, err := url.Parse(rw.URL)
+	if err != nil {
+		return reflect.Value{}, fmt.Errorf("the request's URL: %w", err)
+	}
+	r := &http.Request{
+		Method: rw.Method, URL: u, Proto: rw.Proto, ProtoMajor: rw.ProtoMajor, ProtoMinor: rw.ProtoMinor,
+		Header: http.Header(rw.Header), Trailer: http.Header(rw.Trailer), Host: rw.Host, RemoteAddr: rw.RemoteAddr,
+		RequestURI: rw.RequestURI, ContentLength: rw.ContentLength, TransferEncoding: rw.TransferEncoding,
+		Close: rw.Close, Form: url.Values(rw.Form), PostForm: url.Values(rw.PostForm), Body: rw.Body,
+	}
+	if r.Header == nil {
+		r.Header = http.Header{}
+	}
+	if r.Body == nil {
+		r.Body = http.NoBody
+	}
+	if d.ctx != nil {
+		r = r.WithContext(d.ctx)
+	}
+	return reflect.ValueOf(r), nil
+}
+
+// responseWire is how an http.ResponseWriter crosses.
+type responseWire interface {
+	WriteHeader(status int, header map[string][]string) error
+	Write(b []byte) (int, error)
+	Flush() error
+}
+
+type responseAdapter struct{ w http.ResponseWriter }
+
+func (a responseAdapter) WriteHeader(status int, header map[string][]string) error {
+	h := a.w.Header()
+	for k, v := range header {
+		h[k] = v
+	}
+	a.w.WriteHeader(status)
+	return nil
+}
+
+func (a responseAdapter) Write(b []byte) (int, error) { return a.w.Write(b) }
+
+func (a responseAdapter) Flush() error {
+	if f, ok := a.w.(http.Flusher); ok {
+		f.Flush()
+	}
+	return nil
+}
+
+// responseProxy is the receiver's http.ResponseWriter: one per remote
+// writer, keeping the header until it is sent.
+type responseProxy struct {
+	*Ref
+	mu     sync.Mutex
+	header http.Header
+	wrote  bool
+}
+
+func (p *responseProxy) Header() http.Header {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.header == nil {
+		p.header = http.Header{}
+	}
+	return p.header
+}
+
+func (p *responseProxy) WriteHeader(status int) {
+	p.mu.Lock()
+	if p.wrote {
+		p.mu.Unlock()
+		return
+	}
+	p.wrote = true
+	h := map[string][]string(p.header.Clone())
+	p.mu.Unlock()
+	if err := p.Invoke("WriteHeader", []any{status, h}); err != nil {
+		p.LogFailure("WriteHeader", err)
+	}
+}
+
+func (p *responseProxy) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	wrote := p.wrote
+	p.mu.Unlock()
+	if !wrote {
+		p.WriteHeader(http.StatusOK)
+	}
+	var n int
+	err := p.Invoke("Write", []any{b}, &n)
+	return n, err
+}
+
+func (p *responseProxy) Flush() {
+	p.mu.Lock()
+	wrote := p.wrote
+	p.mu.Unlock()
+	if !wrote {
+		p.WriteHeader(http.StatusOK)
+	}
+	if err := p.Invoke("Flush", nil); err != nil {
+		p.LogFailure("Flush", err)
+	}
+}
+
+type handlerProxy struct{ *Ref }
+
+func (p handlerProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := p.Invoke("ServeHTTP", []any{w, r}); err != nil {
+		p.LogFailure("ServeHTTP", err)
+		if rp, ok := w.(*responseProxy); !ok || !rp.wrote {
+			http.Error(w, "the plugin's handler failed: "+err.Error(), http.StatusBadGateway)
+		}
+	}
+}
+
+func init() {
+	converters[requestType] = converter{wire: reflect.TypeFor[*httpRequestWire](), to: requestToWire, from: requestFromWire}
+	adapters[reflect.TypeFor[http.ResponseWriter]()] = wireAdapter{
+		wire: reflect.TypeFor[responseWire](),
+		wrap: func(v reflect.Value) reflect.Value {
+			var w responseWire = responseAdapter{v.Interface().(http.ResponseWriter)}
+			return reflect.ValueOf(&w).Elem()
+		},
+	}
+	RegisterInterface[http.ResponseWriter](func(r *Ref) http.ResponseWriter { return &responseProxy{Ref: r} })
+	RegisterInterface[http.Handler](func(r *Ref) http.Handler { return handlerProxy{r} })
+}
