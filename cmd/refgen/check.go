@@ -92,7 +92,7 @@ func (ch *crossChecker) value(where string, t types.Type) {
 // funcs checks the signatures of the funcs a value of t holds (they cross
 // by reference, and their parameters must cross in turn).
 func (ch *crossChecker) funcs(where string, t types.Type, seen map[types.Type]bool) {
-	if seen[t] {
+	if seen[t] || converted(t) {
 		return
 	}
 	seen[t] = true
@@ -125,7 +125,7 @@ func (ch *crossChecker) funcs(where string, t types.Type, seen map[types.Type]bo
 // cannotCross finds the part of t that cannot cross by value: its path
 // inside t, the type and why; nil if t can cross.
 func cannotCross(t types.Type, path []string, seen map[types.Type]bool) ([]string, types.Type, string) {
-	if seen[t] {
+	if seen[t] || converted(t) {
 		return nil, nil, ""
 	}
 	seen[t] = true
@@ -241,4 +241,12 @@ func marshals(t types.Type) bool {
 		return false
 	}
 	return (has("GobEncode") && has("GobDecode")) || (has("MarshalBinary") && has("UnmarshalBinary"))
+}
+
+// converted reports whether refbroker carries t through a converter of its
+// own (builtin_http.go): an *http.Request crosses by value as the fields
+// that can.
+func converted(t types.Type) bool {
+	p, ok := t.(*types.Pointer)
+	return ok && isNamed(p.Elem(), "net/http", "Request")
 }

@@ -4,6 +4,7 @@ package refused
 
 import (
 	"context"
+	"net/http"
 	"time"
 	"unsafe"
 )
@@ -19,7 +20,9 @@ type Doc struct {
 // Thing is an interface, fine as a map value but not as a key.
 type Thing interface{ Name() string }
 
-// Bad has a problem in every method but Fine.
+// Bad has a problem in every method but Fine and FineHTTP (an
+// *http.Request crosses through refbroker's converter, though its fields
+// hold a channel and funcs).
 type Bad interface {
 	Watch(c chan int) error
 	Late(key string, ctx context.Context) error
@@ -29,4 +32,5 @@ type Bad interface {
 	Ptr(p unsafe.Pointer) error
 	Callback(fn func(chan bool)) error
 	Fine(ctx context.Context, t time.Time, things map[string]Thing) error
+	FineHTTP(w http.ResponseWriter, r *http.Request)
 }
