@@ -64,6 +64,16 @@ func workloads() []workload {
 		}},
 		{name: "struct with 1000-element slice", goroutines: 1, op: structOp},
 		{name: "struct with 1000-element slice, layouts differ", goroutines: 1, op: structOp, skewed: true},
+		{name: "pointer out-parameter filled (copy-restore)", goroutines: 1, op: func(b bench.Bench) error {
+			var dst bench.Batch
+			if err := b.Fill(&dst); err != nil {
+				return err
+			}
+			if dst.Label != "filled" || len(dst.Records) != 1 || dst.Records[0].Name != "one" {
+				return fmt.Errorf("b.Fill left %+v", dst)
+			}
+			return nil
+		}},
 		{name: "plain call, 8 goroutines", goroutines: 8, op: plain},
 		{name: "plain call, 64 goroutines", goroutines: 64, op: plain},
 	}

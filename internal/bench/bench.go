@@ -47,6 +47,7 @@ type Bench interface {
 	CallbackN(fn func(int) int, times int) (int, error)
 	Bytes(b []byte) ([]byte, error)
 	Struct(b Batch) (Batch, error)
+	Fill(dst *Batch) error
 	Hold(items []Item) error
 	Drop() error
 	Memory() (Memory, error)
@@ -71,6 +72,15 @@ func (*Impl) CallbackN(fn func(int) int, times int) (int, error) {
 
 func (*Impl) Bytes(b []byte) ([]byte, error) { return b, nil }
 func (*Impl) Struct(b Batch) (Batch, error)  { return b, nil }
+
+// Fill fills what dst points to, as LoadPluginConfiguration(&cfg) does:
+// a pointer out-parameter, which refplug carries by copy-restore.
+func (*Impl) Fill(dst *Batch) error { fill(dst); return nil }
+
+func fill(dst *Batch) {
+	dst.Label = "filled"
+	dst.Records = append(dst.Records[:0], Record{ID: 1, Name: "one", Score: 0.5, Tags: []string{"a"}})
+}
 
 func (s *Impl) Hold(items []Item) error {
 	s.mu.Lock()
@@ -169,6 +179,11 @@ func (c *rpcClient) Struct(b Batch) (Batch, error) {
 	return r, err
 }
 
+// Fill is net/rpc's own way to fill a pointer: the reply argument.
+func (c *rpcClient) Fill(dst *Batch) error {
+	return c.client.Call("Plugin.Fill", 0, dst)
+}
+
 func (c *rpcClient) Hold([]Item) error { return errNotSupported }
 func (c *rpcClient) Drop() error       { return errNotSupported }
 
@@ -230,6 +245,10 @@ func (s *RPCServer) Bytes(b []byte, r *[]byte) (err error) {
 func (s *RPCServer) Struct(b Batch, r *Batch) (err error) {
 	*r, err = s.impl.Struct(b)
 	return err
+}
+
+func (s *RPCServer) Fill(_ int, r *Batch) error {
+	return s.impl.Fill(r)
 }
 
 func (s *RPCServer) Memory(_ int, r *Memory) (err error) {

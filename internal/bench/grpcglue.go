@@ -233,6 +233,10 @@ var benchDesc = grpc.ServiceDesc{
 			out, err := s.impl.Struct(in.Batch)
 			return &pbBatch{out}, err
 		})},
+		{MethodName: "Fill", Handler: unary(func() *pbBatch { return &pbBatch{} }, func(s *grpcServer, _ context.Context, in *pbBatch) (*pbBatch, error) {
+			err := s.impl.Fill(&in.Batch)
+			return in, err
+		})},
 	},
 	Metadata: "refbench.proto",
 }
@@ -328,6 +332,17 @@ func (c *grpcClient) Struct(b Batch) (Batch, error) {
 	out := &pbBatch{}
 	err := c.invoke("Struct", &pbBatch{b}, out)
 	return out.Batch, err
+}
+
+// Fill sends what dst holds and copies the answer back into it: gRPC's
+// way to fill a pointer.
+func (c *grpcClient) Fill(dst *Batch) error {
+	out := &pbBatch{}
+	if err := c.invoke("Fill", &pbBatch{*dst}, out); err != nil {
+		return err
+	}
+	*dst = out.Batch
+	return nil
 }
 
 func (c *grpcClient) Hold([]Item) error       { return errNotSupported }

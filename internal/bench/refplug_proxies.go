@@ -31,6 +31,10 @@ func (p benchProxy) Drop() error {
 	return p.Ref.Invoke("Drop", nil)
 }
 
+func (p benchProxy) Fill(dst *Batch) error {
+	return p.Ref.Invoke("Fill", []any{dst})
+}
+
 func (p benchProxy) Hold(items []Item) error {
 	return p.Ref.Invoke("Hold", []any{items})
 }

@@ -60,6 +60,12 @@ func (*Impl) CallbackN(fn func(int) int, times int) (int, error) {
 func (*Impl) Bytes(b []byte) ([]byte, error) { return b, nil }
 func (*Impl) Struct(b Batch) (Batch, error)  { return b, nil }
 
+func (*Impl) Fill(dst *Batch) error {
+	dst.Label = "filled"
+	dst.Records = append(dst.Records[:0], Record{ID: 1, Name: "one", Score: 0.5, Tags: []string{"a"}})
+	return nil
+}
+
 func (s *Impl) Hold(items []Item) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
