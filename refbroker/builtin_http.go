@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"reflect"
 	"sync"
+	"sync/atomic"
 )
 
 // net/http crosses, so that a plugin can serve HTTP behind a host's
@@ -184,12 +185,64 @@ func (p *responseProxy) Flush() {
 	}
 }
 
+func (p *responseProxy) headerSent() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.wrote
+}
+
+// sentWriter is a local http.ResponseWriter as a remote handler is given
+// it: it notes whether the header has gone, so that a failed call answers
+// 502 only when nothing was sent yet.
+type sentWriter struct {
+	http.ResponseWriter
+	sent atomic.Bool
+}
+
+func (w *sentWriter) WriteHeader(status int) {
+	w.sent.Store(true)
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *sentWriter) Write(b []byte) (int, error) {
+	w.sent.Store(true)
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush sends the header (as the writer's own Flush does) and flushes when
+// the writer can.
+func (w *sentWriter) Flush() {
+	w.sent.Store(true)
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the writer's other features.
+func (w *sentWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 type handlerProxy struct{ *Ref }
 
 func (p handlerProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if err := p.Invoke("ServeHTTP", []any{w, r}); err != nil {
+	sent := func() bool { return false }
+	arg := w
+	if rp, ok := w.(*responseProxy); ok {
+		// Going home, where it is the original writer.
+		sent = rp.headerSent
+	} else {
+		sw := &sentWriter{ResponseWriter: w}
+		sent, arg = sw.sent.Load, sw
+	}
+	err := p.Invoke("ServeHTTP", []any{arg, r})
+	switch {
+	case err == nil:
+	case r.Context().Err() != nil:
+		// The client went away: the ordinary end of a request, nobody to
+		// answer.
+		p.conn.log.Debug("ServeHTTP ended: the client went away", "handler", p.static.String(), "error", err)
+	default:
 		p.LogFailure("ServeHTTP", err)
-		if rp, ok := w.(*responseProxy); !ok || !rp.wrote {
+		if !sent() {
 			http.Error(w, "the plugin's handler failed: "+err.Error(), http.StatusBadGateway)
 		}
 	}

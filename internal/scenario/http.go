@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net/http"
@@ -33,14 +34,54 @@ func HTTP(t *testing.T, h http.Handler) {
 		t.Errorf("POST /echo = %d, X-Plugin %q, %d bytes of body (%.40q…); want 201, yes, %d bytes", resp.StatusCode, resp.Header.Get("X-Plugin"), len(body), body, len(want))
 	}
 
-	resp, err = http.Get(srv.URL + "/stream")
-	if err != nil {
-		t.Fatal(err)
+	// The handler flushes line 0 and then waits for the client to go:
+	// line 0 reaches the client while the handler is still running only
+	// if Flush crosses.
+	streamCtx, endStream := context.WithCancel(context.Background())
+	firstLine := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(streamCtx, "GET", srv.URL+"/stream", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			firstLine <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		s, err := bufio.NewReader(resp.Body).ReadString('\n')
+		if err != nil {
+			s += err.Error()
+		}
+		firstLine <- s
+	}()
+	select {
+	case s := <-firstLine:
+		if s != "line 0\n" {
+			t.Errorf("GET /stream: first line %q; want \"line 0\\n\"", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("GET /stream: the flushed line 0 did not reach the client while the handler ran")
 	}
-	body, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(body) != "line 0\nline 1\n" {
-		t.Errorf("GET /stream = %q", body)
+	endStream()
+
+	// A handler that fails before answering: 502 naming the failure. One
+	// that fails after answering: its answer stands, nothing appended.
+	for _, c := range []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/panic", http.StatusBadGateway, "the plugin's handler failed: "},
+		{"/partial", http.StatusAccepted, "partial"},
+	} {
+		resp, err := http.Get(srv.URL + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.HasPrefix(string(body), c.body) || (c.path == "/partial" && string(body) != c.body) {
+			t.Errorf("GET %s = %d %q; want %d %q", c.path, resp.StatusCode, body, c.status, c.body)
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)

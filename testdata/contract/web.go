@@ -12,9 +12,13 @@ import (
 // a host's server:
 //
 //	POST /echo    201, X-Plugin: yes, "echo <method> <query q> <X-Client> <body>"
-//	GET  /stream  two lines, flushed one at a time
+//	GET  /stream  "line 0", flushed; "line 1" only if the client is still
+//	              there 10 s later (a client that reads line 0 sooner has
+//	              it from the flush)
 //	GET  /wait    blocks until the request's context ends
 //	GET  /waited  "cancelled" once a /wait saw its context end
+//	GET  /panic   panics before answering
+//	GET  /partial 202 "partial", then panics
 func NewWeb() http.Handler {
 	var cancelled atomic.Bool
 	mux := http.NewServeMux()
@@ -29,9 +33,12 @@ func NewWeb() http.Handler {
 		fmt.Fprintf(w, "echo %s %s %s %s", r.Method, r.URL.Query().Get("q"), r.Header.Get("X-Client"), body)
 	})
 	mux.HandleFunc("GET /stream", func(w http.ResponseWriter, r *http.Request) {
-		for i := range 2 {
-			fmt.Fprintf(w, "line %d\n", i)
-			w.(http.Flusher).Flush()
+		fmt.Fprint(w, "line 0\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+			fmt.Fprint(w, "line 1\n")
 		}
 	})
 	mux.HandleFunc("GET /wait", func(w http.ResponseWriter, r *http.Request) {
@@ -45,6 +52,14 @@ func NewWeb() http.Handler {
 		if cancelled.Load() {
 			fmt.Fprint(w, "cancelled")
 		}
+	})
+	mux.HandleFunc("GET /panic", func(w http.ResponseWriter, r *http.Request) {
+		panic("the handler broke")
+	})
+	mux.HandleFunc("GET /partial", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		fmt.Fprint(w, "partial")
+		panic("the handler broke after answering")
 	})
 	return mux
 }
