@@ -224,7 +224,7 @@ func (w *sentWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 type handlerProxy struct{ *Ref }
 
 func (p handlerProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	sent := func() bool { return false }
+	var sent func() bool
 	arg := w
 	if rp, ok := w.(*responseProxy); ok {
 		// Going home, where it is the original writer.
