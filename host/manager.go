@@ -82,9 +82,16 @@ func NewManager(opts ...ManagerOption) *Manager {
 	return m
 }
 
+// loadDirParallel is how many plugins LoadDir starts at once: a start
+// mostly waits (exec, the plugin's runtime start, the handshake), so
+// several overlap well even on few cores, while a directory of hundreds
+// does not fork hundreds of processes at the same instant.
+const loadDirParallel = 16
+
 // LoadDir starts every plugin in dir whose file name matches glob
-// (go-plugin's Discover; "*" for all). It returns an error listing every
-// plugin that failed to start; the others run.
+// (go-plugin's Discover; "*" for all), up to 16 at a time. It returns an
+// error listing, in file name order, every plugin that failed to start;
+// the others run.
 func (m *Manager) LoadDir(dir, glob string) error {
 	paths, err := goplugin.Discover(glob, dir)
 	if err != nil {
@@ -93,9 +100,20 @@ func (m *Manager) LoadDir(dir, glob string) error {
 	if len(paths) == 0 {
 		return fmt.Errorf("host: no file in %s matches %q", dir, glob)
 	}
+	results := make([]error, len(paths))
+	slots := make(chan struct{}, loadDirParallel)
+	var wg sync.WaitGroup
+	for i, p := range paths {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			results[i] = m.Load(p)
+		})
+	}
+	wg.Wait()
 	var errs *multierror.Error
-	for _, p := range paths {
-		errs = multierror.Append(errs, m.Load(p))
+	for _, err := range results {
+		errs = multierror.Append(errs, err)
 	}
 	return errs.ErrorOrNil()
 }

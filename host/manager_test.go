@@ -44,18 +44,35 @@ func copyFile(t *testing.T, from, to string) {
 func TestManagerLoadsADirectory(t *testing.T) {
 	dir := pluginDir(t, "svcplugin", "exits", "versioned")
 	copyFile(t, filepath.Join(bin, "svcplugin"), filepath.Join(dir, "svcplugin2"))
+	// More plugins than LoadDir starts at once, so that its limit is met.
+	for i := range 20 {
+		if err := os.Symlink(filepath.Join(dir, "svcplugin"), filepath.Join(dir, fmt.Sprintf("svc-copy-%02d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
 	m := host.NewManager(host.LoadOptions(host.WithLogger(testutil.Logger(t, "host")), host.WithStartTimeout(5*time.Second)))
 	defer m.Close()
 	err := m.LoadDir(dir, "*")
 	// exits is no plugin, and versioned has its own cookie: both are named.
-	if err == nil || !strings.Contains(err.Error(), "exits") || !strings.Contains(err.Error(), "versioned") {
-		t.Errorf("LoadDir = %v; want the two failures named", err)
+	// Started in parallel, they are still reported in file name order.
+	if err == nil || !strings.Contains(err.Error(), "exits") || !strings.Contains(err.Error(), "versioned") ||
+		strings.Index(err.Error(), "exits") > strings.Index(err.Error(), "versioned") {
+		t.Errorf("LoadDir = %v; want the two failures named, in file name order", err)
 	}
-	if got := fmt.Sprint(m.Names()); got != "[svcplugin svcplugin2]" {
-		t.Errorf("Names = %s", got)
+	if got := m.Names(); len(got) != 22 || got[20] != "svcplugin" || got[21] != "svcplugin2" {
+		t.Errorf("Names = %v; want the 20 copies, svcplugin and svcplugin2", got)
+	}
+	for _, p := range m.Names() {
+		svc, err := host.DispenseFrom[contract.Service](m, p, "svc")
+		if err != nil {
+			t.Fatalf("DispenseFrom(%s): %v", p, err)
+		}
+		if _, err := svc.Pid(); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
 	}
 	svcs := map[string]contract.Service{}
-	for _, p := range m.Names() {
+	for _, p := range []string{"svcplugin", "svcplugin2"} {
 		svc, err := host.DispenseFrom[contract.Service](m, p, "svc")
 		if err != nil {
 			t.Fatalf("DispenseFrom(%s): %v", p, err)

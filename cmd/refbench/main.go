@@ -42,6 +42,7 @@ func main() {
 	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds per workload; the median is reported")
 	flag.DurationVar(&cfg.round, "round", 300*time.Millisecond, "time each side runs a workload in a round")
 	flag.IntVar(&cfg.refs, "refs", 100_000, "live references for the memory and release measurement")
+	flag.IntVar(&cfg.many, "many", 50, "plugins loaded in parallel for the many-plugins row (0: none)")
 	flag.StringVar(&cfg.only, "only", "", "run only the workloads whose name contains this")
 	flag.BoolVar(&autoMTLS, "automtls", false, "load the refplug plugin with AutoMTLS (host.Load's default); off by default here, since the net/rpc baseline runs without TLS")
 	cpuprofile := flag.String("cpuprofile", "", "write the host's CPU profile to this file")
@@ -124,6 +125,7 @@ type config struct {
 	rounds int
 	round  time.Duration
 	refs   int
+	many   int // plugins for the many-plugins row; 0 for none
 }
 
 // autoMTLS is the -automtls flag.
@@ -322,6 +324,14 @@ func run(out, progress io.Writer, cfg config) error {
 	}
 	fmt.Fprintf(out, " %.2f | |\n", float64(startup[0].median())/float64(startup[1].median()))
 	fmt.Fprintf(out, "\n%s", refs)
+	if cfg.many > 0 {
+		say("%d plugins loaded in parallel, each side…", cfg.many)
+		many, err := measureMany(cfg.many)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\n%s", many)
+	}
 	return nil
 }
 
