@@ -280,6 +280,12 @@ func run(out, progress io.Writer, cfg config) error {
 		}
 	}
 
+	say("start-up by part, %d rounds…", cfg.rounds)
+	parts, err := startupParts(cfg.rounds)
+	if err != nil {
+		return err
+	}
+
 	say("%d live references held by the plugin…", cfg.refs)
 	refs, err := measureRefs(client, ref, cfg.refs)
 	if err != nil {
@@ -323,7 +329,7 @@ func run(out, progress io.Writer, cfg config) error {
 		fmt.Fprintf(out, " %s | |", us(startup[s].median()))
 	}
 	fmt.Fprintf(out, " %.2f | |\n", float64(startup[0].median())/float64(startup[1].median()))
-	fmt.Fprintf(out, "\n%s", refs)
+	fmt.Fprintf(out, "\n%s\n%s", parts, refs)
 	if cfg.many > 0 {
 		say("%d plugins loaded in parallel, each side…", cfg.many)
 		many, err := measureMany(cfg.many)
