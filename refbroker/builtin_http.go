@@ -243,7 +243,9 @@ func (p handlerProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		p.LogFailure("ServeHTTP", err)
 		if !sent() {
-			http.Error(w, "the plugin's handler failed: "+err.Error(), http.StatusBadGateway)
+			// The detail (a panic's value, say) is for this side's log,
+			// not for whoever sent the request.
+			http.Error(w, "the plugin's handler failed", http.StatusBadGateway)
 		}
 	}
 }

@@ -63,14 +63,15 @@ func HTTP(t *testing.T, h http.Handler) {
 	}
 	endStream()
 
-	// A handler that fails before answering: 502 naming the failure. One
+	// A handler that fails before answering: 502, the detail left to the
+	// host's log. One
 	// that fails after answering: its answer stands, nothing appended.
 	for _, c := range []struct {
 		path   string
 		status int
 		body   string
 	}{
-		{"/panic", http.StatusBadGateway, "the plugin's handler failed: "},
+		{"/panic", http.StatusBadGateway, "the plugin's handler failed\n"},
 		{"/partial", http.StatusAccepted, "partial"},
 	} {
 		resp, err := http.Get(srv.URL + c.path)
@@ -79,7 +80,7 @@ func HTTP(t *testing.T, h http.Handler) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != c.status || !strings.HasPrefix(string(body), c.body) || (c.path == "/partial" && string(body) != c.body) {
+		if resp.StatusCode != c.status || string(body) != c.body {
 			t.Errorf("GET %s = %d %q; want %d %q", c.path, resp.StatusCode, body, c.status, c.body)
 		}
 	}
