@@ -227,7 +227,10 @@ func (p handlerProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var sent func() bool
 	arg := w
 	if rp, ok := w.(*responseProxy); ok {
-		// Going home, where it is the original writer.
+		// Going home, where it is the original writer. Known gap: what
+		// the home side writes to it directly is not seen here, so a
+		// failure after such a write may still add a 502 (rare: a plugin
+		// calling a host handler with the host's own writer).
 		sent = rp.headerSent
 	} else {
 		sw := &sentWriter{ResponseWriter: w}
