@@ -1,7 +1,6 @@
 package host_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -14,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -128,7 +126,7 @@ func TestSocketLostOnTheWay(t *testing.T) {
 	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var buf syncBuffer
+	var buf testutil.Buffer
 	c, err := host.Load(wrapper, host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: &buf})))
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +248,7 @@ func TestLoadErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			// At the default level (Info): the error must say it all, and a
 			// failed start logs no warning.
-			var logs syncBuffer
+			var logs testutil.Buffer
 			start := time.Now()
 			cl, err := host.Load(c.path, host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs})), host.WithStartTimeout(2*time.Second))
 			if err == nil {
@@ -692,7 +690,7 @@ func TestAutoMTLS(t *testing.T) {
 // fields, appear in the host's logger under the plugin's name; a panic's
 // stack arrives at error level.
 func TestPluginLogsForwarded(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.Buffer
 	logger := hclog.New(&hclog.LoggerOptions{Name: "app", Level: hclog.Info, Output: &buf})
 	c, err := host.Load(filepath.Join(bin, "svcplugin"), host.WithLogger(logger))
 	if err != nil {
@@ -706,23 +704,6 @@ func TestPluginLogsForwarded(t *testing.T) {
 		return strings.Contains(s, "[ERROR] app.svcplugin: panic in a method called by the other side") &&
 			strings.Contains(s, "panic=kaboom") && strings.Contains(s, "stack=") && strings.Contains(s, "service.go")
 	})
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestDescribeAndCallJSON(t *testing.T) {
@@ -801,7 +782,7 @@ func TestConcurrencyLimitPluginProcess(t *testing.T) {
 // through a logger, reaches the host: into its log by default, or into
 // the writers WithStdout and WithStderr give.
 func TestPluginOutput(t *testing.T) {
-	var out, errOut syncBuffer
+	var out, errOut testutil.Buffer
 	c := load(t, "svcplugin", host.WithStdout(&out), host.WithStderr(&errOut))
 	if err := dispenseSvc(t, c).Print("hello"); err != nil {
 		t.Fatal(err)
@@ -810,7 +791,7 @@ func TestPluginOutput(t *testing.T) {
 		return strings.Contains(out.String(), "hello\n") && strings.Contains(errOut.String(), "err: hello\n")
 	})
 
-	var logs syncBuffer
+	var logs testutil.Buffer
 	c = load(t, "svcplugin", host.WithLogger(hclog.New(&hclog.LoggerOptions{Name: "app", Level: hclog.Info, Output: &logs})))
 	if err := dispenseSvc(t, c).Print("to the log"); err != nil {
 		t.Fatal(err)

@@ -123,7 +123,7 @@ func TestManagerWithoutRestart(t *testing.T) {
 // DispenseFrom, and the event is logged; a failing restart backs off.
 func TestManagerRestart(t *testing.T) {
 	dir := pluginDir(t, "svcplugin")
-	var logs syncBuffer
+	var logs testutil.Buffer
 	logger := hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs})
 	m := host.NewManager(host.LoadOptions(host.WithLogger(logger), host.WithStartTimeout(5*time.Second)), host.Restart(2*time.Second, 4*time.Second))
 	defer m.Close()

@@ -3,30 +3,12 @@ package refbroker_test
 import (
 	"net"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/refplug/refplug/internal/testutil"
 	"github.com/refplug/refplug/refbroker"
 )
-
-// lockedBuffer collects log output written from the broker's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestFailureInLastResultIsNotLoggedAsLost: a failed call whose last
 // result is a registered failure type hands the caller the failure, as
@@ -36,7 +18,7 @@ func TestFailureInLastResultIsNotLoggedAsLost(t *testing.T) {
 	a, b := net.Pipe()
 	server := refbroker.NewConn(a, refbroker.Options{Roots: map[string]any{"accounts": accounts{}}, Logger: hclog.NewNullLogger()})
 	defer server.Close()
-	var logged lockedBuffer
+	var logged testutil.Buffer
 	client := refbroker.NewConn(b, refbroker.Options{Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logged})})
 	defer client.Close()
 

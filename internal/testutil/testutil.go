@@ -1,10 +1,13 @@
 // Package testutil holds the helpers refplug's tests share: polling with a
-// deadline, and a logger that writes to the test's log.
+// deadline, a logger that writes to the test's log, and a buffer that
+// goroutines may write to while the test reads it.
 package testutil
 
 import (
+	"bytes"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,4 +51,23 @@ type Writer struct{ T testing.TB }
 func (w Writer) Write(p []byte) (int, error) {
 	w.T.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// Buffer collects what goroutines write (a logger's output, a plugin's
+// stderr) for the test to read while they may still be writing.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
