@@ -128,7 +128,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 	if cfg.checksum != nil {
 		secure = &goplugin.SecureConfig{Checksum: cfg.checksum, Hash: sha256.New()}
 	}
-	tail := &stderrTail{}
+	tail := &stderrTail{split: lineSplitter{max: tailLineSize}}
 	failing := new(atomic.Bool)
 	stdout, stderr := cfg.outputs(name)
 	client := goplugin.NewClient(&goplugin.ClientConfig{

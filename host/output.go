@@ -32,32 +32,49 @@ func WithStderr(w io.Writer) Option {
 	return func(c *config) { c.stderr = w; c.processOnly = append(c.processOnly, "WithStderr") }
 }
 
+// lineSplitter cuts what is written into lines: each whole line, without
+// its "\n" or "\r\n", and a line longer than max without an end so far,
+// as it stands, go to the func write is given. Its user holds the lock.
+type lineSplitter struct {
+	max  int
+	part []byte
+}
+
+func (s *lineSplitter) write(p []byte, line func(string)) {
+	s.part = append(s.part, p...)
+	for {
+		i := bytes.IndexByte(s.part, '\n')
+		if i < 0 {
+			break
+		}
+		line(strings.TrimRight(string(s.part[:i]), "\r"))
+		s.part = s.part[i+1:]
+	}
+	if len(s.part) > s.max {
+		line(string(s.part))
+		s.part = s.part[:0]
+	}
+}
+
+// logLineSize is the longest line without an end logLines holds back.
+const logLineSize = 64 << 10
+
 // logLines writes each line it is given to a logger, at info level.
 type logLines struct {
 	log    hclog.Logger
 	stream string
 	mu     sync.Mutex
-	part   []byte
+	lines  lineSplitter
 }
 
 func (l *logLines) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.part = append(l.part, p...)
-	for {
-		i := bytes.IndexByte(l.part, '\n')
-		if i < 0 {
-			break
-		}
-		if line := strings.TrimRight(string(l.part[:i]), "\r"); line != "" {
+	l.lines.write(p, func(line string) {
+		if line != "" {
 			l.log.Info(line, "stream", l.stream)
 		}
-		l.part = l.part[i+1:]
-	}
-	if len(l.part) > 64<<10 { // a very long line without an end
-		l.log.Info(string(l.part), "stream", l.stream)
-		l.part = l.part[:0]
-	}
+	})
 	return len(p), nil
 }
 
@@ -65,10 +82,10 @@ func (l *logLines) Write(p []byte) (int, error) {
 func (c *config) outputs(name string) (stdout, stderr io.Writer) {
 	stdout, stderr = c.stdout, c.stderr
 	if stdout == nil {
-		stdout = &logLines{log: c.logger.Named(name), stream: "stdout"}
+		stdout = &logLines{log: c.logger.Named(name), stream: "stdout", lines: lineSplitter{max: logLineSize}}
 	}
 	if stderr == nil {
-		stderr = &logLines{log: c.logger.Named(name), stream: "stderr"}
+		stderr = &logLines{log: c.logger.Named(name), stream: "stderr", lines: lineSplitter{max: logLineSize}}
 	}
 	return stdout, stderr
 }

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bytes"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -23,7 +22,7 @@ import (
 type stderrTail struct {
 	mu    sync.Mutex
 	lines []string
-	part  []byte
+	split lineSplitter // max tailLineSize
 }
 
 const (
@@ -34,19 +33,7 @@ const (
 func (t *stderrTail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.part = append(t.part, p...)
-	for {
-		i := bytes.IndexByte(t.part, '\n')
-		if i < 0 {
-			break
-		}
-		t.add(string(t.part[:i]))
-		t.part = t.part[i+1:]
-	}
-	if len(t.part) > tailLineSize {
-		t.add(string(t.part))
-		t.part = t.part[:0]
-	}
+	t.split.write(p, t.add)
 	return len(p), nil
 }
 
@@ -68,8 +55,8 @@ func (t *stderrTail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	lines := t.lines
-	if len(t.part) > 0 {
-		lines = append(lines[:len(lines):len(lines)], string(t.part))
+	if len(t.split.part) > 0 {
+		lines = append(lines[:len(lines):len(lines)], string(t.split.part))
 	}
 	return "  " + strings.Join(lines, "\n  ")
 }
@@ -77,7 +64,7 @@ func (t *stderrTail) String() string {
 func (t *stderrTail) empty() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.lines) == 0 && len(t.part) == 0
+	return len(t.lines) == 0 && len(t.split.part) == 0
 }
 
 // startFailure explains a start that failed with goErr: how the process
