@@ -162,18 +162,27 @@ func loadGRPC() (bench.Bench, func(), error) {
 	return loadGoPlugin("grpc", bench.GRPCHandshake, &bench.GRPCPlugin{}, goplugin.ProtocolGRPC)
 }
 
-func loadGoPlugin(kind string, hs goplugin.HandshakeConfig, p goplugin.Plugin, proto goplugin.Protocol) (bench.Bench, func(), error) {
+// newGoPlugin returns a go-plugin client, not yet started, for this binary
+// serving bench.Bench as kind.
+func newGoPlugin(kind string, hs goplugin.HandshakeConfig, p goplugin.Plugin, proto goplugin.Protocol) (*goplugin.Client, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	c := goplugin.NewClient(&goplugin.ClientConfig{
+	return goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  hs,
 		Plugins:          goplugin.PluginSet{"bench": p},
 		Cmd:              exec.Command(exe, "plugin", kind),
 		AllowedProtocols: []goplugin.Protocol{proto},
 		Logger:           quietLogger(kind),
-	})
+	}), nil
+}
+
+func loadGoPlugin(kind string, hs goplugin.HandshakeConfig, p goplugin.Plugin, proto goplugin.Protocol) (bench.Bench, func(), error) {
+	c, err := newGoPlugin(kind, hs, p, proto)
+	if err != nil {
+		return nil, nil, err
+	}
 	rc, err := c.Client()
 	if err != nil {
 		c.Kill()

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
@@ -36,7 +35,7 @@ func measureMany(n int) (string, error) {
 		}
 	}
 
-	heap0 := heapNow()
+	heap0 := int64(heap())
 	start := time.Now()
 	m := host.NewManager(host.LoadOptions(host.WithArgs("plugin", "refplug"), host.WithLogger(quietLogger("refplug")), host.WithAutoMTLS(autoMTLS)))
 	defer m.Close()
@@ -53,10 +52,10 @@ func measureMany(n int) (string, error) {
 		}
 	}
 	refplugTime := time.Since(start)
-	refplugHeap := (heapNow() - heap0) / int64(n)
+	refplugHeap := (int64(heap()) - heap0) / int64(n)
 	m.Close()
 
-	heap0 = heapNow()
+	heap0 = int64(heap())
 	start = time.Now()
 	closers := make([]func(), n)
 	errs := make([]error, n)
@@ -76,7 +75,7 @@ func measureMany(n int) (string, error) {
 	}
 	wg.Wait()
 	netrpcTime := time.Since(start)
-	netrpcHeap := (heapNow() - heap0) / int64(n)
+	netrpcHeap := (int64(heap()) - heap0) / int64(n)
 	for i := range n {
 		if closers[i] != nil {
 			closers[i]()
@@ -92,14 +91,6 @@ func measureMany(n int) (string, error) {
 		"| total time | %v | %v | %.2f |\n| host heap per loaded plugin | %s | %s | %.2f |\n",
 		n, manyParallel, refplugTime.Round(time.Millisecond), netrpcTime.Round(time.Millisecond), float64(refplugTime)/float64(netrpcTime),
 		kib(refplugHeap), kib(netrpcHeap), float64(refplugHeap)/float64(netrpcHeap)), nil
-}
-
-// heapNow is the host's live heap after a collection.
-func heapNow() int64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc)
 }
 
 func kib(n int64) string { return fmt.Sprintf("%.0f KiB", float64(n)/1024) }

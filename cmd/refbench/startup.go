@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"time"
@@ -59,13 +58,10 @@ func startupParts(rounds int) (string, error) {
 		lap(0, marks)
 
 		marks = []time.Time{time.Now()}
-		gc := goplugin.NewClient(&goplugin.ClientConfig{
-			HandshakeConfig:  bench.Handshake,
-			Plugins:          goplugin.PluginSet{"bench": &bench.NetRPCPlugin{}},
-			Cmd:              exec.Command(exe, "plugin", "netrpc"),
-			AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolNetRPC},
-			Logger:           quietLogger("netrpc"),
-		})
+		gc, err := newGoPlugin("netrpc", bench.Handshake, &bench.NetRPCPlugin{}, goplugin.ProtocolNetRPC)
+		if err != nil {
+			return "", err
+		}
 		rc, err := gc.Client()
 		marks = append(marks, time.Now())
 		var raw any
