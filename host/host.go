@@ -3,9 +3,11 @@ package host
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,6 +103,8 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 	handshake := cfg.handshake()
 	p := cfg.plugin(name)
 	var child *os.File // the plugin's end of the socket pair, closed here once it has started
+	var tlsConfig *tls.Config
+	autoMTLS := cfg.autoMTLS // go-plugin's, unless refplug's own applies
 	if !cfg.muxBroker {
 		sock, f, err := gp.SocketPair()
 		if err != nil {
@@ -111,6 +115,16 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 			defer p.Socket.Close() // unless the connection took it
 			cmd.ExtraFiles = []*os.File{child}
 			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", gp.SocketEnv, 3)) // ExtraFiles[0] is descriptor 3
+			if cfg.autoMTLS {
+				env, err := ownMTLS(sock)
+				if err != nil {
+					endProc()
+					child.Close()
+					return nil, fmt.Errorf("host: load plugin %s: %w", path, err)
+				}
+				tlsConfig, autoMTLS, p.MTLS = env.config, false, env.mtls
+				cmd.Env = append(cmd.Env, env.vars...)
+			}
 		}
 	}
 	for _, adjust := range cfg.adjustCmd {
@@ -136,7 +150,8 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		VersionedPlugins: versioned,
 		Cmd:              cmd,
 		SecureConfig:     secure,
-		AutoMTLS:         cfg.autoMTLS,
+		AutoMTLS:         autoMTLS,
+		TLSConfig:        tlsConfig,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolNetRPC},
 		Logger:           startLogger{Logger: cfg.logger, failing: failing},
 		Stderr:           tail,
@@ -205,6 +220,33 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		}()
 	}
 	return c, nil
+}
+
+// mtlsSetup is refplug's mutual TLS for one plugin (gp.MTLS): go-plugin's
+// TLS configuration, and the plugin's environment variables.
+type mtlsSetup struct {
+	mtls   *gp.MTLS
+	config *tls.Config
+	vars   []string
+}
+
+// ownMTLS sets up refplug's mutual TLS for a plugin about to be started
+// with sock's other end: the plugin's credentials go down sock now, before
+// the plugin exists, so they are the first thing it reads there.
+func ownMTLS(sock net.Conn) (mtlsSetup, error) {
+	m, err := gp.NewMTLS()
+	if err != nil {
+		return mtlsSetup{}, err
+	}
+	cfg, vars := m.HostConfig()
+	creds, err := m.Credentials()
+	if err == nil {
+		_, err = sock.Write(creds)
+	}
+	if err != nil {
+		return mtlsSetup{}, fmt.Errorf("writing the TLS credentials to the plugin's socket: %w", err)
+	}
+	return mtlsSetup{m, cfg, vars}, nil
 }
 
 // errStart and errConnect tell open's two ways to fail apart; each wraps

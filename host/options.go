@@ -132,13 +132,19 @@ func WithChecksum(sum []byte) Option {
 	return func(c *config) { c.checksum = sum; c.processOnly = append(c.processOnly, "WithChecksum") }
 }
 
-// WithAutoMTLS turns go-plugin's AutoMTLS on or off: host and plugin
-// authenticate each other with certificates made for this one run, and
-// the connection is encrypted, so no other local process can attach to the
-// plugin. Default: on. Measured here (BENCHMARKS.md): no difference for
-// small calls, about 20 ms more start-up, and about 1.5x the time for
-// megabyte payloads; turn it off for bulk-transfer plugins on a trusted
-// machine.
+// WithAutoMTLS turns mutual TLS on go-plugin's connection on or off: host
+// and plugin authenticate each other with keys made for this one run, and
+// the connection is encrypted, so no other local process can connect to
+// the plugin or pose as it. Default: on.
+//
+// With a socket pair (Load's default transport), refplug makes the keys:
+// P-256, the plugin's handed to it down its socket before it starts, which
+// costs about a millisecond of start-up instead of the ~15 ms of
+// go-plugin's AutoMTLS (BENCHMARKS.md, Start-up by part). Otherwise
+// (WithMuxBroker, or a plugin that did not get its socket), it is
+// go-plugin's AutoMTLS. Off, a process that found the plugin's socket
+// before the host connected could dispense its objects: turn it off only
+// on a machine whose every process is trusted, or for WithReattachable.
 func WithAutoMTLS(on bool) Option {
 	return func(c *config) { c.autoMTLS = on; c.processOnly = append(c.processOnly, "WithAutoMTLS") }
 }

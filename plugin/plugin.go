@@ -139,6 +139,7 @@ func Serve(objects map[string]any, opts ...Option) {
 			HandshakeConfig:  handshake,
 			VersionedPlugins: versioned,
 			Logger:           cfg.logger,
+			TLSProvider:      func() (*tls.Config, error) { return ownMTLS(socket, cfg.logger) },
 		})
 	}()
 	if reattachable {
@@ -150,6 +151,9 @@ func Serve(objects map[string]any, opts ...Option) {
 	case <-served:
 		return
 	case conn = <-connected:
+		// Keep the slot full: a second host connection, as a process that
+		// found the plugin's socket could try without TLS, is refused.
+		connected <- nil
 	}
 	current.Store(conn)
 	defer conn.Close()
@@ -175,6 +179,23 @@ func Serve(objects map[string]any, opts ...Option) {
 		// here. Otherwise the host ends them once this process exits.
 		gp.KillDescendants()
 	}
+}
+
+// ownMTLS is go-plugin's TLS configuration when the host uses refplug's
+// mutual TLS (gp.MTLS), read from the socket. Without it (the host did not
+// ask, or the socket did not arrive), it returns nil, and go-plugin
+// decides: its own AutoMTLS if the host passed a certificate, else none.
+func ownMTLS(socket *gp.SocketSlot, log hclog.Logger) (*tls.Config, error) {
+	if os.Getenv(gp.MTLSEnv) == "" {
+		return nil, nil
+	}
+	os.Unsetenv(gp.MTLSEnv)
+	m, err := socket.ReadCredentials()
+	if err != nil {
+		log.Debug("no TLS credentials from the host; using go-plugin's AutoMTLS", "error", err)
+		return nil, nil
+	}
+	return m.PluginConfig(), nil
 }
 
 func checkObjects(objects map[string]any) error {

@@ -164,7 +164,7 @@ func loadGRPC() (bench.Bench, func(), error) {
 
 // newGoPlugin returns a go-plugin client, not yet started, for this binary
 // serving bench.Bench as kind.
-func newGoPlugin(kind string, hs goplugin.HandshakeConfig, p goplugin.Plugin, proto goplugin.Protocol) (*goplugin.Client, error) {
+func newGoPlugin(kind string, hs goplugin.HandshakeConfig, p goplugin.Plugin, proto goplugin.Protocol, autoMTLS bool) (*goplugin.Client, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -175,11 +175,12 @@ func newGoPlugin(kind string, hs goplugin.HandshakeConfig, p goplugin.Plugin, pr
 		Cmd:              exec.Command(exe, "plugin", kind),
 		AllowedProtocols: []goplugin.Protocol{proto},
 		Logger:           quietLogger(kind),
+		AutoMTLS:         autoMTLS,
 	}), nil
 }
 
 func loadGoPlugin(kind string, hs goplugin.HandshakeConfig, p goplugin.Plugin, proto goplugin.Protocol) (bench.Bench, func(), error) {
-	c, err := newGoPlugin(kind, hs, p, proto)
+	c, err := newGoPlugin(kind, hs, p, proto, false)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -87,6 +87,10 @@ type Plugin struct {
 	// the host, the end it kept; in the plugin, the one it inherited.
 	// Several plugins (one per protocol version) may share one slot.
 	Socket *SocketSlot
+
+	// MTLS, on the host, is refplug's mutual TLS for this plugin, if it
+	// is in use (see MTLS).
+	MTLS *MTLS
 }
 
 // SocketSlot hands out one socket end, once.
@@ -94,6 +98,10 @@ type SocketSlot struct {
 	mu   sync.Mutex
 	conn net.Conn
 	err  error // why there is no socket
+	// credentials: the plugin read its TLS credentials from the socket
+	// (ReadCredentials), so the socket leads to the host that wrote them,
+	// the only one able to connect.
+	credentials bool
 }
 
 // NewSocketSlot holds conn, or err saying why there is none.
@@ -126,9 +134,49 @@ func (s *SocketSlot) Close() {
 
 var _ goplugin.Plugin = (*Plugin)(nil)
 
-// Server runs in the plugin process.
+// Server runs in the plugin process, when the host dispenses PluginName.
+// If the plugin read its TLS credentials from its socket, only the host
+// that wrote them can be asking, so it serves on the socket at once and
+// dials the lifeline (see Client); otherwise the host says what to do
+// next, by ConnectSocket or Connect.
 func (p *Plugin) Server(b *goplugin.MuxBroker) (any, error) {
-	return &server{p: p, broker: b}, nil
+	s := &server{p: p, broker: b}
+	if sock := p.Socket.takeVerified(); sock != nil {
+		conn, err := s.serveConn(sock)
+		if err != nil {
+			return nil, err
+		}
+		go func() { // Dial waits for the host's Accept, after this Dispense
+			lifeline, err := b.Dial(lifelineID)
+			if err != nil {
+				conn.CloseWithError(fmt.Errorf("refplug: dialing the host's lifeline: %w", err))
+				return
+			}
+			tie(conn, lifeline)
+		}()
+	}
+	return s, nil
+}
+
+// lifelineID is the broker stream id of the lifeline the plugin dials when
+// it serves on its socket at once; the broker's own ids count up from 1
+// and never reach it.
+const lifelineID = 1<<32 - 1
+
+// takeVerified takes the socket if the plugin read its credentials from
+// it, and returns nil otherwise.
+func (s *SocketSlot) takeVerified() net.Conn {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	verified := s.credentials
+	s.mu.Unlock()
+	if !verified {
+		return nil
+	}
+	c, _ := s.Take()
+	return c
 }
 
 // options are the Conn's options: the limits, the logger and the roots,
@@ -140,11 +188,14 @@ func (p *Plugin) options(side, peer string) refbroker.Options {
 	return o
 }
 
-// Client runs in the host process. With a socket pair it sends a fresh
-// token down the socket and asks the plugin, over go-plugin's connection,
-// to take the socket carrying that token; if the plugin cannot, or there
-// is no socket, it asks the plugin to dial a broker stream instead. Either
-// way it starts the host side's Conn on the result.
+// Client runs in the host process. When refplug's mutual TLS proved that
+// the plugin read its credentials from the socket pair (see MTLS), the
+// plugin already serves on the socket and has dialed the lifeline (see
+// Server): Client accepts the lifeline and starts the host side's Conn.
+// Otherwise, with a socket pair, it sends a fresh token down the socket and
+// asks the plugin, over go-plugin's connection, to take the socket
+// carrying that token; if the plugin cannot, or there is no socket, it asks
+// the plugin to dial a broker stream instead.
 //
 // A connection on the socket is tied to a broker stream, the lifeline,
 // that carries nothing: when go-plugin's connection ends (the host closed
@@ -155,6 +206,20 @@ func (p *Plugin) options(side, peer string) refbroker.Options {
 // issue 331).
 func (p *Plugin) Client(b *goplugin.MuxBroker, c *rpc.Client) (any, error) {
 	opts := p.options("host", "plugin")
+	if p.MTLS != nil && p.MTLS.Pinned() {
+		// The plugin proved it read its credentials from the socket: it
+		// serves there already, and dialed the lifeline (see Server).
+		if sock, _ := p.Socket.Take(); sock != nil {
+			lifeline, err := b.Accept(lifelineID)
+			if err != nil {
+				sock.Close()
+				return nil, fmt.Errorf("accepting the plugin's lifeline: %w", err)
+			}
+			conn := refbroker.NewConn(sock, opts)
+			endWith(conn, lifeline)
+			return &Connection{Conn: conn, Transport: TransportSocket}, nil
+		}
+	}
 	if sock, _ := p.Socket.Take(); sock != nil {
 		token := make([]byte, tokenSize)
 		rand.Read(token)
@@ -291,18 +356,24 @@ func (s *server) Connect(id uint32, _ *struct{}) error {
 // serve runs the plugin side's Conn on stream, tied to lifeline if there
 // is one.
 func (s *server) serve(stream io.ReadWriteCloser, lifeline net.Conn) error {
-	c := refbroker.NewConn(stream, s.p.options("plugin", "host"))
-	if lifeline != nil {
+	c, err := s.serveConn(stream)
+	if err == nil && lifeline != nil {
 		tie(c, lifeline)
 	}
+	return err
+}
+
+// serveConn runs the plugin side's Conn on stream.
+func (s *server) serveConn(stream io.ReadWriteCloser) (*refbroker.Conn, error) {
+	c := refbroker.NewConn(stream, s.p.options("plugin", "host"))
 	if s.p.Connected == nil {
-		return nil
+		return c, nil
 	}
 	select {
 	case s.p.Connected <- c:
 	default:
 		c.Close()
-		return fmt.Errorf("refplug: the plugin is already connected to a host")
+		return nil, fmt.Errorf("refplug: the plugin is already connected to a host")
 	}
-	return nil
+	return c, nil
 }

@@ -1,0 +1,193 @@
+package gp
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"strings"
+	"testing"
+)
+
+// handshake runs a TLS handshake between client and server configs over
+// a pipe and returns each side's error.
+func handshake(client, server *tls.Config) (clientErr, serverErr error) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	done := make(chan error, 1)
+	go func() {
+		err := tls.Server(b, server).Handshake()
+		b.Close() // a client still waiting for the server's answer sees the end
+		done <- err
+	}()
+	clientErr = tls.Client(a, client).Handshake()
+	a.Close()
+	return clientErr, <-done
+}
+
+// credentialsOverSocket passes m's credentials over a socket pair, as the
+// host does, and returns what the plugin read.
+func credentialsOverSocket(t *testing.T, m *MTLS) *MTLS {
+	t.Helper()
+	host, child, err := SocketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	plug, err := net.FileConn(child)
+	child.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := m.Credentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := host.Write(creds); err != nil {
+		t.Fatal(err)
+	}
+	slot := NewSocketSlot(plug, nil)
+	defer slot.Close()
+	got, err := slot.ReadCredentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slot.takeVerified() == nil {
+		t.Error("after ReadCredentials the slot does not hand out its socket as verified")
+	}
+	return got
+}
+
+func selfSignedConfig(t *testing.T) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _, err := selfSigned(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, ClientAuth: tls.RequireAnyClientCert}
+}
+
+// TestMTLS: host and plugin accept each other with the credentials that
+// crossed the socket, and nobody else: not a client without the host's
+// key, with or without a certificate, nor a server without the plugin's.
+func TestMTLS(t *testing.T) {
+	m, err := NewMTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostCfg, env := m.HostConfig()
+	plug := credentialsOverSocket(t, m)
+	plugCfg := plug.PluginConfig()
+
+	if cErr, sErr := handshake(hostCfg, plugCfg); cErr != nil || sErr != nil {
+		t.Fatalf("host ↔ plugin: %v / %v", cErr, sErr)
+	}
+	if !m.Pinned() {
+		t.Error("the host does not record that the plugin proved its key")
+	}
+	if !strings.HasPrefix(env[0], MTLSEnv+"=") || !strings.HasPrefix(env[1], clientCertEnv+"=-----BEGIN CERTIFICATE") {
+		t.Errorf("environment = %q", env)
+	}
+
+	stranger := selfSignedConfig(t)
+	if _, sErr := handshake(stranger, plugCfg); sErr == nil || !strings.Contains(sErr.Error(), "not this plugin's host") {
+		t.Errorf("a client with another key: the plugin says %v; want it refused", sErr)
+	}
+	noCert := &tls.Config{InsecureSkipVerify: true}
+	if _, sErr := handshake(noCert, plugCfg); sErr == nil {
+		t.Error("a client without a certificate: the plugin accepted it")
+	}
+	other, _ := NewMTLS() // another plugin's credentials, from the same host
+	if _, sErr := handshake(stranger, other.PluginConfig()); sErr == nil {
+		t.Error("another plugin's server accepted a stranger")
+	}
+
+	m2, _ := NewMTLS()
+	hostCfg2, _ := m2.HostConfig()
+	if cErr, _ := handshake(hostCfg2, stranger); cErr == nil || !strings.Contains(cErr.Error(), "does not carry the key") {
+		t.Errorf("a server posing as the plugin: the host says %v; want it refused", cErr)
+	}
+	if m2.Pinned() {
+		t.Error("the host records a pinned plugin after refusing it")
+	}
+}
+
+// TestMTLSFallback: a plugin without its socket falls back to go-plugin's
+// AutoMTLS server side; the host accepts its certificate once go-plugin
+// has put it in RootCAs (from the handshake line), and not otherwise.
+func TestMTLSFallback(t *testing.T) {
+	m, err := NewMTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostCfg, _ := m.HostConfig()
+	// go-plugin's AutoMTLS server: its own certificate, the host's as the
+	// authority for clients.
+	server := selfSignedConfig(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(mustParse(t, m.host.cert.Certificate[0]))
+	server.ClientAuth, server.ClientCAs = tls.RequireAndVerifyClientCert, pool
+	if cErr, _ := handshake(hostCfg, server); cErr == nil || !strings.Contains(cErr.Error(), "does not carry the key") {
+		t.Errorf("before go-plugin read the plugin's certificate, the host says %v; want the plugin refused", cErr)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(mustParse(t, server.Certificates[0].Certificate[0]))
+	hostCfg.RootCAs = roots // as go-plugin's loadServerCert does
+	if cErr, sErr := handshake(hostCfg, server); cErr != nil || sErr != nil {
+		t.Errorf("fallback: %v / %v", cErr, sErr)
+	}
+	if m.Pinned() {
+		t.Error("the host records a pinned plugin in the fallback")
+	}
+}
+
+func mustParse(t *testing.T, der []byte) *x509.Certificate {
+	t.Helper()
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestReadCredentialsRefusesOtherBytes: a socket that does not begin with
+// credentials (an old host, or a descriptor reused on the way) is
+// refused, not misread.
+func TestReadCredentialsRefusesOtherBytes(t *testing.T) {
+	host, child, err := SocketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	plug, err := net.FileConn(child)
+	child.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host.Write(make([]byte, credsHead))
+	slot := NewSocketSlot(plug, nil)
+	defer slot.Close()
+	if _, err := slot.ReadCredentials(); err == nil || !strings.Contains(err.Error(), "credentials") {
+		t.Errorf("ReadCredentials = %v; want it refused", err)
+	}
+	if slot.takeVerified() != nil {
+		t.Error("a refused socket is handed out as verified")
+	}
+}
+
+func BenchmarkMTLSHandshake(b *testing.B) {
+	for range b.N {
+		m, _ := NewMTLS()
+		hc, _ := m.HostConfig()
+		if cErr, sErr := handshake(hc, m.PluginConfig()); cErr != nil || sErr != nil {
+			b.Fatal(cErr, sErr)
+		}
+	}
+}
