@@ -16,10 +16,23 @@ import (
 // wire: readAtMost(n) returns up to n bytes, and the proxy's Read copies
 // them into the caller's buffer. Each Read is one round trip, so wrap a
 // remote reader in a bufio.Reader, or read in large buffers, for speed.
+//
+// io.Copy takes the fast way by itself: a Reader proxy is an io.WriterTo
+// and a Writer proxy an io.ReaderFrom, which move streamChunk bytes per
+// round trip (io.Copy's own buffer is 32 KiB, io.Discard's 8 KiB), with
+// the Read and Write semantics of io.Copy's loop: the source is read only
+// as far as the copy goes, each Read once; a failed Write stops the copy
+// and counts what was written. And a Write of more than streamChunk
+// bytes goes as several calls of streamChunk, so that no size of Write
+// exceeds the message size limit; it stops at the first that fails.
 
 // maxRemoteRead bounds one Read through a proxy: a Read may return fewer
 // bytes than asked, so a larger buffer simply takes more calls.
 const maxRemoteRead = 1 << 20
+
+// streamChunk is what one round trip moves in a proxy's WriteTo, ReadFrom
+// and large Write.
+const streamChunk = 1 << 20
 
 // wireAdapter makes an interface cross with another method set.
 type wireAdapter struct {
@@ -61,12 +74,14 @@ func (a readCloserAdapter) Close() error { return a.c.Close() }
 
 type readerProxy struct{ *Ref }
 
-func (p readerProxy) Read(b []byte) (int, error) { return remoteRead(p.Ref, b) }
+func (p readerProxy) Read(b []byte) (int, error)         { return remoteRead(p.Ref, b) }
+func (p readerProxy) WriteTo(w io.Writer) (int64, error) { return remoteWriteTo(p.Ref, w) }
 
 type readCloserProxy struct{ *Ref }
 
-func (p readCloserProxy) Read(b []byte) (int, error) { return remoteRead(p.Ref, b) }
-func (p readCloserProxy) Close() error               { return p.Invoke("Close", nil) }
+func (p readCloserProxy) Read(b []byte) (int, error)         { return remoteRead(p.Ref, b) }
+func (p readCloserProxy) WriteTo(w io.Writer) (int64, error) { return remoteWriteTo(p.Ref, w) }
+func (p readCloserProxy) Close() error                       { return p.Invoke("Close", nil) }
 
 func remoteRead(r *Ref, b []byte) (int, error) {
 	var data []byte
@@ -74,12 +89,81 @@ func remoteRead(r *Ref, b []byte) (int, error) {
 	return copy(b, data), err
 }
 
+// remoteWriteTo copies the remote reader r into w until EOF, as io.Copy's
+// loop would with a buffer of streamChunk bytes: each ReadAtMost is one
+// Read of the remote reader, whose data goes to w before the next.
+func remoteWriteTo(r *Ref, w io.Writer) (int64, error) {
+	var total int64
+	for {
+		var data []byte
+		err := r.Invoke("ReadAtMost", []any{streamChunk}, &data)
+		if len(data) > 0 {
+			n, werr := w.Write(data)
+			total += int64(n)
+			switch {
+			case werr != nil:
+				return total, werr
+			case n < len(data):
+				return total, io.ErrShortWrite
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 type writerProxy struct{ *Ref }
 
-func (p writerProxy) Write(b []byte) (int, error) {
-	var n int
-	err := p.Invoke("Write", []any{b}, &n)
-	return n, err
+func (p writerProxy) Write(b []byte) (int, error)           { return remoteWrite(p.Ref, b) }
+func (p writerProxy) ReadFrom(src io.Reader) (int64, error) { return remoteReadFrom(p.Ref, src) }
+
+// remoteWrite writes b to the remote writer r, in calls of at most
+// streamChunk bytes; it returns at the first that fails.
+func remoteWrite(r *Ref, b []byte) (int, error) {
+	total := 0
+	for {
+		part := b[:min(len(b), streamChunk)]
+		var n int
+		err := r.Invoke("Write", []any{part}, &n)
+		if n < 0 || n > len(part) { // a peer's number, not to be trusted
+			return total, fmt.Errorf("refbroker: io.Writer.Write: the remote writer reports %d bytes written of %d", n, len(part))
+		}
+		total += n
+		b = b[len(part):]
+		if err != nil || len(b) == 0 {
+			return total, err
+		}
+		if n < len(part) {
+			return total, io.ErrShortWrite
+		}
+	}
+}
+
+// remoteReadFrom copies src into the remote writer r until EOF, as
+// io.Copy's loop would with a buffer of streamChunk bytes.
+func remoteReadFrom(r *Ref, src io.Reader) (int64, error) {
+	buf := make([]byte, streamChunk)
+	var total int64
+	for {
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			wn, werr := remoteWrite(r, buf[:n])
+			total += int64(wn)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
 }
 
 type closerProxy struct{ *Ref }
@@ -88,8 +172,9 @@ func (p closerProxy) Close() error { return p.Invoke("Close", nil) }
 
 type writeCloserProxy struct{ *Ref }
 
-func (p writeCloserProxy) Write(b []byte) (int, error) { return writerProxy(p).Write(b) }
-func (p writeCloserProxy) Close() error                { return p.Invoke("Close", nil) }
+func (p writeCloserProxy) Write(b []byte) (int, error)           { return remoteWrite(p.Ref, b) }
+func (p writeCloserProxy) ReadFrom(src io.Reader) (int64, error) { return remoteReadFrom(p.Ref, src) }
+func (p writeCloserProxy) Close() error                          { return p.Invoke("Close", nil) }
 
 type stringerProxy struct{ *Ref }
 

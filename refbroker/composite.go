@@ -136,8 +136,8 @@ func buildBytesCodec(c *codec) {
 		}
 		b := v.Bytes()
 		e.uvarint(uint64(len(b)) + 1)
-		e.buf = append(e.buf, b...)
-		return nil
+		e.rawBytes(b)
+		return e.full()
 	}
 	c.dec = func(d *decoder, v reflect.Value) {
 		n, isNil := d.nilOrLength(1)
@@ -147,6 +147,10 @@ func buildBytesCodec(c *codec) {
 		}
 		b := d.take(n)
 		if d.err != nil {
+			return
+		}
+		if d.mayAlias(b) {
+			v.SetBytes(b) // t's element is uint8: SetBytes takes any such slice
 			return
 		}
 		s := reflect.MakeSlice(t, n, n)

@@ -53,9 +53,9 @@ func (c *Conn) sendCancel(seq uint64, ctx context.Context) {
 	if cause == err {
 		cause = nil
 	}
-	mark := len(e.buf)
+	m := e.mark()
 	if errCodec.encode(e, reflectError(cause)) != nil {
-		e.buf = e.buf[:mark]
+		e.reset(m)
 		e.byte1(errTagNil) // a cause that cannot be sent is left out
 	}
 	_ = c.send(e)

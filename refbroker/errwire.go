@@ -94,6 +94,8 @@ func encodeErrorData(e *encoder, err error, name string) {
 		panic(depthError(t))
 	}
 	defer e.leave()
+	e.inline++ // the block is copied out of buf below
+	defer func() { e.inline-- }()
 	if verr := dc.enc(e, reflect.ValueOf(err)); verr != nil {
 		panic(verr)
 	}

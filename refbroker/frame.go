@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"sync"
 )
 
@@ -40,6 +41,8 @@ func freeEncoder(e *encoder) {
 	e.refs = nil
 	clear(e.home)
 	e.home = e.home[:0]
+	clear(e.segs)
+	e.segs, e.extra, e.inline = e.segs[:0], 0, 0
 	if cap(e.buf) <= maxPooled {
 		encoderPool.Put(e)
 	}
@@ -78,18 +81,30 @@ var errReadAfterFinish = fmt.Errorf("refbroker: internal error: message read aft
 
 // newInbound wraps a frame for decoding by this connection.
 func (c *Conn) newInbound(frame []byte, pooled bool) *inbound {
-	return &inbound{d: decoder{buf: frame, refs: c}, frame: frame, pooled: pooled}
+	return &inbound{d: decoder{buf: frame, refs: c, frameCap: cap(frame)}, frame: frame, pooled: pooled}
+}
+
+// parts are e's frame from buf[start:], its segments in their places.
+func (e *encoder) parts(start int) net.Buffers {
+	parts := make(net.Buffers, 0, 2*len(e.segs)+1)
+	at := start
+	for _, s := range e.segs {
+		parts = append(parts, e.buf[at:s.at], s.data)
+		at = s.at
+	}
+	return append(parts, e.buf[at:])
 }
 
 // finish ends decoding of m; it may be called more than once. Nothing
-// decoded aliases the frame: strings and byte slices are copied out.
+// decoded aliases the frame but large byte slices (decoder.mayAlias);
+// a frame they share is left to the garbage collector.
 func (c *Conn) finish(m *inbound) {
 	if m.no != 0 {
 		c.decoded(m.no)
 		m.no = 0
 	}
 	if m.frame != nil {
-		if m.pooled {
+		if m.pooled && !m.d.aliased {
 			putFrame(m.frame)
 		}
 		m.frame = nil
@@ -126,7 +141,7 @@ const (
 // references stay counted); if not, its references are taken back.
 func (c *Conn) sendCtx(e *encoder, ctx context.Context, full int) (queued bool, err error) {
 	defer freeEncoder(e)
-	n := len(e.buf) - frameRoom
+	n := e.size() - frameRoom
 	if n > c.maxMsg {
 		c.unsend(e.sent)
 		return false, fmt.Errorf("message of %d bytes exceeds the limit of %d (Options.MaxMessageSize)", n, c.maxMsg)
@@ -135,7 +150,11 @@ func (c *Conn) sendCtx(e *encoder, ctx context.Context, full int) (queued bool, 
 	hn := binary.PutUvarint(hdr[:], uint64(n))
 	start := frameRoom - hn
 	copy(e.buf[start:], hdr[:hn])
-	queued, err = c.write(e.buf[start:], ctx, full)
+	if len(e.segs) == 0 {
+		queued, err = c.write(e.buf[start:], ctx, full)
+	} else {
+		queued, err = c.writeParts(e.parts(start), ctx, full)
+	}
 	switch {
 	case err == nil:
 		return true, nil

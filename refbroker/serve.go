@@ -254,9 +254,9 @@ func (c *Conn) reply(seq uint64, status byte, err error) {
 	e.byte1(msgReturn)
 	e.uvarint(seq)
 	e.byte1(status)
-	mark := len(e.buf)
+	m := e.mark()
 	if perr := errCodec.encode(e, reflectError(err)); perr != nil {
-		e.buf = e.buf[:mark]
+		e.reset(m)
 		encodeError(e, fmt.Errorf("refbroker: the error could not be sent: %v", perr), 0)
 	}
 	_ = c.send(e)

@@ -86,7 +86,53 @@ type encoder struct {
 	depth    int
 	sent     []uint64 // export IDs sent in this message, once per send
 	home     []*Ref   // Refs sent home in this message: kept alive until it is written
+	// segs are large byte slices the message carries without copying them
+	// into buf (see bigBytes); extra is their total length.
+	segs  []segment
+	extra int
+	// inline > 0 while everything must be copied into buf (a part of the
+	// message that is copied out of buf once encoded).
+	inline int
 }
+
+// segment is a byte slice that goes into the message after buf[:at].
+type segment struct {
+	at   int
+	data []byte
+}
+
+// bigBytes is the size from which a byte slice crosses without copies: it
+// is written from the sender's own slice (a writev), and the receiver's
+// slice is the part of the frame it arrived in (see decoder.bigBytes).
+const bigBytes = 64 << 10
+
+// rawBytes writes b, uncopied if it is large: the caller must leave b
+// alone until the message is written (a call's arguments and a method's
+// results are, while the call waits for its return or the return is
+// sent).
+func (e *encoder) rawBytes(b []byte) {
+	if len(b) < bigBytes || e.inline > 0 {
+		e.buf = append(e.buf, b...)
+		return
+	}
+	e.segs = append(e.segs, segment{at: len(e.buf), data: b})
+	e.extra += len(b)
+}
+
+// mark is a point in the message to go back to (reset).
+type mark struct{ buf, segs, extra int }
+
+func (e *encoder) mark() mark { return mark{len(e.buf), len(e.segs), e.extra} }
+
+// reset drops what was written after m.
+func (e *encoder) reset(m mark) {
+	e.buf, e.extra = e.buf[:m.buf], m.extra
+	clear(e.segs[m.segs:])
+	e.segs = e.segs[:m.segs]
+}
+
+// size is the length of the message so far, frame room included.
+func (e *encoder) size() int { return len(e.buf) + e.extra }
 
 func (e *encoder) byte1(b byte)     { e.buf = append(e.buf, b) }
 func (e *encoder) uvarint(x uint64) { e.buf = binary.AppendUvarint(e.buf, x) }
@@ -112,7 +158,7 @@ func (e *encoder) bool(b bool) {
 // that encoding stops there instead of building a message that cannot be
 // sent. Codecs of collections check it after each element.
 func (e *encoder) full() error {
-	if e.limit > 0 && len(e.buf) > e.limit {
+	if e.limit > 0 && e.size() > e.limit {
 		return &sizeError{limit: e.limit - frameRoom}
 	}
 	return nil
@@ -135,6 +181,24 @@ type decoder struct {
 	depth int
 	err   error
 	ctx   context.Context // the served call's context, if any (for an *http.Request)
+	// aliased is set once a decoded value shares buf (mayAlias): buf must
+	// not be reused.
+	aliased bool
+	// frameCap is the capacity of the buffer buf is part of, if it is a
+	// frame that may be aliased; 0 if it may not.
+	frameCap int
+}
+
+// mayAlias reports whether the byte slice b, read from d's frame, may be
+// handed to the receiver as it is instead of copied: it is large, and at
+// least half the frame's buffer, so that keeping it does not keep much
+// more memory alive. The frame is then not reused.
+func (d *decoder) mayAlias(b []byte) bool {
+	if d.frameCap == 0 || len(b) < bigBytes || 2*len(b) < d.frameCap {
+		return false
+	}
+	d.aliased = true
+	return true
 }
 
 func (d *decoder) fail(err error) {

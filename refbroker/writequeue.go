@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -192,6 +193,79 @@ func (c *Conn) flush(buf, mine []byte, ctx context.Context) error {
 		q.spare = nil
 		q.wake()
 		q.Unlock()
+	}
+}
+
+// writeParts is write for a frame in parts (a message carrying large byte
+// slices uncopied, encoder.rawBytes): written with one writev when this
+// goroutine becomes the writer, copied whole into the queue otherwise
+// (write returns before a queued frame is on the wire, and the slices are
+// the caller's).
+func (c *Conn) writeParts(parts net.Buffers, ctx context.Context, full int) (queued bool, err error) {
+	q := &c.wq
+	q.Lock()
+	if q.writing || q.err != nil {
+		q.Unlock()
+		return c.write(flatten(parts), ctx, full)
+	}
+	q.writing = true
+	q.Unlock()
+	intr := c.armInterrupt(ctx)
+	err = c.writeVec(&parts, ctx)
+	intr.disarm()
+	switch {
+	case err != nil && ctx != nil && err == ctx.Err():
+		go c.flushAside(flatten(parts)) // the rest must still go
+		return true, err
+	case err != nil:
+		q.Lock()
+		q.writing, q.err = false, err
+		q.wake()
+		q.Unlock()
+		return true, err
+	}
+	q.Lock()
+	if len(q.pending) == 0 {
+		q.writing = false
+		q.wake()
+		q.Unlock()
+		return true, nil
+	}
+	buf := q.pending
+	q.pending, q.spare = q.spare, nil
+	q.wake()
+	q.Unlock()
+	return true, c.flush(buf, nil, ctx)
+}
+
+// flatten copies parts into one buffer.
+func flatten(parts net.Buffers) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	buf := make([]byte, 0, n)
+	for _, p := range parts {
+		buf = append(buf, p...)
+	}
+	return buf
+}
+
+// writeVec is writeAll for a frame in parts, which it consumes as they
+// are written.
+func (c *Conn) writeVec(parts *net.Buffers, ctx context.Context) error {
+	for {
+		_, err := parts.WriteTo(c.rwc)
+		if err == nil || !isTimeout(err) {
+			return err
+		}
+		c.setWriteDeadline(time.Time{})
+		if ctx != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if len(*parts) == 0 {
+			return nil
+		}
 	}
 }
 

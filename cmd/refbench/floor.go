@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -69,30 +71,40 @@ func runFloor(out, progress io.Writer, rounds int, round time.Duration) error {
 	return nil
 }
 
-// floorRound starts a child for mode, ping-pongs for about d, and returns
-// the time per round trip.
-func floorRound(dir, mode string, d time.Duration) (time.Duration, error) {
+// startFloorChild starts a child serving mode and returns the connection
+// to it; stop ends both.
+func startFloorChild(dir, mode string) (conn net.Conn, stop func(), err error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	sock := filepath.Join(dir, mode)
 	l, err := net.Listen("unix", sock)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	defer l.Close()
 	cmd := exec.Command(exe, "floor-child", sock, mode)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	conn, err := l.Accept()
+	if conn, err = l.Accept(); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, nil, err
+	}
+	return conn, func() { conn.Close(); cmd.Process.Kill(); cmd.Wait() }, nil
+}
+
+// floorRound starts a child for mode, ping-pongs for about d, and returns
+// the time per round trip.
+func floorRound(dir, mode string, d time.Duration) (time.Duration, error) {
+	conn, stop, err := startFloorChild(dir, mode)
 	if err != nil {
 		return 0, err
 	}
-	defer conn.Close()
+	defer stop()
 	var stream io.ReadWriteCloser = conn
 	if overYamux(mode) {
 		sess, err := yamux.Client(conn, nil)
@@ -215,6 +227,91 @@ func floorChild(sock, mode string) error {
 		c := refbroker.NewConn(stream, refbroker.Options{Roots: map[string]any{"bench": &bench.Impl{}}})
 		<-c.Done()
 		return nil
+	case "echo-mib":
+		buf := make([]byte, bulkMsg)
+		for {
+			if _, err := io.ReadFull(stream, buf); err != nil {
+				return nil
+			}
+			if _, err := stream.Write(buf); err != nil {
+				return nil
+			}
+		}
+	case "sink":
+		n, err := io.CopyBuffer(io.Discard, onlyReader{stream}, make([]byte, bulkMsg))
+		if err != nil {
+			return err
+		}
+		_, err = stream.Write(binary.AppendUvarint(nil, uint64(n)))
+		return err
 	}
 	return fmt.Errorf("unknown floor mode %q", mode)
+}
+
+// onlyReader hides all but Read, so that io.CopyBuffer uses its buffer.
+type onlyReader struct{ io.Reader }
+
+// The bulk floors: what the socket between this process and a child
+// allows for the bulk workloads.
+
+// bulkMsg is the size of one bulk message, and of the buffers.
+const bulkMsg = 1 << 20
+
+// echoFloor returns the time a child takes to echo bulkMsg bytes back
+// over the socket, from a round of about d.
+func echoFloor(dir string, d time.Duration) (time.Duration, error) {
+	conn, stop, err := startFloorChild(dir, "echo-mib")
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
+	buf := make([]byte, bulkMsg)
+	op := func() error {
+		if _, err := conn.Write(buf); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(conn, buf)
+		return err
+	}
+	for range 20 { // warm up
+		if err := op(); err != nil {
+			return 0, err
+		}
+	}
+	n, start := 0, time.Now()
+	for time.Since(start) < d {
+		if err := op(); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return time.Since(start) / time.Duration(n), nil
+}
+
+// streamFloor returns the time to move total bytes to a child over the
+// socket in writes of bulkMsg bytes, until the child has read them all.
+func streamFloor(dir string, total int64) (time.Duration, error) {
+	conn, stop, err := startFloorChild(dir, "sink")
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
+	buf := make([]byte, bulkMsg)
+	start := time.Now()
+	for sent := int64(0); sent < total; sent += bulkMsg {
+		if _, err := conn.Write(buf[:min(bulkMsg, total-sent)]); err != nil {
+			return 0, err
+		}
+	}
+	if err := conn.(*net.UnixConn).CloseWrite(); err != nil {
+		return 0, err
+	}
+	got, err := binary.ReadUvarint(bufio.NewReader(conn))
+	if err != nil {
+		return 0, err
+	}
+	if int64(got) != total {
+		return 0, fmt.Errorf("the sink read %d bytes of %d", got, total)
+	}
+	return time.Since(start), nil
 }

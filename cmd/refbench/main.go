@@ -42,6 +42,7 @@ func main() {
 	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds per workload; the median is reported")
 	flag.DurationVar(&cfg.round, "round", 300*time.Millisecond, "time each side runs a workload in a round")
 	flag.IntVar(&cfg.refs, "refs", 100_000, "live references for the memory and release measurement")
+	flag.Int64Var(&cfg.stream, "stream", 256<<20, "bytes moved by each io.Copy row of the bulk table")
 	flag.IntVar(&cfg.many, "many", 50, "plugins loaded in parallel for the many-plugins row (0: none)")
 	flag.StringVar(&cfg.only, "only", "", "run only the workloads whose name contains this")
 	flag.BoolVar(&autoMTLS, "automtls", false, "load the refplug plugin with AutoMTLS (host.Load's default); off by default here, since the net/rpc baseline runs without TLS")
@@ -98,7 +99,7 @@ func servePlugin(kind string) {
 	}
 	switch kind {
 	case "refplug":
-		plugin.Serve(map[string]any{"bench": &bench.Impl{}})
+		plugin.Serve(map[string]any{"bench": &bench.Impl{}, "streams": bench.StreamsImpl{}})
 	case "refplug-skew": // Batch and Record laid out otherwise (a later contract)
 		plugin.Serve(map[string]any{"bench": &skew.Impl{}})
 	case "netrpc":
@@ -125,7 +126,8 @@ type config struct {
 	rounds int
 	round  time.Duration
 	refs   int
-	many   int // plugins for the many-plugins row; 0 for none
+	many   int   // plugins for the many-plugins row; 0 for none
+	stream int64 // bytes each streaming row moves
 }
 
 // autoMTLS is the -automtls flag.
@@ -296,6 +298,12 @@ func run(out, progress io.Writer, cfg config) error {
 		return err
 	}
 
+	say("bulk: 1 MiB in and out, and io.Copy of %d MiB each way, against the socket, %d rounds…", cfg.stream>>20, cfg.rounds)
+	bulk, err := measureBulk(client, ref, cfg.rounds, cfg.round, cfg.stream)
+	if err != nil {
+		return err
+	}
+
 	say("%d live references held by the plugin…", cfg.refs)
 	refs, err := measureRefs(client, ref, cfg.refs)
 	if err != nil {
@@ -339,7 +347,7 @@ func run(out, progress io.Writer, cfg config) error {
 		fmt.Fprintf(out, " %s | |", us(startup[s].median()))
 	}
 	fmt.Fprintf(out, " %.2f | |\n", float64(startup[0].median())/float64(startup[1].median()))
-	fmt.Fprintf(out, "\n%s\n%s", parts, refs)
+	fmt.Fprintf(out, "\n%s\n%s\n%s", parts, bulk, refs)
 	if cfg.many > 0 {
 		say("%d plugins loaded in parallel, each side…", cfg.many)
 		many, err := measureMany(cfg.many)

@@ -4,6 +4,7 @@ package bench
 
 import (
 	"github.com/refplug/refplug/refbroker"
+	"io"
 )
 
 // benchProxy forwards Bench's methods to the remote object.
@@ -66,9 +67,25 @@ func (p itemProxy) ID() (int, error) {
 	return r0, err
 }
 
+// streamsProxy forwards Streams's methods to the remote object.
+type streamsProxy struct{ *refbroker.Ref }
+
+func (p streamsProxy) Drain(r io.Reader) (int64, error) {
+	var r0 int64
+	err := p.Ref.Invoke("Drain", []any{r}, &r0)
+	return r0, err
+}
+
+func (p streamsProxy) Pour(w io.Writer, n int64) (int64, error) {
+	var r0 int64
+	err := p.Ref.Invoke("Pour", []any{w, n}, &r0)
+	return r0, err
+}
+
 func init() {
 	refbroker.RegisterInterface[Bench](func(r *refbroker.Ref) Bench { return benchProxy{r} })
 	refbroker.RegisterInterface[Item](func(r *refbroker.Ref) Item { return itemProxy{r} })
+	refbroker.RegisterInterface[Streams](func(r *refbroker.Ref) Streams { return streamsProxy{r} })
 	// The data types the contract reaches travel by value in an any.
 	refbroker.RegisterTypes(
 		*new(Batch),

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/refplug/refplug/host"
+	"github.com/refplug/refplug/internal/bench"
+)
+
+// Bulk data against the machine: refplug moving bytes, and the socket
+// between two processes moving the same bytes, alternating in each round.
+
+// bulkTargets are the goals of the bulk table.
+const (
+	echoTarget   = 1.5 // 1 MiB in and out: at most this times the socket's echo
+	streamTarget = 0.5 // io.Copy through a passed reader or writer: at least this share of the socket's bandwidth
+)
+
+// countingWriter discards what it is given, counting it.
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(b []byte) (int, error) { w.n += int64(len(b)); return len(b), nil }
+
+// measureBulk measures, rounds times each, alternating: 1 MiB in and out
+// through refplug against a socket echo of 1 MiB, and total bytes through
+// io.Copy from a host io.Reader and into a host io.Writer against the
+// socket streaming the same bytes.
+func measureBulk(c *host.Client, b bench.Bench, rounds int, round time.Duration, total int64) (string, error) {
+	streams, err := host.Dispense[bench.Streams](c, "streams")
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "refbench-bulk")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	mib := make([]byte, bulkMsg)
+	echo := func() error {
+		out, err := b.Bytes(mib)
+		if err == nil && len(out) != len(mib) {
+			err = fmt.Errorf("Bytes returned %d bytes", len(out))
+		}
+		return err
+	}
+	drain := func() (time.Duration, error) {
+		start := time.Now()
+		n, err := streams.Drain(io.LimitReader(bench.Zeros{}, total))
+		if err == nil && n != total {
+			err = fmt.Errorf("Drain read %d bytes of %d", n, total)
+		}
+		return time.Since(start), err
+	}
+	pour := func() (time.Duration, error) {
+		w := &countingWriter{}
+		start := time.Now()
+		n, err := streams.Pour(w, total)
+		if err == nil && (n != total || w.n != total) {
+			err = fmt.Errorf("Pour wrote %d bytes (the host got %d) of %d", n, w.n, total)
+		}
+		return time.Since(start), err
+	}
+	var echoes, floors, drains, pours, streamFloors []time.Duration
+	for range rounds {
+		d, err := echoFloor(dir, round)
+		if err != nil {
+			return "", fmt.Errorf("socket echo: %w", err)
+		}
+		floors = append(floors, d)
+		r, err := timeOp(echo, round)
+		if err != nil {
+			return "", fmt.Errorf("1 MiB in and out: %w", err)
+		}
+		echoes = append(echoes, r)
+		if d, err = streamFloor(dir, total); err != nil {
+			return "", fmt.Errorf("socket stream: %w", err)
+		}
+		streamFloors = append(streamFloors, d)
+		if d, err = drain(); err != nil {
+			return "", fmt.Errorf("Drain: %w", err)
+		}
+		drains = append(drains, d)
+		if d, err = pour(); err != nil {
+			return "", fmt.Errorf("Pour: %w", err)
+		}
+		pours = append(pours, d)
+	}
+	median := func(d []time.Duration) time.Duration {
+		d = slices.Clone(d)
+		slices.Sort(d)
+		return d[len(d)/2]
+	}
+	rate := func(d time.Duration) string {
+		return fmt.Sprintf("%.0f MiB/s", float64(total)/(1<<20)/d.Seconds())
+	}
+	var s strings.Builder
+	fmt.Fprintf(&s, "| bulk (median of %d) | refplug | the socket (floor) | refplug ÷ floor | target |\n|---|---:|---:|---:|---|\n", rounds)
+	e, f := median(echoes), median(floors)
+	ratio := float64(e) / float64(f)
+	fmt.Fprintf(&s, "| 1 MiB in and out (µs; floor: a child echoes 1 MiB) | %s | %s | %.2f | ≤ %.1f×%s |\n", us(e), us(f), ratio, echoTarget, verdict(ratio <= echoTarget))
+	sf := median(streamFloors)
+	for _, row := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{fmt.Sprintf("io.Copy from a host io.Reader, %d MiB", total>>20), median(drains)},
+		{fmt.Sprintf("io.Copy into a host io.Writer, %d MiB", total>>20), median(pours)},
+	} {
+		share := float64(sf) / float64(row.d)
+		fmt.Fprintf(&s, "| %s | %s | %s | %.2f | ≥ %.1f%s |\n", row.name, rate(row.d), rate(sf), share, streamTarget, verdict(share >= streamTarget))
+	}
+	return s.String(), nil
+}
+
+// timeOp runs op for about d and returns the time per run.
+func timeOp(op func() error, d time.Duration) (time.Duration, error) {
+	for range 5 {
+		if err := op(); err != nil {
+			return 0, err
+		}
+	}
+	n, start := 0, time.Now()
+	for time.Since(start) < d {
+		if err := op(); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return time.Since(start) / time.Duration(n), nil
+}
