@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"sync"
 )
 
 // The interfaces of the standard library that refbroker registers itself,
@@ -54,16 +55,85 @@ type readCloserWire interface {
 	Close() error
 }
 
+// afterReply is implemented by the built-in adapters that lend buffers to
+// their calls: the serving side calls it once a call has returned and its
+// return is sent (or has failed), when the connection no longer holds the
+// call's arguments or results.
+type afterReply interface {
+	afterReply(args, outs []reflect.Value)
+}
+
+// streamBufs recycles the large buffers of streaming: ReadAtMost's,
+// once its return is sent, and the frames large Writes arrive in, once
+// the writer has them (io.Writer must not keep them). Reused, they spare
+// a fresh megabyte per round trip, and the collections it would cost.
+var streamBufs sync.Pool // *[]byte, capacity streamChunk
+
+func getStreamBuf(n int) []byte {
+	if p, _ := streamBufs.Get().(*[]byte); p != nil {
+		return (*p)[:n]
+	}
+	return make([]byte, n, streamChunk)
+}
+
+// recycle keeps b for reuse if it is one of streamBufs' size, or as a
+// frame (putFrame) if it is large (typically a frame's tail that arrived
+// shared, decoder.alias): b must be referenced nowhere else.
+func recycle(b []byte) {
+	switch {
+	case cap(b) == streamChunk:
+		b = b[:0]
+		streamBufs.Put(&b)
+	case len(b) >= bigBytes:
+		putFrame(b[:0])
+	}
+}
+
 type readerAdapter struct{ r io.Reader }
 
 func (a readerAdapter) ReadAtMost(n int) ([]byte, error) {
 	if n < 0 || n > maxRemoteRead {
 		return nil, fmt.Errorf("refbroker: io.Reader.Read: asked for %d bytes, the limit is %d", n, maxRemoteRead)
 	}
-	buf := make([]byte, n)
+	var buf []byte
+	if n >= bigBytes {
+		buf = getStreamBuf(n)
+	} else {
+		buf = make([]byte, n)
+	}
 	k, err := a.r.Read(buf)
+	if k < 0 || k > n { // a broken Read
+		k, err = 0, fmt.Errorf("refbroker: io.Reader.Read returned %d for a buffer of %d bytes", k, n)
+	}
 	return buf[:k], err
 }
+
+// afterReply recycles ReadAtMost's buffer (the first result).
+func (a readerAdapter) afterReply(_, outs []reflect.Value) {
+	if b := outs[0].Bytes(); cap(b) == streamChunk {
+		recycle(b)
+	}
+}
+
+// writerAdapter serves an io.Writer: its Write, and the recycling of the
+// frame a large Write arrived in.
+type writerAdapter struct{ w io.Writer }
+
+func (a writerAdapter) Write(p []byte) (int, error) { return a.w.Write(p) }
+
+// afterReply recycles the frame of Write's argument (Close has none).
+func (a writerAdapter) afterReply(args, _ []reflect.Value) {
+	if len(args) == 1 && args[0].Kind() == reflect.Slice {
+		recycle(args[0].Bytes())
+	}
+}
+
+type writeCloserAdapter struct {
+	writerAdapter
+	c io.Closer
+}
+
+func (a writeCloserAdapter) Close() error { return a.c.Close() }
 
 type readCloserAdapter struct {
 	readerAdapter
@@ -71,6 +141,13 @@ type readCloserAdapter struct {
 }
 
 func (a readCloserAdapter) Close() error { return a.c.Close() }
+
+// afterReply applies to ReadAtMost only (Close has no results).
+func (a readCloserAdapter) afterReply(args, outs []reflect.Value) {
+	if len(outs) == 2 {
+		a.readerAdapter.afterReply(args, outs)
+	}
+}
 
 type readerProxy struct{ *Ref }
 
@@ -99,6 +176,7 @@ func remoteWriteTo(r *Ref, w io.Writer) (int64, error) {
 		err := r.Invoke("ReadAtMost", []any{streamChunk}, &data)
 		if len(data) > 0 {
 			n, werr := w.Write(data)
+			recycle(data) // io.Writer does not keep it
 			total += int64(n)
 			switch {
 			case werr != nil:
@@ -199,6 +277,21 @@ func init() {
 		wrap: func(v reflect.Value) reflect.Value {
 			rc := v.Interface().(io.ReadCloser)
 			var w readCloserWire = readCloserAdapter{readerAdapter{rc}, rc}
+			return reflect.ValueOf(&w).Elem()
+		},
+	}
+	adapters[reflect.TypeFor[io.Writer]()] = wireAdapter{
+		wire: reflect.TypeFor[io.Writer](),
+		wrap: func(v reflect.Value) reflect.Value {
+			var w io.Writer = writerAdapter{v.Interface().(io.Writer)}
+			return reflect.ValueOf(&w).Elem()
+		},
+	}
+	adapters[reflect.TypeFor[io.WriteCloser]()] = wireAdapter{
+		wire: reflect.TypeFor[io.WriteCloser](),
+		wrap: func(v reflect.Value) reflect.Value {
+			wc := v.Interface().(io.WriteCloser)
+			var w io.WriteCloser = writeCloserAdapter{writerAdapter{wc}, wc}
 			return reflect.ValueOf(&w).Elem()
 		},
 	}

@@ -149,8 +149,8 @@ func buildBytesCodec(c *codec) {
 		if d.err != nil {
 			return
 		}
-		if d.mayAlias(b) {
-			v.SetBytes(b) // t's element is uint8: SetBytes takes any such slice
+		if shared, ok := d.alias(b); ok {
+			v.SetBytes(shared) // t's element is uint8: SetBytes takes any such slice
 			return
 		}
 		s := reflect.MakeSlice(t, n, n)

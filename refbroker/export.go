@@ -17,6 +17,7 @@ type export struct {
 	methods *ifacePlan    // what the reference grants
 	count   uint64        // sends not yet released by the peer
 	key     exportKey     // identity in byKey; zero if not deduplicated
+	after   afterReply    // recv's, if it lends buffers (builtin.go)
 }
 
 // exportKey identifies an object exported as a static type, so sending it
@@ -170,6 +171,7 @@ func newExport(v reflect.Value, t reflect.Type, key exportKey) (*export, error) 
 	x.recv = x.val
 	if a, ok := adapters[t]; ok {
 		x.recv = a.wrap(x.val)
+		x.after, _ = x.recv.Interface().(afterReply)
 	}
 	return x, nil
 }

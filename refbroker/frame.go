@@ -56,8 +56,16 @@ func getFrame(n int) []byte {
 	if p, _ := framePool.Get().(*[]byte); p != nil && cap(*p) >= n {
 		return (*p)[:n]
 	}
+	if n >= bigBytes {
+		// Room for a large slice shared with the receiver to come back
+		// (recycle) as a frame as large as this one (decoder.alias).
+		return make([]byte, n, n+frameSlack)
+	}
 	return make([]byte, n, max(n, 512))
 }
+
+// frameSlack is the room a large frame has beyond its message.
+const frameSlack = 4 << 10
 
 func putFrame(b []byte) {
 	if cap(b) <= maxPooled {

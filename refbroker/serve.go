@@ -227,6 +227,9 @@ func (c *Conn) serveCall(in *incoming) {
 	if err := c.send(e); err != nil && !errors.Is(err, ErrDisconnected) {
 		c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: %w", m.full, err))
 	}
+	if x.after != nil { // the return is written or copied: nothing here holds them now
+		x.after.afterReply(args, outs)
+	}
 }
 
 // safeCall is the one place user code is called on the peer's behalf. A

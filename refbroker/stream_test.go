@@ -55,6 +55,7 @@ type streamer interface {
 	Source() (io.Reader, error)
 	Sink() (io.Writer, error)
 	Chunk(n, seed int) ([]byte, error)
+	Two(n int) ([]byte, []byte, error)
 }
 
 type streamerProxy struct{ *Ref }
@@ -77,6 +78,12 @@ func (p streamerProxy) Chunk(n, seed int) ([]byte, error) {
 	return b, err
 }
 
+func (p streamerProxy) Two(n int) ([]byte, []byte, error) {
+	var a, b []byte
+	err := p.Invoke("Two", []any{n}, &a, &b)
+	return a, b, err
+}
+
 func init() { RegisterInterface[streamer](func(r *Ref) streamer { return streamerProxy{r} }) }
 
 type streams struct {
@@ -86,6 +93,12 @@ type streams struct {
 
 func (s streams) Source() (io.Reader, error) { return s.r, nil }
 func (s streams) Sink() (io.Writer, error)   { return s.w, nil }
+func (s streams) Two(n int) ([]byte, []byte, error) {
+	a, _ := s.Chunk(n, 1)
+	b, _ := s.Chunk(n, 2)
+	return a, b, nil
+}
+
 func (s streams) Chunk(n, seed int) ([]byte, error) {
 	b := pattern(n)
 	for i := range b {
@@ -234,7 +247,7 @@ func TestWriterProxyDistrustsCounts(t *testing.T) {
 
 // TestLargeBytesStayIntact: large byte slices handed over without a copy
 // (sharing the frame they arrived in) are not overwritten by later
-// messages, of any size.
+// messages, of any size, nor by appends to one another.
 func TestLargeBytesStayIntact(t *testing.T) {
 	client, _ := testPair(t, map[string]any{"s": streams{}})
 	s, err := Dispense[streamer](client, "s")
@@ -250,13 +263,23 @@ func TestLargeBytesStayIntact(t *testing.T) {
 		}
 		got = append(got, b)
 	}
+	for i := range got { // appending to one result changes no other
+		got[i] = append(got[i], make([]byte, 8<<10)...)
+	}
 	for i, n := range sizes {
 		want, _ := streams{}.Chunk(n, i)
-		if !bytes.Equal(got[i], want) {
-			t.Errorf("the %d-byte result of call %d changed after later calls", n, i)
+		if !bytes.Equal(got[i][:n], want) {
+			t.Errorf("the %d-byte result of call %d changed after later calls and appends", n, i)
 		}
-		if cap(got[i]) != n {
-			t.Errorf("the %d-byte result has capacity %d: appending to it could overwrite what follows", n, cap(got[i]))
-		}
+	}
+	a, b, err := s.Two(2 * bigBytes) // two large slices in one message
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = append(a, make([]byte, 8<<10)...)
+	wantA, _ := streams{}.Chunk(2*bigBytes, 1)
+	wantB, _ := streams{}.Chunk(2*bigBytes, 2)
+	if !bytes.Equal(a[:2*bigBytes], wantA) || !bytes.Equal(b, wantB) {
+		t.Error("appending to the first of two large results in one message changed the second")
 	}
 }

@@ -189,16 +189,26 @@ type decoder struct {
 	frameCap int
 }
 
-// mayAlias reports whether the byte slice b, read from d's frame, may be
-// handed to the receiver as it is instead of copied: it is large, and at
-// least half the frame's buffer, so that keeping it does not keep much
-// more memory alive. The frame is then not reused.
-func (d *decoder) mayAlias(b []byte) bool {
+// alias returns the byte slice b, just read from d's frame, to hand to
+// the receiver as it is, sharing the frame, and true; or false if b must
+// be copied. b is shared when it is large and at least half the frame's
+// buffer, so that keeping it does not keep much more memory alive; the
+// frame is then not reused, unless the receiver gives b back (recycle).
+// When no other large slice can follow b in the frame, b keeps the rest
+// of the buffer as its capacity, so that, given back, it holds a frame of
+// the same size again.
+func (d *decoder) alias(b []byte) ([]byte, bool) {
 	if d.frameCap == 0 || len(b) < bigBytes || 2*len(b) < d.frameCap {
-		return false
+		return nil, false
 	}
 	d.aliased = true
-	return true
+	if len(d.buf)-d.off < bigBytes && cap(d.buf)-len(d.buf) <= frameSlack {
+		full := d.buf[:cap(d.buf)]
+		clear(full[len(d.buf):]) // no stale bytes of an earlier message
+		start := d.off - len(b)
+		return full[start : start+len(b)], true
+	}
+	return b, true
 }
 
 func (d *decoder) fail(err error) {
