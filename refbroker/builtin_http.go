@@ -1,6 +1,7 @@
 package refbroker
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -112,12 +113,19 @@ type responseWire interface {
 type responseAdapter struct{ w http.ResponseWriter }
 
 func (a responseAdapter) WriteHeader(status int, header map[string][]string) error {
-	h := a.w.Header()
+	if sw, ok := a.w.(*sentWriter); ok {
+		return sw.writeHeaderWith(status, header)
+	}
+	setHeader(a.w, header)
+	a.w.WriteHeader(status)
+	return nil
+}
+
+func setHeader(w http.ResponseWriter, header map[string][]string) {
+	h := w.Header()
 	for k, v := range header {
 		h[k] = v
 	}
-	a.w.WriteHeader(status)
-	return nil
 }
 
 func (a responseAdapter) Write(b []byte) (int, error) { return a.w.Write(b) }
@@ -193,29 +201,64 @@ func (p *responseProxy) headerSent() bool {
 
 // sentWriter is a local http.ResponseWriter as a remote handler is given
 // it: it notes whether the header has gone, so that a failed call answers
-// 502 only when nothing was sent yet.
+// 502 only when nothing was sent yet; and once the local ServeHTTP has
+// returned (finish), it refuses to be used, as net/http requires, and
+// after any use still running has ended. (The remote handler may go on
+// after its call was abandoned: the client went away.)
 type sentWriter struct {
 	http.ResponseWriter
 	sent atomic.Bool
+	mu   sync.RWMutex // held for reading by each use, for writing by finish
+	done bool
 }
 
-func (w *sentWriter) WriteHeader(status int) {
+// errHandlerReturned is what a remote handler's writes get once the local
+// ServeHTTP has returned.
+var errHandlerReturned = errors.New("refbroker: the http.ResponseWriter was used after its ServeHTTP returned (the client went away)")
+
+// use runs f unless the writer is finished, and reports whether it ran.
+func (w *sentWriter) use(f func()) bool {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.done {
+		return false
+	}
 	w.sent.Store(true)
-	w.ResponseWriter.WriteHeader(status)
+	f()
+	return true
 }
 
-func (w *sentWriter) Write(b []byte) (int, error) {
-	w.sent.Store(true)
-	return w.ResponseWriter.Write(b)
+// finish waits for the uses in progress and refuses later ones.
+func (w *sentWriter) finish() {
+	w.mu.Lock()
+	w.done = true
+	w.mu.Unlock()
+}
+
+func (w *sentWriter) WriteHeader(status int) { w.use(func() { w.ResponseWriter.WriteHeader(status) }) }
+
+func (w *sentWriter) writeHeaderWith(status int, header map[string][]string) error {
+	if !w.use(func() { setHeader(w.ResponseWriter, header); w.ResponseWriter.WriteHeader(status) }) {
+		return errHandlerReturned
+	}
+	return nil
+}
+
+func (w *sentWriter) Write(b []byte) (n int, err error) {
+	if !w.use(func() { n, err = w.ResponseWriter.Write(b) }) {
+		return 0, errHandlerReturned
+	}
+	return n, err
 }
 
 // Flush sends the header (as the writer's own Flush does) and flushes when
 // the writer can.
 func (w *sentWriter) Flush() {
-	w.sent.Store(true)
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
+	w.use(func() {
+		if f, ok := w.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+	})
 }
 
 // Unwrap lets http.ResponseController reach the writer's other features.
@@ -225,6 +268,7 @@ type handlerProxy struct{ *Ref }
 
 func (p handlerProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var sent func() bool
+	var sw *sentWriter
 	arg := w
 	if rp, ok := w.(*responseProxy); ok {
 		// Going home, where it is the original writer. Known gap: what
@@ -233,10 +277,13 @@ func (p handlerProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// calling a host handler with the host's own writer).
 		sent = rp.headerSent
 	} else {
-		sw := &sentWriter{ResponseWriter: w}
+		sw = &sentWriter{ResponseWriter: w}
 		sent, arg = sw.sent.Load, sw
 	}
 	err := p.Invoke("ServeHTTP", []any{arg, r})
+	if sw != nil {
+		sw.finish() // before this ServeHTTP answers or returns
+	}
 	switch {
 	case err == nil:
 	case r.Context().Err() != nil:

@@ -101,7 +101,7 @@ type callCtx struct {
 	deadline time.Time // zero: none
 	timer    *time.Timer
 	done     chan struct{}
-	mu       sync.Mutex // guards err until done is closed
+	mu       sync.Mutex // guards err until done is closed, and timer
 	err      error
 }
 
@@ -112,7 +112,9 @@ func newCallCtx(remaining time.Duration) *callCtx {
 	cc := &callCtx{Context: inner, cancel: cancel, done: make(chan struct{})}
 	if remaining >= 0 {
 		cc.deadline = time.Now().Add(remaining)
+		cc.mu.Lock() // the timer may fire before it is stored
 		cc.timer = time.AfterFunc(remaining, func() { cc.end(context.DeadlineExceeded, nil) })
+		cc.mu.Unlock()
 	}
 	return cc
 }
@@ -142,9 +144,10 @@ func (cc *callCtx) end(err, cause error) {
 		return
 	}
 	cc.err = err
+	timer := cc.timer
 	cc.mu.Unlock()
-	if cc.timer != nil {
-		cc.timer.Stop()
+	if timer != nil {
+		timer.Stop()
 	}
 	if cause == nil {
 		cause = err
