@@ -182,25 +182,28 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 		return fmt.Errorf("refbroker: %s: %w", name, err)
 	}
 	c.callsMade.Add(1)
-	c.needReader()
+	reading := c.takeRole() // if nobody reads, this caller does (reader.go)
+	if !reading {
+		c.needReader()
+	}
 	// The peer hears of a cancellation as soon as it happens, even while
 	// this goroutine is busy (say, serving a callback of the same call).
 	stop := func() bool { return false }
 	if ctxDone != nil {
 		stop = context.AfterFunc(ctx, func() { c.sendCancel(seq, ctx) })
 	}
-	select {
-	case r := <-p.ch:
-		stop()
-		switch {
-		case r.m != nil:
-			return c.readReturn(r.m, name, out, outs, restore, p.sent)
-		case r.err != nil:
-			return r.err
-		default:
-			return c.disconnected(name)
+	var r reply
+	got := true
+	if reading {
+		r, got = c.readFor(p.ch, ctx)
+	} else {
+		select {
+		case r = <-p.ch:
+		case <-ctxDone:
+			got = false
 		}
-	case <-ctxDone:
+	}
+	if !got {
 		// ctx.Done closes before AfterFunc's func is started, so stopping
 		// it here can win the race: then the cancel is ours to send.
 		if stop() {
@@ -208,6 +211,15 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 		}
 		c.abandon(seq, p)
 		return ctx.Err()
+	}
+	stop()
+	switch {
+	case r.m != nil:
+		return c.readReturn(r.m, name, out, outs, restore, p.sent)
+	case r.err != nil:
+		return r.err
+	default:
+		return c.disconnected(name)
 	}
 }
 

@@ -146,7 +146,7 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 		c.maxQueue = DefaultMaxQueuedBytes
 	}
 	c.st.init()
-	c.rd.init(rwc)
+	c.initReader(rwc)
 	c.workers.Add(2)
 	go c.readLoop()
 	go c.flushReleases()
@@ -257,6 +257,7 @@ func (c *Conn) end(cause error, closeStream bool) {
 	for _, p := range pending {
 		p.connEnded()
 	}
+	c.interruptCaller() // a caller reading for its return has it now
 	for _, cc := range serving {
 		cc.end(context.Canceled, fmt.Errorf("%w: %v", ErrDisconnected, cause))
 	}

@@ -3,7 +3,8 @@ package refbroker
 import (
 	"bufio"
 	"bytes"
-	"encoding/binary"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -13,8 +14,9 @@ import (
 
 // The reader role: reading frames and dispatching each message.
 //
-// One goroutine at a time reads the stream. When a call arrives and
-// nothing else is waiting to be read, the reader serves the call itself
+// One goroutine at a time reads the stream: a reader goroutine (readLoop),
+// or a caller reading for its own return. When a call arrives and nothing
+// else is waiting to be read, the reader goroutine serves the call itself
 // ("inline") instead of starting a goroutine for it: handing work to
 // another goroutine wakes a second thread, and on a small machine that
 // wake-up, not the broker's code, is most of a call's cost
@@ -35,9 +37,29 @@ import (
 // role did not pass, it goes back to reading. Each inline call has an
 // episode number, so a goroutine whose role passed cannot take it back.
 //
-// The reader counts in workers (Close waits for it) only while it reads,
-// not while it runs user code: Close waits for the connection's own
-// goroutines, never for methods it runs.
+// The same hand-off costs a caller on the other side of the call: the
+// reader goroutine reads its return and wakes it. So on a side that serves
+// nothing (no roots, no exports: the peer can send it nothing but returns
+// to its calls), the reader goroutine leaves the role free once it has
+// delivered a return and no call waits (yield), and a caller that finds
+// the role free takes it: it reads until its own return has come, so a
+// call has no hand-off on either side. It gives the role back when it has
+// its return: free again if the side still serves nothing and no other
+// call waits, or else to a new reader goroutine. A frame that is not its
+// return is dispatched as the reader goroutine would (a call, should an
+// export appear meanwhile, is served on a goroutine of its own). While the
+// role is free nobody reads: a reader goroutine takes it back after
+// idleRead (a late release, or the connection's end, is then read), or the
+// next caller does. A caller whose context ends while it reads is
+// interrupted by a read deadline in the past (the stream must have read
+// deadlines; otherwise callers never read), leaves the frame it was
+// reading half read for the next reader (frameReader), and passes the
+// role to a new reader goroutine.
+//
+// The reader counts in workers (Close waits for it) only while it is a
+// reader goroutine reading, not while it runs user code or while a caller
+// reads: Close waits for the connection's own goroutines, never for
+// methods it runs or for its callers.
 
 // watchTick is the watchdog's period: an inline call that is seen running
 // at two ticks in a row (so after 1–2 ticks) loses the reader role.
@@ -47,31 +69,72 @@ const watchTick = time.Millisecond
 // waits before it stops; the next inline call starts it again.
 const watchIdleTicks = 50
 
+// idleRead is how long the role may stay free before a reader goroutine
+// takes it back.
+const idleRead = time.Millisecond
+
+// Who holds the reader role.
+const (
+	roleLoop   = iota // a reader goroutine (readLoop)
+	roleCaller        // a caller, reading for its return
+	roleFree          // nobody: see yield
+)
+
 // readerRole is the state of the reader role, under its own mutex.
 type readerRole struct {
 	sync.Mutex
-	br       *bufio.Reader
+	fr       frameReader
+	holder   int           // roleLoop, roleCaller or roleFree
 	inline   atomic.Uint64 // the inline episode in progress; 0 while the reader reads
 	episodes uint64        // the last episode number given out
 	watching bool          // the watchdog goroutine runs
 	stopped  bool          // the stream is closed: no new readers or watchdog
+	callers  bool          // callers may read: the stream has read deadlines
+	idle     *time.Timer   // takes the role back when it has been free for idleAfter
+	// idleAfter is idleRead, but for tests that need the role to stay
+	// free.
+	idleAfter time.Duration
 }
 
-func (r *readerRole) init(rd io.Reader) { r.br = bufio.NewReaderSize(rd, 64<<10) }
+func (c *Conn) initReader(rd io.Reader) {
+	c.rd.fr.br = bufio.NewReaderSize(rd, 64<<10)
+	_, c.rd.callers = c.rwc.(readDeadliner)
+	c.rd.callers = c.rd.callers && len(c.roots) == 0
+	c.rd.idle = time.AfterFunc(time.Hour, c.idleTakeBack)
+	c.rd.idle.Stop()
+	c.rd.idleAfter = idleRead
+}
 
-// readLoop reads and dispatches frames until the connection ends, or until
-// the reader role passes on while this goroutine serves a call inline.
+// readDeadliner is what a stream needs for callers to read from it.
+type readDeadliner interface{ SetReadDeadline(time.Time) error }
+
+func (c *Conn) setReadDeadline(t time.Time) {
+	if rd, ok := c.rwc.(readDeadliner); ok {
+		_ = rd.SetReadDeadline(t)
+	}
+}
+
+// readLoop reads and dispatches frames until the connection ends, until
+// the reader role passes on while this goroutine serves a call inline, or
+// until it leaves the role free (yield).
 func (c *Conn) readLoop() {
 	for {
-		in, ok := c.readOne()
-		if !ok {
+		in, typ, st := c.readOne()
+		switch st {
+		case readEnded:
 			c.workers.Done()
 			return
-		}
-		if in == nil {
+		case readTimeout: // a deadline an interrupted caller left: not ours
+			c.setReadDeadline(time.Time{})
 			continue
 		}
-		if c.rd.br.Buffered() > 0 { // more is waiting: serve this call aside
+		if in == nil {
+			if typ == msgReturn && c.yield() {
+				return
+			}
+			continue
+		}
+		if c.rd.fr.br.Buffered() > 0 { // more is waiting: serve this call aside
 			go c.serveCall(in)
 			continue
 		}
@@ -79,6 +142,143 @@ func (c *Conn) readLoop() {
 		c.serveCall(in)
 		if !c.resume(ep) {
 			return
+		}
+	}
+}
+
+// quiet reports whether the peer can send this side nothing but returns
+// to its calls, and no call waits for one. c.rd is locked.
+func (c *Conn) quiet() bool {
+	q := false
+	c.locked(func(s *state) { q = len(s.calls.bySeq) == 0 && len(s.exports.byID) == 0 })
+	return q && c.rd.callers && c.rd.fr.br.Buffered() == 0
+}
+
+// yield leaves the reader role free, if the side is quiet: the reader
+// goroutine then ends. It reports whether it did.
+func (c *Conn) yield() bool {
+	c.rd.Lock()
+	defer c.rd.Unlock()
+	if c.rd.stopped || c.rd.holder != roleLoop || !c.quiet() {
+		return false
+	}
+	c.rd.holder = roleFree
+	c.rd.idle.Reset(c.rd.idleAfter)
+	c.workers.Done()
+	return true
+}
+
+// idleTakeBack starts a reader goroutine if the role is still free.
+func (c *Conn) idleTakeBack() {
+	c.rd.Lock()
+	if c.rd.holder != roleFree || c.rd.stopped {
+		c.rd.Unlock()
+		return
+	}
+	c.rd.holder = roleLoop
+	c.workers.Add(1)
+	c.rd.Unlock()
+	c.readLoop()
+}
+
+// takeRole makes the calling caller the reader, if the role is free.
+func (c *Conn) takeRole() bool {
+	if !c.rd.callers {
+		return false
+	}
+	c.rd.Lock()
+	defer c.rd.Unlock()
+	if c.rd.holder != roleFree || c.rd.stopped {
+		return false
+	}
+	c.rd.holder = roleCaller
+	c.rd.idle.Stop()
+	return true
+}
+
+// giveBackRole ends a caller's turn as the reader: the role is left free
+// if the side is quiet, else passed to a new reader goroutine.
+func (c *Conn) giveBackRole() {
+	c.rd.Lock()
+	defer c.rd.Unlock()
+	switch {
+	case c.rd.stopped:
+		c.rd.holder = roleFree
+	case c.quiet():
+		c.rd.holder = roleFree
+		c.rd.idle.Reset(c.rd.idleAfter)
+	default:
+		c.rd.holder = roleLoop
+		c.workers.Add(1)
+		go c.readLoop()
+	}
+}
+
+// interruptCaller makes a caller that reads return from its read (the
+// connection ended while it waits there).
+func (c *Conn) interruptCaller() {
+	c.rd.Lock()
+	if c.rd.holder == roleCaller {
+		c.setReadDeadline(time.Unix(1, 0))
+	}
+	c.rd.Unlock()
+}
+
+// readFor reads frames, as the reader, until ch holds the caller's reply,
+// or until ctxDone closes: then it passes the role on and returns false.
+func (c *Conn) readFor(ch chan reply, ctx context.Context) (reply, bool) {
+	var ctxDone <-chan struct{}
+	var stop func() bool
+	var fired atomic.Bool
+	var mu sync.Mutex // orders the interrupt before its disarming
+	armed := true
+	if ctx != nil && ctx.Done() != nil {
+		ctxDone = ctx.Done()
+		stop = context.AfterFunc(ctx, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if armed {
+				fired.Store(true)
+				c.setReadDeadline(time.Unix(1, 0))
+			}
+		})
+	}
+	disarm := func() {
+		if stop != nil {
+			stop()
+			mu.Lock()
+			armed = false
+			mu.Unlock()
+			if fired.Load() {
+				c.setReadDeadline(time.Time{})
+			}
+		}
+	}
+	for {
+		select {
+		case r := <-ch:
+			disarm()
+			c.giveBackRole()
+			return r, true
+		case <-ctxDone:
+			disarm()
+			c.giveBackRole()
+			return reply{}, false
+		default:
+		}
+		in, _, st := c.readOne()
+		switch st {
+		case readEnded:
+			// Every waiting call has been told (Conn.end): ch has it.
+			disarm()
+			return <-ch, true
+		case readTimeout:
+			c.setReadDeadline(time.Time{}) // then see why, above
+			fired.Store(false)
+			continue
+		}
+		if in != nil {
+			go c.serveCall(in) // an export appeared meanwhile: serve aside
 		}
 	}
 }
@@ -145,6 +345,7 @@ func (c *Conn) handOffLocked() {
 func (c *Conn) stopReaders() {
 	c.rd.Lock()
 	c.rd.stopped = true
+	c.rd.idle.Stop()
 	c.rd.Unlock()
 }
 
@@ -187,62 +388,61 @@ func (c *Conn) watch() {
 	}
 }
 
+// Outcomes of readOne.
+const (
+	readOK      = iota
+	readEnded   // the connection has ended
+	readTimeout // a read deadline passed; the frame reader kept its place
+)
+
 // readOne reads and dispatches one frame, and returns the call in it for
-// the caller to serve, if it is one. ok is false once the connection has
-// ended.
-func (c *Conn) readOne() (in *incoming, ok bool) {
-	br := c.rd.br
-	n, err := binary.ReadUvarint(br)
-	if err != nil {
-		c.wentAway(err)
-		return nil, false
-	}
-	if n > uint64(c.maxMsg) {
-		if err := c.refuseOversize(br, n); err != nil {
-			c.shutdown(fmt.Errorf("the other side went away mid-message (%w)", err))
-			return nil, false
-		}
-		return nil, true
-	}
-	buf := getFrame(int(n))
-	if _, err := io.ReadFull(br, buf); err != nil {
+// the caller to serve, if it is one, and the frame's message type.
+func (c *Conn) readOne() (in *incoming, typ byte, st int) {
+	buf, over, err := c.rd.fr.next(c.maxMsg)
+	switch {
+	case err != nil && isTimeout(err):
+		// An interrupted caller's (or, after Shutdown, one told the
+		// connection ended): the stream stays open until Close.
+		return nil, 0, readTimeout
+	case errors.Is(err, io.ErrUnexpectedEOF):
 		c.shutdown(fmt.Errorf("the other side went away mid-message (%w)", err))
-		return nil, false
+		return nil, 0, readEnded
+	case err != nil:
+		c.wentAway(err)
+		return nil, 0, readEnded
+	case over != nil:
+		c.refuseOversize(over)
+		return nil, 0, readOK
+	}
+	if len(buf) > 0 {
+		typ = buf[0]
 	}
 	in, err = c.dispatch(c.newInbound(buf, true))
 	if err != nil {
 		c.log.Warn("refbroker: closing the connection after a bad message", "error", err)
 		c.shutdown(err)
-		return nil, false
+		return nil, typ, readEnded
 	}
-	return in, true
+	return in, typ, readOK
 }
 
-// refuseOversize skips a message over the size limit without holding it
-// in memory, and fails the call it belonged to, so one oversized message
-// costs one call, not the connection.
-func (c *Conn) refuseOversize(br *bufio.Reader, n uint64) error {
-	head := make([]byte, min(n, 16))
-	if _, err := io.ReadFull(br, head); err != nil {
-		return err
-	}
-	if _, err := io.CopyN(io.Discard, br, int64(n)-int64(len(head))); err != nil {
-		return err
-	}
-	tooBig := fmt.Errorf("refbroker: a message of %d bytes exceeds the receiver's limit of %d (Options.MaxMessageSize)", n, c.maxMsg)
-	d := &decoder{buf: head}
+// refuseOversize fails the call an oversized message belonged to (the
+// frame reader skipped it without holding it in memory), so one oversized
+// message costs one call, not the connection.
+func (c *Conn) refuseOversize(o *oversized) {
+	tooBig := fmt.Errorf("refbroker: a message of %d bytes exceeds the receiver's limit of %d (Options.MaxMessageSize)", o.size, c.maxMsg)
+	d := &decoder{buf: o.head}
 	typ, seq := d.byte1(), d.uvarint()
 	switch {
 	case d.err != nil:
-		c.log.Warn("refbroker: dropped an oversized message", "bytes", n)
+		c.log.Warn("refbroker: dropped an oversized message", "bytes", o.size)
 	case typ == msgCall || typ == msgBootstrap:
 		c.reply(seq, statusRejected, tooBig)
 	case typ == msgReturn:
 		c.deliver(seq, reply{err: tooBig})
 	default:
-		c.log.Warn("refbroker: dropped an oversized message", "type", typ, "bytes", n)
+		c.log.Warn("refbroker: dropped an oversized message", "type", typ, "bytes", o.size)
 	}
-	return nil
 }
 
 // dispatch handles one message, except that it returns a call, for the

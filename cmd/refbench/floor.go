@@ -26,6 +26,7 @@ var floorModes = []struct{ name, what string }{
 	{"raw", "one goroutine each side, no hand-off"},
 	{"serve-handoff", "one hand-off: the serving side answers from a new goroutine (`go` per message)"},
 	{"caller-handoff", "one hand-off: a reader goroutine passes each reply to the waiting caller"},
+	{"caller-spins", "a reader goroutine passes each reply to the caller, which spins for it"},
 	{"both-handoffs", "both hand-offs"},
 	{"netrpc-socket", "net/rpc over the socket (both hand-offs)"},
 	{"netrpc-yamux", "net/rpc over a yamux stream on the socket (go-plugin's transport)"},
@@ -147,8 +148,9 @@ func floorCaller(mode string, stream io.ReadWriteCloser) (func() error, error) {
 			_, err := io.ReadFull(stream, buf)
 			return err
 		}, nil
-	case "caller-handoff", "both-handoffs":
+	case "caller-handoff", "both-handoffs", "caller-spins":
 		replies := make(chan error, 1) // room for the final error, once the stream closes
+		spin := mode == "caller-spins"
 		go func() {
 			for {
 				buf := make([]byte, floorMsg)
@@ -163,6 +165,8 @@ func floorCaller(mode string, stream io.ReadWriteCloser) (func() error, error) {
 		return func() error {
 			if _, err := stream.Write(buf); err != nil {
 				return err
+			}
+			for start := time.Now(); spin && len(replies) == 0 && time.Since(start) < 50*time.Microsecond; {
 			}
 			return <-replies
 		}, nil
@@ -198,7 +202,7 @@ func floorChild(sock, mode string) error {
 		}
 	}
 	switch mode {
-	case "raw", "caller-handoff":
+	case "raw", "caller-handoff", "caller-spins":
 		buf := make([]byte, floorMsg)
 		for {
 			if _, err := io.ReadFull(stream, buf); err != nil {
