@@ -41,6 +41,15 @@ func quietPair(t *testing.T, roots map[string]any, wrap func(net.Conn) net.Conn)
 
 func noWrap(c net.Conn) net.Conn { return c }
 
+// roleIs reports whether c's reader role is held as role.
+func roleIs(c *Conn, role int) func() bool {
+	return func() bool {
+		c.rd.Lock()
+		defer c.rd.Unlock()
+		return c.rd.holder == role
+	}
+}
+
 // TestCallersReadTheirReturns: on a side that serves nothing, once the
 // first return is in, the reader role is left free between calls, and
 // calls work, in sequence and at once.
@@ -59,12 +68,7 @@ func TestCallersReadTheirReturns(t *testing.T) {
 			t.Fatalf("call %d: %v", i, err)
 		}
 	}
-	free := func() bool {
-		client.rd.Lock()
-		defer client.rd.Unlock()
-		return client.rd.holder == roleFree
-	}
-	testutil.Eventually(t, "the reader role to be free between calls", free)
+	testutil.Eventually(t, "the reader role to be free between calls", roleIs(client, roleFree))
 	done := make(chan error, 8)
 	for g := range 8 {
 		go func() {
@@ -100,11 +104,7 @@ func TestCallerReadingInterrupted(t *testing.T) {
 	if _, err := g.Get(context.Background(), 10, 0); err != nil { // the role is free after this
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, "the reader role to be free", func() bool {
-		client.rd.Lock()
-		defer client.rd.Unlock()
-		return client.rd.holder == roleFree
-	})
+	testutil.Eventually(t, "the reader role to be free", roleIs(client, roleFree))
 	for i := range 5 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i+1)*time.Millisecond)
 		start := time.Now()
@@ -156,18 +156,10 @@ func TestShutdownWhileCallerReads(t *testing.T) {
 	if _, err := g.Get(context.Background(), 10, 0); err != nil { // the role is free after this
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, "the reader role to be free", func() bool {
-		client.rd.Lock()
-		defer client.rd.Unlock()
-		return client.rd.holder == roleFree
-	})
+	testutil.Eventually(t, "the reader role to be free", roleIs(client, roleFree))
 	errc := make(chan error, 1)
 	go func() { errc <- g.Block(context.Background()) }()
-	testutil.Eventually(t, "the caller to read for its return", func() bool {
-		client.rd.Lock()
-		defer client.rd.Unlock()
-		return client.rd.holder == roleCaller
-	})
+	testutil.Eventually(t, "the caller to read for its return", roleIs(client, roleCaller))
 	client.Shutdown()
 	select {
 	case err := <-errc:

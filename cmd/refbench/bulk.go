@@ -12,11 +12,13 @@ import (
 	"github.com/refplug/refplug/internal/bench"
 )
 
-// Bulk data against the machine: refplug moving bytes, and the socket
-// between two processes moving the same bytes, alternating in each round.
+// refplug against the machine: a plain call against a bare ping-pong, and
+// bulk data against the socket between two processes moving the same
+// bytes, alternating in each round.
 
-// bulkTargets are the goals of the bulk table.
+// The goals of the table against the machine.
 const (
+	callTarget   = 1.2 // plain call: at most this times a bare ping-pong
 	echoTarget   = 1.5 // 1 MiB in and out: at most this times the socket's echo
 	streamTarget = 0.5 // io.Copy through a passed reader or writer: at least this share of the socket's bandwidth
 )
@@ -26,11 +28,12 @@ type countingWriter struct{ n int64 }
 
 func (w *countingWriter) Write(b []byte) (int, error) { w.n += int64(len(b)); return len(b), nil }
 
-// measureBulk measures, rounds times each, alternating: 1 MiB in and out
-// through refplug against a socket echo of 1 MiB, and total bytes through
-// io.Copy from a host io.Reader and into a host io.Writer against the
-// socket streaming the same bytes.
-func measureBulk(c *host.Client, b bench.Bench, rounds int, round time.Duration, total int64) (string, error) {
+// measureMachine measures, rounds times each, alternating: a plain call
+// against a bare 32-byte ping-pong with a child, 1 MiB in and out through
+// refplug against a socket echo of 1 MiB, and total bytes through io.Copy
+// from a host io.Reader and into a host io.Writer against the socket
+// streaming the same bytes.
+func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Duration, total int64) (string, error) {
 	streams, err := host.Dispense[bench.Streams](c, "streams")
 	if err != nil {
 		return "", err
@@ -44,7 +47,7 @@ func measureBulk(c *host.Client, b bench.Bench, rounds int, round time.Duration,
 	echo := func() error {
 		out, err := b.Bytes(mib)
 		if err == nil && len(out) != len(mib) {
-			err = fmt.Errorf("Bytes returned %d bytes", len(out))
+			err = fmt.Errorf("b.Bytes returned %d bytes", len(out))
 		}
 		return err
 	}
@@ -52,7 +55,7 @@ func measureBulk(c *host.Client, b bench.Bench, rounds int, round time.Duration,
 		start := time.Now()
 		n, err := streams.Drain(io.LimitReader(bench.Zeros{}, total))
 		if err == nil && n != total {
-			err = fmt.Errorf("Drain read %d bytes of %d", n, total)
+			err = fmt.Errorf("streams.Drain read %d bytes of %d", n, total)
 		}
 		return time.Since(start), err
 	}
@@ -61,18 +64,34 @@ func measureBulk(c *host.Client, b bench.Bench, rounds int, round time.Duration,
 		start := time.Now()
 		n, err := streams.Pour(w, total)
 		if err == nil && (n != total || w.n != total) {
-			err = fmt.Errorf("Pour wrote %d bytes (the host got %d) of %d", n, w.n, total)
+			err = fmt.Errorf("streams.Pour wrote %d bytes (the host got %d) of %d", n, w.n, total)
 		}
 		return time.Since(start), err
 	}
-	var echoes, floors, drains, pours, streamFloors []time.Duration
+	plain := func() error {
+		n, err := b.Plain(1, 2)
+		if err == nil && n != 3 {
+			err = fmt.Errorf("b.Plain(1, 2) = %d", n)
+		}
+		return err
+	}
+	var calls, pings, echoes, floors, drains, pours, streamFloors []time.Duration
 	for range rounds {
-		d, err := echoFloor(dir, round)
+		d, err := floorRound(dir, "raw", round)
+		if err != nil {
+			return "", fmt.Errorf("ping-pong: %w", err)
+		}
+		pings = append(pings, d)
+		if d, err = timeOp(plain, 5, round); err != nil {
+			return "", fmt.Errorf("plain call: %w", err)
+		}
+		calls = append(calls, d)
+		d, err = echoFloor(dir, round)
 		if err != nil {
 			return "", fmt.Errorf("socket echo: %w", err)
 		}
 		floors = append(floors, d)
-		r, err := timeOp(echo, round)
+		r, err := timeOp(echo, 5, round)
 		if err != nil {
 			return "", fmt.Errorf("1 MiB in and out: %w", err)
 		}
@@ -82,11 +101,11 @@ func measureBulk(c *host.Client, b bench.Bench, rounds int, round time.Duration,
 		}
 		streamFloors = append(streamFloors, d)
 		if d, err = drain(); err != nil {
-			return "", fmt.Errorf("Drain: %w", err)
+			return "", fmt.Errorf("streams.Drain: %w", err)
 		}
 		drains = append(drains, d)
 		if d, err = pour(); err != nil {
-			return "", fmt.Errorf("Pour: %w", err)
+			return "", fmt.Errorf("streams.Pour: %w", err)
 		}
 		pours = append(pours, d)
 	}
@@ -99,7 +118,9 @@ func measureBulk(c *host.Client, b bench.Bench, rounds int, round time.Duration,
 		return fmt.Sprintf("%.0f MiB/s", float64(total)/(1<<20)/d.Seconds())
 	}
 	var s strings.Builder
-	fmt.Fprintf(&s, "| bulk (median of %d) | refplug | the socket (floor) | refplug ÷ floor | target |\n|---|---:|---:|---:|---|\n", rounds)
+	fmt.Fprintf(&s, "| against the machine (median of %d) | refplug | the socket (floor) | refplug ÷ floor | target |\n|---|---:|---:|---:|---|\n", rounds)
+	call, ping := median(calls), median(pings)
+	fmt.Fprintf(&s, "| plain call (µs; floor: a 32-byte ping-pong, one goroutine a side) | %s | %s | %.2f | ≤ %.1f×%s |\n", us(call), us(ping), float64(call)/float64(ping), callTarget, verdict(float64(call)/float64(ping) <= callTarget))
 	e, f := median(echoes), median(floors)
 	ratio := float64(e) / float64(f)
 	fmt.Fprintf(&s, "| 1 MiB in and out (µs; floor: a child echoes 1 MiB) | %s | %s | %.2f | ≤ %.1f×%s |\n", us(e), us(f), ratio, echoTarget, verdict(ratio <= echoTarget))
@@ -117,9 +138,10 @@ func measureBulk(c *host.Client, b bench.Bench, rounds int, round time.Duration,
 	return s.String(), nil
 }
 
-// timeOp runs op for about d and returns the time per run.
-func timeOp(op func() error, d time.Duration) (time.Duration, error) {
-	for range 5 {
+// timeOp runs op warm times, then for about d, and returns the time per
+// run of the latter.
+func timeOp(op func() error, warm int, d time.Duration) (time.Duration, error) {
+	for range warm {
 		if err := op(); err != nil {
 			return 0, err
 		}

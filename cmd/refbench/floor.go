@@ -121,19 +121,7 @@ func floorRound(dir, mode string, d time.Duration) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	for range 200 { // warm up
-		if err := op(); err != nil {
-			return 0, err
-		}
-	}
-	n, start := 0, time.Now()
-	for time.Since(start) < d {
-		if err := op(); err != nil {
-			return 0, err
-		}
-		n++
-	}
-	return time.Since(start) / time.Duration(n), nil
+	return timeOp(op, 200, d)
 }
 
 // floorCaller returns one round trip of mode over stream.
@@ -277,19 +265,7 @@ func echoFloor(dir string, d time.Duration) (time.Duration, error) {
 		_, err := io.ReadFull(conn, buf)
 		return err
 	}
-	for range 20 { // warm up
-		if err := op(); err != nil {
-			return 0, err
-		}
-	}
-	n, start := 0, time.Now()
-	for time.Since(start) < d {
-		if err := op(); err != nil {
-			return 0, err
-		}
-		n++
-	}
-	return time.Since(start) / time.Duration(n), nil
+	return timeOp(op, 20, d)
 }
 
 // streamFloor returns the time to move total bytes to a child over the

@@ -32,16 +32,7 @@ func handshake(client, server *tls.Config) (clientErr, serverErr error) {
 // host does, and returns what the plugin read.
 func credentialsOverSocket(t *testing.T, m *MTLS) *MTLS {
 	t.Helper()
-	host, child, err := SocketPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close()
-	plug, err := net.FileConn(child)
-	child.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	host, slot := pluginSocket(t)
 	creds, err := m.Credentials()
 	if err != nil {
 		t.Fatal(err)
@@ -49,8 +40,6 @@ func credentialsOverSocket(t *testing.T, m *MTLS) *MTLS {
 	if _, err := host.Write(creds); err != nil {
 		t.Fatal(err)
 	}
-	slot := NewSocketSlot(plug, nil)
-	defer slot.Close()
 	got, err := slot.ReadCredentials()
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +48,26 @@ func credentialsOverSocket(t *testing.T, m *MTLS) *MTLS {
 		t.Error("after ReadCredentials the slot does not hand out its socket as verified")
 	}
 	return got
+}
+
+// pluginSocket makes a socket pair as the host does, and returns the
+// host's end and the plugin's in its slot; both are closed when the test
+// ends.
+func pluginSocket(t *testing.T) (host net.Conn, slot *SocketSlot) {
+	t.Helper()
+	host, child, err := SocketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { host.Close() })
+	plug, err := net.FileConn(child)
+	child.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot = NewSocketSlot(plug, nil)
+	t.Cleanup(slot.Close)
+	return host, slot
 }
 
 func selfSignedConfig(t *testing.T) *tls.Config {
@@ -161,19 +170,8 @@ func mustParse(t *testing.T, der []byte) *x509.Certificate {
 // credentials (an old host, or a descriptor reused on the way) is
 // refused, not misread.
 func TestReadCredentialsRefusesOtherBytes(t *testing.T) {
-	host, child, err := SocketPair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close()
-	plug, err := net.FileConn(child)
-	child.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	host, slot := pluginSocket(t)
 	host.Write(make([]byte, credsHead))
-	slot := NewSocketSlot(plug, nil)
-	defer slot.Close()
 	if _, err := slot.ReadCredentials(); err == nil || !strings.Contains(err.Error(), "credentials") {
 		t.Errorf("ReadCredentials = %v; want it refused", err)
 	}
