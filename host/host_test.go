@@ -118,14 +118,7 @@ func TestScenariosPluginProcess(t *testing.T) {
 // the descriptor of its private socket still works, over a broker stream,
 // and the host's log says why.
 func TestSocketLostOnTheWay(t *testing.T) {
-	if _, err := exec.LookPath("sh"); err != nil {
-		t.Skip("needs sh for the wrapper script")
-	}
-	wrapper := filepath.Join(t.TempDir(), "wrapper")
-	script := fmt.Sprintf("#!/bin/sh\nexec %q \"$@\" 3<&-\n", filepath.Join(bin, "svcplugin"))
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	wrapper := closingWrapper(t, "svcplugin")
 	var buf testutil.Buffer
 	c, err := host.Load(wrapper, host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: &buf})))
 	if err != nil {
@@ -142,6 +135,22 @@ func TestSocketLostOnTheWay(t *testing.T) {
 	if !strings.Contains(log, "could not take its private socket") || !strings.Contains(log, "descriptor 3") {
 		t.Errorf("the host's log does not say why the socket was not used:\n%s", log)
 	}
+}
+
+// closingWrapper writes a script that starts the test plugin name with
+// descriptor 3 closed, as a wrapper between host and plugin might, and
+// returns its path; it skips the test without sh.
+func closingWrapper(t *testing.T, name string) string {
+	t.Helper()
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("needs sh for the wrapper script")
+	}
+	wrapper := filepath.Join(t.TempDir(), "wrapper")
+	script := fmt.Sprintf("#!/bin/sh\nexec %q \"$@\" 3<&-\n", filepath.Join(bin, name))
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return wrapper
 }
 
 // TestLaunchControl: WithCmd adjusts the command (directory,

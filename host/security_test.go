@@ -31,15 +31,28 @@ var attacker = goplugin.PluginSet{gp.PluginName: &gp.Plugin{}}
 // without TLS, not with a certificate of its own, not without one. The
 // plugin's objects are reachable from its host only, which goes on calling
 // them.
+//
+// It holds for refplug's own mutual TLS (the plugin got its socket) and for
+// go-plugin's AutoMTLS, its fallback (a wrapper closed the socket on the
+// way).
 func TestOtherProcessesCannotConnect(t *testing.T) {
+	t.Run("socketpair", func(t *testing.T) {
+		testOthersCannotConnect(t, filepath.Join(bin, "svcplugin"), "socketpair")
+	})
+	t.Run("fallback", func(t *testing.T) {
+		testOthersCannotConnect(t, closingWrapper(t, "svcplugin"), "muxbroker")
+	})
+}
+
+func testOthersCannotConnect(t *testing.T, path, transport string) {
 	var log testutil.Buffer
-	c, err := host.Load(filepath.Join(bin, "svcplugin"), host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &log})))
+	c, err := host.Load(path, host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &log})))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if c.Transport() != "socketpair" {
-		t.Fatalf("Transport() = %q; want socketpair", c.Transport())
+	if c.Transport() != transport {
+		t.Fatalf("Transport() = %q; want %s", c.Transport(), transport)
 	}
 	m := regexp.MustCompile(`plugin address: .*address=(\S+)`).FindStringSubmatch(log.String())
 	if m == nil {
