@@ -104,7 +104,7 @@ func (e *encoder) parts(start int) net.Buffers {
 }
 
 // finish ends decoding of m; it may be called more than once. Nothing
-// decoded aliases the frame but large byte slices (decoder.mayAlias);
+// decoded aliases the frame but large byte slices (decoder.alias);
 // a frame they share is left to the garbage collector.
 func (c *Conn) finish(m *inbound) {
 	if m.no != 0 {

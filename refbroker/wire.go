@@ -181,7 +181,7 @@ type decoder struct {
 	depth int
 	err   error
 	ctx   context.Context // the served call's context, if any (for an *http.Request)
-	// aliased is set once a decoded value shares buf (mayAlias): buf must
+	// aliased is set once a decoded value shares buf (alias): buf must
 	// not be reused.
 	aliased bool
 	// frameCap is the capacity of the buffer buf is part of, if it is a

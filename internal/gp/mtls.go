@@ -24,10 +24,10 @@ import (
 // go-plugin's AutoMTLS makes a P-521 key and certificate on each side and
 // shakes hands with them: about 15 ms of each process's start-up, spent
 // before anything else can happen. refplug keeps its guarantees at a
-// fraction of the cost. The host makes two P-256 keys, its own and the
-// plugin's, and a certificate for each, and before it starts the plugin
-// writes the plugin's key and certificate and its own public key down its
-// end of the private socket pair, which nothing but the plugin process can
+// fraction of the cost. The host makes a P-256 key and certificate for the
+// plugin (its own it makes once per process), and before it starts the
+// plugin writes the plugin's key and certificate and its own public key
+// down its end of the private socket pair, which nothing but the plugin process can
 // read (see SocketPair). Each side then accepts only a peer whose
 // certificate carries the other's key. A process that connects to the
 // plugin's go-plugin socket without the host's key cannot complete the
