@@ -117,6 +117,16 @@ func TestMTLS(t *testing.T) {
 	if _, sErr := handshake(stranger, other.PluginConfig()); sErr == nil {
 		t.Error("another plugin's server accepted a stranger")
 	}
+	for range 3 { // made ahead or on the spot, each plugin's key is its own
+		next, err := NewMTLS()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next.plugKey.Equal(other.plugKey) || next.plugKey.Equal(m.plugKey) {
+			t.Fatal("two plugins got the same key")
+		}
+		other = next
+	}
 
 	m2, _ := NewMTLS()
 	hostCfg2, _ := m2.HostConfig()
