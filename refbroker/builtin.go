@@ -161,9 +161,19 @@ func (p readCloserProxy) WriteTo(w io.Writer) (int64, error) { return remoteWrit
 func (p readCloserProxy) Close() error                       { return p.Invoke("Close", nil) }
 
 func remoteRead(r *Ref, b []byte) (int, error) {
+	asked := min(len(b), maxRemoteRead)
 	var data []byte
-	err := r.Invoke("ReadAtMost", []any{min(len(b), maxRemoteRead)}, &data)
-	return copy(b, data), err
+	err := r.Invoke("ReadAtMost", []any{asked}, &data)
+	if len(data) > asked { // a peer's answer, not to be trusted
+		return 0, tooMuchRead(len(data), asked)
+	}
+	n := copy(b, data)
+	recycle(data) // copied out: nothing else holds it
+	return n, err
+}
+
+func tooMuchRead(got, asked int) error {
+	return fmt.Errorf("refbroker: io.Reader.Read: the remote reader returned %d bytes for a read of %d", got, asked)
 }
 
 // remoteWriteTo copies the remote reader r into w until EOF, as io.Copy's
@@ -174,6 +184,9 @@ func remoteWriteTo(r *Ref, w io.Writer) (int64, error) {
 	for {
 		var data []byte
 		err := r.Invoke("ReadAtMost", []any{streamChunk}, &data)
+		if len(data) > streamChunk {
+			return total, tooMuchRead(len(data), streamChunk)
+		}
 		if len(data) > 0 {
 			n, werr := w.Write(data)
 			recycle(data) // io.Writer does not keep it

@@ -283,3 +283,40 @@ func TestLargeBytesStayIntact(t *testing.T) {
 		t.Error("appending to the first of two large results in one message changed the second")
 	}
 }
+
+// rawReader is the reader's wire method, as a peer may serve it.
+type rawReader interface {
+	ReadAtMost(n int) ([]byte, error)
+}
+
+type rawReaderProxy struct{ *Ref }
+
+func (p rawReaderProxy) ReadAtMost(n int) ([]byte, error) {
+	var b []byte
+	err := p.Invoke("ReadAtMost", []any{n}, &b)
+	return b, err
+}
+
+func init() { RegisterInterface[rawReader](func(r *Ref) rawReader { return rawReaderProxy{r} }) }
+
+// greedy answers every read with more than was asked.
+type greedy struct{}
+
+func (greedy) ReadAtMost(n int) ([]byte, error) { return make([]byte, n+10), nil }
+
+// TestReaderProxyDistrustsLengths: a peer that answers a read with more
+// bytes than were asked gets an error, not a silently cut read.
+func TestReaderProxyDistrustsLengths(t *testing.T) {
+	client, _ := testPair(t, map[string]any{"r": greedy{}})
+	raw, err := Dispense[rawReader](client, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := readerProxy{raw.(rawReaderProxy).Ref}
+	if n, err := r.Read(make([]byte, 5)); err == nil || !strings.Contains(err.Error(), "returned 15 bytes for a read of 5") {
+		t.Errorf("Read = %d, %v; want the overlong answer refused", n, err)
+	}
+	if n, err := r.WriteTo(io.Discard); err == nil || n != 0 {
+		t.Errorf("WriteTo = %d, %v; want the overlong answer refused", n, err)
+	}
+}
