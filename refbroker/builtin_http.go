@@ -176,9 +176,7 @@ func (p *responseProxy) Write(b []byte) (int, error) {
 	if !wrote {
 		p.WriteHeader(http.StatusOK)
 	}
-	var n int
-	err := p.Invoke("Write", []any{b}, &n)
-	return n, err
+	return remoteWrite(p.Ref, b) // in parts of streamChunk, counts checked
 }
 
 func (p *responseProxy) Flush() {
