@@ -162,8 +162,9 @@
 // One concern per file: conn.go (Options, Conn, its lifecycle and Stats,
 // and the state its one mutex guards), frame.go (frames and buffers),
 // writequeue.go (write batching, its bound, interrupted writes), reader.go
-// (reading and dispatch, inline serving, callers reading), framereader.go
-// (frames read across interruptions), call.go (outgoing calls and their
+// (reading and dispatch, inline serving), callerread.go (callers reading
+// their own returns), framereader.go (frames read across interruptions),
+// call.go (outgoing calls and their
 // returns), serve.go (incoming calls and replies), context.go (contexts
 // across the wire), bootstrap.go (Dispense), export.go and import.go (the two
 // reference tables), release.go (releases and the decode order they wait

@@ -3,7 +3,6 @@ package refbroker
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -37,24 +36,9 @@ import (
 // role did not pass, it goes back to reading. Each inline call has an
 // episode number, so a goroutine whose role passed cannot take it back.
 //
-// The same hand-off costs a caller on the other side of the call: the
-// reader goroutine reads its return and wakes it. So on a side that serves
-// nothing (no roots, no exports: the peer can send it nothing but returns
-// to its calls), the reader goroutine leaves the role free once it has
-// delivered a return and no call waits (yield), and a caller that finds
-// the role free takes it: it reads until its own return has come, so a
-// call has no hand-off on either side. It gives the role back when it has
-// its return: free again if the side still serves nothing and no other
-// call waits, or else to a new reader goroutine. A frame that is not its
-// return is dispatched as the reader goroutine would (a call, should an
-// export appear meanwhile, is served on a goroutine of its own). While the
-// role is free nobody reads: a reader goroutine takes it back after
-// idleRead (a late release, or the connection's end, is then read), or the
-// next caller does. A caller whose context ends while it reads is
-// interrupted by a read deadline in the past (the stream must have read
-// deadlines; otherwise callers never read), leaves the frame it was
-// reading half read for the next reader (frameReader), and passes the
-// role to a new reader goroutine.
+// The same hand-off costs a caller on the other side of the call; on a
+// side that serves nothing, callers read their own returns instead
+// (callerread.go).
 //
 // The reader counts in workers (Close waits for it) only while it is a
 // reader goroutine reading, not while it runs user code or while a caller
@@ -68,10 +52,6 @@ const watchTick = time.Millisecond
 // watchIdleTicks is how many ticks without an inline call the watchdog
 // waits before it stops; the next inline call starts it again.
 const watchIdleTicks = 50
-
-// idleRead is how long the role may stay free before a reader goroutine
-// takes it back.
-const idleRead = time.Millisecond
 
 // Who holds the reader role.
 const (
@@ -111,15 +91,6 @@ func (c *Conn) initReader(rd io.Reader) {
 	c.rd.idleAfter = idleRead
 }
 
-// readDeadliner is what a stream needs for callers to read from it.
-type readDeadliner interface{ SetReadDeadline(time.Time) error }
-
-func (c *Conn) setReadDeadline(t time.Time) {
-	if rd, ok := c.rwc.(readDeadliner); ok {
-		_ = rd.SetReadDeadline(t)
-	}
-}
-
 // readLoop reads and dispatches frames until the connection ends, until
 // the reader role passes on while this goroutine serves a call inline, or
 // until it leaves the role free (yield).
@@ -148,143 +119,6 @@ func (c *Conn) readLoop() {
 		c.serveCall(in)
 		if !c.resume(ep) {
 			return
-		}
-	}
-}
-
-// quiet reports whether the peer can send this side nothing but returns
-// to its calls, and no call waits for one. c.rd is locked.
-func (c *Conn) quiet() bool {
-	q := false
-	c.locked(func(s *state) { q = len(s.calls.bySeq) == 0 && len(s.exports.byID) == 0 })
-	return q && c.rd.callers && c.rd.fr.br.Buffered() == 0
-}
-
-// yield leaves the reader role free, if the side is quiet: the reader
-// goroutine then ends. It reports whether it did.
-func (c *Conn) yield() bool {
-	c.rd.Lock()
-	defer c.rd.Unlock()
-	if c.rd.stopped || c.rd.holder != roleLoop || !c.quiet() {
-		return false
-	}
-	c.rd.holder = roleFree
-	c.rd.idle.Reset(c.rd.idleAfter)
-	c.workers.Done()
-	return true
-}
-
-// idleTakeBack starts a reader goroutine if the role is still free.
-func (c *Conn) idleTakeBack() {
-	c.rd.Lock()
-	if c.rd.holder != roleFree || c.rd.stopped {
-		c.rd.Unlock()
-		return
-	}
-	c.rd.holder = roleLoop
-	c.workers.Add(1)
-	c.rd.Unlock()
-	c.readLoop()
-}
-
-// takeRole makes the calling caller the reader, if the role is free.
-func (c *Conn) takeRole() bool {
-	if !c.rd.callers {
-		return false
-	}
-	c.rd.Lock()
-	defer c.rd.Unlock()
-	if c.rd.holder != roleFree || c.rd.stopped {
-		return false
-	}
-	c.rd.holder = roleCaller
-	c.rd.idle.Stop()
-	return true
-}
-
-// giveBackRole ends a caller's turn as the reader: the role is left free
-// if the side is quiet, else passed to a new reader goroutine.
-func (c *Conn) giveBackRole() {
-	c.rd.Lock()
-	defer c.rd.Unlock()
-	switch {
-	case c.rd.stopped:
-		c.rd.holder = roleFree
-	case c.quiet():
-		c.rd.holder = roleFree
-		c.rd.idle.Reset(c.rd.idleAfter)
-	default:
-		c.rd.holder = roleLoop
-		c.workers.Add(1)
-		go c.readLoop()
-	}
-}
-
-// interruptCaller makes a caller that reads return from its read (the
-// connection ended while it waits there).
-func (c *Conn) interruptCaller() {
-	c.rd.Lock()
-	if c.rd.holder == roleCaller {
-		c.setReadDeadline(time.Unix(1, 0))
-	}
-	c.rd.Unlock()
-}
-
-// readFor reads frames, as the reader, until ch holds the caller's reply,
-// or until ctxDone closes: then it passes the role on and returns false.
-func (c *Conn) readFor(ch chan reply, ctx context.Context) (reply, bool) {
-	var ctxDone <-chan struct{}
-	var stop func() bool
-	var fired atomic.Bool
-	var mu sync.Mutex // orders the interrupt before its disarming
-	armed := true
-	if ctx != nil && ctx.Done() != nil {
-		ctxDone = ctx.Done()
-		stop = context.AfterFunc(ctx, func() {
-			mu.Lock()
-			defer mu.Unlock()
-			if armed {
-				fired.Store(true)
-				c.setReadDeadline(time.Unix(1, 0))
-			}
-		})
-	}
-	disarm := func() {
-		if stop != nil {
-			stop()
-			mu.Lock()
-			armed = false
-			mu.Unlock()
-			if fired.Load() {
-				c.setReadDeadline(time.Time{})
-			}
-		}
-	}
-	for {
-		select {
-		case r := <-ch:
-			disarm()
-			c.giveBackRole()
-			return r, true
-		case <-ctxDone:
-			disarm()
-			c.giveBackRole()
-			return reply{}, false
-		default:
-		}
-		in, _, st := c.readOne()
-		switch st {
-		case readEnded:
-			// Every waiting call has been told (Conn.end): ch has it.
-			disarm()
-			return <-ch, true
-		case readTimeout:
-			c.setReadDeadline(time.Time{}) // then see why, above
-			fired.Store(false)
-			continue
-		}
-		if in != nil {
-			go c.serveCall(in) // an export appeared meanwhile: serve aside
 		}
 	}
 }

@@ -324,21 +324,29 @@ func (c *Conn) setWriteDeadline(t time.Time) {
 	}
 }
 
-// interrupt interrupts the writes of one flush when its caller's context
-// ends, by setting a write deadline in the past.
+// interrupt interrupts a blocked read or write when its caller's context
+// ends, by setting a deadline in the past (the writes of one flush, or a
+// caller reading for its return).
 type interrupt struct {
 	mu    sync.Mutex
 	armed bool
+	fired bool // the deadline was set
 	stop  func() bool
 }
 
-// armInterrupt arms an interrupt for ctx, or returns nil if ctx never ends
-// or the stream cannot be interrupted.
+// armInterrupt arms an interrupt of this flush's writes for ctx, or
+// returns nil if ctx never ends or the stream cannot be interrupted.
 func (c *Conn) armInterrupt(ctx context.Context) *interrupt {
-	if ctx == nil || ctx.Done() == nil {
+	if _, ok := c.rwc.(writeDeadliner); !ok {
 		return nil
 	}
-	if _, ok := c.rwc.(writeDeadliner); !ok {
+	return newInterrupt(ctx, c.setWriteDeadline)
+}
+
+// newInterrupt arms an interrupt that calls set with a time in the past
+// when ctx ends, or returns nil if ctx never ends.
+func newInterrupt(ctx context.Context, set func(time.Time)) *interrupt {
+	if ctx == nil || ctx.Done() == nil {
 		return nil
 	}
 	in := &interrupt{armed: true}
@@ -346,18 +354,22 @@ func (c *Conn) armInterrupt(ctx context.Context) *interrupt {
 		in.mu.Lock()
 		defer in.mu.Unlock()
 		if in.armed {
-			c.setWriteDeadline(time.Unix(1, 0))
+			in.fired = true
+			set(time.Unix(1, 0))
 		}
 	})
 	return in
 }
 
-func (in *interrupt) disarm() {
+// disarm ends the interrupt: once it returns, the deadline is not set by
+// it any more. It reports whether the deadline was set.
+func (in *interrupt) disarm() (fired bool) {
 	if in == nil {
-		return
+		return false
 	}
 	in.stop()
 	in.mu.Lock()
+	defer in.mu.Unlock()
 	in.armed = false
-	in.mu.Unlock()
+	return in.fired
 }
