@@ -109,18 +109,21 @@ func NewSocketSlot(conn net.Conn, err error) *SocketSlot {
 	return &SocketSlot{conn: conn, err: err}
 }
 
+// errNoSocket is why there is no socket when the host passed none.
+var errNoSocket = fmt.Errorf("the host passed no socket (%s not set)", SocketEnv)
+
 // Take returns the socket the first time, and an error saying why there
 // is none otherwise.
 func (s *SocketSlot) Take() (net.Conn, error) {
 	if s == nil {
-		return nil, fmt.Errorf("the host passed no socket (%s not set)", SocketEnv)
+		return nil, errNoSocket
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, err := s.conn, s.err
 	s.conn, s.err = nil, fmt.Errorf("the socket was already taken")
 	if c == nil && err == nil {
-		err = fmt.Errorf("the host passed no socket (%s not set)", SocketEnv)
+		err = errNoSocket
 	}
 	return c, err
 }

@@ -252,7 +252,7 @@ func selfSigned(key *ecdsa.PrivateKey) (tls.Certificate, []byte, error) {
 // It fails if there is no socket or what it holds is not credentials.
 func (s *SocketSlot) ReadCredentials() (*MTLS, error) {
 	if s == nil {
-		return nil, fmt.Errorf("the host passed no socket (%s not set)", SocketEnv)
+		return nil, errNoSocket
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -260,7 +260,7 @@ func (s *SocketSlot) ReadCredentials() (*MTLS, error) {
 		if s.err != nil {
 			return nil, s.err
 		}
-		return nil, fmt.Errorf("the host passed no socket (%s not set)", SocketEnv)
+		return nil, errNoSocket
 	}
 	s.conn.SetReadDeadline(time.Now().Add(socketTimeout))
 	defer s.conn.SetReadDeadline(time.Time{})
