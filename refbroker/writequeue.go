@@ -180,20 +180,32 @@ func (c *Conn) flush(buf, mine []byte, ctx context.Context) error {
 		if (mine == nil || &buf[0] != &mine[0]) && cap(buf) <= 1<<20 {
 			q.spare = buf[:0]
 		}
-		if err != nil || len(q.pending) == 0 {
-			q.writing = false
-			if err != nil {
-				q.err = err
-			}
-			q.wake()
-			q.Unlock()
+		q.Unlock()
+		if buf = c.takeQueued(err); buf == nil {
 			return err
 		}
-		buf, q.pending = q.pending, q.spare
-		q.spare = nil
-		q.wake()
-		q.Unlock()
 	}
+}
+
+// takeQueued is the writer's next step after a write that ended with err:
+// it returns what was queued meanwhile, to write next, or nil when the
+// writer's job ends (an error, recorded for later writers, or an empty
+// queue).
+func (c *Conn) takeQueued(err error) []byte {
+	q := &c.wq
+	q.Lock()
+	defer q.Unlock()
+	defer q.wake()
+	if err != nil || len(q.pending) == 0 {
+		q.writing = false
+		if err != nil {
+			q.err = err
+		}
+		return nil
+	}
+	buf := q.pending
+	q.pending, q.spare = q.spare, nil
+	return buf
 }
 
 // writeParts is write for a frame in parts (a message carrying large byte
@@ -213,29 +225,14 @@ func (c *Conn) writeParts(parts net.Buffers, ctx context.Context, full int) (que
 	intr := c.armInterrupt(ctx)
 	err = c.writeVec(&parts, ctx)
 	intr.disarm()
-	switch {
-	case err != nil && ctx != nil && err == ctx.Err():
+	if err != nil && ctx != nil && err == ctx.Err() {
 		go c.flushAside(flatten(parts)) // the rest must still go
 		return true, err
-	case err != nil:
-		q.Lock()
-		q.writing, q.err = false, err
-		q.wake()
-		q.Unlock()
-		return true, err
 	}
-	q.Lock()
-	if len(q.pending) == 0 {
-		q.writing = false
-		q.wake()
-		q.Unlock()
-		return true, nil
+	if buf := c.takeQueued(err); buf != nil {
+		return true, c.flush(buf, nil, ctx)
 	}
-	buf := q.pending
-	q.pending, q.spare = q.spare, nil
-	q.wake()
-	q.Unlock()
-	return true, c.flush(buf, nil, ctx)
+	return true, err
 }
 
 // flatten copies parts into one buffer.
