@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -108,11 +107,6 @@ func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Durati
 			return "", fmt.Errorf("streams.Pour: %w", err)
 		}
 		pours = append(pours, d)
-	}
-	median := func(d []time.Duration) time.Duration {
-		d = slices.Clone(d)
-		slices.Sort(d)
-		return d[len(d)/2]
 	}
 	rate := func(d time.Duration) string {
 		return fmt.Sprintf("%.0f MiB/s", float64(total)/(1<<20)/d.Seconds())

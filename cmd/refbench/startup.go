@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -59,11 +58,6 @@ func startupParts(rounds int) (string, error) {
 			}
 			totals[s] = append(totals[s], marks[len(marks)-1].Sub(marks[0]))
 		}
-	}
-	median := func(d []time.Duration) time.Duration {
-		d = slices.Clone(d)
-		slices.Sort(d)
-		return d[len(d)/2]
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "| start-up by part (median of %d) |", rounds)

@@ -128,8 +128,11 @@ type result struct {
 	allocs []float64
 }
 
-func (r *result) median() time.Duration {
-	s := slices.Clone(r.perOp)
+func (r *result) median() time.Duration { return median(r.perOp) }
+
+// median is the median of d.
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[len(s)/2]
 }
