@@ -143,6 +143,57 @@ func TestQuietSideNoticesPeerGone(t *testing.T) {
 	}
 }
 
+// TestIdleTimerNotSetPerCall: leaving the role free between calls sets
+// the idle timer only when it is not already set, since setting a timer
+// wakes the runtime's sleeping netpoller thread (a third of a plain
+// call's time on a small machine).
+func TestIdleTimerNotSetPerCall(t *testing.T) {
+	client, _ := quietPair(t, map[string]any{"s": streams{}}, noWrap) // idleAfter: a minute
+	s, err := Dispense[streamer](client, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if _, err := s.Chunk(10, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client.rd.Lock()
+	sets := client.rd.sets
+	client.rd.Unlock()
+	if sets != 1 {
+		t.Fatalf("100 calls set the idle timer %d times; want once (it stays set for a minute)", sets)
+	}
+}
+
+// TestIdleTakeBackAfterCallsStop: while calls keep taking the role and
+// leaving it free, the idle timer fires with the role held or freed only
+// just now, and is set again; once the calls stop, a reader goroutine
+// takes the role back, and the connection still reads: the peer's going
+// away is noticed.
+func TestIdleTakeBackAfterCallsStop(t *testing.T) {
+	client, server := quietPair(t, map[string]any{"s": streams{}}, noWrap)
+	client.rd.Lock()
+	client.rd.idleAfter = 5 * time.Millisecond
+	client.rd.Unlock()
+	s, err := Dispense[streamer](client, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, start := 0, time.Now(); time.Since(start) < 50*time.Millisecond; i++ { // ten periods of calls
+		if _, err := s.Chunk(10, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, "a reader goroutine to take the role back", roleIs(client, roleLoop))
+	server.Close()
+	select {
+	case <-client.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client did not notice the server had gone within 5 s")
+	}
+}
+
 // TestShutdownWhileCallerReads: Shutdown fails a call whose caller is
 // reading for its return at once, and leaves the stream open.
 func TestShutdownWhileCallerReads(t *testing.T) {

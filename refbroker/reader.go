@@ -71,6 +71,9 @@ type readerRole struct {
 	stopped  bool          // the stream is closed: no new readers or watchdog
 	callers  bool          // callers may read: the stream has read deadlines
 	idle     *time.Timer   // takes the role back when it has been free for idleAfter
+	armed    bool          // idle is set to fire
+	sets     int           // times idle was set when the role was left free (tests)
+	freedAt  time.Time     // when the role was last left free
 	// idleAfter is idleRead, but for tests that need the role to stay
 	// free.
 	idleAfter time.Duration
