@@ -74,7 +74,7 @@ func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Durati
 		}
 		return err
 	}
-	var calls, pings, echoes, floors, drains, pours, streamFloors []time.Duration
+	var calls, pings, echoes, floors, freshFloors, drains, pours, streamFloors []time.Duration
 	for range rounds {
 		d, err := floorRound(dir, "raw", round)
 		if err != nil {
@@ -85,11 +85,15 @@ func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Durati
 			return "", fmt.Errorf("plain call: %w", err)
 		}
 		calls = append(calls, d)
-		d, err = echoFloor(dir, round)
+		d, err = echoFloor(dir, round, false)
 		if err != nil {
 			return "", fmt.Errorf("socket echo: %w", err)
 		}
 		floors = append(floors, d)
+		if d, err = echoFloor(dir, round, true); err != nil {
+			return "", fmt.Errorf("socket echo into fresh buffers: %w", err)
+		}
+		freshFloors = append(freshFloors, d)
 		r, err := timeOp(echo, 5, round)
 		if err != nil {
 			return "", fmt.Errorf("1 MiB in and out: %w", err)
@@ -118,6 +122,8 @@ func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Durati
 	e, f := median(echoes), median(floors)
 	ratio := float64(e) / float64(f)
 	fmt.Fprintf(&s, "| 1 MiB in and out (µs; floor: a child echoes 1 MiB) | %s | %s | %.2f | ≤ %.1f×%s |\n", us(e), us(f), ratio, echoTarget, verdict(ratio <= echoTarget))
+	ff := median(freshFloors)
+	fmt.Fprintf(&s, "| the same, against an echo into a fresh 1 MiB on each side, as a call's argument and result are (µs) | %s | %s | %.2f | (what Go's allocation costs) |\n", us(e), us(ff), float64(e)/float64(ff))
 	sf := median(streamFloors)
 	for _, row := range []struct {
 		name string

@@ -219,9 +219,12 @@ func floorChild(sock, mode string) error {
 		c := refbroker.NewConn(stream, refbroker.Options{Roots: map[string]any{"bench": &bench.Impl{}}})
 		<-c.Done()
 		return nil
-	case "echo-mib":
+	case "echo-mib", "echo-mib-fresh":
 		buf := make([]byte, bulkMsg)
 		for {
+			if mode == "echo-mib-fresh" {
+				buf = make([]byte, bulkMsg)
+			}
 			if _, err := io.ReadFull(stream, buf); err != nil {
 				return nil
 			}
@@ -250,9 +253,16 @@ type onlyReader struct{ io.Reader }
 const bulkMsg = 1 << 20
 
 // echoFloor returns the time a child takes to echo bulkMsg bytes back
-// over the socket, from a round of about d.
-func echoFloor(dir string, d time.Duration) (time.Duration, error) {
-	conn, stop, err := startFloorChild(dir, "echo-mib")
+// over the socket, from a round of about d. With fresh, each side reads
+// into a newly made buffer each time, as a call's argument (in the
+// plugin) and result (in the host) must be: then the floor includes what
+// Go's allocator and collector charge for that memory.
+func echoFloor(dir string, d time.Duration, fresh bool) (time.Duration, error) {
+	mode := "echo-mib"
+	if fresh {
+		mode = "echo-mib-fresh"
+	}
+	conn, stop, err := startFloorChild(dir, mode)
 	if err != nil {
 		return 0, err
 	}
@@ -262,7 +272,11 @@ func echoFloor(dir string, d time.Duration) (time.Duration, error) {
 		if _, err := conn.Write(buf); err != nil {
 			return err
 		}
-		_, err := io.ReadFull(conn, buf)
+		in := buf
+		if fresh {
+			in = make([]byte, bulkMsg)
+		}
+		_, err := io.ReadFull(conn, in)
 		return err
 	}
 	return timeOp(op, 20, d)
