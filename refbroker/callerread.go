@@ -152,7 +152,10 @@ func (c *Conn) readFor(ch chan reply, ctx context.Context) (reply, bool) {
 	if ctx != nil {
 		ctxDone = ctx.Done()
 	}
-	intr := newInterrupt(ctx, c.setReadDeadline)
+	var intr *interrupt
+	if canEnd(ctx) {
+		intr = newInterrupt(ctx, c.setReadDeadline)
+	}
 	disarm := func() {
 		if intr.disarm() {
 			c.setReadDeadline(time.Time{})

@@ -153,8 +153,12 @@ func decodeErrorValue(d *decoder, v reflect.Value) {
 		v.SetZero()
 		return
 	}
-	v.Set(reflect.ValueOf(&err).Elem())
+	setError(v, err)
 }
+
+// setError sets v, an error, to err. (Apart from decodeErrorValue, so that
+// err's escaping here does not cost a nil error an allocation there.)
+func setError(v reflect.Value, err error) { v.Set(reflect.ValueOf(&err).Elem()) }
 
 func decodeError(d *decoder, depth int) error {
 	if depth > maxErrorDepth {

@@ -52,9 +52,18 @@ func freeEncoder(e *encoder) {
 // they are decoded. Decoding copies everything it keeps.
 var framePool sync.Pool // *[]byte
 
+// boxPool holds the empty *[]byte a frame goes into framePool in: boxing
+// the frame afresh at every putFrame would cost an allocation per message.
+var boxPool sync.Pool // *[]byte
+
 func getFrame(n int) []byte {
-	if p, _ := framePool.Get().(*[]byte); p != nil && cap(*p) >= n {
-		return (*p)[:n]
+	if p, _ := framePool.Get().(*[]byte); p != nil {
+		b := *p
+		*p = nil
+		boxPool.Put(p)
+		if cap(b) >= n {
+			return b[:n]
+		}
 	}
 	if n >= bigBytes {
 		// Room for a large slice shared with the receiver to come back
@@ -68,9 +77,15 @@ func getFrame(n int) []byte {
 const frameSlack = 4 << 10
 
 func putFrame(b []byte) {
-	if cap(b) <= maxPooled {
-		framePool.Put(&b)
+	if cap(b) > maxPooled {
+		return
 	}
+	p, _ := boxPool.Get().(*[]byte)
+	if p == nil {
+		p = new([]byte)
+	}
+	*p = b
+	framePool.Put(p)
 }
 
 // inbound is one message read from the stream, being decoded. Whoever

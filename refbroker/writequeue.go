@@ -334,16 +334,21 @@ type interrupt struct {
 // armInterrupt arms an interrupt of this flush's writes for ctx, or
 // returns nil if ctx never ends or the stream cannot be interrupted.
 func (c *Conn) armInterrupt(ctx context.Context) *interrupt {
-	if _, ok := c.rwc.(writeDeadliner); !ok {
+	if _, ok := c.rwc.(writeDeadliner); !ok || !canEnd(ctx) {
 		return nil
 	}
 	return newInterrupt(ctx, c.setWriteDeadline)
 }
 
+// canEnd reports whether ctx can end. Callers check it before they make
+// the setter newInterrupt takes: a method value escapes, so making one
+// costs an allocation, which most calls (no context) need not pay.
+func canEnd(ctx context.Context) bool { return ctx != nil && ctx.Done() != nil }
+
 // newInterrupt arms an interrupt that calls set with a time in the past
 // when ctx ends, or returns nil if ctx never ends.
 func newInterrupt(ctx context.Context, set func(time.Time)) *interrupt {
-	if ctx == nil || ctx.Done() == nil {
+	if !canEnd(ctx) {
 		return nil
 	}
 	in := &interrupt{armed: true}
