@@ -173,7 +173,9 @@ func (c *Conn) readFor(ch chan reply, ctx context.Context) (reply, bool) {
 			return reply{}, false
 		default:
 		}
+		c.rd.spinner.arm(c.onlyCall())
 		in, _, st := c.readOne()
+		c.rd.spinner.disarm()
 		switch st {
 		case readEnded:
 			// Every waiting call has been told (Conn.end): ch has it.
@@ -187,4 +189,11 @@ func (c *Conn) readFor(ch chan reply, ctx context.Context) (reply, bool) {
 			go c.serveCall(in) // an export appeared meanwhile: serve aside
 		}
 	}
+}
+
+// onlyCall reports whether a single call waits for its return.
+func (c *Conn) onlyCall() bool {
+	one := false
+	c.locked(func(s *state) { one = len(s.calls.bySeq) == 1 })
+	return one
 }

@@ -64,6 +64,7 @@ const (
 type readerRole struct {
 	sync.Mutex
 	fr       frameReader
+	spinner  *spinReader   // the stream under fr
 	holder   int           // roleLoop, roleCaller or roleFree
 	inline   atomic.Uint64 // the inline episode in progress; 0 while the reader reads
 	episodes uint64        // the last episode number given out
@@ -86,7 +87,8 @@ type readerRole struct {
 const readBuffer = 16 << 10
 
 func (c *Conn) initReader(rd io.Reader) {
-	c.rd.fr.br = bufio.NewReaderSize(rd, readBuffer)
+	c.rd.spinner = newSpinReader(rd)
+	c.rd.fr.br = bufio.NewReaderSize(c.rd.spinner, readBuffer)
 	_, c.rd.callers = c.rwc.(readDeadliner)
 	c.rd.callers = c.rd.callers && len(c.roots) == 0
 	c.rd.idle = time.AfterFunc(time.Hour, c.idleTakeBack)

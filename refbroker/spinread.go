@@ -1,0 +1,119 @@
+package refbroker
+
+import (
+	"io"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// A caller spinning for its return.
+//
+// A caller that reads its own return (callerread.go) parks in the
+// runtime's poller until the return arrives, and its thread falls asleep;
+// waking it when the return comes is, on a small machine, a large part of
+// a short call's time (BENCHMARKS.md). So a caller reading for its return
+// first tries again for up to spinRead, staying awake, and only then waits
+// in the poller. It spins only where that pays and costs nobody else:
+//
+//   - its call is the only one waiting, and so were the calls of the last
+//     aloneCalls reads (with several callers the spinning thread would take
+//     a processor the others need);
+//   - the last spins caught their return (after missLimit misses in a row,
+//     calls take longer than spinRead, and it spins again only on every
+//     retryEvery-th read, to notice when they get short again);
+//   - the process may run on more than one processor;
+//   - the stream is a socket it can read without blocking (SyscallConn).
+type spinReader struct {
+	r    io.Reader
+	rc   syscall.RawConn // nil if the stream has no descriptor to spin on
+	spin atomic.Bool     // the next Read may spin (set by the reading caller)
+	// The reading caller's bookkeeping: only the reader role's holder
+	// touches it.
+	alone  int // reads in a row whose call was the only one waiting
+	misses int // spins in a row that ended without data
+	reads  int // reads since misses reached missLimit
+	// The spinning read in progress (readFD), and readFD as a func made
+	// once: a closure per read would cost allocations per call.
+	read struct {
+		p      []byte
+		n      int
+		err    error
+		start  time.Time
+		caught bool
+	}
+	readFn func(fd uintptr) bool
+}
+
+const (
+	spinRead   = 50 * time.Microsecond
+	aloneCalls = 16
+	missLimit  = 4
+	retryEvery = 32
+)
+
+func newSpinReader(r io.Reader) *spinReader {
+	s := &spinReader{r: r}
+	if sc, ok := r.(syscall.Conn); ok && canSpin && runtime.NumCPU() > 1 {
+		if rc, err := sc.SyscallConn(); err == nil {
+			s.rc, s.readFn = rc, s.readFD
+		}
+	}
+	return s
+}
+
+// arm decides whether the caller's next read may spin: only is whether
+// its call is the only one waiting.
+func (s *spinReader) arm(only bool) {
+	if s.rc == nil {
+		return
+	}
+	if !only {
+		s.alone = 0
+		return
+	}
+	if s.alone < aloneCalls {
+		s.alone++
+		return
+	}
+	if s.misses >= missLimit {
+		if s.reads++; s.reads%retryEvery != 0 {
+			return
+		}
+	}
+	if runtime.GOMAXPROCS(0) > 1 {
+		s.spin.Store(true)
+	}
+}
+
+// disarm ends what arm allowed.
+func (s *spinReader) disarm() { s.spin.Store(false) }
+
+// Read reads from the stream: plainly, or, once after arm allowed it,
+// spinning first.
+func (s *spinReader) Read(p []byte) (int, error) {
+	if !s.spin.Load() || len(p) == 0 {
+		return s.r.Read(p)
+	}
+	s.spin.Store(false) // one spin per arm: the frame's rest is read plainly
+	r := &s.read
+	r.p, r.n, r.err, r.start, r.caught = p, 0, nil, time.Now(), false
+	werr := s.rc.Read(s.readFn)
+	n, err, caught := max(r.n, 0), r.err, r.caught
+	r.p = nil
+	if caught {
+		s.misses, s.reads = 0, 0
+	} else if s.misses < missLimit {
+		s.misses++
+	}
+	switch {
+	case werr != nil: // a deadline (an interrupted caller) or a closed stream
+		return 0, werr
+	case err != nil:
+		return 0, err
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}

@@ -1,0 +1,209 @@
+//go:build unix
+
+package refbroker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Tests of callers spinning for their returns (spinread.go), over a real
+// socket pair: net.Pipe has no descriptor to spin on.
+
+func unixPair(t *testing.T) (a, b net.Conn) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make([]net.Conn, 2)
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "pair")
+		c, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+		t.Cleanup(func() { c.Close() })
+	}
+	return conns[0], conns[1]
+}
+
+// spinning reports whether this machine lets reads spin at all.
+func spinning() bool { return runtime.NumCPU() > 1 && runtime.GOMAXPROCS(0) > 1 }
+
+// armAlone arms s as a caller whose call has been alone long enough.
+func armAlone(s *spinReader) {
+	for range aloneCalls {
+		s.arm(true)
+	}
+	s.arm(true)
+}
+
+// TestSpinReaderArming: a read spins only once its call has been the only
+// one waiting for aloneCalls reads in a row, and another call waiting
+// starts the count again.
+func TestSpinReaderArming(t *testing.T) {
+	a, _ := unixPair(t)
+	s := newSpinReader(a)
+	if s.rc == nil {
+		t.Fatal("no descriptor to spin on for a unix socket")
+	}
+	for i := range aloneCalls {
+		if s.arm(true); s.spin.Load() {
+			t.Fatalf("armed to spin after %d reads alone; want %d first", i+1, aloneCalls)
+		}
+	}
+	s.arm(true)
+	if s.spin.Load() != spinning() {
+		t.Fatalf("after %d reads alone: spin %v, want %v (GOMAXPROCS %d, %d CPUs)", aloneCalls, s.spin.Load(), spinning(), runtime.GOMAXPROCS(0), runtime.NumCPU())
+	}
+	s.disarm()
+	s.arm(false)
+	if s.spin.Load() || s.alone != 0 {
+		t.Fatalf("another call waiting: spin %v, reads alone %d; want no spin and the count restarted", s.spin.Load(), s.alone)
+	}
+}
+
+// TestSpinReaderReads: a spinning read returns what was written, whether
+// it was there before the read or came while it spun or waited; the
+// peer's hang-up reads as io.EOF.
+func TestSpinReaderReads(t *testing.T) {
+	a, b := unixPair(t)
+	s := newSpinReader(a)
+	buf := make([]byte, 64)
+	for i, msg := range []string{"before the read", "while it spins or waits"} {
+		armAlone(s)
+		if i == 0 {
+			b.Write([]byte(msg))
+		} else {
+			go b.Write([]byte(msg))
+		}
+		n, err := io.ReadAtLeast(s, buf, len(msg))
+		if err != nil || string(buf[:n]) != msg {
+			t.Fatalf("read %q, %v; want %q", buf[:n], err, msg)
+		}
+		s.disarm()
+	}
+	armAlone(s)
+	b.Close()
+	if n, err := s.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("after the peer hung up: %d, %v; want 0, io.EOF", n, err)
+	}
+}
+
+// TestSpinReaderDeadline: a read deadline (how a caller whose context
+// ends is interrupted) ends a spinning read with a timeout, and a spin that
+// caught nothing counts as a miss; after missLimit misses reads stop
+// spinning but for every retryEvery-th, and data caught by a spin starts
+// over.
+func TestSpinReaderDeadline(t *testing.T) {
+	if !spinning() {
+		t.Skip("reads never spin with one CPU or GOMAXPROCS=1 (TestSpinReaderArming checks that)")
+	}
+	a, b := unixPair(t)
+	s := newSpinReader(a)
+	buf := make([]byte, 8)
+	armAlone(s)
+	for i := range missLimit {
+		s.arm(true)
+		a.SetReadDeadline(time.Now().Add(time.Millisecond))
+		start := time.Now()
+		_, err := s.Read(buf)
+		if !isTimeout(err) || time.Since(start) > 5*time.Second {
+			t.Fatalf("read past its deadline: %v after %v; want a timeout, at once", err, time.Since(start))
+		}
+		if s.misses != i+1 {
+			t.Fatalf("%d spins without data: misses %d", i+1, s.misses)
+		}
+	}
+	a.SetReadDeadline(time.Time{})
+	spins := 0
+	for range retryEvery {
+		if s.arm(true); s.spin.Load() {
+			spins++
+		}
+		s.disarm()
+	}
+	if spins != 1 {
+		t.Fatalf("after %d misses, %d of %d reads were armed to spin; want 1", missLimit, spins, retryEvery)
+	}
+	for s.arm(true); !s.spin.Load(); s.arm(true) {
+	}
+	b.Write([]byte("x"))
+	if n, err := s.Read(buf); n != 1 || err != nil {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	if s.misses != 0 {
+		t.Fatalf("a spin that caught data left misses at %d; want 0", s.misses)
+	}
+}
+
+// TestSpinningCallers: callers on a side that serves nothing, over a
+// socket pair, read their returns spinning: calls in a row and at once
+// get their own results, and a call whose context ends while its caller
+// spins or waits returns at once with the context's error, leaving the
+// connection working.
+func TestSpinningCallers(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	a, b := unixPair(t)
+	server := NewConn(a, Options{Roots: map[string]any{"g": getterImpl{release}}})
+	client := NewConn(b, Options{})
+	t.Cleanup(func() {
+		client.Close()
+		server.Close()
+	})
+	g, err := Dispense[getter](client, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(n, seed int) {
+		got, err := g.Get(context.Background(), n, seed)
+		want, _ := streams{}.Chunk(n, seed)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("Get(%d, %d): %v (equal %v)", n, seed, err, bytes.Equal(got, want))
+		}
+	}
+	for i := range 3 * aloneCalls { // long enough alone to spin
+		check(10+i, i)
+	}
+	client.rd.Lock()
+	alone := client.rd.spinner.alone
+	client.rd.Unlock()
+	if alone != aloneCalls {
+		t.Fatalf("after %d calls in a row, the callers' reads counted %d alone; want %d (do callers read their returns?)", 3*aloneCalls, alone, aloneCalls)
+	}
+	check(3<<20, 7) // a return of many reads
+	done := make(chan struct{})
+	for w := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 50 {
+				check(100+i, w*1000+i)
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	for i := range 3 * aloneCalls {
+		check(10+i, i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := g.Block(ctx); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Fatalf("Block with a 20 ms deadline: %v after %v; want the deadline, at once", err, time.Since(start))
+	}
+	check(10, 1)
+}
