@@ -2,6 +2,7 @@ package refbroker
 
 import (
 	"io"
+	"net"
 	"runtime"
 	"sync/atomic"
 	"syscall"
@@ -24,7 +25,7 @@ import (
 //     calls take longer than spinRead, and it spins again only on every
 //     retryEvery-th read, to notice when they get short again);
 //   - the process may run on more than one processor;
-//   - the stream is a socket it can read without blocking (SyscallConn).
+//   - the stream is a plain socket, read by its descriptor (newSpinReader).
 type spinReader struct {
 	r    io.Reader
 	rc   syscall.RawConn // nil if the stream has no descriptor to spin on
@@ -53,9 +54,20 @@ const (
 	retryEvery = 32
 )
 
+// newSpinReader wraps the stream. Only a plain socket (*net.UnixConn or
+// *net.TCPConn) is read by descriptor: a type that merely has a
+// SyscallConn method, such as a wrapper embedding one, may do more in its
+// Read than the descriptor's read, and is always read through its Read.
 func newSpinReader(r io.Reader) *spinReader {
 	s := &spinReader{r: r}
-	if sc, ok := r.(syscall.Conn); ok && canSpin && runtime.NumCPU() > 1 {
+	var sc syscall.Conn
+	switch c := r.(type) {
+	case *net.UnixConn:
+		sc = c
+	case *net.TCPConn:
+		sc = c
+	}
+	if sc != nil && canSpin && runtime.NumCPU() > 1 {
 		if rc, err := sc.SyscallConn(); err == nil {
 			s.rc, s.readFn = rc, s.readFD
 		}

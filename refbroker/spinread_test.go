@@ -74,6 +74,32 @@ func TestSpinReaderArming(t *testing.T) {
 	}
 }
 
+// wrappedConn embeds a socket, and so has its SyscallConn, but does more
+// in its Read than the descriptor's read.
+type wrappedConn struct {
+	*net.UnixConn
+	reads int
+}
+
+func (w *wrappedConn) Read(p []byte) (int, error) { w.reads++; return w.UnixConn.Read(p) }
+
+// TestSpinReaderOnlyPlainSockets: a stream that is not a plain socket is
+// never read by descriptor, even if it has a SyscallConn method: its own
+// Read is what reads it.
+func TestSpinReaderOnlyPlainSockets(t *testing.T) {
+	a, b := unixPair(t)
+	w := &wrappedConn{UnixConn: a.(*net.UnixConn)}
+	s := newSpinReader(w)
+	if s.rc != nil {
+		t.Fatal("a wrapper with a SyscallConn method would be read by descriptor, past its Read")
+	}
+	armAlone(s)
+	b.Write([]byte("x"))
+	if n, err := s.Read(make([]byte, 4)); n != 1 || err != nil || w.reads != 1 {
+		t.Fatalf("read %d, %v through the wrapper's Read %d times; want 1, nil, once", n, err, w.reads)
+	}
+}
+
 // TestSpinReaderReads: a spinning read returns what was written, whether
 // it was there before the read or came while it spun or waited; the
 // peer's hang-up reads as io.EOF.
