@@ -50,6 +50,14 @@ func WithMaxConcurrentCalls(n int) Option {
 // that is slow to read. Default: refbroker.DefaultMaxQueuedBytes (16 MiB).
 func WithMaxQueuedBytes(n int) Option { return func(c *config) { c.limits.MaxQueuedBytes = n } }
 
+// WithoutSpinning keeps the plugin's reads from spinning: by default,
+// after serving a call while nothing else goes on, the plugin tries its
+// socket again for up to 50 µs before its thread sleeps, since the host's
+// next call is often on its way; it stops after four misses in a row
+// (refbroker.Options.NoSpin). The host has its own option,
+// host.WithoutSpinning.
+func WithoutSpinning() Option { return func(c *config) { c.limits.NoSpin = true } }
+
 // WithHandshake sets the magic cookie hosts must present
 // (host.WithHandshake). Default: refplug's own cookie.
 func WithHandshake(key, value string) Option {

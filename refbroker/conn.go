@@ -49,6 +49,14 @@ type Options struct {
 	// is slow to read: a caller beyond it waits for room, and returns when
 	// its context ends. Default: DefaultMaxQueuedBytes (16 MiB).
 	MaxQueuedBytes int
+	// NoSpin keeps this side's reads from spinning. By default, on a plain
+	// socket with more than one processor, a read that expects the next
+	// frame soon (a caller alone waiting for its return; the reader after
+	// serving a call, when nothing else is going on) tries the socket again
+	// for up to 50 µs before it sleeps, trading that much CPU for not having
+	// to wake a thread; it stops trying after four misses in a row
+	// (docs/wire.md, Reading and serving).
+	NoSpin bool
 }
 
 // Defaults of the limits in Options.
@@ -146,7 +154,7 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 		c.maxQueue = DefaultMaxQueuedBytes
 	}
 	c.st.init()
-	c.initReader(rwc)
+	c.initReader(rwc, !opts.NoSpin)
 	c.workers.Add(2)
 	go c.readLoop()
 	go c.flushReleases()

@@ -163,8 +163,8 @@
 // and the state its one mutex guards), frame.go (frames and buffers),
 // writequeue.go (write batching, its bound, interrupted writes), reader.go
 // (reading and dispatch, inline serving), callerread.go (callers reading
-// their own returns), spinread.go (such a caller spinning briefly for a
-// short call's return), framereader.go (frames read across interruptions),
+// their own returns), spinread.go (reads that spin briefly where the next
+// frame is due), framereader.go (frames read across interruptions),
 // call.go (outgoing calls and their
 // returns), serve.go (incoming calls and replies), context.go (contexts
 // across the wire), bootstrap.go (Dispense), export.go and import.go (the two

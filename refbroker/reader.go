@@ -86,8 +86,8 @@ type readerRole struct {
 // megabyte messages, and it is the largest memory a connection keeps.)
 const readBuffer = 16 << 10
 
-func (c *Conn) initReader(rd io.Reader) {
-	c.rd.spinner = newSpinReader(rd)
+func (c *Conn) initReader(rd io.Reader, spin bool) {
+	c.rd.spinner = newSpinReader(rd, spin)
 	c.rd.fr.br = bufio.NewReaderSize(c.rd.spinner, readBuffer)
 	_, c.rd.callers = c.rwc.(readDeadliner)
 	c.rd.callers = c.rd.callers && len(c.roots) == 0
@@ -100,8 +100,14 @@ func (c *Conn) initReader(rd io.Reader) {
 // the reader role passes on while this goroutine serves a call inline, or
 // until it leaves the role free (yield).
 func (c *Conn) readLoop() {
+	served := false // the last frame was a call, served inline
 	for {
+		if served { // the next call may be on its way: spin for it (spinread.go)
+			c.rd.spinner.arm(c.noCallWaits())
+		}
 		in, typ, st := c.readOne()
+		c.rd.spinner.disarm()
+		served = false
 		switch st {
 		case readEnded:
 			c.workers.Done()
@@ -117,11 +123,13 @@ func (c *Conn) readLoop() {
 			continue
 		}
 		if c.rd.fr.br.Buffered() > 0 { // more is waiting: serve this call aside
+			c.rd.spinner.arm(false) // calls come at once: no spinning
 			go c.serveCall(in)
 			continue
 		}
 		ep := c.goInline()
 		c.serveCall(in)
+		served = true
 		if !c.resume(ep) {
 			return
 		}
@@ -359,4 +367,11 @@ func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
 		return nil, malformed("unknown message type %d", t)
 	}
 	return nil, nil
+}
+
+// noCallWaits reports whether no call of this side waits for its return.
+func (c *Conn) noCallWaits() bool {
+	none := false
+	c.locked(func(s *state) { none = len(s.calls.bySeq) == 0 })
+	return none
 }

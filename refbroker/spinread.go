@@ -9,30 +9,36 @@ import (
 	"time"
 )
 
-// A caller spinning for its return.
+// Reads that spin.
 //
-// A caller that reads its own return (callerread.go) parks in the
-// runtime's poller until the return arrives, and its thread falls asleep;
-// waking it when the return comes is, on a small machine, a large part of
-// a short call's time (BENCHMARKS.md). So a caller reading for its return
-// first tries again for up to spinRead, staying awake, and only then waits
-// in the poller. It spins only where that pays and costs nobody else:
+// A read that finds nothing parks its goroutine in the runtime's poller,
+// and its thread falls asleep; waking it when the data comes is, on a small
+// machine, a large part of a short call's time (BENCHMARKS.md). So where
+// the next frame is expected soon the read first tries again for up to
+// spinRead, staying awake, and only then waits in the poller:
 //
-//   - its call is the only one waiting, and so were the calls of the last
-//     aloneCalls reads (with several callers the spinning thread would take
-//     a processor the others need);
-//   - the last spins caught their return (after missLimit misses in a row,
-//     calls take longer than spinRead, and it spins again only on every
-//     retryEvery-th read, to notice when they get short again);
+//   - a caller reading its own return (callerread.go), when its call is
+//     the only one waiting;
+//   - the reader goroutine after serving a call inline (reader.go), when
+//     no call of this side waits: the peer's next call is often on its way.
+//
+// It spins only where that pays and costs little:
+//
+//   - the condition above held for the last aloneCalls reads (with several
+//     calls at once the spinning thread would take a processor the others
+//     need);
+//   - the last spins caught their data (after missLimit misses in a row,
+//     frames come further apart than spinRead, and it spins again only on
+//     every retryEvery-th read, to notice when they come close again);
 //   - the process may run on more than one processor;
-//   - the stream is a plain socket, read by its descriptor (newSpinReader).
+//   - the stream is a plain socket, read by its descriptor (newSpinReader);
+//   - Options.NoSpin is not set.
 type spinReader struct {
 	r    io.Reader
 	rc   syscall.RawConn // nil if the stream has no descriptor to spin on
 	spin atomic.Bool     // the next Read may spin (set by the reading caller)
-	// The reading caller's bookkeeping: only the reader role's holder
-	// touches it.
-	alone  int // reads in a row whose call was the only one waiting
+	// Bookkeeping of the reads: only the reader role's holder touches it.
+	alone  int // reads in a row for which arm's condition held
 	misses int // spins in a row that ended without data
 	reads  int // reads since misses reached missLimit
 	// The spinning read in progress (readFD), and readFD as a func made
@@ -58,8 +64,11 @@ const (
 // *net.TCPConn) is read by descriptor: a type that merely has a
 // SyscallConn method, such as a wrapper embedding one, may do more in its
 // Read than the descriptor's read, and is always read through its Read.
-func newSpinReader(r io.Reader) *spinReader {
+func newSpinReader(r io.Reader, spin bool) *spinReader {
 	s := &spinReader{r: r}
+	if !spin {
+		return s
+	}
 	var sc syscall.Conn
 	switch c := r.(type) {
 	case *net.UnixConn:
@@ -75,13 +84,13 @@ func newSpinReader(r io.Reader) *spinReader {
 	return s
 }
 
-// arm decides whether the caller's next read may spin: only is whether
-// its call is the only one waiting.
-func (s *spinReader) arm(only bool) {
+// arm decides whether the next read may spin: ok is whether the reader's
+// condition for it holds (see above).
+func (s *spinReader) arm(ok bool) {
 	if s.rc == nil {
 		return
 	}
-	if !only {
+	if !ok {
 		s.alone = 0
 		return
 	}

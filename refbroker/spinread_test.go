@@ -54,7 +54,7 @@ func armAlone(s *spinReader) {
 // starts the count again.
 func TestSpinReaderArming(t *testing.T) {
 	a, _ := unixPair(t)
-	s := newSpinReader(a)
+	s := newSpinReader(a, true)
 	if s.rc == nil {
 		t.Fatal("no descriptor to spin on for a unix socket")
 	}
@@ -89,7 +89,7 @@ func (w *wrappedConn) Read(p []byte) (int, error) { w.reads++; return w.UnixConn
 func TestSpinReaderOnlyPlainSockets(t *testing.T) {
 	a, b := unixPair(t)
 	w := &wrappedConn{UnixConn: a.(*net.UnixConn)}
-	s := newSpinReader(w)
+	s := newSpinReader(w, true)
 	if s.rc != nil {
 		t.Fatal("a wrapper with a SyscallConn method would be read by descriptor, past its Read")
 	}
@@ -105,7 +105,7 @@ func TestSpinReaderOnlyPlainSockets(t *testing.T) {
 // peer's hang-up reads as io.EOF.
 func TestSpinReaderReads(t *testing.T) {
 	a, b := unixPair(t)
-	s := newSpinReader(a)
+	s := newSpinReader(a, true)
 	buf := make([]byte, 64)
 	for i, msg := range []string{"before the read", "while it spins or waits"} {
 		armAlone(s)
@@ -137,7 +137,7 @@ func TestSpinReaderDeadline(t *testing.T) {
 		t.Skip("reads never spin with one CPU or GOMAXPROCS=1 (TestSpinReaderArming checks that)")
 	}
 	a, b := unixPair(t)
-	s := newSpinReader(a)
+	s := newSpinReader(a, true)
 	buf := make([]byte, 8)
 	armAlone(s)
 	for i := range missLimit {
@@ -183,7 +183,7 @@ func TestSpinningCallers(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	a, b := unixPair(t)
-	server := NewConn(a, Options{Roots: map[string]any{"g": getterImpl{release}}})
+	server := NewConn(a, Options{Roots: map[string]any{"g": getterImpl{release}, "h": holdImpl{release}}})
 	client := NewConn(b, Options{})
 	t.Cleanup(func() {
 		client.Close()
@@ -225,11 +225,60 @@ func TestSpinningCallers(t *testing.T) {
 	for i := range 3 * aloneCalls {
 		check(10+i, i)
 	}
+	h, err := Dispense[getter](client, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if err := g.Block(ctx); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
-		t.Fatalf("Block with a 20 ms deadline: %v after %v; want the deadline, at once", err, time.Since(start))
+	if err := h.Block(ctx); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Fatalf("Block, which ignores its context, with a 20 ms deadline: %v after %v; want the deadline, at once", err, time.Since(start))
 	}
 	check(10, 1)
+}
+
+// holdImpl's Block ignores its context: it returns only when released, so
+// a caller whose context ends must return on its own.
+type holdImpl struct{ release chan struct{} }
+
+func (holdImpl) Get(_ context.Context, n, seed int) ([]byte, error) { return streams{}.Chunk(n, seed) }
+
+func (h holdImpl) Block(context.Context) error {
+	<-h.release
+	return nil
+}
+
+// TestServerSpinsAfterInlineCalls: the serving side, after calls it
+// served inline one after another, reads the next one spinning; with
+// Options.NoSpin neither side ever does.
+func TestServerSpinsAfterInlineCalls(t *testing.T) {
+	for _, noSpin := range []bool{false, true} {
+		a, b := unixPair(t)
+		server := NewConn(a, Options{Roots: map[string]any{"g": getterImpl{}}, NoSpin: noSpin})
+		client := NewConn(b, Options{NoSpin: noSpin})
+		g, err := Dispense[getter](client, "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 * aloneCalls {
+			got, err := g.Get(context.Background(), 10, i)
+			if want, _ := (streams{}).Chunk(10, i); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("Get %d: %v", i, err)
+			}
+		}
+		for side, c := range map[string]*Conn{"server": server, "client": client} {
+			c.rd.Lock()
+			rc, alone := c.rd.spinner.rc, c.rd.spinner.alone
+			c.rd.Unlock()
+			switch {
+			case noSpin && (rc != nil || alone != 0):
+				t.Errorf("NoSpin: the %s reads by descriptor (%v) and counted %d reads to spin", side, rc != nil, alone)
+			case !noSpin && alone != aloneCalls:
+				t.Errorf("after %d calls one at a time, the %s counted %d reads that may spin; want %d", 3*aloneCalls, side, alone, aloneCalls)
+			}
+		}
+		client.Close()
+		server.Close()
+	}
 }
