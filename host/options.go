@@ -126,11 +126,12 @@ func WithMaxConcurrentCalls(n int) Option {
 func WithMaxQueuedBytes(n int) Option { return func(c *config) { c.limits.MaxQueuedBytes = n } }
 
 // WithoutSpinning keeps the host's reads on this plugin's connection from
-// spinning: by default a caller alone waiting for its return (and the
-// reader, after serving a callback) tries the socket again for up to 50 µs
-// before its thread sleeps, which makes a short call about twice as fast
-// for up to that much CPU per call (refbroker.Options.NoSpin). The
-// plugin's side has its own option, plugin.WithoutSpinning.
+// spinning: by default a caller alone waiting for its return or its
+// callbacks tries the socket again for up to 50 µs before its thread
+// sleeps, which with the plugin doing the same makes a short call several
+// times faster, for up to that much CPU per call
+// (refbroker.Options.NoSpin). The plugin's side has its own option,
+// plugin.WithoutSpinning.
 func WithoutSpinning() Option { return func(c *config) { c.limits.NoSpin = true } }
 
 // WithChecksum makes Load refuse a binary whose SHA-256 checksum is not

@@ -102,9 +102,7 @@ func (c *Conn) initReader(rd io.Reader, spin bool) {
 func (c *Conn) readLoop() {
 	served := false // the last frame was a call, served inline
 	for {
-		if served { // the next call may be on its way: spin for it (spinread.go)
-			c.rd.spinner.arm(c.noCallWaits())
-		}
+		c.armLoop(served)
 		in, typ, st := c.readOne()
 		c.rd.spinner.disarm()
 		served = false
@@ -369,9 +367,19 @@ func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
 	return nil, nil
 }
 
-// noCallWaits reports whether no call of this side waits for its return.
-func (c *Conn) noCallWaits() bool {
-	none := false
-	c.locked(func(s *state) { none = len(s.calls.bySeq) == 0 })
-	return none
+// armLoop lets the reader goroutine's next read spin where a frame is due
+// (spinread.go): a return, when exactly one call of this side waits (say
+// a call that passed a callback, whose return follows the callback's), or
+// the peer's next call, after serving one inline when no call waits.
+// Several calls waiting start the spinner's count again; a read with
+// nothing due leaves it.
+func (c *Conn) armLoop(served bool) {
+	waiting := 0
+	c.locked(func(s *state) { waiting = len(s.calls.bySeq) })
+	switch {
+	case waiting > 1:
+		c.rd.spinner.arm(false)
+	case waiting == 1 || served:
+		c.rd.spinner.arm(true)
+	}
 }

@@ -19,14 +19,16 @@ import (
 //
 //   - a caller reading its own return (callerread.go), when its call is
 //     the only one waiting;
-//   - the reader goroutine after serving a call inline (reader.go), when
-//     no call of this side waits: the peer's next call is often on its way.
+//   - the reader goroutine (reader.go, armLoop) when exactly one call of
+//     this side waits (its callbacks and its return are due), or after
+//     serving a call inline when none waits (the peer's next call is often
+//     on its way).
 //
 // It spins only where that pays and costs little:
 //
-//   - the condition above held for the last aloneCalls reads (with several
-//     calls at once the spinning thread would take a processor the others
-//     need);
+//   - the condition above held for the last aloneCalls reads that had
+//     one (with several calls at once the spinning thread would take a
+//     processor the others need);
 //   - the last spins caught their data (after missLimit misses in a row,
 //     frames come further apart than spinRead, and it spins again only on
 //     every retryEvery-th read, to notice when they come close again);

@@ -282,3 +282,60 @@ func TestServerSpinsAfterInlineCalls(t *testing.T) {
 		server.Close()
 	}
 }
+
+// repeater calls back: Repeat calls f n times and sums what it returns.
+type repeater interface {
+	Repeat(f func(int) int, n int) (int, error)
+}
+
+type repeaterProxy struct{ *Ref }
+
+func (p repeaterProxy) Repeat(f func(int) int, n int) (int, error) {
+	var sum int
+	err := p.Invoke("Repeat", []any{f, n}, &sum)
+	return sum, err
+}
+
+func init() { RegisterInterface[repeater](func(r *Ref) repeater { return repeaterProxy{r} }) }
+
+type repeatImpl struct{}
+
+func (repeatImpl) Repeat(f func(int) int, n int) (int, error) {
+	sum := 0
+	for i := range n {
+		sum += f(i)
+	}
+	return sum, nil
+}
+
+// TestReaderSpinsWhileACallWaits: a side whose reader goroutine reads
+// (it serves something, so its callers do not read) reads spinning while
+// exactly one call of its own waits: the callbacks of that call, and its
+// return, are due.
+func TestReaderSpinsWhileACallWaits(t *testing.T) {
+	a, b := unixPair(t)
+	server := NewConn(a, Options{Roots: map[string]any{"r": repeatImpl{}}})
+	client := NewConn(b, Options{Roots: map[string]any{"g": getterImpl{}}}) // serves something
+	t.Cleanup(func() {
+		client.Close()
+		server.Close()
+	})
+	if client.rd.callers {
+		t.Fatal("a side with roots has its callers read their returns")
+	}
+	r, err := Dispense[repeater](client, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 3 * aloneCalls
+	sum, err := r.Repeat(func(i int) int { return 2 * i }, n)
+	if want := n * (n - 1); err != nil || sum != want {
+		t.Fatalf("Repeat: %d, %v; want %d", sum, err, want)
+	}
+	client.rd.Lock()
+	alone := client.rd.spinner.alone
+	client.rd.Unlock()
+	if alone != aloneCalls {
+		t.Fatalf("after %d callbacks of one waiting call, the reader counted %d reads that may spin; want %d", n, alone, aloneCalls)
+	}
+}
