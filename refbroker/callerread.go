@@ -173,7 +173,9 @@ func (c *Conn) readFor(ch chan reply, ctx context.Context) (reply, bool) {
 			return reply{}, false
 		default:
 		}
-		c.rd.spinner.arm(c.onlyCall())
+		if c.rd.spinner.able() {
+			c.rd.spinner.arm(c.onlyCall())
+		}
 		in, _, st := c.readOne()
 		c.rd.spinner.disarm()
 		switch st {

@@ -374,6 +374,9 @@ func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
 // Several calls waiting start the spinner's count again; a read with
 // nothing due leaves it.
 func (c *Conn) armLoop(served bool) {
+	if !c.rd.spinner.able() {
+		return
+	}
 	waiting := 0
 	c.locked(func(s *state) { waiting = len(s.calls.bySeq) })
 	switch {

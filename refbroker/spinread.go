@@ -86,6 +86,10 @@ func newSpinReader(r io.Reader, spin bool) *spinReader {
 	return s
 }
 
+// able reports whether reads can spin at all on this stream (if not, arm
+// does nothing, and its callers need not work out its condition).
+func (s *spinReader) able() bool { return s.rc != nil }
+
 // arm decides whether the next read may spin: ok is whether the reader's
 // condition for it holds (see above).
 func (s *spinReader) arm(ok bool) {
