@@ -185,6 +185,7 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 	reading := c.takeRole() // if nobody reads, this caller does (reader.go)
 	if !reading {
 		c.needReader()
+		c.wakeReaderToSpin()
 	}
 	// The peer hears of a cancellation as soon as it happens, even while
 	// this goroutine is busy (say, serving a callback of the same call).

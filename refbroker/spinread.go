@@ -39,6 +39,9 @@ type spinReader struct {
 	r    io.Reader
 	rc   syscall.RawConn // nil if the stream has no descriptor to spin on
 	spin atomic.Bool     // the next Read may spin (set by the reading caller)
+	// waiting: a Read that does not spin is under way, likely asleep in
+	// the poller (wakeReaderToSpin).
+	waiting atomic.Bool
 	// Bookkeeping of the reads: only the reader role's holder touches it.
 	alone  int // reads in a row for which arm's condition held
 	misses int // spins in a row that ended without data
@@ -121,7 +124,10 @@ func (s *spinReader) disarm() { s.spin.Store(false) }
 // spinning first.
 func (s *spinReader) Read(p []byte) (int, error) {
 	if !s.spin.Load() || len(p) == 0 {
-		return s.r.Read(p)
+		s.waiting.Store(true)
+		n, err := s.r.Read(p)
+		s.waiting.Store(false)
+		return n, err
 	}
 	s.spin.Store(false) // one spin per arm: the frame's rest is read plainly
 	r := &s.read
@@ -143,4 +149,24 @@ func (s *spinReader) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// wakeReaderToSpin is called by a caller that has sent its call and waits
+// for the reader goroutine to read its return. If that call is the only
+// one waiting and the reader sleeps in a read it decided on before the
+// call was made (nothing was due then), a read deadline in the past wakes
+// it: the reader goes round again (readLoop's readTimeout), finds a return
+// due and spins for it (armLoop). The reader goroutine is readied by this
+// goroutine, which is about to park, so it runs on this thread: no other
+// thread is woken.
+func (c *Conn) wakeReaderToSpin() {
+	sp := c.rd.spinner
+	if !sp.able() || !sp.waiting.Load() || !c.onlyCall() {
+		return
+	}
+	c.rd.Lock()
+	if c.rd.holder == roleLoop && c.rd.inline.Load() == 0 && !c.rd.stopped {
+		c.setReadDeadline(time.Unix(1, 0))
+	}
+	c.rd.Unlock()
 }

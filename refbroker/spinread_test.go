@@ -339,3 +339,33 @@ func TestReaderSpinsWhileACallWaits(t *testing.T) {
 		t.Fatalf("after %d callbacks of one waiting call, the reader counted %d reads that may spin; want %d", n, alone, aloneCalls)
 	}
 }
+
+// TestReaderWokenToSpin: on a side whose reader goroutine reads (it serves
+// something), a call made while the reader sleeps in a read with nothing
+// due wakes it (a read deadline in the past), so that it reads the
+// return spinning; calls in a row get their own results.
+func TestReaderWokenToSpin(t *testing.T) {
+	a, b := unixPair(t)
+	server := NewConn(a, Options{Roots: map[string]any{"g": getterImpl{}}})
+	client := NewConn(b, Options{Roots: map[string]any{"r": repeatImpl{}}}) // serves something
+	t.Cleanup(func() {
+		client.Close()
+		server.Close()
+	})
+	g, err := Dispense[getter](client, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 * aloneCalls {
+		got, err := g.Get(context.Background(), 10, i)
+		if want, _ := (streams{}).Chunk(10, i); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("Get %d: %v", i, err)
+		}
+	}
+	client.rd.Lock()
+	alone := client.rd.spinner.alone
+	client.rd.Unlock()
+	if alone != aloneCalls {
+		t.Fatalf("after %d calls one at a time, the reader counted %d reads with a return due; want %d (was it woken to spin?)", 3*aloneCalls, alone, aloneCalls)
+	}
+}
