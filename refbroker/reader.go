@@ -102,8 +102,10 @@ func (c *Conn) initReader(rd io.Reader, spin bool) {
 func (c *Conn) readLoop() {
 	served := false // the last frame was a call, served inline
 	for {
+		c.rd.spinner.deciding.Store(true) // before armLoop counts: see wakeReaderToSpin
 		c.armLoop(served)
 		in, typ, st := c.readOne()
+		c.rd.spinner.deciding.Store(false)
 		c.rd.spinner.disarm()
 		served = false
 		switch st {

@@ -39,13 +39,14 @@ type spinReader struct {
 	r    io.Reader
 	rc   syscall.RawConn // nil if the stream has no descriptor to spin on
 	spin atomic.Bool     // the next Read may spin (set by the reading caller)
-	// waiting: a Read that does not spin is under way, likely asleep in
-	// the poller (wakeReaderToSpin).
-	waiting atomic.Bool
+	// deciding: the reader goroutine is deciding whether its next read
+	// spins, or reading; set before it counts the waiting calls
+	// (wakeReaderToSpin).
+	deciding atomic.Bool
 	// Bookkeeping of the reads: only the reader role's holder touches it.
-	alone  int // reads in a row for which arm's condition held
-	misses int // spins in a row that ended without data
-	reads  int // reads since misses reached missLimit
+	alone  atomic.Int32 // reads in a row for which arm's condition held (atomic for tests)
+	misses int          // spins in a row that ended without data
+	reads  int          // reads since misses reached missLimit
 	// The spinning read in progress (readFD), and readFD as a func made
 	// once: a closure per read would cost allocations per call.
 	read struct {
@@ -100,11 +101,11 @@ func (s *spinReader) arm(ok bool) {
 		return
 	}
 	if !ok {
-		s.alone = 0
+		s.alone.Store(0)
 		return
 	}
-	if s.alone < aloneCalls {
-		s.alone++
+	if n := s.alone.Load(); n < aloneCalls {
+		s.alone.Store(n + 1)
 		return
 	}
 	if s.misses >= missLimit {
@@ -124,10 +125,7 @@ func (s *spinReader) disarm() { s.spin.Store(false) }
 // spinning first.
 func (s *spinReader) Read(p []byte) (int, error) {
 	if !s.spin.Load() || len(p) == 0 {
-		s.waiting.Store(true)
-		n, err := s.r.Read(p)
-		s.waiting.Store(false)
-		return n, err
+		return s.r.Read(p)
 	}
 	s.spin.Store(false) // one spin per arm: the frame's rest is read plainly
 	r := &s.read
@@ -159,9 +157,14 @@ func (s *spinReader) Read(p []byte) (int, error) {
 // due and spins for it (armLoop). The reader goroutine is readied by this
 // goroutine, which is about to park, so it runs on this thread: no other
 // thread is woken.
+//
+// The reader sets deciding before it counts the waiting calls, and this
+// caller reads it after its call is counted: so either the reader counts
+// the call, or this caller sees deciding and wakes it (a wake it did not
+// need costs one more turn of the loop).
 func (c *Conn) wakeReaderToSpin() {
 	sp := c.rd.spinner
-	if !sp.able() || !sp.waiting.Load() || !c.onlyCall() {
+	if !sp.able() || !sp.deciding.Load() || !c.onlyCall() {
 		return
 	}
 	c.rd.Lock()

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/refplug/refplug/internal/testutil"
 )
 
 // Tests of callers spinning for their returns (spinread.go), over a real
@@ -49,6 +51,33 @@ func armAlone(s *spinReader) {
 	s.arm(true)
 }
 
+// spinConns connects a server and a client over a socket pair, closed at
+// the test's end.
+func spinConns(t *testing.T, server, client Options) (s, c *Conn) {
+	t.Helper()
+	a, b := unixPair(t)
+	s, c = NewConn(a, server), NewConn(b, client)
+	t.Cleanup(func() {
+		c.Close()
+		s.Close()
+	})
+	return s, c
+}
+
+// getInARow makes n calls of g.Get one after another, checking each.
+func getInARow(t *testing.T, g getter, n int) {
+	t.Helper()
+	for i := range n {
+		got, err := g.Get(context.Background(), 10, i)
+		if want, _ := (streams{}).Chunk(10, i); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("Get %d: %v (equal %v)", i, err, bytes.Equal(got, want))
+		}
+	}
+}
+
+// aloneCount is c's spinner's count of reads in a row that may spin.
+func aloneCount(c *Conn) int { return int(c.rd.spinner.alone.Load()) }
+
 // TestSpinReaderArming: a read spins only once its call has been the only
 // one waiting for aloneCalls reads in a row, and another call waiting
 // starts the count again.
@@ -69,8 +98,8 @@ func TestSpinReaderArming(t *testing.T) {
 	}
 	s.disarm()
 	s.arm(false)
-	if s.spin.Load() || s.alone != 0 {
-		t.Fatalf("another call waiting: spin %v, reads alone %d; want no spin and the count restarted", s.spin.Load(), s.alone)
+	if s.spin.Load() || s.alone.Load() != 0 {
+		t.Fatalf("another call waiting: spin %v, reads alone %d; want no spin and the count restarted", s.spin.Load(), s.alone.Load())
 	}
 }
 
@@ -182,13 +211,7 @@ func TestSpinReaderDeadline(t *testing.T) {
 func TestSpinningCallers(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
-	a, b := unixPair(t)
-	server := NewConn(a, Options{Roots: map[string]any{"g": getterImpl{release}, "h": holdImpl{release}}})
-	client := NewConn(b, Options{})
-	t.Cleanup(func() {
-		client.Close()
-		server.Close()
-	})
+	_, client := spinConns(t, Options{Roots: map[string]any{"g": getterImpl{release}, "h": holdImpl{release}}}, Options{})
 	g, err := Dispense[getter](client, "g")
 	if err != nil {
 		t.Fatal(err)
@@ -203,10 +226,7 @@ func TestSpinningCallers(t *testing.T) {
 	for i := range 3 * aloneCalls { // long enough alone to spin
 		check(10+i, i)
 	}
-	client.rd.Lock()
-	alone := client.rd.spinner.alone
-	client.rd.Unlock()
-	if alone != aloneCalls {
+	if alone := aloneCount(client); alone != aloneCalls {
 		t.Fatalf("after %d calls in a row, the callers' reads counted %d alone; want %d (do callers read their returns?)", 3*aloneCalls, alone, aloneCalls)
 	}
 	check(3<<20, 7) // a return of many reads
@@ -254,32 +274,21 @@ func (h holdImpl) Block(context.Context) error {
 // Options.NoSpin neither side ever does.
 func TestServerSpinsAfterInlineCalls(t *testing.T) {
 	for _, noSpin := range []bool{false, true} {
-		a, b := unixPair(t)
-		server := NewConn(a, Options{Roots: map[string]any{"g": getterImpl{}}, NoSpin: noSpin})
-		client := NewConn(b, Options{NoSpin: noSpin})
+		server, client := spinConns(t, Options{Roots: map[string]any{"g": getterImpl{}}, NoSpin: noSpin}, Options{NoSpin: noSpin})
 		g, err := Dispense[getter](client, "g")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := range 3 * aloneCalls {
-			got, err := g.Get(context.Background(), 10, i)
-			if want, _ := (streams{}).Chunk(10, i); err != nil || !bytes.Equal(got, want) {
-				t.Fatalf("Get %d: %v", i, err)
-			}
-		}
+		getInARow(t, g, 3*aloneCalls)
 		for side, c := range map[string]*Conn{"server": server, "client": client} {
-			c.rd.Lock()
-			rc, alone := c.rd.spinner.rc, c.rd.spinner.alone
-			c.rd.Unlock()
+			able, alone := c.rd.spinner.able(), aloneCount(c)
 			switch {
-			case noSpin && (rc != nil || alone != 0):
-				t.Errorf("NoSpin: the %s reads by descriptor (%v) and counted %d reads to spin", side, rc != nil, alone)
+			case noSpin && (able || alone != 0):
+				t.Errorf("NoSpin: the %s reads by descriptor (%v) and counted %d reads to spin", side, able, alone)
 			case !noSpin && alone != aloneCalls:
 				t.Errorf("after %d calls one at a time, the %s counted %d reads that may spin; want %d", 3*aloneCalls, side, alone, aloneCalls)
 			}
 		}
-		client.Close()
-		server.Close()
 	}
 }
 
@@ -313,13 +322,7 @@ func (repeatImpl) Repeat(f func(int) int, n int) (int, error) {
 // exactly one call of its own waits: the callbacks of that call, and its
 // return, are due.
 func TestReaderSpinsWhileACallWaits(t *testing.T) {
-	a, b := unixPair(t)
-	server := NewConn(a, Options{Roots: map[string]any{"r": repeatImpl{}}})
-	client := NewConn(b, Options{Roots: map[string]any{"g": getterImpl{}}}) // serves something
-	t.Cleanup(func() {
-		client.Close()
-		server.Close()
-	})
+	_, client := spinConns(t, Options{Roots: map[string]any{"r": repeatImpl{}}}, Options{Roots: map[string]any{"g": getterImpl{}}}) // the client serves something
 	if client.rd.callers {
 		t.Fatal("a side with roots has its callers read their returns")
 	}
@@ -332,40 +335,44 @@ func TestReaderSpinsWhileACallWaits(t *testing.T) {
 	if want := n * (n - 1); err != nil || sum != want {
 		t.Fatalf("Repeat: %d, %v; want %d", sum, err, want)
 	}
-	client.rd.Lock()
-	alone := client.rd.spinner.alone
-	client.rd.Unlock()
-	if alone != aloneCalls {
+	if alone := aloneCount(client); alone != aloneCalls {
 		t.Fatalf("after %d callbacks of one waiting call, the reader counted %d reads that may spin; want %d", n, alone, aloneCalls)
 	}
 }
 
 // TestReaderWokenToSpin: on a side whose reader goroutine reads (it serves
-// something), a call made while the reader sleeps in a read with nothing
-// due wakes it (a read deadline in the past), so that it reads the
-// return spinning; calls in a row get their own results.
+// something), a call made while the reader sleeps in a read it began with
+// nothing due wakes it (a read deadline in the past): the reader goes
+// round, counts the call's return as due, and reads spinning, though the
+// return has not come (the method blocks until released). Calls in a row
+// get their own results.
 func TestReaderWokenToSpin(t *testing.T) {
-	a, b := unixPair(t)
-	server := NewConn(a, Options{Roots: map[string]any{"g": getterImpl{}}})
-	client := NewConn(b, Options{Roots: map[string]any{"r": repeatImpl{}}}) // serves something
-	t.Cleanup(func() {
-		client.Close()
-		server.Close()
-	})
+	release := make(chan struct{})
+	_, client := spinConns(t, Options{Roots: map[string]any{"g": getterImpl{}, "h": holdImpl{release}}}, Options{Roots: map[string]any{"r": repeatImpl{}}}) // the client serves something
 	g, err := Dispense[getter](client, "g")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range 3 * aloneCalls {
-		got, err := g.Get(context.Background(), 10, i)
-		if want, _ := (streams{}).Chunk(10, i); err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("Get %d: %v", i, err)
-		}
+	h, err := Dispense[getter](client, "h")
+	if err != nil {
+		t.Fatal(err)
 	}
-	client.rd.Lock()
-	alone := client.rd.spinner.alone
-	client.rd.Unlock()
-	if alone != aloneCalls {
-		t.Fatalf("after %d calls one at a time, the reader counted %d reads with a return due; want %d (was it woken to spin?)", 3*aloneCalls, alone, aloneCalls)
+	getInARow(t, g, 3*aloneCalls)
+	testutil.Eventually(t, "the reader to sleep in a read with nothing due", func() bool {
+		return client.rd.spinner.deciding.Load() && client.Stats().Pending == 0
+	})
+	before := aloneCount(client)
+	if before == aloneCalls { // the count stops there: start it again
+		client.rd.spinner.alone.Store(0)
+		before = 0
+	}
+	done := make(chan error, 1)
+	go func() { done <- h.Block(context.Background()) }()
+	testutil.Eventually(t, "the reader, woken, to count the blocked call's return as due", func() bool {
+		return aloneCount(client) > before
+	})
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("Block: %v", err)
 	}
 }
