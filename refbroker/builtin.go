@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"reflect"
-	"sync"
 )
 
 // The interfaces of the standard library that refbroker registers itself,
@@ -67,11 +66,11 @@ type afterReply interface {
 // once its return is sent, and the frames large Writes arrive in, once
 // the writer has them (io.Writer must not keep them). Reused, they spare
 // a fresh megabyte per round trip, and the collections it would cost.
-var streamBufs sync.Pool // *[]byte, capacity streamChunk
+var streamBufs bufPool // capacity streamChunk
 
 func getStreamBuf(n int) []byte {
-	if p, _ := streamBufs.Get().(*[]byte); p != nil {
-		return (*p)[:n]
+	if b := streamBufs.get(); b != nil {
+		return b[:n]
 	}
 	return make([]byte, n, streamChunk)
 }
@@ -82,8 +81,7 @@ func getStreamBuf(n int) []byte {
 func recycle(b []byte) {
 	switch {
 	case cap(b) == streamChunk:
-		b = b[:0]
-		streamBufs.Put(&b)
+		streamBufs.put(b[:0])
 	case len(b) >= bigBytes:
 		putFrame(b[:0])
 	}

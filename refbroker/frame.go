@@ -50,20 +50,38 @@ func freeEncoder(e *encoder) {
 
 // framePool recycles the buffers incoming messages are read into, once
 // they are decoded. Decoding copies everything it keeps.
-var framePool sync.Pool // *[]byte
+var framePool bufPool
 
-// boxPool holds the empty *[]byte a frame goes into framePool in: boxing
-// the frame afresh at every putFrame would cost an allocation per message.
-var boxPool sync.Pool // *[]byte
+// bufPool is a sync.Pool of byte slices that keeps the *[]byte boxes they
+// travel in: boxing a slice afresh at every put would cost an allocation
+// per put.
+type bufPool struct{ bufs, boxes sync.Pool }
+
+// get returns a pooled slice, or nil if there is none.
+func (p *bufPool) get() []byte {
+	box, _ := p.bufs.Get().(*[]byte)
+	if box == nil {
+		return nil
+	}
+	b := *box
+	*box = nil
+	p.boxes.Put(box)
+	return b
+}
+
+// put keeps b for a later get.
+func (p *bufPool) put(b []byte) {
+	box, _ := p.boxes.Get().(*[]byte)
+	if box == nil {
+		box = new([]byte)
+	}
+	*box = b
+	p.bufs.Put(box)
+}
 
 func getFrame(n int) []byte {
-	if p, _ := framePool.Get().(*[]byte); p != nil {
-		b := *p
-		*p = nil
-		boxPool.Put(p)
-		if cap(b) >= n {
-			return b[:n]
-		}
+	if b := framePool.get(); b != nil && cap(b) >= n {
+		return b[:n]
 	}
 	if n >= bigBytes {
 		// Room for a large slice shared with the receiver to come back
@@ -77,15 +95,9 @@ func getFrame(n int) []byte {
 const frameSlack = 4 << 10
 
 func putFrame(b []byte) {
-	if cap(b) > maxPooled {
-		return
+	if cap(b) <= maxPooled {
+		framePool.put(b)
 	}
-	p, _ := boxPool.Get().(*[]byte)
-	if p == nil {
-		p = new([]byte)
-	}
-	*p = b
-	framePool.Put(p)
 }
 
 // inbound is one message read from the stream, being decoded. Whoever
