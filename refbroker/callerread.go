@@ -174,7 +174,7 @@ func (c *Conn) readFor(ch chan reply, ctx context.Context) (reply, bool) {
 		default:
 		}
 		if c.rd.spinner.able() {
-			c.rd.spinner.arm(c.onlyCall())
+			c.rd.spinner.arm(c.waitingCalls() == 1)
 		}
 		in, _, st := c.readOne()
 		c.rd.spinner.disarm()
@@ -193,9 +193,9 @@ func (c *Conn) readFor(ch chan reply, ctx context.Context) (reply, bool) {
 	}
 }
 
-// onlyCall reports whether a single call waits for its return.
-func (c *Conn) onlyCall() bool {
-	one := false
-	c.locked(func(s *state) { one = len(s.calls.bySeq) == 1 })
-	return one
+// waitingCalls counts this side's calls waiting for their returns.
+func (c *Conn) waitingCalls() int {
+	n := 0
+	c.locked(func(s *state) { n = len(s.calls.bySeq) })
+	return n
 }

@@ -48,10 +48,7 @@ func (f *frameReader) next(max int) (frame []byte, over *oversized, err error) {
 		n, err := f.br.Read(f.body[f.have:])
 		f.have += n
 		if err != nil && f.have < len(f.body) {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, nil, err
+			return nil, nil, unexpected(err)
 		}
 	}
 	frame, f.body, f.have = f.body, nil, 0

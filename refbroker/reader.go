@@ -379,8 +379,7 @@ func (c *Conn) armLoop(served bool) {
 	if !c.rd.spinner.able() {
 		return
 	}
-	waiting := 0
-	c.locked(func(s *state) { waiting = len(s.calls.bySeq) })
+	waiting := c.waitingCalls()
 	switch {
 	case waiting > 1:
 		c.rd.spinner.arm(false)

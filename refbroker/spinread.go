@@ -164,7 +164,7 @@ func (s *spinReader) Read(p []byte) (int, error) {
 // need costs one more turn of the loop).
 func (c *Conn) wakeReaderToSpin() {
 	sp := c.rd.spinner
-	if !sp.able() || !sp.deciding.Load() || !c.onlyCall() {
+	if !sp.able() || !sp.deciding.Load() || c.waitingCalls() != 1 {
 		return
 	}
 	c.rd.Lock()
