@@ -41,6 +41,19 @@ type Client struct {
 	reattachable bool
 	log          hclog.Logger
 	detach       func() error // set by Attach: disconnect instead of ending the process
+	// early: the connection started on the socket without a lifeline
+	// (gp.Plugin.StartEarly), so Close quits the plugin itself (quit).
+	early bool
+	// gpReady is closed once go-plugin's connection of an early start is
+	// made, or has failed (connectGoPlugin); rpc is set before, if made.
+	gpReady chan struct{}
+	// exited is closed once the plugin process has exited (Load, where
+	// that can be seen; nil otherwise).
+	exited chan struct{}
+	// quitDone is set once quit has ended the plugin, so that go-plugin's
+	// Kill, left with its bookkeeping, does not log that its own quit
+	// failed (startLogger).
+	quitDone *atomic.Bool
 }
 
 // Load starts the plugin binary at path and connects to it. The plugin runs
@@ -143,7 +156,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		secure = &goplugin.SecureConfig{Checksum: cfg.checksum, Hash: sha256.New()}
 	}
 	tail := &stderrTail{split: lineSplitter{max: tailLineSize}}
-	failing := new(atomic.Bool)
+	failing, quitDone := new(atomic.Bool), new(atomic.Bool)
 	stdout, stderr := cfg.outputs(name)
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  handshake,
@@ -153,7 +166,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		AutoMTLS:         autoMTLS,
 		TLSConfig:        tlsConfig,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolNetRPC},
-		Logger:           startLogger{Logger: cfg.logger, failing: failing},
+		Logger:           startLogger{Logger: cfg.logger, failing: failing, quitDone: quitDone},
 		Stderr:           tail,
 		SyncStdout:       stdout,
 		SyncStderr:       stderr,
@@ -172,7 +185,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 	}
 	done := make(chan opened, 1)
 	go func() {
-		c, err := open(client, name, cfg.logger, func() {
+		c, err := open(client, name, cfg.logger, p, func() {
 			if child != nil {
 				child.Close() // the plugin has its copy; the host must not keep it open
 			}
@@ -210,12 +223,17 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		return nil, fmt.Errorf("host: connect to plugin %s: %w (is it a refplug plugin?)", path, errors.Unwrap(err))
 	}
 	c := r.c
-	c.endProc, c.cmd, c.reattachable = endProc, cmd, cfg.reattachable
+	c.endProc, c.cmd, c.reattachable, c.quitDone = endProc, cmd, cfg.reattachable, quitDone
 	if pid, err := strconv.Atoi(client.ID()); err == nil {
+		exited := make(chan struct{})
+		if gp.CanAwaitExit {
+			c.exited = exited
+		}
 		go func() { // end the plugin's descendants as soon as it exits
 			if gp.AwaitExit(pid) == nil {
 				leaderGone.Store(true)
 				endProc()
+				close(exited)
 			}
 		}()
 	}
@@ -266,11 +284,33 @@ func (e *openError) Unwrap() error   { return e.err }
 func (e *openError) Is(t error) bool { return t == e.stage }
 
 // open is the setup Load and Attach share: it has go-plugin start (or
-// reattach to) the plugin, dispenses refplug's connection from it, and
-// returns the Client. started runs once go-plugin's start is over, either
-// way; on failure, abort runs with go-plugin's RPC client (nil if the
-// start failed) to end what was begun.
-func open(client *goplugin.Client, name string, log hclog.Logger, started func(), abort func(goplugin.ClientProtocol)) (*Client, error) {
+// reattach to) the plugin, connects to it, and returns the Client. If the
+// plugin serves on its socket at once (early, Load's refplug plugin: see
+// gp.Plugin.StartEarly), the connection starts there; otherwise it is
+// dispensed through go-plugin. started runs once go-plugin's start is
+// over, either way; on failure, abort runs with go-plugin's RPC client
+// (nil if the start failed) to end what was begun.
+func open(client *goplugin.Client, name string, log hclog.Logger, early *gp.Plugin, started func(), abort func(goplugin.ClientProtocol)) (*Client, error) {
+	if early.MayStartEarly() {
+		_, err := client.Start()
+		started()
+		started = func() {}
+		if err != nil {
+			abort(nil)
+			return nil, &openError{stage: errStart, err: err}
+		}
+		conn, err := early.StartEarly(client.NegotiatedVersion())
+		if err != nil {
+			abort(nil)
+			return nil, &openError{stage: errConnect, err: err}
+		}
+		if conn != nil {
+			c := &Client{name: name, gp: client, conn: conn.Conn, transport: conn.Transport, early: true, gpReady: make(chan struct{}), log: log, endProc: func() {}}
+			go c.connectGoPlugin()
+			return c, nil
+		}
+		// The plugin waits for go-plugin's Dispense (an older refplug).
+	}
 	rpcClient, err := client.Client()
 	started()
 	if err != nil {
@@ -284,6 +324,24 @@ func open(client *goplugin.Client, name string, log hclog.Logger, started func()
 	}
 	c := raw.(*gp.Connection)
 	return &Client{name: name, gp: client, rpc: rpcClient, conn: c.Conn, transport: c.Transport, log: log, endProc: func() {}}, nil
+}
+
+// connectGoPlugin makes go-plugin's connection to a plugin whose own
+// connection started early: it carries the plugin's stdout and stderr
+// once the plugin is serving, and the quit at Close (quit waits for it).
+// Load does not wait for it: its TLS handshake, the bulk of it, overlaps
+// with the first calls. If it fails (the plugin at go-plugin's address is
+// not the one that read its credentials, or is not answering), the
+// connection is closed with the reason, and Close ends the process.
+func (c *Client) connectGoPlugin() {
+	defer close(c.gpReady)
+	rpc, err := c.gp.Client()
+	if err != nil {
+		c.log.Error("go-plugin's connection to the plugin failed; closing it", "plugin", c.name, "error", err)
+		c.conn.CloseWithError(fmt.Errorf("go-plugin's connection to the plugin failed: %w", err))
+		return
+	}
+	c.rpc = rpc
 }
 
 // Transport says what carries the traffic between host and plugin:
@@ -382,6 +440,9 @@ func (c *Client) ExitStatus() (state *os.ProcessState, exited bool) {
 func (c *Client) kill() {
 	killed := make(chan struct{})
 	go func() {
+		if c.early && c.quit() {
+			c.quitDone.Store(true)
+		}
 		c.gp.Kill()
 		close(killed)
 	}()
@@ -397,6 +458,51 @@ func (c *Client) kill() {
 	}
 	c.endProc()
 }
+
+// quit ends a plugin whose connection started early, which has no
+// lifeline to tell it when go-plugin's answer to the quit has reached the
+// host. Once go-plugin's connection is made (connectGoPlugin), it sends
+// go-plugin's quit (its RPC client's Close, as go-plugin's Kill would),
+// then closes the socket, which the plugin waits for before it exits, so
+// that the answer is in before the plugin is gone (go-plugin issue 331);
+// then it waits for the plugin's exit, as long as go-plugin's Kill would.
+// It reports whether the plugin exited. go-plugin's Kill, called next,
+// then finds its client closed and the process gone: its own quit fails,
+// and what is left is its bookkeeping (the process reaped, its output
+// read to the end).
+func (c *Client) quit() bool {
+	<-c.gpReady
+	if c.rpc == nil {
+		c.conn.Close()
+		return false
+	}
+	err := c.rpc.Close()
+	c.conn.Close()
+	if err != nil {
+		c.log.Debug("go-plugin's quit failed; go-plugin's Kill tries again", "plugin", c.name, "error", err)
+		return false
+	}
+	deadline := time.Now().Add(quitGrace)
+	if c.exited != nil {
+		select {
+		case <-c.exited:
+			return true
+		case <-time.After(quitGrace):
+			return false
+		}
+	}
+	for !c.gp.Exited() { // the exit cannot be awaited here: look
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+// quitGrace is how long quit waits for the plugin to exit: go-plugin's
+// Kill waits as long before it kills the process.
+const quitGrace = 2 * time.Second
 
 // groupGrace is how long Close lets go-plugin end the plugin before it
 // kills the plugin's process group; closeBound bounds Close as a whole.

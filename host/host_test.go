@@ -495,6 +495,7 @@ func TestStressPluginProcess(t *testing.T) {
 	goroutines := runtime.NumGoroutine()
 	c := load(t, "svcplugin")
 	svc := dispenseSvc(t, c)
+	host.AwaitGoPluginConnection(c) // the plugin's goroutines for go-plugin's connection are there
 	before, err := svc.Health()
 	if err != nil {
 		t.Fatal(err)

@@ -89,7 +89,7 @@ func Reattach(info ReattachInfo, opts ...Option) (*Client, error) {
 	})
 	// A failed reattach leaves the plugin alone: it is not this host's to
 	// end (closing go-plugin's client would ask it to quit).
-	c, err := open(client, name, cfg.logger, func() {}, func(goplugin.ClientProtocol) {})
+	c, err := open(client, name, cfg.logger, nil, func() {}, func(goplugin.ClientProtocol) {})
 	if err != nil {
 		if errors.Is(err, errConnect) {
 			return nil, fmt.Errorf("host: reattach to %s: %w (was it loaded WithReattachable?)", name, errors.Unwrap(err))

@@ -66,7 +66,7 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 		TLSConfig: cfg.tls,
 		Logger:    cfg.logger,
 	})
-	c, err := open(client, addr, cfg.logger, func() {}, func(rpc goplugin.ClientProtocol) {
+	c, err := open(client, addr, cfg.logger, nil, func() {}, func(rpc goplugin.ClientProtocol) {
 		if rpc != nil {
 			rpc.Close()
 		}

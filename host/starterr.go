@@ -96,14 +96,20 @@ func startFailure(path string, cmd *exec.Cmd, tail *stderrTail, goErr error) err
 // startLogger is the logger go-plugin gets: the host's, without go-plugin's
 // warning that a plugin "failed to exit gracefully" while a failed start
 // is being cleaned up (the process is being killed on purpose; the start's
-// error says what happened).
+// error says what happened), nor go-plugin Kill's complaints once Close
+// has quit the plugin itself (Client.quit: the quit Kill sends again
+// fails, as the plugin has already gone).
 type startLogger struct {
 	hclog.Logger
-	failing *atomic.Bool
+	failing  *atomic.Bool
+	quitDone *atomic.Bool
 }
 
 func (l startLogger) Warn(msg string, args ...any) {
-	if l.failing.Load() && msg == "plugin failed to exit gracefully" {
+	switch {
+	case l.failing.Load() && msg == "plugin failed to exit gracefully":
+		return
+	case l.quitDone.Load() && (msg == "plugin failed to exit gracefully" || msg == "error closing client during Kill"):
 		return
 	}
 	l.Logger.Warn(msg, args...)

@@ -133,12 +133,26 @@ func Serve(objects map[string]any, opts ...Option) {
 		connected = make(chan *refbroker.Conn, 1)
 	}
 	versioned := map[int]goplugin.PluginSet{}
+	plugins := map[int]*gp.Plugin{}
 	for v, objs := range all {
 		if err := checkObjects(objs); err != nil {
 			fmt.Fprintf(os.Stderr, "%v (protocol version %d)\n", err, v)
 			os.Exit(1)
 		}
-		versioned[v] = goplugin.PluginSet{gp.PluginName: &gp.Plugin{Roots: objs, Logger: cfg.logger.Named("refbroker"), Limits: cfg.limits, Connected: connected, Socket: socket}}
+		plugins[v] = &gp.Plugin{Roots: objs, Logger: cfg.logger.Named("refbroker"), Limits: cfg.limits, Connected: connected, Socket: socket}
+		versioned[v] = goplugin.PluginSet{gp.PluginName: plugins[v]}
+	}
+	// An early start that fails (see ownMTLS) ends the plugin: its host
+	// has gone, or cannot be served.
+	startFailed := make(chan struct{})
+	early := func(conn *refbroker.Conn, err error) {
+		if err != nil {
+			cfg.logger.Error("the connection to the host did not start", "error", err)
+			close(startFailed)
+		}
+	}
+	if reattachable {
+		early = nil // serves any number of hosts, through go-plugin
 	}
 	served := make(chan struct{})
 	go func() {
@@ -147,7 +161,7 @@ func Serve(objects map[string]any, opts ...Option) {
 			HandshakeConfig:  handshake,
 			VersionedPlugins: versioned,
 			Logger:           cfg.logger,
-			TLSProvider:      func() (*tls.Config, error) { return ownMTLS(socket, cfg.logger) },
+			TLSProvider:      func() (*tls.Config, error) { return ownMTLS(socket, plugins, early, cfg.logger) },
 		})
 	}()
 	if reattachable {
@@ -157,6 +171,8 @@ func Serve(objects map[string]any, opts ...Option) {
 	var conn *refbroker.Conn
 	select {
 	case <-served:
+		return
+	case <-startFailed:
 		return
 	case conn = <-connected:
 		// Keep the slot full: a second host connection, as a process that
@@ -173,6 +189,7 @@ func Serve(objects map[string]any, opts ...Option) {
 		select {
 		case <-conn.Done():
 		case <-time.After(time.Second):
+			cfg.logger.Debug("asked to quit, but the host did not hang up within a second; exiting")
 		}
 	case <-conn.Done(): // the host closed the connection or died
 		select {
@@ -193,8 +210,13 @@ func Serve(objects map[string]any, opts ...Option) {
 // mutual TLS (gp.MTLS), read from the socket. Without it (the host did not
 // ask, or the socket did not arrive), it returns nil, and go-plugin
 // decides: its own AutoMTLS if the host passed a certificate, else none.
-func ownMTLS(socket *gp.SocketSlot, log hclog.Logger) (*tls.Config, error) {
-	if os.Getenv(gp.MTLSEnv) == "" {
+// With it, if the host asked for it and early is not nil, the plugin
+// starts serving on the socket at once (gp.SocketSlot.StartEarly; early
+// gets the outcome); go-plugin calls ownMTLS before it prints its
+// handshake line, which the host waits for.
+func ownMTLS(socket *gp.SocketSlot, plugins map[int]*gp.Plugin, early func(*refbroker.Conn, error), log hclog.Logger) (*tls.Config, error) {
+	v := os.Getenv(gp.MTLSEnv)
+	if v == "" {
 		return nil, nil
 	}
 	os.Unsetenv(gp.MTLSEnv)
@@ -202,6 +224,11 @@ func ownMTLS(socket *gp.SocketSlot, log hclog.Logger) (*tls.Config, error) {
 	if err != nil {
 		log.Debug("no TLS credentials from the host; using go-plugin's AutoMTLS", "error", err)
 		return nil, nil
+	}
+	if gp.EarlyRequested(v) && early != nil {
+		if err := socket.StartEarly(plugins, early); err != nil {
+			log.Debug("not serving on the socket at once; waiting for the host's Dispense", "error", err)
+		}
 	}
 	return m.PluginConfig(), nil
 }

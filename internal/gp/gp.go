@@ -66,6 +66,10 @@ const socketTimeout = 10 * time.Second
 type Connection struct {
 	Conn      *refbroker.Conn
 	Transport string // TransportSocket or TransportMuxBroker
+	// Early: the connection was started early (StartEarly) and has no
+	// lifeline; the host must close it only once go-plugin's quit has
+	// been answered.
+	Early bool
 }
 
 // Plugin is the goplugin.Plugin both sides register. The plugin side sets

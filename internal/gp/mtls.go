@@ -71,9 +71,17 @@ type MTLS struct {
 	hostPub  *ecdsa.PublicKey
 	plugKey  *ecdsa.PrivateKey
 	plugCert []byte
+	// In the plugin, the key and the host's public key as they came
+	// down the socket (plugKey and hostPub are nil): they are parsed only
+	// in go-plugin's TLS handshake, not before the plugin's handshake line
+	// (a fresh process's first ECDSA operation costs a few hundred
+	// microseconds of self-tests).
+	plugScalar, hostPoint []byte
 	// pinned is set on the host once the plugin has proved it holds the
 	// key the host gave it (so it read its socket).
 	pinned atomic.Bool
+	// early: the host asked the plugin to start early (see StartEarly).
+	early bool
 }
 
 // NewMTLS makes the keys of a host–plugin pair, and the plugin's
@@ -175,9 +183,11 @@ func carries(cs tls.ConnectionState, pub *ecdsa.PublicKey) bool {
 }
 
 // HostConfig returns go-plugin's ClientConfig.TLSConfig for the host, and
-// the environment variables the plugin process needs: MTLSEnv, and the
-// host's certificate for the fallback.
+// the environment variables the plugin process needs: MTLSEnv, asking for
+// the early start (see StartEarly), and the host's certificate for the
+// fallback.
 func (m *MTLS) HostConfig() (*tls.Config, []string) {
+	m.early = true
 	cfg := &tls.Config{
 		Certificates: []tls.Certificate{m.host.cert},
 		MinVersion:   tls.VersionTLS12,
@@ -204,19 +214,36 @@ func (m *MTLS) HostConfig() (*tls.Config, []string) {
 		}
 		return errors.New("refplug: the plugin's certificate does not carry the key the host gave it")
 	}
-	return cfg, []string{MTLSEnv + "=1", clientCertEnv + "=" + string(m.host.pem)}
+	return cfg, []string{MTLSEnv + "=" + earlyMTLS, clientCertEnv + "=" + string(m.host.pem)}
 }
 
 // PluginConfig returns go-plugin's ServeConfig TLS configuration for the
-// plugin: its certificate, and only the host's key accepted.
+// plugin: its certificate, and only the host's key accepted. The keys
+// are parsed at the first handshake.
 func (m *MTLS) PluginConfig() *tls.Config {
+	cert := sync.OnceValues(func() (*tls.Certificate, error) {
+		key := m.plugKey
+		if key == nil {
+			var err error
+			if key, err = ecdsa.ParseRawPrivateKey(elliptic.P256(), m.plugScalar); err != nil {
+				return nil, fmt.Errorf("refplug: the plugin's TLS key from the host: %w", err)
+			}
+		}
+		return &tls.Certificate{Certificate: [][]byte{m.plugCert}, PrivateKey: key}, nil
+	})
+	hostPub := sync.OnceValues(func() (*ecdsa.PublicKey, error) {
+		if m.hostPub != nil {
+			return m.hostPub, nil
+		}
+		return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), m.hostPoint)
+	})
 	return &tls.Config{
-		Certificates:     []tls.Certificate{{Certificate: [][]byte{m.plugCert}, PrivateKey: m.plugKey}},
+		GetCertificate:   func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert() },
 		ClientAuth:       tls.RequireAnyClientCert,
 		MinVersion:       tls.VersionTLS12,
 		CurvePreferences: []tls.CurveID{tls.X25519},
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			if carries(cs, m.hostPub) {
+			if pub, err := hostPub(); err == nil && carries(cs, pub) {
 				return nil
 			}
 			return errors.New("refplug: the connecting process is not this plugin's host (its certificate does not carry the host's key)")
@@ -276,14 +303,6 @@ func (s *SocketSlot) ReadCredentials() (*MTLS, error) {
 	if _, err := io.ReadFull(s.conn, cert); err != nil {
 		return nil, fmt.Errorf("reading the TLS credentials from the socket: %w", err)
 	}
-	key, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), head[1:1+scalarSize])
-	if err != nil {
-		return nil, fmt.Errorf("the TLS credentials on the socket: %w", err)
-	}
-	hostPub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), head[1+scalarSize:1+scalarSize+pointSize])
-	if err != nil {
-		return nil, fmt.Errorf("the TLS credentials on the socket: %w", err)
-	}
 	s.credentials = true
-	return &MTLS{hostPub: hostPub, plugKey: key, plugCert: cert}, nil
+	return &MTLS{plugScalar: head[1 : 1+scalarSize], hostPoint: head[1+scalarSize : 1+scalarSize+pointSize], plugCert: cert}, nil
 }

@@ -9,9 +9,13 @@ import (
 	"unsafe"
 )
 
+// CanAwaitExit says whether AwaitExit works on this system.
+const CanAwaitExit = true
+
 // AwaitExit blocks until process pid (a child of this process) has
 // exited, without reaping it: go-plugin's Wait still does that. It lets the
-// host end the plugin's descendants as soon as the plugin is gone.
+// host end the plugin's descendants as soon as the plugin is gone. If
+// go-plugin's Wait reaps the process first, AwaitExit returns nil too.
 func AwaitExit(pid int) error {
 	const (
 		pPID    = 1
@@ -23,6 +27,9 @@ func AwaitExit(pid int) error {
 		_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid), uintptr(unsafe.Pointer(&info)), wExited|wNoWait, 0, 0)
 		if e == syscall.EINTR {
 			continue
+		}
+		if e == syscall.ECHILD { // reaped already (by go-plugin's Wait)
+			return nil
 		}
 		if e != 0 {
 			return e

@@ -24,6 +24,9 @@ func KillGroup(pid int) error { return errors.ErrUnsupported }
 // LeadsOwnGroup is false where there are no process groups.
 func LeadsOwnGroup() bool { return false }
 
+// CanAwaitExit says whether AwaitExit works on this system.
+const CanAwaitExit = false
+
 // AwaitExit is not available here.
 func AwaitExit(pid int) error { return errors.ErrUnsupported }
 

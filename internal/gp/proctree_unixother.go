@@ -4,6 +4,9 @@ package gp
 
 import "errors"
 
+// CanAwaitExit says whether AwaitExit works on this system.
+const CanAwaitExit = false
+
 // AwaitExit is not available here: Close ends the plugin's group after a
 // grace period instead.
 func AwaitExit(pid int) error { return errors.ErrUnsupported }

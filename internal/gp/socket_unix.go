@@ -69,3 +69,36 @@ func InheritedSocket() (net.Conn, error) {
 	}
 	return conn, nil
 }
+
+// readNow reads one byte from conn if one is there, without waiting: the
+// byte, or -1 if there is none (or the other end is closed).
+func readNow(conn net.Conn) (int, error) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return -1, nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	var b [1]byte
+	n := 0
+	var rerr error
+	err = raw.Read(func(fd uintptr) bool {
+		for {
+			n, rerr = syscall.Read(int(fd), b[:])
+			if rerr != syscall.EINTR {
+				return true // EAGAIN too: nothing there now
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return -1, err
+	case rerr == syscall.EAGAIN || rerr == syscall.ECONNRESET || n == 0:
+		return -1, nil // nothing there, or the other end is closed
+	case rerr != nil:
+		return -1, rerr
+	}
+	return int(b[0]), nil
+}

@@ -1,7 +1,9 @@
 // Command svcplugin is the test plugin: it serves contract.NewService as
 // "svc", as "args" a Thing whose name is its command-line arguments, and,
 // when REFPLUG_TEST_VAR is set, as "launch" one whose name says how it was
-// started.
+// started. With REFPLUG_TEST_OLD_START=1 it starts as a plugin of a
+// refplug without the early start would (it waits for go-plugin's
+// Dispense). Once Serve returns it logs "svcplugin: served".
 package main
 
 import (
@@ -31,5 +33,9 @@ func main() {
 	if os.Getenv("REFPLUG_TEST_VAR") != "" {
 		roots["launch"] = launch{}
 	}
+	if os.Getenv("REFPLUG_TEST_OLD_START") == "1" && os.Getenv("REFPLUG_MTLS") != "" {
+		os.Setenv("REFPLUG_MTLS", "1") // what an older host asks for
+	}
 	plugin.Serve(roots)
+	plugin.Logger().Info("svcplugin: served")
 }

@@ -1,0 +1,65 @@
+package host_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/refplug/refplug/host"
+	"github.com/refplug/refplug/internal/testutil"
+)
+
+// TestCloseEndsPluginInOrder: however host and plugin connected — the
+// plugin serving on its socket at once (refplug's mutual TLS, the
+// default), through go-plugin's Dispense (without TLS), or a plugin of a
+// refplug that waits for go-plugin's Dispense although the host offered
+// the early start — calls work, Close ends the plugin the orderly way
+// (go-plugin's quit answered, the plugin's code after Serve run and its
+// last log line forwarded before Close returns, exit status 0), and
+// nothing is logged above Info on the way.
+func TestCloseEndsPluginInOrder(t *testing.T) {
+	oldStart := host.WithCmd(func(cmd *exec.Cmd) { cmd.Env = append(cmd.Env, "REFPLUG_TEST_OLD_START=1") })
+	for _, c := range []struct {
+		name string
+		opts []host.Option
+	}{
+		{"defaults", nil},
+		{"without TLS", []host.Option{host.WithAutoMTLS(false)}},
+		{"plugin of an older refplug", []host.Option{oldStart}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for range 3 {
+				var logs testutil.Buffer
+				logger := hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &logs})
+				cl, err := host.Load(filepath.Join(bin, "svcplugin"), append([]host.Option{host.WithLogger(logger)}, c.opts...)...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := cl.Transport(); got != "socketpair" {
+					t.Errorf("Transport() = %q; want socketpair", got)
+				}
+				if n, err := dispenseSvc(t, cl).Apply(func(x int) int { return x * 2 }, 21); err != nil || n != 42 {
+					t.Errorf("Apply = %d, %v; want 42", n, err)
+				}
+				if err := cl.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+				st, exited := cl.ExitStatus()
+				if !exited || st == nil || st.ExitCode() != 0 {
+					t.Errorf("after Close: ExitStatus = %v, %v; want exit status 0", st, exited)
+				}
+				out := logs.String()
+				if !strings.Contains(out, "svcplugin: served") {
+					t.Errorf("the plugin's last log line did not reach the host before Close returned:\n%s", out)
+				}
+				for _, bad := range []string{"[WARN]", "[ERROR]", "did not hang up within a second", "failed to exit gracefully"} {
+					if strings.Contains(out, bad) {
+						t.Errorf("the log holds %q:\n%s", bad, out)
+					}
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,143 @@
+package gp
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/refplug/refplug/refbroker"
+)
+
+// The early start: with refplug's mutual TLS, the plugin serves on its
+// socket without waiting for go-plugin's Dispense.
+//
+// The plugin reads its TLS credentials from the socket before go-plugin's
+// handshake, which proves the socket leads to the host that wrote them
+// (see MTLS); it needs nothing more from go-plugin's connection to serve
+// there. So, when the host asks for it (MTLSEnv=earlyMTLS), the plugin
+// writes earlyReady down the socket as soon as it has its credentials,
+// before go-plugin prints its handshake line, and waits for the host to
+// name the protocol version go-plugin negotiated. The host, once
+// go-plugin's handshake is over, finds earlyReady already there, names the
+// version (earlyStart and the version, four bytes, big-endian) and starts
+// its side of the connection at once: no Dispense round trip, no broker
+// stream, and go-plugin's TLS handshake completes in the background
+// (about a millisecond of Load). A plugin of an older refplug, which
+// knows only MTLSEnv=1, writes nothing; the host then dispenses as
+// before.
+//
+// Such a connection has no lifeline (see Plugin.Client): the plugin learns
+// that its host hung up from the socket itself, and at Close the host asks
+// the plugin to quit through go-plugin first and closes the socket only
+// once go-plugin's answer is in (host.Client.Close), which keeps that
+// answer from being lost as the plugin exits (go-plugin issue 331).
+
+// earlyMTLS is MTLSEnv's value when the host starts early.
+const earlyMTLS = "2"
+
+// EarlyRequested reports whether MTLSEnv's value v asks the plugin to
+// start early.
+func EarlyRequested(v string) bool { return v == earlyMTLS }
+
+// The marks of the early start.
+const (
+	earlyReady byte = 0xE5 // plugin to host: serving here once told the version
+	earlyStart byte = 0x5E // host to plugin: then the version
+)
+
+// StartEarly, in the plugin, takes the socket, writes earlyReady down it
+// and then, on a goroutine, waits for the host to name the protocol
+// version and serves that version's plugin's roots (plugins, by version).
+// started gets the connection, or the error that ended the start (the host
+// went away, or named a version this plugin does not serve). StartEarly
+// returns an error if it cannot take the socket (no credentials were read
+// from it) or write to it (then the socket is closed, and the host finds
+// no mark).
+func (s *SocketSlot) StartEarly(plugins map[int]*Plugin, started func(*refbroker.Conn, error)) error {
+	sock := s.takeVerified()
+	if sock == nil {
+		return fmt.Errorf("no socket with credentials read from it")
+	}
+	if _, err := sock.Write([]byte{earlyReady}); err != nil {
+		sock.Close()
+		return fmt.Errorf("writing to the socket: %w", err)
+	}
+	go func() {
+		conn, err := serveWhenTold(sock, plugins)
+		if err != nil {
+			sock.Close()
+		}
+		started(conn, err)
+	}()
+	return nil
+}
+
+// serveWhenTold reads the host's earlyStart and version from sock and
+// serves that version's roots on it.
+func serveWhenTold(sock net.Conn, plugins map[int]*Plugin) (*refbroker.Conn, error) {
+	var head [5]byte
+	sock.SetReadDeadline(time.Now().Add(socketTimeout))
+	_, err := io.ReadFull(sock, head[:])
+	sock.SetReadDeadline(time.Time{})
+	switch {
+	case err == io.EOF || errors.Is(err, syscall.ECONNRESET):
+		return nil, fmt.Errorf("refplug: the host hung up before it started the connection")
+	case err != nil:
+		return nil, fmt.Errorf("refplug: reading the host's start from the socket: %w", err)
+	case head[0] != earlyStart:
+		return nil, fmt.Errorf("refplug: the host's start on the socket begins with %#x, not %#x", head[0], earlyStart)
+	}
+	v := int(binary.BigEndian.Uint32(head[1:]))
+	p, ok := plugins[v]
+	if !ok {
+		return nil, fmt.Errorf("refplug: the host asked for protocol version %d, which this plugin does not serve", v)
+	}
+	return (&server{p: p}).serveConn(sock)
+}
+
+// MayStartEarly reports, on the host, whether the plugin was asked to
+// start early (see StartEarly); p may be nil.
+func (p *Plugin) MayStartEarly() bool { return p != nil && p.MTLS != nil && p.MTLS.early }
+
+// StartEarly, on the host, starts the connection on the socket if the
+// plugin said it serves there at once: it wrote earlyReady before
+// go-plugin's handshake line, so once the handshake is over the mark is
+// there to read without waiting. It names version, the protocol version
+// go-plugin negotiated, and returns the Connection, which has no lifeline.
+// It returns nil and no error if the plugin wrote no mark (it did not get
+// its socket, or it is of an older refplug that waits for go-plugin's
+// Dispense: the caller then dispenses); an error if the socket holds
+// something else or cannot be written.
+func (p *Plugin) StartEarly(version int) (*Connection, error) {
+	if !p.MayStartEarly() {
+		return nil, nil
+	}
+	s := p.Socket
+	s.mu.Lock()
+	sock := s.conn
+	s.mu.Unlock()
+	if sock == nil {
+		return nil, nil
+	}
+	mark, err := readNow(sock)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("reading the plugin's socket: %w", err)
+	case mark < 0:
+		return nil, nil // no mark: dispense
+	case byte(mark) != earlyReady:
+		return nil, fmt.Errorf("the plugin's socket begins with %#x, not the mark of a plugin serving there (%#x)", mark, earlyReady)
+	}
+	sock, _ = s.Take()
+	head := []byte{earlyStart, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(head[1:], uint32(version))
+	if _, err := sock.Write(head); err != nil {
+		sock.Close()
+		return nil, fmt.Errorf("writing to the plugin's socket: %w", err)
+	}
+	return &Connection{Conn: refbroker.NewConn(sock, p.options("host", "plugin")), Transport: TransportSocket, Early: true}, nil
+}
