@@ -199,6 +199,9 @@ func (m *MTLS) HostConfig() (*tls.Config, []string) {
 		// The plugin is checked by its key (VerifyConnection), not by a
 		// chain to some authority.
 		InsecureSkipVerify: true,
+		// The handshake resumes a session made from the plugin's key
+		// (resume.go).
+		ClientSessionCache: oneSession{m.hostSession()},
 	}
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 		if carries(cs, &m.plugKey.PublicKey) {
@@ -242,7 +245,11 @@ func (m *MTLS) PluginConfig() *tls.Config {
 		ClientAuth:       tls.RequireAnyClientCert,
 		MinVersion:       tls.VersionTLS12,
 		CurvePreferences: []tls.CurveID{tls.X25519},
+		UnwrapSession:    m.unwrapSession,
 		VerifyConnection: func(cs tls.ConnectionState) error {
+			if cs.DidResume { // only the host's session resumes, proving the key (resume.go)
+				return nil
+			}
 			if pub, err := hostPub(); err == nil && carries(cs, pub) {
 				return nil
 			}

@@ -12,9 +12,11 @@ import (
 )
 
 // handshake runs a TLS handshake between client and server configs over
-// a pipe and returns each side's error.
+// a loopback connection (buffered, as go-plugin's is: a TLS 1.3 server
+// writes its session ticket as the client writes its Finished) and
+// returns each side's error.
 func handshake(client, server *tls.Config) (clientErr, serverErr error) {
-	a, b := net.Pipe()
+	a, b := loopback()
 	defer a.Close()
 	defer b.Close()
 	done := make(chan error, 1)
@@ -26,6 +28,25 @@ func handshake(client, server *tls.Config) (clientErr, serverErr error) {
 	clientErr = tls.Client(a, client).Handshake()
 	a.Close()
 	return clientErr, <-done
+}
+
+// loopback returns both ends of a TCP connection on the loopback
+// interface.
+func loopback() (net.Conn, net.Conn) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	a, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		panic(err)
+	}
+	b, err := l.Accept()
+	if err != nil {
+		panic(err)
+	}
+	return a, b
 }
 
 // credentialsOverSocket passes m's credentials over a socket pair, as the
