@@ -65,7 +65,12 @@ type Client struct {
 // Load fails, without leaving a process behind, if path is not an
 // executable file, if the plugin is not started and connected within the
 // start timeout (WithStartTimeout: the handshake and the connection
-// after it), or if it exits first.
+// after it), or if it exits first. With refplug's mutual TLS (the
+// default) the plugin serves on the socket pair as soon as it has read its
+// credentials from it, and go-plugin's own connection (its TLS handshake,
+// the plugin's stdout and stderr, and at Close the quit) is made in the
+// background once Load has returned; should it fail, the connection is
+// closed with the reason, which failed calls report.
 //
 // The plugin runs as the leader of a process group of its own (on systems
 // that have them), and every process it starts is ended with it: when it

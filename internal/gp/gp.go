@@ -8,6 +8,8 @@
 // or one go-plugin broker stream (a yamux stream inside go-plugin's own
 // connection) when there is no socket: a remote plugin, a system without
 // unix sockets, a host that asked for it, or a socket lost on the way.
+// With refplug's mutual TLS the connection on the socket starts without
+// go-plugin's Dispense (StartEarly, early.go).
 package gp
 
 import (
