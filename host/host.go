@@ -69,8 +69,8 @@ type Client struct {
 // default) the plugin serves on the socket pair as soon as it has read its
 // credentials from it, and go-plugin's own connection (its TLS handshake,
 // the plugin's stdout and stderr, and at Close the quit) is made in the
-// background once Load has returned; should it fail, the connection is
-// closed with the reason, which failed calls report.
+// background once Load has returned; should it fail, the host logs why,
+// and Close kills the process rather than asking it to exit.
 //
 // The plugin runs as the leader of a process group of its own (on systems
 // that have them), and every process it starts is ended with it: when it
@@ -335,15 +335,19 @@ func open(client *goplugin.Client, name string, log hclog.Logger, early *gp.Plug
 // connection started early: it carries the plugin's stdout and stderr
 // once the plugin is serving, and the quit at Close (quit waits for it).
 // Load does not wait for it: its TLS handshake, the bulk of it, overlaps
-// with the first calls. If it fails (the plugin at go-plugin's address is
-// not the one that read its credentials, or is not answering), the
-// connection is closed with the reason, and Close ends the process.
+// with the first calls. If it fails, the plugin died (its connection ends
+// by itself, saying so) or its go-plugin side does not answer the host
+// that holds its socket: the calls, which travel on the socket, go on,
+// and Close, with no quit to send, kills the process.
 func (c *Client) connectGoPlugin() {
 	defer close(c.gpReady)
 	rpc, err := c.gp.Client()
 	if err != nil {
-		c.log.Error("go-plugin's connection to the plugin failed; closing it", "plugin", c.name, "error", err)
-		c.conn.CloseWithError(fmt.Errorf("go-plugin's connection to the plugin failed: %w", err))
+		if c.conn.Err() == nil {
+			c.log.Warn("go-plugin's connection to the plugin failed; Close will kill it", "plugin", c.name, "error", err)
+		} else {
+			c.log.Debug("go-plugin's connection to the plugin failed", "plugin", c.name, "error", err)
+		}
 		return
 	}
 	c.rpc = rpc
@@ -477,7 +481,7 @@ func (c *Client) kill() {
 // read to the end).
 func (c *Client) quit() bool {
 	<-c.gpReady
-	if c.rpc == nil {
+	if c.rpc == nil { // go-plugin's connection failed: Kill ends the process
 		c.conn.Close()
 		return false
 	}

@@ -63,3 +63,18 @@ func TestCloseEndsPluginInOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestSocketGarbageRefused: a plugin whose socket begins with something
+// other than the mark of a plugin serving there fails Load, with the byte
+// named.
+func TestSocketGarbageRefused(t *testing.T) {
+	garbage := host.WithCmd(func(cmd *exec.Cmd) { cmd.Env = append(cmd.Env, "REFPLUG_TEST_SOCKET_GARBAGE=1") })
+	cl, err := host.Load(filepath.Join(bin, "svcplugin"), host.WithLogger(testutil.Logger(t, "host")), garbage)
+	if err == nil {
+		cl.Close()
+		t.Fatal("Load succeeded")
+	}
+	if !strings.Contains(err.Error(), "0x42") || !strings.Contains(err.Error(), "not the mark") {
+		t.Errorf("Load = %v; want the byte named", err)
+	}
+}

@@ -54,10 +54,13 @@ func testOthersCannotConnect(t *testing.T, path, transport string) {
 	if c.Transport() != transport {
 		t.Fatalf("Transport() = %q; want %s", c.Transport(), transport)
 	}
-	m := regexp.MustCompile(`plugin address: .*address=(\S+)`).FindStringSubmatch(log.String())
-	if m == nil {
-		t.Fatalf("the host's debug log does not name the plugin's address:\n%s", log.String())
-	}
+	// The plugin's own debug line names it; Load may return before the
+	// line has been forwarded.
+	var m []string
+	testutil.Eventually(t, "the host's debug log to name the plugin's address", func() bool {
+		m = regexp.MustCompile(`plugin address: .*address=(\S+)`).FindStringSubmatch(log.String())
+		return m != nil
+	})
 	addr := m[1]
 
 	// No TLS: go-plugin's own client, as glue without AutoMTLS would speak.

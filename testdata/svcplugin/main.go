@@ -3,13 +3,17 @@
 // when REFPLUG_TEST_VAR is set, as "launch" one whose name says how it was
 // started. With REFPLUG_TEST_OLD_START=1 it starts as a plugin of a
 // refplug without the early start would (it waits for go-plugin's
-// Dispense). Once Serve returns it logs "svcplugin: served".
+// Dispense); with REFPLUG_TEST_SOCKET_GARBAGE=1 it first writes a byte of
+// garbage down its socket, as a broken or hostile plugin might. Once Serve
+// returns it logs "svcplugin: served".
 package main
 
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/refplug/refplug/plugin"
 	"github.com/refplug/refplug/testdata/contract"
@@ -35,6 +39,11 @@ func main() {
 	}
 	if os.Getenv("REFPLUG_TEST_OLD_START") == "1" && os.Getenv("REFPLUG_MTLS") != "" {
 		os.Setenv("REFPLUG_MTLS", "1") // what an older host asks for
+	}
+	if os.Getenv("REFPLUG_TEST_SOCKET_GARBAGE") == "1" {
+		if fd, err := strconv.Atoi(os.Getenv("REFPLUG_SOCKET_FD")); err == nil {
+			syscall.Write(fd, []byte{0x42})
+		}
 	}
 	plugin.Serve(roots)
 	plugin.Logger().Info("svcplugin: served")
