@@ -12,10 +12,16 @@ import (
 )
 
 // handshake runs a TLS handshake between client and server configs over
-// a loopback connection (buffered, as go-plugin's is: a TLS 1.3 server
-// writes its session ticket as the client writes its Finished) and
-// returns each side's error.
+// a loopback connection and returns each side's error.
 func handshake(client, server *tls.Config) (clientErr, serverErr error) {
+	_, clientErr, serverErr = handshakeStates(client, server)
+	return clientErr, serverErr
+}
+
+// handshakeStates is handshake, also returning the client's (the host's)
+// connection state. The connection is buffered, as go-plugin's is: a TLS
+// 1.3 server writes its session ticket as the client writes its Finished.
+func handshakeStates(client, server *tls.Config) (cs tls.ConnectionState, clientErr, serverErr error) {
 	a, b := loopback()
 	defer a.Close()
 	defer b.Close()
@@ -25,9 +31,11 @@ func handshake(client, server *tls.Config) (clientErr, serverErr error) {
 		b.Close() // a client still waiting for the server's answer sees the end
 		done <- err
 	}()
-	clientErr = tls.Client(a, client).Handshake()
+	c := tls.Client(a, client)
+	clientErr = c.Handshake()
+	cs = c.ConnectionState()
 	a.Close()
-	return clientErr, <-done
+	return cs, clientErr, <-done
 }
 
 // loopback returns both ends of a TCP connection on the loopback

@@ -7,25 +7,6 @@ import (
 	"time"
 )
 
-// handshakeStates runs a handshake like handshake and returns the host's
-// (client's) connection state and each side's error.
-func handshakeStates(client, server *tls.Config) (cs tls.ConnectionState, clientErr, serverErr error) {
-	a, b := loopback()
-	defer a.Close()
-	defer b.Close()
-	done := make(chan error, 1)
-	go func() {
-		err := tls.Server(b, server).Handshake()
-		b.Close()
-		done <- err
-	}()
-	c := tls.Client(a, client)
-	clientErr = c.Handshake()
-	cs = c.ConnectionState()
-	a.Close()
-	return cs, clientErr, <-done
-}
-
 // TestResumedHandshake: host and plugin shake hands by resuming the
 // session made from the plugin's key, with no certificate signed or
 // checked, and the host records the plugin as proven.
