@@ -310,7 +310,7 @@ func open(client *goplugin.Client, name string, log hclog.Logger, early *gp.Plug
 			return nil, &openError{stage: errConnect, err: err}
 		}
 		if conn != nil {
-			c := &Client{name: name, gp: client, conn: conn.Conn, transport: conn.Transport, early: true, gpReady: make(chan struct{}), log: log, endProc: func() {}}
+			c := &Client{name: name, gp: client, conn: conn.Conn, transport: conn.Transport, early: conn.Early, gpReady: make(chan struct{}), log: log, endProc: func() {}}
 			go c.connectGoPlugin()
 			return c, nil
 		}

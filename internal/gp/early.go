@@ -25,8 +25,8 @@ import (
 // go-plugin's handshake is over, finds earlyReady already there, names the
 // version (earlyStart and the version, four bytes, big-endian) and starts
 // its side of the connection at once: no Dispense round trip, no broker
-// stream, and go-plugin's TLS handshake completes in the background
-// (about a millisecond of Load). A plugin of an older refplug, which
+// stream, and go-plugin's TLS handshake, which they waited for, completes
+// in the background (together about a millisecond of Load). A plugin of an older refplug, which
 // knows only MTLSEnv=1, writes nothing; the host then dispenses as
 // before.
 //

@@ -29,7 +29,9 @@ import (
 // plugin writes the plugin's key and certificate and its own public key
 // down its end of the private socket pair, which nothing but the plugin process can
 // read (see SocketPair). Each side then accepts only a peer whose
-// certificate carries the other's key. A process that connects to the
+// certificate carries the other's key, or, as their handshake normally
+// goes, one that proves a pre-shared key derived from the plugin's
+// private key (resume.go). A process that connects to the
 // plugin's go-plugin socket without the host's key cannot complete the
 // handshake, nor can a process posing as the plugin fool the host. (P-256,
 // not Ed25519: a fresh process's first Ed25519 key costs about 0.7 ms of
