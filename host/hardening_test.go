@@ -5,6 +5,7 @@ package host_test
 import (
 	"context"
 	"errors"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -145,5 +146,30 @@ func TestLoadContextCancel(t *testing.T) {
 	}
 	if _, err := host.LoadContext(ctx, filepath.Join(bin, "svcplugin")); !errors.Is(err, context.Canceled) {
 		t.Errorf("LoadContext with a cancelled context = %v", err)
+	}
+}
+
+// A plugin that serves on its socket pair but never answers go-plugin's
+// connection (the handshake the host makes in the background stalls)
+// still serves calls, and Close ends it within Close's bound.
+func TestPluginWithMuteGoPluginSide(t *testing.T) {
+	dir := t.TempDir()
+	c, err := host.Load(filepath.Join(bin, "mutegp"), host.WithLogger(testutil.Logger(t, "host")),
+		host.WithCmd(func(cmd *exec.Cmd) { cmd.Env = append(cmd.Env, "MUTEGP_DIR="+dir) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := dispenseSvc(t, c).Sum(2, 3); err != nil || n != 5 {
+		t.Errorf("Sum = %d, %v; want 5", n, err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return within 10 s (its bound is 5 s)")
+	}
+	if st, exited := c.ExitStatus(); !exited {
+		t.Errorf("the plugin is still running after Close (%v)", st)
 	}
 }
