@@ -226,7 +226,7 @@ func ownMTLS(socket *gp.SocketSlot, plugins map[int]*gp.Plugin, early func(*refb
 		return nil, nil
 	}
 	if gp.EarlyRequested(v) && early != nil {
-		if err := socket.StartEarly(plugins, early); err != nil {
+		if err := socket.StartEarly(plugins, m.GoPluginServing(), early); err != nil {
 			log.Debug("not serving on the socket at once; waiting for the host's Dispense", "error", err)
 		}
 	}

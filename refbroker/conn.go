@@ -57,6 +57,12 @@ type Options struct {
 	// much CPU for not having to wake a thread; it stops trying after four
 	// misses in a row (docs/wire.md, Reading and serving).
 	NoSpin bool
+	// ServeAfter, if not nil, holds the peer's calls until it is closed:
+	// until then no method of this side's objects runs (Dispense, Describe
+	// and releases are served). A plugin's start uses it so that its
+	// methods never run before go-plugin has set up the process (its
+	// stdout and stderr) for them.
+	ServeAfter <-chan struct{}
 }
 
 // Defaults of the limits in Options.
@@ -95,10 +101,11 @@ type Conn struct {
 	// Cumulative counts, reported by Stats (the tables count the rest).
 	callsMade, callsServed, callsRefused atomic.Uint64
 
-	building     chan struct{}  // messages being built (Conn.admit); capacity maxBuilding
-	releaseReady chan struct{}  // wakes the release flusher; capacity 1
-	done         chan struct{}  // closed when the connection has ended
-	workers      sync.WaitGroup // the reader while it reads, the watchdog and the release flusher
+	building     chan struct{}   // messages being built (Conn.admit); capacity maxBuilding
+	releaseReady chan struct{}   // wakes the release flusher; capacity 1
+	done         chan struct{}   // closed when the connection has ended
+	serveAfter   <-chan struct{} // Options.ServeAfter
+	workers      sync.WaitGroup  // the reader while it reads, the watchdog and the release flusher
 }
 
 // state is what the connection's mutex guards. Code reaches it only
@@ -140,6 +147,7 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 		building:     make(chan struct{}, maxBuilding),
 		releaseReady: make(chan struct{}, 1),
 		done:         make(chan struct{}),
+		serveAfter:   opts.ServeAfter,
 	}
 	if c.log == nil {
 		c.log = hclog.NewNullLogger()

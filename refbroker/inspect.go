@@ -99,6 +99,9 @@ func (c *Conn) serveDescribe(seq uint64) {
 
 // serveCallJSON runs a CallJSON.
 func (c *Conn) serveCallJSON(seq uint64, object, method string, args [][]byte) {
+	if !c.awaitServeAfter() {
+		return // the connection ended first
+	}
 	obj, ok := c.roots[object]
 	if !ok || obj == nil {
 		c.replyFailed(seq, fmt.Errorf("refbroker: no object named %q is served here", object))

@@ -112,6 +112,20 @@ func (c *Conn) readCall(m *inbound) (*incoming, error) {
 	return in, nil
 }
 
+// awaitServeAfter holds a call until Options.ServeAfter is closed; it
+// reports false if the connection ended first.
+func (c *Conn) awaitServeAfter() bool {
+	if c.serveAfter == nil {
+		return true
+	}
+	select {
+	case <-c.serveAfter:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
 // serveCall runs an incoming call and replies.
 func (c *Conn) serveCall(in *incoming) {
 	defer c.finish(in.m) // at the latest; normally right after the arguments
@@ -133,6 +147,9 @@ func (c *Conn) serveCall(in *incoming) {
 			in.ctx.end(context.Canceled, errReturned)
 		}
 	}()
+	if !c.awaitServeAfter() {
+		return // the connection ended first
+	}
 	x := c.export(in.target)
 	if x == nil {
 		c.reply(in.seq, statusRejected, fmt.Errorf("refbroker: call of %s on unknown reference #%d (released, or never sent)", in.method, in.target))

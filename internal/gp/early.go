@@ -51,13 +51,19 @@ const (
 
 // StartEarly, in the plugin, takes the socket, writes earlyReady down it
 // and then, on a goroutine, waits for the host to name the protocol
-// version and serves that version's plugin's roots (plugins, by version).
+// version and serves that version's plugin's roots (plugins, by version),
+// holding the host's calls until ready is closed: go-plugin's Serve,
+// which goes on after the handshake line, must first have pointed
+// os.Stdout and os.Stderr at its pipes, or the plugin's methods would race
+// with it (and write where the host no longer reads). The mutual TLS's
+// GoPluginServing says so, when go-plugin's connection arrives: a first
+// call made at once waits for it (Dispense does not).
 // started gets the connection, or the error that ended the start (the host
 // went away, or named a version this plugin does not serve). StartEarly
 // returns an error if it cannot take the socket (no credentials were read
 // from it) or write to it (then the socket is closed, and the host finds
 // no mark).
-func (s *SocketSlot) StartEarly(plugins map[int]*Plugin, started func(*refbroker.Conn, error)) error {
+func (s *SocketSlot) StartEarly(plugins map[int]*Plugin, ready <-chan struct{}, started func(*refbroker.Conn, error)) error {
 	sock := s.takeVerified()
 	if sock == nil {
 		return fmt.Errorf("no socket with credentials read from it")
@@ -67,7 +73,7 @@ func (s *SocketSlot) StartEarly(plugins map[int]*Plugin, started func(*refbroker
 		return fmt.Errorf("writing to the socket: %w", err)
 	}
 	go func() {
-		conn, err := serveWhenTold(sock, plugins)
+		conn, err := serveWhenTold(sock, plugins, ready)
 		if err != nil {
 			sock.Close()
 		}
@@ -77,8 +83,8 @@ func (s *SocketSlot) StartEarly(plugins map[int]*Plugin, started func(*refbroker
 }
 
 // serveWhenTold reads the host's earlyStart and version from sock and
-// serves that version's roots on it.
-func serveWhenTold(sock net.Conn, plugins map[int]*Plugin) (*refbroker.Conn, error) {
+// serves that version's roots on it, the calls held until ready is closed.
+func serveWhenTold(sock net.Conn, plugins map[int]*Plugin, ready <-chan struct{}) (*refbroker.Conn, error) {
 	var head [5]byte
 	sock.SetReadDeadline(time.Now().Add(socketTimeout))
 	_, err := io.ReadFull(sock, head[:])
@@ -96,7 +102,7 @@ func serveWhenTold(sock net.Conn, plugins map[int]*Plugin) (*refbroker.Conn, err
 	if !ok {
 		return nil, fmt.Errorf("refplug: the host asked for protocol version %d, which this plugin does not serve", v)
 	}
-	return (&server{p: p}).serveConn(sock)
+	return (&server{p: p}).serveConn(sock, ready)
 }
 
 // MayStartEarly reports, on the host, whether the plugin was asked to

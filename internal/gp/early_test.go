@@ -3,17 +3,31 @@
 package gp
 
 import (
+	"encoding/json"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/refplug/refplug/internal/testutil"
 	"github.com/refplug/refplug/refbroker"
 )
 
 type greeter struct{}
 
 func (greeter) Hello() string { return "hello" }
+
+// readyProbe's method reports whether ready was closed when it ran.
+type readyProbe struct{ ready <-chan struct{} }
+
+func (p readyProbe) Ran() bool {
+	select {
+	case <-p.ready:
+		return true
+	default:
+		return false
+	}
+}
 
 // earlyPair sets up what host and plugin hold before the early start:
 // the host's plugin with refplug's mutual TLS asking for it, its end of
@@ -48,13 +62,20 @@ type startResult struct {
 	err  error
 }
 
-func startPlugin(t *testing.T, slot *SocketSlot, plugins map[int]*Plugin) <-chan startResult {
+// startPlugin starts the plugin's side early; the returned func says
+// go-plugin serves (closes StartEarly's ready).
+func startPlugin(t *testing.T, slot *SocketSlot, plugins map[int]*Plugin) (<-chan startResult, func()) {
+	t.Helper()
+	return startPluginReady(t, slot, plugins, make(chan struct{}))
+}
+
+func startPluginReady(t *testing.T, slot *SocketSlot, plugins map[int]*Plugin, ready chan struct{}) (<-chan startResult, func()) {
 	t.Helper()
 	ch := make(chan startResult, 1)
-	if err := slot.StartEarly(plugins, func(c *refbroker.Conn, err error) { ch <- startResult{c, err} }); err != nil {
+	if err := slot.StartEarly(plugins, ready, func(c *refbroker.Conn, err error) { ch <- startResult{c, err} }); err != nil {
 		t.Fatal(err)
 	}
-	return ch
+	return ch, func() { close(ready) }
 }
 
 func awaitStart(t *testing.T, ch <-chan startResult) startResult {
@@ -80,7 +101,7 @@ func TestStartEarly(t *testing.T) {
 		1: {Roots: map[string]any{"v1": greeter{}}},
 		2: {Roots: map[string]any{"v2": greeter{}}, Connected: connected},
 	}
-	started := startPlugin(t, slot, plugins)
+	started, goPluginServes := startPlugin(t, slot, plugins)
 	c, err := hostSide.StartEarly(2)
 	if err != nil || c == nil {
 		t.Fatalf("host's StartEarly = %v, %v; want a connection", c, err)
@@ -89,6 +110,7 @@ func TestStartEarly(t *testing.T) {
 	if !c.Early || c.Transport != TransportSocket {
 		t.Errorf("connection = %+v; want an early one on the socket", c)
 	}
+	goPluginServes()
 	r := awaitStart(t, started)
 	if r.err != nil || r.conn == nil {
 		t.Fatalf("plugin's start = %v, %v", r.conn, r.err)
@@ -109,7 +131,8 @@ func TestStartEarly(t *testing.T) {
 // ends the start on both sides, with the version named.
 func TestStartEarlyVersionNotServed(t *testing.T) {
 	hostSide, _, slot := earlyPair(t)
-	started := startPlugin(t, slot, map[int]*Plugin{1: {Roots: map[string]any{"g": greeter{}}}})
+	started, goPluginServes := startPlugin(t, slot, map[int]*Plugin{1: {Roots: map[string]any{"g": greeter{}}}})
+	defer goPluginServes()
 	c, err := hostSide.StartEarly(7)
 	if err != nil || c == nil {
 		t.Fatalf("host's StartEarly = %v, %v", c, err)
@@ -159,9 +182,47 @@ func TestStartEarlyRefusesOtherBytes(t *testing.T) {
 // ends the plugin's start with that reason.
 func TestStartEarlyHostGone(t *testing.T) {
 	_, hostEnd, slot := earlyPair(t)
-	started := startPlugin(t, slot, map[int]*Plugin{1: {Roots: map[string]any{"g": greeter{}}}})
+	started, goPluginServes := startPlugin(t, slot, map[int]*Plugin{1: {Roots: map[string]any{"g": greeter{}}}})
+	defer goPluginServes()
 	hostEnd.Close()
 	if r := awaitStart(t, started); r.err == nil || !strings.Contains(r.err.Error(), "hung up") {
 		t.Errorf("plugin's start = %v; want the host's hang-up", r.err)
+	}
+}
+
+// TestStartEarlyHoldsCalls: until go-plugin serves (ready), the plugin's
+// methods do not run — they would race with go-plugin's Serve setting up
+// stdout and stderr — while Describe is answered; then the held call runs.
+func TestStartEarlyHoldsCalls(t *testing.T) {
+	hostSide, _, slot := earlyPair(t)
+	ready := make(chan struct{})
+	started, goPluginServes := startPluginReady(t, slot, map[int]*Plugin{1: {Roots: map[string]any{"probe": readyProbe{ready}}}}, ready)
+	c, err := hostSide.StartEarly(1)
+	if err != nil || c == nil {
+		t.Fatalf("host's StartEarly = %v, %v", c, err)
+	}
+	defer c.Conn.Close()
+	awaitStart(t, started)
+	type result struct {
+		out []json.RawMessage
+		err error
+	}
+	called := make(chan result, 1)
+	go func() {
+		out, err := c.Conn.CallJSON("probe", "Ran")
+		called <- result{out, err}
+	}()
+	testutil.Eventually(t, "the call to be on its way", func() bool { return c.Conn.Stats().Pending == 1 })
+	if infos, err := c.Conn.Describe(); err != nil || len(infos) != 1 {
+		t.Fatalf("Describe while the call is held = %v, %v", infos, err)
+	}
+	goPluginServes()
+	select {
+	case r := <-called:
+		if r.err != nil || len(r.out) != 1 || string(r.out[0]) != "true" {
+			t.Errorf("the held call = %s, %v; want it run after go-plugin serves (true)", r.out, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held call did not run once go-plugin served")
 	}
 }

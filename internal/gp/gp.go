@@ -151,7 +151,7 @@ var _ goplugin.Plugin = (*Plugin)(nil)
 func (p *Plugin) Server(b *goplugin.MuxBroker) (any, error) {
 	s := &server{p: p, broker: b}
 	if sock := p.Socket.takeVerified(); sock != nil {
-		conn, err := s.serveConn(sock)
+		conn, err := s.serveConn(sock, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -365,16 +365,19 @@ func (s *server) Connect(id uint32, _ *struct{}) error {
 // serve runs the plugin side's Conn on stream, tied to lifeline if there
 // is one.
 func (s *server) serve(stream io.ReadWriteCloser, lifeline net.Conn) error {
-	c, err := s.serveConn(stream)
+	c, err := s.serveConn(stream, nil)
 	if err == nil && lifeline != nil {
 		tie(c, lifeline)
 	}
 	return err
 }
 
-// serveConn runs the plugin side's Conn on stream.
-func (s *server) serveConn(stream io.ReadWriteCloser) (*refbroker.Conn, error) {
-	c := refbroker.NewConn(stream, s.p.options("plugin", "host"))
+// serveConn runs the plugin side's Conn on stream, holding the host's
+// calls until after is closed (nil: none held).
+func (s *server) serveConn(stream io.ReadWriteCloser, after <-chan struct{}) (*refbroker.Conn, error) {
+	o := s.p.options("plugin", "host")
+	o.ServeAfter = after
+	c := refbroker.NewConn(stream, o)
 	if s.p.Connected == nil {
 		return c, nil
 	}

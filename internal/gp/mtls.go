@@ -84,6 +84,10 @@ type MTLS struct {
 	pinned atomic.Bool
 	// early: the host asked the plugin to start early (see StartEarly).
 	early bool
+	// serving, in the plugin, is closed at the first TLS handshake
+	// go-plugin's server begins (see GoPluginServing).
+	serving              chan struct{}
+	makeOnce, markedOnce sync.Once
 }
 
 // NewMTLS makes the keys of a host–plugin pair, and the plugin's
@@ -222,6 +226,21 @@ func (m *MTLS) HostConfig() (*tls.Config, []string) {
 	return cfg, []string{MTLSEnv + "=" + earlyMTLS, clientCertEnv + "=" + string(m.host.pem)}
 }
 
+// GoPluginServing, in the plugin, is closed once go-plugin's server has
+// begun a TLS handshake with this configuration: go-plugin has then done
+// what its Serve does before it accepts connections, such as pointing
+// os.Stdout and os.Stderr at the pipes it forwards to the host, so the
+// plugin's own code may run (see StartEarly).
+func (m *MTLS) GoPluginServing() <-chan struct{} {
+	m.makeOnce.Do(func() { m.serving = make(chan struct{}) })
+	return m.serving
+}
+
+func (m *MTLS) markServing() {
+	m.GoPluginServing()
+	m.markedOnce.Do(func() { close(m.serving) })
+}
+
 // PluginConfig returns go-plugin's ServeConfig TLS configuration for the
 // plugin: its certificate, and only the host's key accepted. The keys
 // are parsed at the first handshake.
@@ -243,6 +262,10 @@ func (m *MTLS) PluginConfig() *tls.Config {
 		return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), m.hostPoint)
 	})
 	return &tls.Config{
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			m.markServing()
+			return nil, nil // this configuration
+		},
 		GetCertificate:   func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cert() },
 		ClientAuth:       tls.RequireAnyClientCert,
 		MinVersion:       tls.VersionTLS12,

@@ -17,9 +17,20 @@ func TestResumedHandshake(t *testing.T) {
 	}
 	hostCfg, _ := m.HostConfig()
 	plug := credentialsOverSocket(t, m)
+	serving := plug.GoPluginServing()
+	select {
+	case <-serving:
+		t.Error("go-plugin said to serve before any handshake")
+	default:
+	}
 	cs, cErr, sErr := handshakeStates(hostCfg, plug.PluginConfig())
 	if cErr != nil || sErr != nil {
 		t.Fatalf("host ↔ plugin: %v / %v", cErr, sErr)
+	}
+	select {
+	case <-serving:
+	default:
+		t.Error("a handshake with the plugin's configuration did not say go-plugin serves")
 	}
 	if !cs.DidResume || cs.Version != tls.VersionTLS13 {
 		t.Errorf("the handshake did not resume (DidResume %v, version %#x)", cs.DidResume, cs.Version)

@@ -39,7 +39,9 @@ func main() {
 	}()
 	plugins := map[int]*gp.Plugin{1: {Roots: map[string]any{"svc": contract.NewService(func() refbroker.Stats { return refbroker.Stats{} })}}}
 	done := make(chan struct{})
-	if err := slot.StartEarly(plugins, func(c *refbroker.Conn, err error) {
+	ready := make(chan struct{}) // no go-plugin Serve here to wait for
+	close(ready)
+	if err := slot.StartEarly(plugins, ready, func(c *refbroker.Conn, err error) {
 		if err != nil {
 			fail(err)
 		}

@@ -1,0 +1,82 @@
+package refbroker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/refplug/refplug/internal/testutil"
+)
+
+// heldGetter's Get reports whether ready was closed when it ran.
+type heldGetter struct{ ready chan struct{} }
+
+func (h heldGetter) Get(context.Context, int, int) ([]byte, error) {
+	select {
+	case <-h.ready:
+		return []byte{1}, nil
+	default:
+		return []byte{0}, nil
+	}
+}
+
+func (heldGetter) Block(context.Context) error { return nil }
+
+// TestServeAfterHoldsCalls: with Options.ServeAfter, Dispense and Describe
+// are answered, a call waits until the channel is closed and then runs,
+// and a call still held when the connection ends returns at once.
+func TestServeAfterHoldsCalls(t *testing.T) {
+	ready := make(chan struct{})
+	client, _ := newPair(t, Options{Roots: map[string]any{"g": heldGetter{ready}}, ServeAfter: ready}, Options{})
+	g, err := Dispense[getter](client, "g")
+	if err != nil {
+		t.Fatalf("Dispense while calls are held: %v", err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, err := g.Get(context.Background(), 1, 0)
+		if err != nil {
+			t.Errorf("Get: %v", err)
+		}
+		got <- b
+	}()
+	testutil.Eventually(t, "the call to be on its way", func() bool { return client.Stats().Pending == 1 })
+	if _, err := client.Describe(); err != nil {
+		t.Fatalf("Describe while a call is held: %v", err)
+	}
+	close(ready)
+	select {
+	case b := <-got:
+		if len(b) != 1 || b[0] != 1 {
+			t.Errorf("the held call ran before ServeAfter was closed (%v)", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held call did not run once ServeAfter was closed")
+	}
+}
+
+// TestServeAfterConnectionEnds: a call held by ServeAfter returns when
+// the connection ends.
+func TestServeAfterConnectionEnds(t *testing.T) {
+	client, server := newPair(t, Options{Roots: map[string]any{"g": heldGetter{make(chan struct{})}}, ServeAfter: make(chan struct{})}, Options{})
+	g, err := Dispense[getter](client, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := g.Get(context.Background(), 1, 0)
+		done <- err
+	}()
+	testutil.Eventually(t, "the call to be on its way", func() bool { return client.Stats().Pending == 1 })
+	server.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrDisconnected) {
+			t.Errorf("a held call when the connection ended = %v; want ErrDisconnected", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a held call did not return when the connection ended")
+	}
+}
