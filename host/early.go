@@ -1,31 +1,75 @@
 package host
 
-import "time"
+import (
+	"time"
+
+	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/refplug/refplug/internal/gp"
+)
 
 // The end of a plugin whose connection started early (gp.Plugin.StartEarly,
 // through open): its go-plugin connection is made after Load, and there is
 // no lifeline, so Close sends go-plugin's quit itself (quit).
 
-// connectGoPlugin makes go-plugin's connection to a plugin whose own
-// connection started early: it carries the plugin's stdout and stderr
-// once the plugin is serving, and the quit at Close (quit waits for it).
-// Load does not wait for it: its TLS handshake, the bulk of it, overlaps
-// with the first calls. If it fails, the plugin died (its connection ends
-// by itself, saying so) or its go-plugin side does not answer the host
-// that holds its socket: the calls, which travel on the socket, go on,
-// and Close, with no quit to send, kills the process.
-func (c *Client) connectGoPlugin() {
+// earlyStart is what open needs to start a plugin's connection early:
+// the host's plugin, and what ends the process (endProc) if go-plugin's
+// connection is not made within the start timeout.
+type earlyStart struct {
+	plugin  *gp.Plugin
+	timeout time.Duration
+	endProc func()
+}
+
+// goPluginConn is go-plugin's connection to the plugin, being made
+// (dialGoPlugin): done is closed once rpc or err is set.
+type goPluginConn struct {
+	done chan struct{}
+	rpc  goplugin.ClientProtocol
+	err  error
+}
+
+// dialGoPlugin makes go-plugin's connection to a started plugin on a
+// goroutine of its own (it ends when the connection is made or fails; a
+// plugin killed meanwhile fails it).
+func dialGoPlugin(client *goplugin.Client) *goPluginConn {
+	g := &goPluginConn{done: make(chan struct{})}
+	go func() {
+		defer close(g.done)
+		g.rpc, g.err = client.Client()
+	}()
+	return g
+}
+
+// connectGoPlugin waits for go-plugin's connection to a plugin whose own
+// connection started early (gpc): it carries the plugin's stdout and
+// stderr, and the quit at Close (quit waits for it). Load does not wait
+// for it: its TLS handshake, the bulk of it, overlaps with the first
+// calls. If it fails, the plugin died (its connection ends by itself,
+// saying so) or its go-plugin side does not answer the host that holds
+// its socket: the calls, which travel on the socket, go on, and Close,
+// with no quit to send, kills the process. If it is not made within the
+// start timeout (go-plugin's lock, which Exited needs, is held until it
+// is), the process is ended (endProc), as Load would have.
+func (c *Client) connectGoPlugin(gpc *goPluginConn, timeout time.Duration, endProc func()) {
 	defer close(c.gpReady)
-	rpc, err := c.gp.Client()
-	if err != nil {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-gpc.done:
+	case <-t.C:
+		c.log.Warn("go-plugin's connection to the plugin was not made within the start timeout; ending the plugin", "plugin", c.name, "timeout", timeout)
+		endProc()
+		<-gpc.done // fails, the process gone
+	}
+	if gpc.err != nil {
 		if c.conn.Err() == nil {
-			c.log.Warn("go-plugin's connection to the plugin failed; Close will kill it", "plugin", c.name, "error", err)
+			c.log.Warn("go-plugin's connection to the plugin failed; Close will kill it", "plugin", c.name, "error", gpc.err)
 		} else {
-			c.log.Debug("go-plugin's connection to the plugin failed", "plugin", c.name, "error", err)
+			c.log.Debug("go-plugin's connection to the plugin failed", "plugin", c.name, "error", gpc.err)
 		}
 		return
 	}
-	c.rpc = rpc
+	c.rpc = gpc.rpc
 }
 
 // quit ends a plugin whose connection started early, which has no

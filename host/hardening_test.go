@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/refplug/refplug/host"
 	"github.com/refplug/refplug/internal/testutil"
 )
@@ -151,25 +152,41 @@ func TestLoadContextCancel(t *testing.T) {
 
 // A plugin that serves on its socket pair but never answers go-plugin's
 // connection (the handshake the host makes in the background stalls)
-// still serves calls, and Close ends it within Close's bound.
+// still serves calls, and Close ends it within Close's bound; left alone,
+// it is ended at the start timeout, and the host's log says why.
 func TestPluginWithMuteGoPluginSide(t *testing.T) {
-	dir := t.TempDir()
-	c, err := host.Load(filepath.Join(bin, "mutegp"), host.WithLogger(testutil.Logger(t, "host")),
-		host.WithCmd(func(cmd *exec.Cmd) { cmd.Env = append(cmd.Env, "MUTEGP_DIR="+dir) }))
-	if err != nil {
-		t.Fatal(err)
+	mute := func(t *testing.T, opts ...host.Option) (*host.Client, *testutil.Buffer) {
+		dir := t.TempDir()
+		var logs testutil.Buffer
+		c, err := host.Load(filepath.Join(bin, "mutegp"), append([]host.Option{host.WithLogger(hclog.New(&hclog.LoggerOptions{Output: &logs})),
+			host.WithCmd(func(cmd *exec.Cmd) { cmd.Env = append(cmd.Env, "MUTEGP_DIR="+dir) })}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := dispenseSvc(t, c).Sum(2, 3); err != nil || n != 5 {
+			t.Errorf("Sum = %d, %v; want 5", n, err)
+		}
+		return c, &logs
 	}
-	if n, err := dispenseSvc(t, c).Sum(2, 3); err != nil || n != 5 {
-		t.Errorf("Sum = %d, %v; want 5", n, err)
-	}
-	closed := make(chan error, 1)
-	go func() { closed <- c.Close() }()
-	select {
-	case <-closed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not return within 10 s (its bound is 5 s)")
-	}
-	if st, exited := c.ExitStatus(); !exited {
-		t.Errorf("the plugin is still running after Close (%v)", st)
-	}
+	t.Run("Close", func(t *testing.T) {
+		c, _ := mute(t)
+		closed := make(chan error, 1)
+		go func() { closed <- c.Close() }()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Close did not return within 10 s (its bound is 5 s)")
+		}
+		if st, exited := c.ExitStatus(); !exited {
+			t.Errorf("the plugin is still running after Close (%v)", st)
+		}
+	})
+	t.Run("start timeout", func(t *testing.T) {
+		c, logs := mute(t, host.WithStartTimeout(500*time.Millisecond))
+		defer c.Close()
+		testutil.Eventually(t, "the plugin to be ended at the start timeout", c.Exited)
+		if !strings.Contains(logs.String(), "not made within the start timeout") {
+			t.Errorf("the host's log does not say why the plugin was ended:\n%s", logs.String())
+		}
+	})
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -190,7 +189,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 	}
 	done := make(chan opened, 1)
 	go func() {
-		c, err := open(client, name, cfg.logger, p, func() {
+		c, err := open(client, name, cfg.logger, &earlyStart{p, cfg.startTimeout, endProc}, func() {
 			if child != nil {
 				child.Close() // the plugin has its copy; the host must not keep it open
 			}
@@ -229,7 +228,10 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 	}
 	c := r.c
 	c.endProc, c.cmd, c.reattachable, c.quitDone = endProc, cmd, cfg.reattachable, quitDone
-	if pid, err := strconv.Atoi(client.ID()); err == nil {
+	// The pid from the command go-plugin started, not from go-plugin's
+	// Client.ID, which waits for go-plugin's lock, held while its
+	// connection is made in the background.
+	if pid := cmd.Process.Pid; pid > 0 {
 		exited := make(chan struct{})
 		if gp.CanAwaitExit {
 			c.exited = exited
@@ -290,13 +292,14 @@ func (e *openError) Is(t error) bool { return t == e.stage }
 
 // open is the setup Load and Attach share: it has go-plugin start (or
 // reattach to) the plugin, connects to it, and returns the Client. If the
-// plugin serves on its socket at once (early, Load's refplug plugin: see
+// plugin serves on its socket at once (early: Load's; see
 // gp.Plugin.StartEarly), the connection starts there; otherwise it is
 // dispensed through go-plugin. started runs once go-plugin's start is
 // over, either way; on failure, abort runs with go-plugin's RPC client
 // (nil if the start failed) to end what was begun.
-func open(client *goplugin.Client, name string, log hclog.Logger, early *gp.Plugin, started func(), abort func(goplugin.ClientProtocol)) (*Client, error) {
-	if early.MayStartEarly() {
+func open(client *goplugin.Client, name string, log hclog.Logger, early *earlyStart, started func(), abort func(goplugin.ClientProtocol)) (*Client, error) {
+	var gpc *goPluginConn
+	if early != nil && early.plugin.MayStartEarly() {
 		_, err := client.Start()
 		started()
 		started = func() {}
@@ -304,19 +307,29 @@ func open(client *goplugin.Client, name string, log hclog.Logger, early *gp.Plug
 			abort(nil)
 			return nil, &openError{stage: errStart, err: err}
 		}
-		conn, err := early.StartEarly(client.NegotiatedVersion())
+		// go-plugin's connection, on its way while the socket starts: the
+		// plugin holds the first calls until it arrives (gp.StartEarly).
+		gpc = dialGoPlugin(client)
+		conn, err := early.plugin.StartEarly(client.NegotiatedVersion())
 		if err != nil {
 			abort(nil)
 			return nil, &openError{stage: errConnect, err: err}
 		}
 		if conn != nil {
 			c := &Client{name: name, gp: client, conn: conn.Conn, transport: conn.Transport, early: conn.Early, gpReady: make(chan struct{}), log: log, endProc: func() {}}
-			go c.connectGoPlugin()
+			go c.connectGoPlugin(gpc, early.timeout, early.endProc)
 			return c, nil
 		}
 		// The plugin waits for go-plugin's Dispense (an older refplug).
 	}
-	rpcClient, err := client.Client()
+	var rpcClient goplugin.ClientProtocol
+	var err error
+	if gpc != nil {
+		<-gpc.done
+		rpcClient, err = gpc.rpc, gpc.err
+	} else {
+		rpcClient, err = client.Client()
+	}
 	started()
 	if err != nil {
 		abort(nil)
@@ -485,7 +498,20 @@ const exitWait = 2 * time.Second
 
 // dead reports whether the plugin can no longer be called: its process
 // exited or its connection ended.
-func (c *Client) dead() bool { return c.gp.Exited() || c.conn.Err() != nil }
+func (c *Client) dead() bool {
+	if c.conn.Err() != nil {
+		return true
+	}
+	if c.exited != nil { // without go-plugin's lock, which its connection holds while being made
+		select {
+		case <-c.exited:
+			return true
+		default:
+			return false
+		}
+	}
+	return c.gp.Exited()
+}
 
 // Stats counts the live references between host and plugin, as seen from
 // the host.

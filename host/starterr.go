@@ -94,11 +94,12 @@ func startFailure(path string, cmd *exec.Cmd, tail *stderrTail, goErr error) err
 }
 
 // startLogger is the logger go-plugin gets: the host's, without go-plugin's
-// warning that a plugin "failed to exit gracefully" while a failed start
-// is being cleaned up (the process is being killed on purpose; the start's
-// error says what happened), nor go-plugin Kill's complaints once Close
-// has quit the plugin itself (Client.quit: the quit Kill sends again
-// fails, as the plugin has already gone).
+// warning that a plugin "failed to exit gracefully", nor its error that
+// it could not connect to it ("client"), while a failed start is being
+// cleaned up (the process is being killed on purpose; the start's error
+// says what happened), nor go-plugin Kill's complaints once Close has quit
+// the plugin itself (Client.quit: the quit Kill sends again fails, as the
+// plugin has already gone).
 type startLogger struct {
 	hclog.Logger
 	failing  *atomic.Bool
@@ -113,4 +114,11 @@ func (l startLogger) Warn(msg string, args ...any) {
 		return
 	}
 	l.Logger.Warn(msg, args...)
+}
+
+func (l startLogger) Error(msg string, args ...any) {
+	if l.failing.Load() && msg == "client" {
+		return
+	}
+	l.Logger.Error(msg, args...)
 }
