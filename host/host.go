@@ -69,7 +69,8 @@ type Client struct {
 // credentials from it, and go-plugin's own connection (its TLS handshake,
 // the plugin's stdout and stderr, and at Close the quit) is made in the
 // background once Load has returned; should it fail, the host logs why,
-// and Close kills the process rather than asking it to exit.
+// and Close kills the process rather than asking it to exit (not made
+// within the start timeout, it ends the plugin).
 //
 // The plugin runs as the leader of a process group of its own (on systems
 // that have them), and every process it starts is ended with it: when it
