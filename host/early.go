@@ -7,9 +7,10 @@ import (
 	"github.com/refplug/refplug/internal/gp"
 )
 
-// The end of a plugin whose connection started early (gp.Plugin.StartEarly,
-// through open): its go-plugin connection is made after Load, and there is
-// no lifeline, so Close sends go-plugin's quit itself (quit).
+// A plugin whose connection started early (gp.Plugin.StartEarly, through
+// open): go-plugin's connection is dialed as soon as go-plugin's Start
+// returns and made in the background (dialGoPlugin, connectGoPlugin), and
+// there is no lifeline, so Close sends go-plugin's quit itself (quit).
 
 // earlyStart is what open needs to start a plugin's connection early:
 // the host's plugin, and what ends the process (endProc) if go-plugin's
