@@ -96,7 +96,6 @@ func (c *Client) quit() bool {
 		c.log.Debug("go-plugin's quit failed; go-plugin's Kill tries again", "plugin", c.name, "error", err)
 		return false
 	}
-	deadline := time.Now().Add(quitGrace)
 	if c.exited != nil {
 		select {
 		case <-c.exited:
@@ -105,6 +104,7 @@ func (c *Client) quit() bool {
 			return false
 		}
 	}
+	deadline := time.Now().Add(quitGrace)
 	for !c.gp.Exited() { // the exit cannot be awaited here: look
 		if time.Now().After(deadline) {
 			return false

@@ -1,0 +1,136 @@
+package host
+
+import (
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+)
+
+// Ending a plugin: Close, and what says whether and how the process ended.
+
+// Close ends the plugin: calls in flight and every later call through its
+// proxies fail with refbroker.ErrDisconnected at once, and the process is
+// asked to exit and, if it does not within two seconds, killed, with every
+// process it started (its process group). Close returns within 5 seconds
+// whatever the plugin's descendants hold open (go-plugin itself would wait
+// for its stdout and stderr to close). Close is idempotent.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		var errs *multierror.Error
+		if c.detach != nil {
+			errs = multierror.Append(errs, c.conn.Close(), c.detach())
+			c.gp.Kill() // the process is not ours: this only marks the client done
+		} else {
+			// Fail this side's calls at once, then ask the plugin to exit
+			// (go-plugin's Kill: a graceful quit, then a forced kill after two
+			// seconds), and only then close the stream: the plugin waits for
+			// the host to hang up before it exits, so go-plugin's answer to
+			// the quit is never lost (go-plugin issue 331).
+			c.conn.Shutdown()
+			c.kill()
+			errs = multierror.Append(errs, c.conn.Close())
+		}
+		c.closeErr = errs.ErrorOrNil()
+		c.closed.Store(true)
+	})
+	return c.closeErr
+}
+
+// ExitStatus reports how the plugin process ended: its state (exit code,
+// or the signal that ended it) once it has exited, with exited true; nil
+// and false while it runs. For a client made by Attach, whose process is
+// not this host's, the state is always nil.
+func (c *Client) ExitStatus() (state *os.ProcessState, exited bool) {
+	if c.cmd == nil {
+		return nil, c.Exited()
+	}
+	if !c.gp.Exited() {
+		return nil, false
+	}
+	// go-plugin set its exited flag, under its lock, after cmd.Wait
+	// returned: the state is there.
+	return c.cmd.ProcessState, true
+}
+
+// kill has go-plugin end the plugin, and ends its process group: at once
+// if the plugin has exited (where that can be seen), or once go-plugin's
+// two seconds of grace are over and its Kill has not returned. go-plugin
+// waits for the plugin's stdout and stderr to close, which a descendant
+// holding them would put off for as long as it lives. So kill returns
+// within closeBound, and leaves no descendant of the plugin behind.
+func (c *Client) kill() {
+	killed := make(chan struct{})
+	go func() {
+		if c.early && c.quit() {
+			c.quitDone.Store(true)
+		}
+		c.gp.Kill()
+		close(killed)
+	}()
+	select {
+	case <-killed:
+	case <-time.After(groupGrace):
+		c.endProc()
+		select {
+		case <-killed:
+		case <-time.After(closeBound - groupGrace):
+			c.log.Warn("go-plugin has not finished ending the plugin; Close returns without waiting further", "plugin", c.name)
+		}
+	}
+	c.endProc()
+}
+
+// groupGrace is how long Close lets go-plugin end the plugin before it
+// kills the plugin's process group; closeBound bounds Close as a whole.
+const (
+	groupGrace = 3 * time.Second
+	closeBound = 5 * time.Second
+)
+
+// Exited reports whether the plugin process has exited.
+//
+// It agrees with the calls: once Close has returned, or a call has failed
+// with refbroker.ErrDisconnected because the plugin went away, Exited is
+// true. (The connection's end is seen a moment before go-plugin reaps the
+// process; Exited waits for that, at most exitWait.) For a client made by
+// Attach, whose process is not this host's, it reports whether this host
+// has disconnected.
+func (c *Client) Exited() bool {
+	if c.closed.Load() || c.gp.Exited() {
+		return true
+	}
+	if c.conn.Err() == nil {
+		return false
+	}
+	if c.detach != nil { // a remote plugin: the connection is all there is
+		return true
+	}
+	deadline := time.Now().Add(exitWait)
+	for !c.gp.Exited() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	return c.gp.Exited()
+}
+
+// exitWait bounds how long Exited waits for go-plugin to reap a plugin
+// whose connection has ended (it exits within a second of that, or is
+// killed).
+const exitWait = 2 * time.Second
+
+// dead reports whether the plugin can no longer be called: its process
+// exited or its connection ended.
+func (c *Client) dead() bool {
+	if c.conn.Err() != nil {
+		return true
+	}
+	if c.exited != nil { // without go-plugin's lock, which its connection holds while being made
+		select {
+		case <-c.exited:
+			return true
+		default:
+			return false
+		}
+	}
+	return c.gp.Exited()
+}
