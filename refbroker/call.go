@@ -90,6 +90,9 @@ func (c *Conn) call(ctx context.Context, target uint64, m *methodPlan, args, out
 			ctx = r.Context()
 		}
 	}
+	if err := c.awaitCallAfter(ctx, m.full); err != nil {
+		return err
+	}
 	var restore *outArgs
 	if fp.outParams != nil {
 		restore = &outArgs{plan: fp, args: args}
@@ -111,6 +114,28 @@ func (c *Conn) call(ctx context.Context, target uint64, m *methodPlan, args, out
 		}
 		return nil
 	})
+}
+
+// awaitCallAfter holds a call of this side's until Options.CallAfter is
+// closed; it returns ctx's error or ErrDisconnected (naming the call) if
+// either ends first.
+func (c *Conn) awaitCallAfter(ctx context.Context, name string) error {
+	if c.callsFree.Load() {
+		return nil
+	}
+	var ctxDone <-chan struct{}
+	if ctx != nil {
+		ctxDone = ctx.Done()
+	}
+	select {
+	case <-c.callAfter:
+		c.callsFree.Store(true)
+		return nil
+	case <-c.done:
+		return c.disconnected(name)
+	case <-ctxDone:
+		return ctx.Err()
+	}
 }
 
 // outArgs are a call's arguments whose out-parameters its return restores

@@ -63,6 +63,13 @@ type Options struct {
 	// methods never run before go-plugin has set up the process (its
 	// stdout and stderr) for them.
 	ServeAfter <-chan struct{}
+	// CallAfter, if not nil, holds this side's calls until it is closed:
+	// a method call (or CallJSON) waits for it before it is sent, or
+	// returns when its context or the connection ends first (Dispense,
+	// Describe and releases go at once). A host's start uses it when
+	// nothing in the plugin can hold the calls (ServeAfter) until the
+	// plugin's process is set up for them.
+	CallAfter <-chan struct{}
 }
 
 // Defaults of the limits in Options.
@@ -105,6 +112,8 @@ type Conn struct {
 	releaseReady chan struct{}   // wakes the release flusher; capacity 1
 	done         chan struct{}   // closed when the connection has ended
 	serveAfter   <-chan struct{} // Options.ServeAfter
+	callAfter    <-chan struct{} // Options.CallAfter
+	callsFree    atomic.Bool     // callAfter is closed (or nil)
 	workers      sync.WaitGroup  // the reader while it reads, the watchdog and the release flusher
 }
 
@@ -148,7 +157,9 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 		releaseReady: make(chan struct{}, 1),
 		done:         make(chan struct{}),
 		serveAfter:   opts.ServeAfter,
+		callAfter:    opts.CallAfter,
 	}
+	c.callsFree.Store(opts.CallAfter == nil)
 	if c.log == nil {
 		c.log = hclog.NewNullLogger()
 	}

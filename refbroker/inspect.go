@@ -60,6 +60,9 @@ func (c *Conn) CallJSON(object, method string, args ...json.RawMessage) ([]json.
 	}
 	var out []string
 	name := fmt.Sprintf("%s.%s", object, method)
+	if err := c.awaitCallAfter(context.Background(), name); err != nil {
+		return nil, err
+	}
 	err = c.roundTrip(context.Background(), name, []*codec{rc}, []reflect.Value{reflect.ValueOf(&out).Elem()}, nil,
 		func(e *encoder, seq uint64) error {
 			e.byte1(msgCallJSON)

@@ -80,3 +80,68 @@ func TestServeAfterConnectionEnds(t *testing.T) {
 		t.Fatal("a held call did not return when the connection ended")
 	}
 }
+
+// TestCallAfterHoldsCalls: with Options.CallAfter, Dispense and Describe
+// go at once; a call waits, unsent, until the channel is closed (a call
+// whose context ends first returns its context's error, and the peer never
+// sees it), then runs.
+func TestCallAfterHoldsCalls(t *testing.T) {
+	ready := make(chan struct{})
+	client, server := newPair(t, Options{Roots: map[string]any{"g": heldGetter{ready}}}, Options{CallAfter: ready})
+	g, err := Dispense[getter](client, "g")
+	if err != nil {
+		t.Fatalf("Dispense while calls are held: %v", err)
+	}
+	if _, err := client.Describe(); err != nil {
+		t.Fatalf("Describe while calls are held: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := g.Get(ctx, 1, 0); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a held call whose context ended = %v; want context.DeadlineExceeded", err)
+	}
+	if n := server.Stats().CallsServed; n != 0 {
+		t.Errorf("the peer served %d calls while this side's were held", n)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		b, err := g.Get(context.Background(), 1, 0)
+		if err != nil {
+			t.Errorf("Get: %v", err)
+		}
+		got <- b
+	}()
+	close(ready)
+	select {
+	case b := <-got:
+		if len(b) != 1 || b[0] != 1 {
+			t.Errorf("the held call ran before CallAfter was closed (%v)", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held call did not run once CallAfter was closed")
+	}
+}
+
+// TestCallAfterConnectionEnds: a call held by CallAfter returns
+// ErrDisconnected when the connection ends.
+func TestCallAfterConnectionEnds(t *testing.T) {
+	client, server := newPair(t, Options{Roots: map[string]any{"g": heldGetter{make(chan struct{})}}}, Options{CallAfter: make(chan struct{})})
+	g, err := Dispense[getter](client, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := g.Get(context.Background(), 1, 0)
+		done <- err
+	}()
+	server.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrDisconnected) {
+			t.Errorf("a held call when the connection ended = %v; want ErrDisconnected", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a held call did not return when the connection ended")
+	}
+}
