@@ -1,6 +1,7 @@
 package host
 
 import (
+	"fmt"
 	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
@@ -9,8 +10,8 @@ import (
 
 // A plugin whose connection started early (gp.Plugin.StartEarly, through
 // open): go-plugin's connection is dialed as soon as go-plugin's Start
-// returns and made in the background (dialGoPlugin, connectGoPlugin), and
-// there is no lifeline, so Close sends go-plugin's quit itself (quit).
+// returns and made in the background (dialGoPlugin, connectGoPlugin),
+// and there is no lifeline, so Close sends go-plugin's quit itself (quit).
 
 // earlyStart is what open needs to start a plugin's connection early:
 // the host's plugin, and what ends the process (endProc) if go-plugin's
@@ -31,19 +32,29 @@ type goPluginConn struct {
 
 // dialGoPlugin makes go-plugin's connection to a started plugin on a
 // goroutine of its own (it ends when the connection is made or fails; a
-// plugin killed meanwhile fails it).
-func dialGoPlugin(client *goplugin.Client) *goPluginConn {
+// plugin killed meanwhile fails it). With ping, the connection is made
+// only once the plugin has answered a ping on it: go-plugin's Client makes
+// no round trip, and its server answers only once go-plugin's Serve has
+// pointed the plugin's os.Stdout and os.Stderr at its pipes, which the
+// plugin's methods must not run before (see gp.SocketSlot.StartEarlyPlain).
+func dialGoPlugin(client *goplugin.Client, ping bool) *goPluginConn {
 	g := &goPluginConn{done: make(chan struct{})}
 	go func() {
 		defer close(g.done)
 		g.rpc, g.err = client.Client()
+		if g.err == nil && ping {
+			if err := g.rpc.Ping(); err != nil {
+				g.rpc, g.err = nil, fmt.Errorf("go-plugin's ping: %w", err)
+			}
+		}
 	}()
 	return g
 }
 
 // connectGoPlugin waits for go-plugin's connection to a plugin whose own
 // connection started early (gpc): it carries the plugin's stdout and
-// stderr, and the quit at Close (quit waits for it). Load does not wait
+// stderr, and the quit at Close (quit waits for it; so do the calls of a
+// plugin that started without TLS, which the plugin cannot hold itself). Load does not wait
 // for it: its TLS handshake, the bulk of it, overlaps with the first
 // calls. If it fails, the plugin died (its connection ends by itself,
 // saying so) or its go-plugin side does not answer the host that holds

@@ -69,7 +69,11 @@ type Client struct {
 // the plugin's stdout and stderr, and at Close the quit) is made in the
 // background once Load has returned; should it fail, the host logs why,
 // and Close kills the process rather than asking it to exit (not made
-// within the start timeout, it ends the plugin).
+// within the start timeout, it ends the plugin). Without TLS
+// (WithAutoMTLS(false)) the start is the same, except that the first calls
+// (not Dispense) wait for go-plugin's connection, which the plugin cannot
+// tell has been made; with WithReattachable the plugin is dispensed
+// through go-plugin, and Load waits for that.
 //
 // The plugin runs as the leader of a process group of its own (on systems
 // that have them), and every process it starts is ended with it: when it
@@ -141,6 +145,9 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 				}
 				tlsConfig, autoMTLS, p.MTLS = env.config, false, env.mtls
 				cmd.Env = append(cmd.Env, env.vars...)
+			} else if !cfg.reattachable { // a host that reattaches needs go-plugin's Dispense
+				p.Early = true
+				cmd.Env = append(cmd.Env, gp.EarlyEnv+"=1")
 			}
 		}
 	}
@@ -309,14 +316,22 @@ func open(client *goplugin.Client, name string, log hclog.Logger, early *earlySt
 		}
 		// go-plugin's connection, on its way while the socket starts: the
 		// plugin holds the first calls until it arrives (gp.StartEarly).
-		gpc = dialGoPlugin(client)
-		conn, err := early.plugin.StartEarly(client.NegotiatedVersion())
+		// Without TLS the plugin cannot hold the first calls: the host does,
+		// until go-plugin's connection has answered a ping (callAfter).
+		plain := early.plugin.MTLS == nil
+		gpc = dialGoPlugin(client, plain)
+		gpReady := make(chan struct{})
+		var callAfter <-chan struct{}
+		if plain {
+			callAfter = gpReady
+		}
+		conn, err := early.plugin.StartEarly(client.NegotiatedVersion(), callAfter)
 		if err != nil {
 			abort(nil)
 			return nil, &openError{stage: errConnect, err: err}
 		}
 		if conn != nil {
-			c := &Client{name: name, gp: client, conn: conn.Conn, transport: conn.Transport, early: conn.Early, gpReady: make(chan struct{}), log: log, endProc: func() {}}
+			c := &Client{name: name, gp: client, conn: conn.Conn, transport: conn.Transport, early: conn.Early, gpReady: gpReady, log: log, endProc: func() {}}
 			go c.connectGoPlugin(gpc, early.timeout, early.endProc)
 			return c, nil
 		}

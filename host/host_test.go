@@ -793,25 +793,32 @@ func TestConcurrencyLimitPluginProcess(t *testing.T) {
 // through a logger, reaches the host: into its log by default, or into
 // the writers WithStdout and WithStderr give.
 func TestPluginOutput(t *testing.T) {
-	var out, errOut testutil.Buffer
-	c := load(t, "svcplugin", host.WithStdout(&out), host.WithStderr(&errOut))
-	if err := dispenseSvc(t, c).Print("hello"); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, "the plugin's output to arrive", func() bool {
-		return strings.Contains(out.String(), "hello\n") && strings.Contains(errOut.String(), "err: hello\n")
-	})
+	for _, tc := range []struct {
+		name string
+		opts []host.Option
+	}{{"defaults", nil}, {"without TLS", []host.Option{host.WithAutoMTLS(false)}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut testutil.Buffer
+			c := load(t, "svcplugin", append([]host.Option{host.WithStdout(&out), host.WithStderr(&errOut)}, tc.opts...)...)
+			if err := dispenseSvc(t, c).Print("hello"); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Eventually(t, "the plugin's output to arrive", func() bool {
+				return strings.Contains(out.String(), "hello\n") && strings.Contains(errOut.String(), "err: hello\n")
+			})
 
-	var logs testutil.Buffer
-	c = load(t, "svcplugin", host.WithLogger(hclog.New(&hclog.LoggerOptions{Name: "app", Level: hclog.Info, Output: &logs})))
-	if err := dispenseSvc(t, c).Print("to the log"); err != nil {
-		t.Fatal(err)
+			var logs testutil.Buffer
+			c = load(t, "svcplugin", append([]host.Option{host.WithLogger(hclog.New(&hclog.LoggerOptions{Name: "app", Level: hclog.Info, Output: &logs}))}, tc.opts...)...)
+			if err := dispenseSvc(t, c).Print("to the log"); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Eventually(t, "the plugin's output in the host's log", func() bool {
+				s := logs.String()
+				return strings.Contains(s, "[INFO]  app.svcplugin: to the log: stream=stdout") &&
+					strings.Contains(s, "[INFO]  app.svcplugin: err: to the log: stream=stderr")
+			})
+		})
 	}
-	testutil.Eventually(t, "the plugin's output in the host's log", func() bool {
-		s := logs.String()
-		return strings.Contains(s, "[INFO]  app.svcplugin: to the log: stream=stdout") &&
-			strings.Contains(s, "[INFO]  app.svcplugin: err: to the log: stream=stderr")
-	})
 }
 
 // TestReattach: a host loads a plugin WithReattachable, hands its

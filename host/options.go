@@ -151,9 +151,15 @@ func WithChecksum(sum []byte) Option {
 // costs about a millisecond of start-up instead of the ~15 ms of
 // go-plugin's AutoMTLS (BENCHMARKS.md, Start-up by part). Otherwise
 // (WithMuxBroker, or a plugin that did not get its socket), it is
-// go-plugin's AutoMTLS. Off, a process that found the plugin's socket
-// before the host connected could dispense its objects: turn it off only
-// on a machine whose every process is trusted, or for WithReattachable.
+// go-plugin's AutoMTLS. Off, go-plugin's connection is unencrypted, and
+// a process that finds the plugin's go-plugin socket can talk to it: ask
+// it to quit, or read the plugin's stdout and stderr. The plugin's objects
+// stay out of its reach on the socket pair (the plugin serves its host
+// there before its go-plugin socket answers, and then refuses any other
+// connection), but not with WithMuxBroker or WithReattachable, where a
+// process that connects before the host could dispense them. Turn it off
+// only on a machine whose every process is trusted, or for
+// WithReattachable.
 func WithAutoMTLS(on bool) Option {
 	return func(c *config) { c.autoMTLS = on; c.processOnly = append(c.processOnly, "WithAutoMTLS") }
 }

@@ -12,10 +12,10 @@ import (
 )
 
 // TestCloseEndsPluginInOrder: however host and plugin connected — the
-// plugin serving on its socket at once (refplug's mutual TLS, the
-// default), through go-plugin's Dispense (without TLS), or a plugin of a
-// refplug that waits for go-plugin's Dispense although the host offered
-// the early start — calls work, Close ends the plugin the orderly way
+// plugin serving on its socket at once (with refplug's mutual TLS, the
+// default, or without TLS), or a plugin of a refplug that waits for
+// go-plugin's Dispense although the host offered the early start — calls
+// work, Close ends the plugin the orderly way
 // (go-plugin's quit answered, the plugin's code after Serve run and its
 // last log line forwarded before Close returns, exit status 0), and
 // nothing is logged above Info on the way.
@@ -28,6 +28,7 @@ func TestCloseEndsPluginInOrder(t *testing.T) {
 		{"defaults", nil},
 		{"without TLS", []host.Option{host.WithAutoMTLS(false)}},
 		{"plugin of an older refplug", []host.Option{oldStart}},
+		{"plugin of an older refplug, without TLS", []host.Option{oldStart, host.WithAutoMTLS(false)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for range 3 {

@@ -32,9 +32,9 @@ var attacker = goplugin.PluginSet{gp.PluginName: &gp.Plugin{}}
 // plugin's objects are reachable from its host only, which goes on calling
 // them.
 //
-// It holds for refplug's own mutual TLS (the plugin got its socket) and for
+// It holds for refplug's own mutual TLS (the plugin got its socket), for
 // go-plugin's AutoMTLS, its fallback (a wrapper closed the socket on the
-// way).
+// way), and, for the plugin's objects, without TLS.
 func TestOtherProcessesCannotConnect(t *testing.T) {
 	t.Run("socketpair", func(t *testing.T) {
 		testOthersCannotConnect(t, filepath.Join(bin, "svcplugin"), "socketpair")
@@ -42,11 +42,16 @@ func TestOtherProcessesCannotConnect(t *testing.T) {
 	t.Run("fallback", func(t *testing.T) {
 		testOthersCannotConnect(t, closingWrapper(t, "svcplugin"), "muxbroker")
 	})
+	// Without TLS the plugin serves its host on the socket pair before its
+	// go-plugin socket answers anyone, and refuses any other connection.
+	t.Run("without TLS", func(t *testing.T) {
+		testOthersCannotConnect(t, filepath.Join(bin, "svcplugin"), "socketpair", host.WithAutoMTLS(false))
+	})
 }
 
-func testOthersCannotConnect(t *testing.T, path, transport string) {
+func testOthersCannotConnect(t *testing.T, path, transport string, opts ...host.Option) {
 	var log testutil.Buffer
-	c, err := host.Load(path, host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &log})))
+	c, err := host.Load(path, append([]host.Option{host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: &log}))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

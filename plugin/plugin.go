@@ -210,13 +210,22 @@ func Serve(objects map[string]any, opts ...Option) {
 // mutual TLS (gp.MTLS), read from the socket. Without it (the host did not
 // ask, or the socket did not arrive), it returns nil, and go-plugin
 // decides: its own AutoMTLS if the host passed a certificate, else none.
-// With it, if the host asked for it and early is not nil, the plugin
-// starts serving on the socket at once (gp.SocketSlot.StartEarly; early
-// gets the outcome); go-plugin calls ownMTLS before it prints its
-// handshake line, which the host waits for.
+// If the host asked for it and early is not nil, the plugin starts serving
+// on the socket at once, with refplug's TLS or without TLS
+// (gp.SocketSlot.StartEarly, StartEarlyPlain; early gets the outcome);
+// go-plugin calls ownMTLS before it prints its handshake line, which the
+// host waits for.
 func ownMTLS(socket *gp.SocketSlot, plugins map[int]*gp.Plugin, early func(*refbroker.Conn, error), log hclog.Logger) (*tls.Config, error) {
 	v := os.Getenv(gp.MTLSEnv)
 	if v == "" {
+		if os.Getenv(gp.EarlyEnv) == "1" {
+			os.Unsetenv(gp.EarlyEnv)
+			if early != nil {
+				if err := socket.StartEarlyPlain(plugins, early); err != nil {
+					log.Debug("not serving on the socket at once; waiting for the host's Dispense", "error", err)
+				}
+			}
+		}
 		return nil, nil
 	}
 	os.Unsetenv(gp.MTLSEnv)

@@ -26,9 +26,20 @@ import (
 // version (earlyStart and the version, four bytes, big-endian) and starts
 // its side of the connection at once: no Dispense round trip, no broker
 // stream, and go-plugin's TLS handshake, which they waited for, completes
-// in the background (together about a millisecond of Load). A plugin of an older refplug, which
-// knows only MTLSEnv=1, writes nothing; the host then dispenses as
-// before.
+// in the background (together about a millisecond of Load). A plugin of
+// an older refplug, which knows only MTLSEnv=1, writes nothing; the host
+// then dispenses as before.
+//
+// Without TLS (host.WithAutoMTLS(false)) the host asks for the same start
+// with EarlyEnv=1, unless hosts may reattach (which needs go-plugin's
+// Dispense): the plugin writes earlyReady on the socket it was started
+// with (StartEarlyPlain) and the start goes on as above, except that it
+// is the host that holds its first calls, until it has made go-plugin's
+// connection and one round trip on it (the plugin cannot tell when
+// go-plugin serves without TLS's handshake). Either way, once
+// the plugin has written earlyReady its go-plugin side refuses Dispense's
+// connections (errServesEarly), so a process that finds go-plugin's
+// socket, which without TLS it could talk to, reaches no object.
 //
 // Such a connection has no lifeline (see Plugin.Client): the plugin learns
 // that its host hung up from the socket itself, and at Close the host asks
@@ -68,10 +79,35 @@ func (s *SocketSlot) StartEarly(plugins map[int]*Plugin, ready <-chan struct{}, 
 	if sock == nil {
 		return fmt.Errorf("no socket with credentials read from it")
 	}
+	return s.startEarly(sock, plugins, ready, started)
+}
+
+// StartEarlyPlain is StartEarly for a host that uses no TLS and asked for
+// the early start (EarlyEnv): there are no credentials to read, and the
+// socket is the descriptor the process was started with, whose other end
+// only the process that started it holds. Nothing in the plugin says when
+// go-plugin's Serve has set up stdout and stderr, so the calls are not
+// held here: the host holds its calls (StartEarly's callAfter) until it
+// has made go-plugin's connection and one round trip on it, which
+// go-plugin's server answers only once that setup is done.
+func (s *SocketSlot) StartEarlyPlain(plugins map[int]*Plugin, started func(*refbroker.Conn, error)) error {
+	sock, err := s.Take()
+	if sock == nil {
+		return err
+	}
+	return s.startEarly(sock, plugins, nil, started)
+}
+
+func (s *SocketSlot) startEarly(sock net.Conn, plugins map[int]*Plugin, ready <-chan struct{}, started func(*refbroker.Conn, error)) error {
 	if _, err := sock.Write([]byte{earlyReady}); err != nil {
 		sock.Close()
 		return fmt.Errorf("writing to the socket: %w", err)
 	}
+	// The host starts on the socket now: go-plugin's Dispense, which
+	// another process might reach without TLS, is refused from here on.
+	s.mu.Lock()
+	s.early = true
+	s.mu.Unlock()
 	go func() {
 		conn, err := serveWhenTold(sock, plugins, ready)
 		if err != nil {
@@ -81,6 +117,22 @@ func (s *SocketSlot) StartEarly(plugins map[int]*Plugin, ready <-chan struct{}, 
 	}()
 	return nil
 }
+
+// servesEarly reports whether the plugin serves its host on the socket
+// at once (StartEarly); s may be nil.
+func (s *SocketSlot) servesEarly() bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.early
+}
+
+// errServesEarly refuses a connection through go-plugin's Dispense to a
+// plugin that serves its host on its socket: only another process can
+// be asking.
+var errServesEarly = errors.New("refplug: the plugin serves its host on its private socket; no other connection is accepted")
 
 // serveWhenTold reads the host's earlyStart and version from sock and
 // serves that version's roots on it, the calls held until ready is closed.
@@ -106,19 +158,22 @@ func serveWhenTold(sock net.Conn, plugins map[int]*Plugin, ready <-chan struct{}
 }
 
 // MayStartEarly reports, on the host, whether the plugin was asked to
-// start early (see StartEarly); p may be nil.
-func (p *Plugin) MayStartEarly() bool { return p != nil && p.MTLS != nil && p.MTLS.early }
+// start early (see StartEarly and StartEarlyPlain); p may be nil.
+func (p *Plugin) MayStartEarly() bool {
+	return p != nil && (p.Early || p.MTLS != nil && p.MTLS.early)
+}
 
 // StartEarly, on the host, starts the connection on the socket if the
 // plugin said it serves there at once: it wrote earlyReady before
 // go-plugin's handshake line, so once the handshake is over the mark is
 // there to read without waiting. It names version, the protocol version
 // go-plugin negotiated, and returns the Connection, which has no lifeline.
-// It returns nil and no error if the plugin wrote no mark (it did not get
+// The host's calls wait for callAfter (nil: none do; see
+// StartEarlyPlain). It returns nil and no error if the plugin wrote no mark (it did not get
 // its socket, or it is of an older refplug that waits for go-plugin's
 // Dispense: the caller then dispenses); an error if the socket holds
 // something else or cannot be written.
-func (p *Plugin) StartEarly(version int) (*Connection, error) {
+func (p *Plugin) StartEarly(version int, callAfter <-chan struct{}) (*Connection, error) {
 	if !p.MayStartEarly() {
 		return nil, nil
 	}
@@ -145,5 +200,7 @@ func (p *Plugin) StartEarly(version int) (*Connection, error) {
 		sock.Close()
 		return nil, fmt.Errorf("writing to the plugin's socket: %w", err)
 	}
-	return &Connection{Conn: refbroker.NewConn(sock, p.options("host", "plugin")), Transport: TransportSocket, Early: true}, nil
+	opts := p.options("host", "plugin")
+	opts.CallAfter = callAfter
+	return &Connection{Conn: refbroker.NewConn(sock, opts), Transport: TransportSocket, Early: true}, nil
 }

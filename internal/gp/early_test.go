@@ -102,7 +102,7 @@ func TestStartEarly(t *testing.T) {
 		2: {Roots: map[string]any{"v2": greeter{}}, Connected: connected},
 	}
 	started, goPluginServes := startPlugin(t, slot, plugins)
-	c, err := hostSide.StartEarly(2)
+	c, err := hostSide.StartEarly(2, nil)
 	if err != nil || c == nil {
 		t.Fatalf("host's StartEarly = %v, %v; want a connection", c, err)
 	}
@@ -133,7 +133,7 @@ func TestStartEarlyVersionNotServed(t *testing.T) {
 	hostSide, _, slot := earlyPair(t)
 	started, goPluginServes := startPlugin(t, slot, map[int]*Plugin{1: {Roots: map[string]any{"g": greeter{}}}})
 	defer goPluginServes()
-	c, err := hostSide.StartEarly(7)
+	c, err := hostSide.StartEarly(7, nil)
 	if err != nil || c == nil {
 		t.Fatalf("host's StartEarly = %v, %v", c, err)
 	}
@@ -154,7 +154,7 @@ func TestStartEarlyVersionNotServed(t *testing.T) {
 // Dispense.
 func TestStartEarlyNoMark(t *testing.T) {
 	hostSide, _, _ := earlyPair(t)
-	c, err := hostSide.StartEarly(1)
+	c, err := hostSide.StartEarly(1, nil)
 	if c != nil || err != nil {
 		t.Fatalf("StartEarly = %v, %v; want nothing", c, err)
 	}
@@ -172,7 +172,7 @@ func TestStartEarlyRefusesOtherBytes(t *testing.T) {
 	hostSide, _, slot := earlyPair(t)
 	plugEnd, _ := slot.Take()
 	plugEnd.Write([]byte{0x00})
-	c, err := hostSide.StartEarly(1)
+	c, err := hostSide.StartEarly(1, nil)
 	if c != nil || err == nil || !strings.Contains(err.Error(), "not the mark") {
 		t.Errorf("StartEarly = %v, %v; want it refused", c, err)
 	}
@@ -197,7 +197,7 @@ func TestStartEarlyHoldsCalls(t *testing.T) {
 	hostSide, _, slot := earlyPair(t)
 	ready := make(chan struct{})
 	started, goPluginServes := startPluginReady(t, slot, map[int]*Plugin{1: {Roots: map[string]any{"probe": readyProbe{ready}}}}, ready)
-	c, err := hostSide.StartEarly(1)
+	c, err := hostSide.StartEarly(1, nil)
 	if err != nil || c == nil {
 		t.Fatalf("host's StartEarly = %v, %v", c, err)
 	}
@@ -224,5 +224,52 @@ func TestStartEarlyHoldsCalls(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the held call did not run once go-plugin served")
+	}
+}
+
+// TestStartEarlyPlain: without TLS the plugin serves on the socket it was
+// started with, its calls not held, and from the moment it has written its
+// mark its go-plugin side refuses the Dispense path's connections (which,
+// without TLS, any process finding go-plugin's socket could ask for) —
+// before the host has even named the version.
+func TestStartEarlyPlain(t *testing.T) {
+	hostEnd, slot := pluginSocket(t)
+	connected := make(chan *refbroker.Conn, 1)
+	plugins := map[int]*Plugin{1: {Roots: map[string]any{"g": greeter{}}, Connected: connected, Socket: slot}}
+	ch := make(chan startResult, 1)
+	if err := slot.StartEarlyPlain(plugins, func(c *refbroker.Conn, err error) { ch <- startResult{c, err} }); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{p: plugins[1]}
+	if err := s.Connect(7, nil); err != errServesEarly {
+		t.Errorf("Connect after the mark = %v; want %v", err, errServesEarly)
+	}
+	if err := s.ConnectSocket(SocketArgs{Token: make([]byte, tokenSize)}, nil); err != errServesEarly {
+		t.Errorf("ConnectSocket after the mark = %v; want %v", err, errServesEarly)
+	}
+	hostSide := &Plugin{Early: true, Socket: NewSocketSlot(hostEnd, nil)}
+	c, err := hostSide.StartEarly(1, nil)
+	if err != nil || c == nil {
+		t.Fatalf("host's StartEarly = %v, %v; want a connection", c, err)
+	}
+	defer c.Conn.Close()
+	r := awaitStart(t, ch) // nothing holds the calls: no ready to close
+	if r.err != nil || <-connected != r.conn {
+		t.Fatalf("plugin's start = %v, %v; want its connection handed to Connected", r.conn, r.err)
+	}
+	if res, err := c.Conn.CallJSON("g", "Hello"); err != nil || len(res) != 1 || string(res[0]) != `"hello"` {
+		t.Errorf("Hello = %s, %v; want \"hello\"", res, err)
+	}
+}
+
+// TestStartEarlyPlainNoSocket: a plugin that did not get its socket says
+// why and does not claim the early start.
+func TestStartEarlyPlainNoSocket(t *testing.T) {
+	slot := NewSocketSlot(nil, errNoSocket)
+	if err := slot.StartEarlyPlain(nil, func(*refbroker.Conn, error) { t.Error("started") }); err == nil {
+		t.Error("StartEarlyPlain without a socket succeeded")
+	}
+	if slot.servesEarly() {
+		t.Error("the slot claims the early start without a socket")
 	}
 }

@@ -51,6 +51,10 @@ const ReattachEnv = "REFPLUG_REATTACHABLE"
 // host made for it.
 const SocketEnv = "REFPLUG_SOCKET_FD"
 
+// EarlyEnv, set to "1", asks a plugin whose host uses no TLS to serve on
+// its socket at once (SocketSlot.StartEarlyPlain).
+const EarlyEnv = "REFPLUG_EARLY"
+
 // The transports a connection can run on (Connection.Transport).
 const (
 	TransportSocket    = "socketpair"
@@ -97,6 +101,10 @@ type Plugin struct {
 	// MTLS, on the host, is refplug's mutual TLS for this plugin, if it
 	// is in use (see MTLS).
 	MTLS *MTLS
+
+	// Early, on the host, says it asked the plugin, which uses no TLS, to
+	// serve on its socket at once (EarlyEnv; with MTLS, MTLS says so).
+	Early bool
 }
 
 // SocketSlot hands out one socket end, once.
@@ -108,6 +116,9 @@ type SocketSlot struct {
 	// (ReadCredentials), so the socket leads to the host that wrote them,
 	// the only one able to connect.
 	credentials bool
+	// early: the plugin serves its host on the socket (StartEarly), and
+	// refuses to serve anyone else through go-plugin.
+	early bool
 }
 
 // NewSocketSlot holds conn, or err saying why there is none.
@@ -329,6 +340,9 @@ type server struct {
 // ConnectSocket serves the roots on the inherited socket, once it has read
 // the host's token from it, tied to the lifeline stream.
 func (s *server) ConnectSocket(args SocketArgs, _ *struct{}) error {
+	if s.p.Socket.servesEarly() {
+		return errServesEarly
+	}
 	sock, err := s.p.Socket.Take()
 	if err != nil {
 		return fmt.Errorf("refplug: no private socket: %w", err)
@@ -355,6 +369,9 @@ func (s *server) ConnectSocket(args SocketArgs, _ *struct{}) error {
 
 // Connect dials the stream the host reserved and serves the roots on it.
 func (s *server) Connect(id uint32, _ *struct{}) error {
+	if s.p.Socket.servesEarly() {
+		return errServesEarly
+	}
 	conn, err := s.broker.Dial(id)
 	if err != nil {
 		return fmt.Errorf("refplug: dialing the host's stream %d: %w", id, err)

@@ -37,8 +37,11 @@ func main() {
 	if os.Getenv("REFPLUG_TEST_VAR") != "" {
 		roots["launch"] = launch{}
 	}
-	if os.Getenv("REFPLUG_TEST_OLD_START") == "1" && os.Getenv("REFPLUG_MTLS") != "" {
-		os.Setenv("REFPLUG_MTLS", "1") // what an older host asks for
+	if os.Getenv("REFPLUG_TEST_OLD_START") == "1" {
+		if os.Getenv("REFPLUG_MTLS") != "" {
+			os.Setenv("REFPLUG_MTLS", "1") // what an older host asks for
+		}
+		os.Unsetenv("REFPLUG_EARLY") // which an older plugin ignores
 	}
 	if os.Getenv("REFPLUG_TEST_SOCKET_GARBAGE") == "1" {
 		if fd, err := strconv.Atoi(os.Getenv("REFPLUG_SOCKET_FD")); err == nil {
