@@ -277,8 +277,10 @@ func run(out, progress io.Writer, cfg config) error {
 
 	say("start-up: Load + Dispense + first call + Close, %d rounds…", cfg.rounds)
 	startup := make([]result, len(sides))
-	for range cfg.rounds {
-		for s, side := range sides {
+	for r := range cfg.rounds {
+		for k := range sides {
+			s := (k + r) % len(sides) // each side first in turn
+			side := sides[s]
 			start := time.Now()
 			b, closeIt, err := side.load()
 			if err == nil {
