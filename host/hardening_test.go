@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/refplug/refplug/host"
 	"github.com/refplug/refplug/internal/testutil"
+	"github.com/refplug/refplug/refbroker"
 )
 
 // A plugin that stops reading (here: stopped with SIGSTOP) costs the host
@@ -184,6 +185,38 @@ func TestPluginWithMuteGoPluginSide(t *testing.T) {
 	t.Run("start timeout", func(t *testing.T) {
 		c, logs := mute(t, host.WithStartTimeout(500*time.Millisecond))
 		defer c.Close()
+		testutil.Eventually(t, "the plugin to be ended at the start timeout", c.Exited)
+		if !strings.Contains(logs.String(), "not made within the start timeout") {
+			t.Errorf("the host's log does not say why the plugin was ended:\n%s", logs.String())
+		}
+	})
+	// Without TLS the host holds its calls until go-plugin's connection
+	// has answered: against a mute go-plugin side, Load and Dispense
+	// work, a call waits, and fails once the start timeout has ended the
+	// plugin; it neither hangs nor runs.
+	t.Run("without TLS", func(t *testing.T) {
+		dir := t.TempDir()
+		var logs testutil.Buffer
+		c, err := host.Load(filepath.Join(bin, "mutegp"), host.WithLogger(hclog.New(&hclog.LoggerOptions{Output: &logs})), host.WithAutoMTLS(false),
+			host.WithStartTimeout(time.Second), host.WithCmd(func(cmd *exec.Cmd) { cmd.Env = append(cmd.Env, "MUTEGP_DIR="+dir) }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		svc := dispenseSvc(t, c)
+		done := make(chan error, 1)
+		go func() {
+			_, err := svc.Sum(2, 3)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, refbroker.ErrDisconnected) {
+				t.Errorf("a call held for go-plugin's connection = %v; want ErrDisconnected once the plugin is ended", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("a call held for go-plugin's connection did not return after the start timeout")
+		}
 		testutil.Eventually(t, "the plugin to be ended at the start timeout", c.Exited)
 		if !strings.Contains(logs.String(), "not made within the start timeout") {
 			t.Errorf("the host's log does not say why the plugin was ended:\n%s", logs.String())

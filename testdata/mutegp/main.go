@@ -1,9 +1,10 @@
 // Command mutegp is a hostile test plugin: it starts on its socket pair as
-// a refplug plugin does by default (it reads its credentials, marks the
-// socket, waits for the host's start) and serves contract.NewService as
-// "svc" there, but the go-plugin side it announces accepts connections and
-// never answers them: the host's TLS handshake on it stalls. Its socket
-// goes in the directory $MUTEGP_DIR.
+// a refplug plugin does (it reads its credentials, or without TLS does
+// not, marks the socket, waits for the host's start) and serves
+// contract.NewService as "svc" there, but the go-plugin side it announces
+// accepts connections and never answers them: the host's TLS handshake, or
+// without TLS its ping, on it stalls. Its socket goes in the directory
+// $MUTEGP_DIR.
 package main
 
 import (
@@ -19,8 +20,11 @@ import (
 
 func main() {
 	slot := gp.NewSocketSlot(gp.InheritedSocket())
-	if _, err := slot.ReadCredentials(); err != nil {
-		fail(err)
+	plain := os.Getenv(gp.EarlyEnv) == "1" // a host without TLS
+	if !plain {
+		if _, err := slot.ReadCredentials(); err != nil {
+			fail(err)
+		}
 	}
 	l, err := net.Listen("unix", filepath.Join(os.Getenv("MUTEGP_DIR"), "go-plugin.sock"))
 	if err != nil {
@@ -41,13 +45,19 @@ func main() {
 	done := make(chan struct{})
 	ready := make(chan struct{}) // no go-plugin Serve here to wait for
 	close(ready)
-	if err := slot.StartEarly(plugins, ready, func(c *refbroker.Conn, err error) {
+	started := func(c *refbroker.Conn, err error) {
 		if err != nil {
 			fail(err)
 		}
 		<-c.Done()
 		close(done)
-	}); err != nil {
+	}
+	if plain {
+		err = slot.StartEarlyPlain(plugins, started)
+	} else {
+		err = slot.StartEarly(plugins, ready, started)
+	}
+	if err != nil {
 		fail(err)
 	}
 	fmt.Printf("1|1|unix|%s|netrpc|\n", l.Addr())
