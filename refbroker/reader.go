@@ -50,8 +50,15 @@ import (
 const watchTick = time.Millisecond
 
 // watchIdleTicks is how many ticks without an inline call the watchdog
-// waits before it stops; the next inline call starts it again.
-const watchIdleTicks = 50
+// waits before it stops; the next inline call starts it again (a
+// goroutine: about a microsecond). Each tick wakes a thread of an
+// otherwise idle process: lingering 50 ticks after each burst cost a
+// plugin that was called once and then left alone 1.3–1.8 ms of CPU, which
+// 50 plugins starting at once on two cores paid in time (BENCHMARKS.md,
+// Many plugins). An inline call seen at two ticks in a row is handed off
+// before the watchdog could stop (it counts as idle only from its second
+// tick).
+const watchIdleTicks = 3
 
 // Who holds the reader role.
 const (
