@@ -81,6 +81,7 @@ type readerRole struct {
 	idle     *time.Timer   // takes the role back when it has been free for idleAfter
 	armed    bool          // idle is set to fire
 	sets     int           // times idle was set when the role was left free (tests)
+	ticks    int           // the watchdog's ticks (tests)
 	freedAt  time.Time     // when the role was last left free
 	// idleAfter is idleRead, but for tests that need the role to stay
 	// free.
@@ -228,6 +229,7 @@ func (c *Conn) watch() {
 		case <-t.C:
 		}
 		c.rd.Lock()
+		c.rd.ticks++
 		cur := c.rd.inline.Load()
 		if cur != 0 && cur == lastInline {
 			c.handOffLocked()

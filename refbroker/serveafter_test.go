@@ -145,3 +145,35 @@ func TestCallAfterConnectionEnds(t *testing.T) {
 		t.Fatal("a held call did not return when the connection ended")
 	}
 }
+
+// TestWatchdogStopsWhenIdle: after a call served inline, the serving
+// side's watchdog stops within a few ticks, so a connection left alone
+// wakes nobody (an idle plugin does no work).
+func TestWatchdogStopsWhenIdle(t *testing.T) {
+	ready := make(chan struct{})
+	close(ready)
+	client, server := newPair(t, Options{Roots: map[string]any{"g": heldGetter{ready}}}, Options{})
+	g, err := Dispense[getter](client, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := func() bool {
+		server.rd.Lock()
+		defer server.rd.Unlock()
+		return !server.rd.watching
+	}
+	testutil.Eventually(t, "the server's watchdog to stop after Dispense", stopped)
+	server.rd.Lock()
+	server.rd.ticks = 0
+	server.rd.Unlock()
+	if _, err := g.Get(context.Background(), 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the server's watchdog to stop after the call", stopped)
+	server.rd.Lock()
+	ticks := server.rd.ticks
+	server.rd.Unlock()
+	if ticks == 0 || ticks > 5 { // each tick wakes a thread of an idle process
+		t.Errorf("the watchdog ticked %d times for one call and stopped; want 1 to 5", ticks)
+	}
+}
