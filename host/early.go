@@ -54,9 +54,9 @@ func dialGoPlugin(client *goplugin.Client, ping bool) *goPluginConn {
 // connectGoPlugin waits for go-plugin's connection to a plugin whose own
 // connection started early (gpc): it carries the plugin's stdout and
 // stderr, and the quit at Close (quit waits for it; so do the calls of a
-// plugin that started without TLS, which the plugin cannot hold itself). Load does not wait
-// for it: its TLS handshake, the bulk of it, overlaps with the first
-// calls. If it fails, the plugin died (its connection ends by itself,
+// plugin that started without TLS, which the plugin cannot hold itself).
+// Load does not wait for it: its TLS handshake, the bulk of it, overlaps
+// with the first calls. If it fails, the plugin died (its connection ends by itself,
 // saying so) or its go-plugin side does not answer the host that holds
 // its socket: the calls, which travel on the socket, go on, and Close,
 // with no quit to send, kills the process. If it is not made within the

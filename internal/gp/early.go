@@ -36,8 +36,8 @@ import (
 // with (StartEarlyPlain) and the start goes on as above, except that it
 // is the host that holds its first calls, until it has made go-plugin's
 // connection and one round trip on it (the plugin cannot tell when
-// go-plugin serves without TLS's handshake). Either way, once
-// the plugin has written earlyReady its go-plugin side refuses Dispense's
+// go-plugin serves without TLS's handshake). Either way, once the plugin
+// has written earlyReady its go-plugin side refuses Dispense's
 // connections (errServesEarly), so a process that finds go-plugin's
 // socket, which without TLS it could talk to, reaches no object.
 //
@@ -169,10 +169,10 @@ func (p *Plugin) MayStartEarly() bool {
 // there to read without waiting. It names version, the protocol version
 // go-plugin negotiated, and returns the Connection, which has no lifeline.
 // The host's calls wait for callAfter (nil: none do; see
-// StartEarlyPlain). It returns nil and no error if the plugin wrote no mark (it did not get
-// its socket, or it is of an older refplug that waits for go-plugin's
-// Dispense: the caller then dispenses); an error if the socket holds
-// something else or cannot be written.
+// StartEarlyPlain). It returns nil and no error if the plugin wrote no
+// mark (it did not get its socket, or it is of an older refplug that
+// waits for go-plugin's Dispense: the caller then dispenses); an error if
+// the socket holds something else or cannot be written.
 func (p *Plugin) StartEarly(version int, callAfter <-chan struct{}) (*Connection, error) {
 	if !p.MayStartEarly() {
 		return nil, nil
