@@ -56,31 +56,6 @@ func TestServeAfterHoldsCalls(t *testing.T) {
 	}
 }
 
-// TestServeAfterConnectionEnds: a call held by ServeAfter returns when
-// the connection ends.
-func TestServeAfterConnectionEnds(t *testing.T) {
-	client, server := newPair(t, Options{Roots: map[string]any{"g": heldGetter{make(chan struct{})}}, ServeAfter: make(chan struct{})}, Options{})
-	g, err := Dispense[getter](client, "g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := g.Get(context.Background(), 1, 0)
-		done <- err
-	}()
-	testutil.Eventually(t, "the call to be on its way", func() bool { return client.Stats().Pending == 1 })
-	server.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrDisconnected) {
-			t.Errorf("a held call when the connection ended = %v; want ErrDisconnected", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a held call did not return when the connection ended")
-	}
-}
-
 // TestCallAfterHoldsCalls: with Options.CallAfter, Dispense and Describe
 // go at once; a call waits, unsent, until the channel is closed (a call
 // whose context ends first returns its context's error, and the peer never
@@ -122,27 +97,42 @@ func TestCallAfterHoldsCalls(t *testing.T) {
 	}
 }
 
-// TestCallAfterConnectionEnds: a call held by CallAfter returns
-// ErrDisconnected when the connection ends.
-func TestCallAfterConnectionEnds(t *testing.T) {
-	client, server := newPair(t, Options{Roots: map[string]any{"g": heldGetter{make(chan struct{})}}}, Options{CallAfter: make(chan struct{})})
-	g, err := Dispense[getter](client, "g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := g.Get(context.Background(), 1, 0)
-		done <- err
-	}()
-	server.Close()
-	select {
-	case err := <-done:
-		if !errors.Is(err, ErrDisconnected) {
-			t.Errorf("a held call when the connection ended = %v; want ErrDisconnected", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a held call did not return when the connection ended")
+// TestHeldCallConnectionEnds: a call held by ServeAfter (on the serving
+// side, the call sent) or CallAfter (on the calling side, the call not
+// sent) returns ErrDisconnected when the connection ends.
+func TestHeldCallConnectionEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		server, client Options
+		sent           bool
+	}{
+		{"ServeAfter", Options{Roots: map[string]any{"g": heldGetter{make(chan struct{})}}, ServeAfter: make(chan struct{})}, Options{}, true},
+		{"CallAfter", Options{Roots: map[string]any{"g": heldGetter{make(chan struct{})}}}, Options{CallAfter: make(chan struct{})}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := newPair(t, tc.server, tc.client)
+			g, err := Dispense[getter](client, "g")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := g.Get(context.Background(), 1, 0)
+				done <- err
+			}()
+			if tc.sent {
+				testutil.Eventually(t, "the call to be on its way", func() bool { return client.Stats().Pending == 1 })
+			}
+			server.Close()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrDisconnected) {
+					t.Errorf("a held call when the connection ended = %v; want ErrDisconnected", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("a held call did not return when the connection ended")
+			}
+		})
 	}
 }
 
