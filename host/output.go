@@ -2,6 +2,7 @@ package host
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -87,5 +88,44 @@ func (c *config) outputs(name string) (stdout, stderr io.Writer) {
 	if stderr == nil {
 		stderr = &logLines{log: c.logger.Named(name), stream: "stderr", lines: lineSplitter{max: logLineSize}}
 	}
-	return stdout, stderr
+	return outputSink{stdout}, outputSink{stderr}
+}
+
+// outputSink is what go-plugin copies one of the plugin's output streams
+// into, for the plugin's life: w, read into through a buffer of
+// outputBuffer bytes. (go-plugin's io.Copy would otherwise make one of 32
+// KiB per stream, 64 KiB of each loaded plugin's host memory, kept while
+// it waits for output that mostly never comes.)
+type outputSink struct{ w io.Writer }
+
+const outputBuffer = 4 << 10
+
+func (s outputSink) Write(p []byte) (int, error) { return s.w.Write(p) }
+
+// ReadFrom copies r into w until r ends, as io.Copy would.
+func (s outputSink) ReadFrom(r io.Reader) (int64, error) {
+	buf := make([]byte, outputBuffer)
+	var total int64
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			m, werr := s.w.Write(buf[:n])
+			if m < 0 || m > n {
+				m, werr = 0, fmt.Errorf("host: the plugin output's writer reported %d bytes written of %d", m, n)
+			}
+			total += int64(m)
+			switch {
+			case werr != nil:
+				return total, werr
+			case m < n:
+				return total, io.ErrShortWrite
+			}
+		}
+		switch {
+		case err == io.EOF:
+			return total, nil
+		case err != nil:
+			return total, err
+		}
+	}
 }
