@@ -45,6 +45,9 @@ func (c *Client) ExitStatus() (state *os.ProcessState, exited bool) {
 	if c.cmd == nil {
 		return nil, c.Exited()
 	}
+	if c.knownRunning() {
+		return nil, false
+	}
 	if !c.gp.Exited() {
 		return nil, false
 	}
@@ -97,7 +100,13 @@ const (
 // Attach, whose process is not this host's, it reports whether this host
 // has disconnected.
 func (c *Client) Exited() bool {
-	if c.closed.Load() || c.gp.Exited() {
+	if c.closed.Load() {
+		return true
+	}
+	if c.knownRunning() {
+		return false
+	}
+	if c.gp.Exited() {
 		return true
 	}
 	if c.conn.Err() == nil {
@@ -124,13 +133,36 @@ func (c *Client) dead() bool {
 	if c.conn.Err() != nil {
 		return true
 	}
-	if c.exited != nil { // without go-plugin's lock, which its connection holds while being made
-		select {
-		case <-c.exited:
-			return true
-		default:
-			return false
-		}
+	if exited, known := c.exitSeen(); known {
+		return exited
 	}
 	return c.gp.Exited()
+}
+
+// knownRunning reports that the plugin runs, as far as can be told
+// without go-plugin's lock: its connection stands and its exit, where
+// watched, has not been seen. (Once the connection has ended, or where the
+// exit is not watched, go-plugin says: it may have reaped the process a
+// moment before the host's own watch returns.)
+func (c *Client) knownRunning() bool {
+	exited, known := c.exitSeen()
+	return known && !exited && c.conn.Err() == nil
+}
+
+// exitSeen reports whether the plugin's exit has been seen where the host
+// watches for it (c.exited: Load, on Linux), with known false where it
+// does not. It does not take go-plugin's lock, which go-plugin holds while
+// its connection is made in the background (up to the start timeout, if
+// the plugin's go-plugin side does not answer): go-plugin's Exited waits
+// for it.
+func (c *Client) exitSeen() (exited, known bool) {
+	if c.exited == nil {
+		return false, false
+	}
+	select {
+	case <-c.exited:
+		return true, true
+	default:
+		return false, true
+	}
 }

@@ -171,6 +171,22 @@ func TestPluginWithMuteGoPluginSide(t *testing.T) {
 	}
 	t.Run("Close", func(t *testing.T) {
 		c, _ := mute(t)
+		// go-plugin holds its client's lock while its connection is being
+		// made, here until it gives up: Exited and ExitStatus must not wait
+		// for it.
+		status := make(chan bool, 1)
+		go func() {
+			_, exited := c.ExitStatus()
+			status <- c.Exited() || exited
+		}()
+		select {
+		case exited := <-status:
+			if exited {
+				t.Error("Exited or ExitStatus reports a running plugin as exited")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Exited and ExitStatus did not return within 5 s while go-plugin's connection was being made")
+		}
 		closed := make(chan error, 1)
 		go func() { closed <- c.Close() }()
 		select {
