@@ -152,9 +152,9 @@ func (c *Client) knownRunning() bool {
 // exitSeen reports whether the plugin's exit has been seen where the host
 // watches for it (c.exited: Load, on Linux), with known false where it
 // does not. It does not take go-plugin's lock, which go-plugin holds while
-// its connection is made in the background (up to the start timeout, if
-// the plugin's go-plugin side does not answer): go-plugin's Exited waits
-// for it.
+// its connection is made in the background (about 10 s, yamux's write
+// timeout, if the plugin's go-plugin side does not answer): go-plugin's
+// Exited waits for it.
 func (c *Client) exitSeen() (exited, known bool) {
 	if c.exited == nil {
 		return false, false
