@@ -120,22 +120,13 @@ func (c *Conn) call(ctx context.Context, target uint64, m *methodPlan, args, out
 // closed; it returns ctx's error or ErrDisconnected (naming the call) if
 // either ends first.
 func (c *Conn) awaitCallAfter(ctx context.Context, name string) error {
-	if c.callsFree.Load() {
+	if c.callGate.wait(ctx, c.done) {
 		return nil
 	}
-	var ctxDone <-chan struct{}
-	if ctx != nil {
-		ctxDone = ctx.Done()
-	}
-	select {
-	case <-c.callAfter:
-		c.callsFree.Store(true)
-		return nil
-	case <-c.done:
-		return c.disconnected(name)
-	case <-ctxDone:
+	if ctx != nil && ctx.Err() != nil {
 		return ctx.Err()
 	}
+	return c.disconnected(name)
 }
 
 // outArgs are a call's arguments whose out-parameters its return restores

@@ -108,13 +108,12 @@ type Conn struct {
 	// Cumulative counts, reported by Stats (the tables count the rest).
 	callsMade, callsServed, callsRefused atomic.Uint64
 
-	building     chan struct{}   // messages being built (Conn.admit); capacity maxBuilding
-	releaseReady chan struct{}   // wakes the release flusher; capacity 1
-	done         chan struct{}   // closed when the connection has ended
-	serveAfter   <-chan struct{} // Options.ServeAfter
-	callAfter    <-chan struct{} // Options.CallAfter
-	callsFree    atomic.Bool     // callAfter is closed (or nil)
-	workers      sync.WaitGroup  // the reader while it reads, the watchdog and the release flusher
+	building     chan struct{}  // messages being built (Conn.admit); capacity maxBuilding
+	releaseReady chan struct{}  // wakes the release flusher; capacity 1
+	done         chan struct{}  // closed when the connection has ended
+	serveGate    gate           // Options.ServeAfter
+	callGate     gate           // Options.CallAfter
+	workers      sync.WaitGroup // the reader while it reads, the watchdog and the release flusher
 }
 
 // state is what the connection's mutex guards. Code reaches it only
@@ -156,10 +155,9 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 		building:     make(chan struct{}, maxBuilding),
 		releaseReady: make(chan struct{}, 1),
 		done:         make(chan struct{}),
-		serveAfter:   opts.ServeAfter,
-		callAfter:    opts.CallAfter,
 	}
-	c.callsFree.Store(opts.CallAfter == nil)
+	c.serveGate.init(opts.ServeAfter)
+	c.callGate.init(opts.CallAfter)
 	if c.log == nil {
 		c.log = hclog.NewNullLogger()
 	}
@@ -333,4 +331,38 @@ func (c *Conn) Stats() Stats {
 	})
 	st.CallsMade, st.CallsServed, st.CallsRefused = c.callsMade.Load(), c.callsServed.Load(), c.callsRefused.Load()
 	return st
+}
+
+// gate holds calls until its channel is closed (Options.ServeAfter on
+// the serving side, Options.CallAfter on the calling side); a nil channel
+// holds nothing.
+type gate struct {
+	ch     <-chan struct{}
+	opened atomic.Bool // ch was seen closed, or is nil: wait need not select
+}
+
+func (g *gate) init(ch <-chan struct{}) {
+	g.ch = ch
+	g.opened.Store(ch == nil)
+}
+
+// wait returns true once the gate is open, false if done is closed, or
+// ctx (which may be nil) ends, first.
+func (g *gate) wait(ctx context.Context, done <-chan struct{}) bool {
+	if g.opened.Load() {
+		return true
+	}
+	var ctxDone <-chan struct{}
+	if ctx != nil {
+		ctxDone = ctx.Done()
+	}
+	select {
+	case <-g.ch:
+		g.opened.Store(true)
+		return true
+	case <-done:
+		return false
+	case <-ctxDone:
+		return false
+	}
 }

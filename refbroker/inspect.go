@@ -102,7 +102,7 @@ func (c *Conn) serveDescribe(seq uint64) {
 
 // serveCallJSON runs a CallJSON.
 func (c *Conn) serveCallJSON(seq uint64, object, method string, args [][]byte) {
-	if !c.awaitServeAfter() {
+	if !c.serveGate.wait(context.Background(), c.done) { // Options.ServeAfter
 		return // the connection ended first
 	}
 	obj, ok := c.roots[object]

@@ -112,20 +112,6 @@ func (c *Conn) readCall(m *inbound) (*incoming, error) {
 	return in, nil
 }
 
-// awaitServeAfter holds a call until Options.ServeAfter is closed; it
-// reports false if the connection ended first.
-func (c *Conn) awaitServeAfter() bool {
-	if c.serveAfter == nil {
-		return true
-	}
-	select {
-	case <-c.serveAfter:
-		return true
-	case <-c.done:
-		return false
-	}
-}
-
 // serveCall runs an incoming call and replies.
 func (c *Conn) serveCall(in *incoming) {
 	defer c.finish(in.m) // at the latest; normally right after the arguments
@@ -147,7 +133,7 @@ func (c *Conn) serveCall(in *incoming) {
 			in.ctx.end(context.Canceled, errReturned)
 		}
 	}()
-	if !c.awaitServeAfter() {
+	if !c.serveGate.wait(context.Background(), c.done) { // Options.ServeAfter
 		return // the connection ended first
 	}
 	x := c.export(in.target)
