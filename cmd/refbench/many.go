@@ -71,24 +71,16 @@ func manyRefplug(paths []string) (time.Duration, int64, error) {
 	start := time.Now()
 	m := host.NewManager(host.LoadOptions(host.WithArgs("plugin", "refplug"), host.WithLogger(quietLogger("refplug")), host.WithAutoMTLS(autoMTLS)))
 	defer m.Close()
-	errs := make([]error, len(paths))
-	slots := make(chan struct{}, manyParallel)
-	var wg sync.WaitGroup
-	for i, path := range paths {
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			err := m.Load(path)
-			if err == nil {
-				var b bench.Bench
-				if b, err = host.DispenseFrom[bench.Bench](m, filepath.Base(path), "bench"); err == nil {
-					_, err = b.Plain(1, 2)
-				}
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
+	errs := inParallel(len(paths), func(i int) error {
+		if err := m.Load(paths[i]); err != nil {
+			return err
+		}
+		b, err := host.DispenseFrom[bench.Bench](m, filepath.Base(paths[i]), "bench")
+		if err == nil {
+			_, err = b.Plain(1, 2)
+		}
+		return err
+	})
 	d := time.Since(start)
 	h := int64(heap()) - heap0
 	for i, err := range errs {
@@ -106,22 +98,15 @@ func manyNetRPC(paths []string) (time.Duration, int64, error) {
 	heap0 := int64(heap())
 	start := time.Now()
 	closers := make([]func(), n)
-	errs := make([]error, n)
-	slots := make(chan struct{}, manyParallel)
-	var wg sync.WaitGroup
-	for i := range n {
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			b, closeIt, err := loadNetRPC()
-			if err == nil {
-				closers[i] = closeIt
-				_, err = b.Plain(1, 2)
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
+	errs := inParallel(n, func(i int) error {
+		b, closeIt, err := loadNetRPC()
+		if err != nil {
+			return err
+		}
+		closers[i] = closeIt
+		_, err = b.Plain(1, 2)
+		return err
+	})
 	d := time.Since(start)
 	h := int64(heap()) - heap0
 	var err error
@@ -134,6 +119,23 @@ func manyNetRPC(paths []string) (time.Duration, int64, error) {
 		}
 	}
 	return d, h, err
+}
+
+// inParallel runs f(0) to f(n-1), manyParallel at a time, and returns
+// their errors, by i.
+func inParallel(n int, f func(i int) error) []error {
+	errs := make([]error, n)
+	slots := make(chan struct{}, manyParallel)
+	var wg sync.WaitGroup
+	for i := range n {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			errs[i] = f(i)
+		})
+	}
+	wg.Wait()
+	return errs
 }
 
 func kib(n int64) string { return fmt.Sprintf("%.0f KiB", float64(n)/1024) }
