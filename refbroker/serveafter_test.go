@@ -33,6 +33,17 @@ func TestServeAfterHoldsCalls(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Dispense while calls are held: %v", err)
 	}
+	got := heldGet(t, g)
+	testutil.Eventually(t, "the call to be on its way", func() bool { return client.Stats().Pending == 1 })
+	if _, err := client.Describe(); err != nil {
+		t.Fatalf("Describe while a call is held: %v", err)
+	}
+	close(ready)
+	awaitRanAfter(t, got, "ServeAfter")
+}
+
+// heldGet calls g.Get on a goroutine of its own, and returns its result.
+func heldGet(t *testing.T, g getter) <-chan []byte {
 	got := make(chan []byte, 1)
 	go func() {
 		b, err := g.Get(context.Background(), 1, 0)
@@ -41,18 +52,20 @@ func TestServeAfterHoldsCalls(t *testing.T) {
 		}
 		got <- b
 	}()
-	testutil.Eventually(t, "the call to be on its way", func() bool { return client.Stats().Pending == 1 })
-	if _, err := client.Describe(); err != nil {
-		t.Fatalf("Describe while a call is held: %v", err)
-	}
-	close(ready)
+	return got
+}
+
+// awaitRanAfter checks that the held Get (heldGet) ran once the channel
+// of the option named after was closed, and not before.
+func awaitRanAfter(t *testing.T, got <-chan []byte, after string) {
+	t.Helper()
 	select {
 	case b := <-got:
 		if len(b) != 1 || b[0] != 1 {
-			t.Errorf("the held call ran before ServeAfter was closed (%v)", b)
+			t.Errorf("the held call ran before %s was closed (%v)", after, b)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("the held call did not run once ServeAfter was closed")
+		t.Fatalf("the held call did not run once %s was closed", after)
 	}
 }
 
@@ -78,23 +91,9 @@ func TestCallAfterHoldsCalls(t *testing.T) {
 	if n := server.Stats().CallsServed; n != 0 {
 		t.Errorf("the peer served %d calls while this side's were held", n)
 	}
-	got := make(chan []byte, 1)
-	go func() {
-		b, err := g.Get(context.Background(), 1, 0)
-		if err != nil {
-			t.Errorf("Get: %v", err)
-		}
-		got <- b
-	}()
+	got := heldGet(t, g)
 	close(ready)
-	select {
-	case b := <-got:
-		if len(b) != 1 || b[0] != 1 {
-			t.Errorf("the held call ran before CallAfter was closed (%v)", b)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the held call did not run once CallAfter was closed")
-	}
+	awaitRanAfter(t, got, "CallAfter")
 }
 
 // TestHeldCallConnectionEnds: a call held by ServeAfter (on the serving
