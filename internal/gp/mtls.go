@@ -86,8 +86,8 @@ type MTLS struct {
 	early bool
 	// serving, in the plugin, is closed at the first TLS handshake
 	// go-plugin's server begins (see GoPluginServing).
-	serving              chan struct{}
-	makeOnce, markedOnce sync.Once
+	serving    chan struct{}
+	markedOnce sync.Once
 }
 
 // NewMTLS makes the keys of a host–plugin pair, and the plugin's
@@ -116,7 +116,7 @@ func NewMTLS() (*MTLS, error) {
 			refilling.Store(false)
 		}()
 	}
-	return &MTLS{host: host, hostPub: &host.key.PublicKey, plugKey: next.key, plugCert: next.cert}, nil
+	return &MTLS{host: host, hostPub: &host.key.PublicKey, plugKey: next.key, plugCert: next.cert, serving: make(chan struct{})}, nil
 }
 
 // pluginCreds are a plugin's key and certificate.
@@ -231,15 +231,9 @@ func (m *MTLS) HostConfig() (*tls.Config, []string) {
 // what its Serve does before it accepts connections, such as pointing
 // os.Stdout and os.Stderr at the pipes it forwards to the host, so the
 // plugin's own code may run (see StartEarly).
-func (m *MTLS) GoPluginServing() <-chan struct{} {
-	m.makeOnce.Do(func() { m.serving = make(chan struct{}) })
-	return m.serving
-}
+func (m *MTLS) GoPluginServing() <-chan struct{} { return m.serving }
 
-func (m *MTLS) markServing() {
-	m.GoPluginServing()
-	m.markedOnce.Do(func() { close(m.serving) })
-}
+func (m *MTLS) markServing() { m.markedOnce.Do(func() { close(m.serving) }) }
 
 // PluginConfig returns go-plugin's ServeConfig TLS configuration for the
 // plugin: its certificate, and only the host's key accepted. The keys
@@ -336,5 +330,5 @@ func (s *SocketSlot) ReadCredentials() (*MTLS, error) {
 		return nil, fmt.Errorf("reading the TLS credentials from the socket: %w", err)
 	}
 	s.credentials = true
-	return &MTLS{plugScalar: head[1 : 1+scalarSize], hostPoint: head[1+scalarSize : 1+scalarSize+pointSize], plugCert: cert}, nil
+	return &MTLS{plugScalar: head[1 : 1+scalarSize], hostPoint: head[1+scalarSize : 1+scalarSize+pointSize], plugCert: cert, serving: make(chan struct{})}, nil
 }
