@@ -5,6 +5,7 @@ package host_test
 import (
 	"context"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -238,4 +239,37 @@ func TestPluginWithMuteGoPluginSide(t *testing.T) {
 			t.Errorf("the host's log does not say why the plugin was ended:\n%s", logs.String())
 		}
 	})
+}
+
+// A plugin that announces a frame of almost 64 MiB (within the message
+// limit) and sends one MiB of it costs the host what arrived, not what was
+// announced: the frame's buffer grows with its bytes.
+func TestHugeFramePrefixBoundsTheHost(t *testing.T) {
+	done := filepath.Join(t.TempDir(), "announced")
+	c := load(t, "svcplugin", host.WithCmd(func(cmd *exec.Cmd) {
+		cmd.Env = append(cmd.Env, "REFPLUG_TEST_HUGE_FRAME="+done)
+	}))
+	dispenseSvc(t, c) // started and serving
+	before := testutil.HeapAfterGC()
+	returned := make(chan error, 1)
+	go func() {
+		_, err := c.CallJSON("hostile", "Announce")
+		returned <- err
+	}()
+	testutil.Eventually(t, "the plugin has written the start of its frame", func() bool {
+		_, err := os.Stat(done)
+		return err == nil
+	})
+	if grew := int64(testutil.HeapAfterGC()) - int64(before); grew > 16<<20 {
+		t.Errorf("the host's heap grew by %d MiB for a frame announced at 64 MiB of which 1 MiB came; want it bounded by what arrived", grew>>20)
+	}
+	c.Close()
+	select {
+	case err := <-returned:
+		if !errors.Is(err, refbroker.ErrDisconnected) {
+			t.Errorf("the call whose return never came = %v after Close; want ErrDisconnected", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call was still waiting 10s after Close")
+	}
 }

@@ -15,7 +15,8 @@ type frameReader struct {
 	br   *bufio.Reader
 	hdr  [binary.MaxVarintLen64]byte
 	nhdr int    // bytes of the length prefix read so far
-	body []byte // the frame being read, once its length is known
+	size int    // the length of the frame being read, once it is known
+	body []byte // its buffer, which grows as its bytes arrive (frameStep)
 	have int    // bytes of body read so far
 	// An oversized frame being skipped: its length, its first bytes
 	// (type and sequence number, to fail its call) and what is left.
@@ -44,15 +45,38 @@ func (f *frameReader) next(max int) (frame []byte, over *oversized, err error) {
 	if f.over {
 		return f.skip()
 	}
-	for f.have < len(f.body) {
+	for f.have < f.size {
+		if f.have == len(f.body) {
+			f.body = f.grow()
+		}
 		n, err := f.br.Read(f.body[f.have:])
 		f.have += n
-		if err != nil && f.have < len(f.body) {
+		if err != nil && f.have < f.size {
 			return nil, nil, unexpected(err)
 		}
 	}
-	frame, f.body, f.have = f.body, nil, 0
+	frame, f.body, f.have, f.size = f.body, nil, 0, 0
 	return frame, nil, nil
+}
+
+// frameStep bounds what a length prefix alone makes the reader allocate:
+// a longer frame's buffer starts at frameStep and grows fourfold each time
+// it is full (to the whole frame once that is at most frameStep more), so
+// it holds at most four times the bytes that have arrived, plus
+// frameStep. A peer that announces 64 MiB and sends ten bytes costs 4 MiB,
+// not 64; a real 64 MiB message costs two copies (4 and 16 MiB), a 16 MiB
+// one a copy of 4.
+const frameStep = 4 << 20
+
+// grow returns the frame's buffer with room for more of it, its bytes so
+// far copied over.
+func (f *frameReader) grow() []byte {
+	n := 4 * len(f.body)
+	if n+frameStep >= f.size {
+		n = f.size
+	}
+	// append clears only the new part (make and copy would clear all).
+	return append(f.body[:f.have:f.have], make([]byte, n-f.have)...)
 }
 
 // header reads the length prefix and sets up the frame it announces.
@@ -69,7 +93,8 @@ func (f *frameReader) header(max int) error {
 					f.over, f.overSize, f.overLeft = true, n, n
 					f.overHead = make([]byte, 0, min(n, 16))
 				} else {
-					f.body, f.have = getFrame(int(n)), 0
+					f.size, f.have = int(n), 0
+					f.body = getFrame(min(f.size, frameStep))
 				}
 				return nil
 			}

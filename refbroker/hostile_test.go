@@ -1,7 +1,10 @@
 package refbroker
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
+	"os"
 	"reflect"
 	"runtime"
 	"strings"
@@ -145,5 +148,76 @@ func TestComposedNames(t *testing.T) {
 		if typ, ok := registeredType(name); ok {
 			t.Errorf("registeredType(%q) = %v; want it refused", name, typ)
 		}
+	}
+}
+
+// chunkReader returns its chunks one Read at a time, a nil chunk as a
+// read that timed out (as a reader interrupted by its deadline does).
+type chunkReader struct{ chunks [][]byte }
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.chunks) == 0 {
+		return 0, os.ErrDeadlineExceeded
+	}
+	c := r.chunks[0]
+	if c == nil {
+		r.chunks = r.chunks[1:]
+		return 0, os.ErrDeadlineExceeded
+	}
+	n := copy(p, c)
+	if n == len(c) {
+		r.chunks = r.chunks[1:]
+	} else {
+		r.chunks[0] = c[n:]
+	}
+	return n, nil
+}
+
+// TestFrameAllocatesWithTheBytes: a length prefix announcing a large frame
+// makes the reader allocate as the frame's bytes arrive, not its announced
+// length up front; a real frame that long still arrives whole, across
+// reads interrupted by timeouts.
+func TestFrameAllocatesWithTheBytes(t *testing.T) {
+	const size = 60 << 20
+	e := &encoder{}
+	e.uvarint(size)
+	body := make([]byte, size)
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	r := &chunkReader{chunks: [][]byte{e.buf, body[:10]}}
+	f := &frameReader{br: bufio.NewReaderSize(r, readBuffer)}
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, _, err := f.next(64 << 20)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("reading a frame whose bytes stopped coming = %v; want the read's timeout", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > frameStep+1<<20 {
+		t.Errorf("a length prefix announcing %d MiB and 10 bytes made the reader allocate %d MiB; want at most %d MiB", size>>20, got>>20, frameStep>>20)
+	}
+
+	// The rest arrives in pieces, with timeouts between them: the frame
+	// comes out whole, and it is no bigger than four times what arrived.
+	rest := body[10:]
+	for len(rest) > 0 {
+		n := min(len(rest), 3<<20+12345)
+		r.chunks = append(r.chunks, rest[:n], nil)
+		rest = rest[n:]
+	}
+	var frame []byte
+	for frame == nil {
+		frame, _, err = f.next(64 << 20)
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatal(err)
+		}
+		if frame == nil && f.have > 0 && len(f.body) > 4*f.have+frameStep {
+			t.Fatalf("with %d bytes in, the frame's buffer is %d bytes", f.have, len(f.body))
+		}
+	}
+	if !bytes.Equal(frame, body) {
+		t.Fatal("the frame read in pieces differs from the one sent")
 	}
 }

@@ -4,11 +4,14 @@
 // started. With REFPLUG_TEST_OLD_START=1 it starts as a plugin of a
 // refplug without the early start would (it waits for go-plugin's
 // Dispense); with REFPLUG_TEST_SOCKET_GARBAGE=1 it first writes a byte of
-// garbage down its socket, as a broken or hostile plugin might. Once Serve
-// returns it logs "svcplugin: served".
+// garbage down its socket, as a broken or hostile plugin might; with
+// REFPLUG_TEST_HUGE_FRAME=FILE it serves as "hostile" a hugeFrame that
+// announces a frame it never finishes (and creates FILE once it has sent
+// the start of it). Once Serve returns it logs "svcplugin: served".
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"strconv"
@@ -32,6 +35,27 @@ func (launch) Name() string {
 	return fmt.Sprintf("dir=%s var=%s path=%t", wd, os.Getenv("REFPLUG_TEST_VAR"), os.Getenv("PATH") != "")
 }
 
+// hugeFrame writes under refplug's feet, on a duplicate of the plugin's
+// socket, as a hostile plugin could.
+type hugeFrame struct {
+	fd   int
+	done string
+}
+
+// Announce writes the length prefix of a frame of almost 64 MiB (just
+// under the default limit) and its first MiB, creates the file h.done once
+// that is written (most of it read by the host: a socket pair buffers far
+// less), and never returns.
+func (h hugeFrame) Announce() {
+	b := binary.AppendUvarint(nil, 64<<20-1<<10)
+	b = append(b, make([]byte, 1<<20)...)
+	f := os.NewFile(uintptr(h.fd), "socket")
+	if _, err := f.Write(b); err == nil {
+		os.WriteFile(h.done, nil, 0o600)
+	}
+	select {}
+}
+
 func main() {
 	roots := map[string]any{"svc": contract.NewService(plugin.Stats), "args": args{}}
 	if os.Getenv("REFPLUG_TEST_VAR") != "" {
@@ -46,6 +70,13 @@ func main() {
 	if os.Getenv("REFPLUG_TEST_SOCKET_GARBAGE") == "1" {
 		if fd, err := strconv.Atoi(os.Getenv("REFPLUG_SOCKET_FD")); err == nil {
 			syscall.Write(fd, []byte{0x42})
+		}
+	}
+	if done := os.Getenv("REFPLUG_TEST_HUGE_FRAME"); done != "" {
+		if fd, err := strconv.Atoi(os.Getenv("REFPLUG_SOCKET_FD")); err == nil {
+			if dup, err := syscall.Dup(fd); err == nil {
+				roots["hostile"] = hugeFrame{fd: dup, done: done}
+			}
 		}
 	}
 	plugin.Serve(roots)
