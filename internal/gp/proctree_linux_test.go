@@ -1,0 +1,104 @@
+package gp
+
+import (
+	"io"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/refplug/refplug/internal/testutil"
+)
+
+// TestAwaitExit: AwaitExit returns once its child has exited and leaves it
+// for Wait to reap; while it waits it holds no thread (twenty waits are
+// parked in the runtime's poller, not in a system call); and a child
+// reaped before the wait began is reported exited at once.
+func TestAwaitExit(t *testing.T) {
+	const n = 20
+	type child struct {
+		cmd   *exec.Cmd
+		stdin io.WriteCloser
+		done  chan error
+	}
+	kids := make([]child, n)
+	for i := range kids {
+		cmd := exec.Command("cat") // exits when its stdin closes
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		k := child{cmd, stdin, make(chan error, 1)}
+		go func() { k.done <- AwaitExit(k.cmd.Process.Pid) }()
+		kids[i] = k
+	}
+	t.Cleanup(func() {
+		for _, k := range kids {
+			k.stdin.Close()
+			k.cmd.Wait()
+		}
+	})
+
+	testutil.Eventually(t, "every wait parked in the poller", func() bool {
+		buf := make([]byte, 4<<20)
+		parked := 0
+		for g := range strings.SplitSeq(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, "gp.AwaitExit(") && strings.Contains(g, "[IO wait") {
+				parked++
+			}
+		}
+		return parked == n
+	})
+	for i, k := range kids {
+		select {
+		case err := <-k.done:
+			t.Fatalf("AwaitExit for running child %d returned %v", i, err)
+		default:
+		}
+	}
+
+	kids[0].stdin.Close()
+	select {
+	case err := <-kids[0].done:
+		if err != nil {
+			t.Fatalf("AwaitExit = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("AwaitExit had not returned 10s after its child's exit")
+	}
+	if err := kids[0].cmd.Wait(); err != nil {
+		t.Fatalf("Wait after AwaitExit = %v; want the child left to reap, exited 0", err)
+	}
+
+	// Reaped before the wait began.
+	reaped := exec.Command("true")
+	if err := reaped.Run(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- AwaitExit(reaped.Process.Pid) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("AwaitExit of a reaped child = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("AwaitExit of a reaped child had not returned after 10s")
+	}
+
+	for _, k := range kids[1:] {
+		k.stdin.Close()
+		select {
+		case err := <-k.done:
+			if err != nil {
+				t.Fatalf("AwaitExit = %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("AwaitExit had not returned 10s after its child's exit")
+		}
+	}
+}
