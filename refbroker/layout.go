@@ -112,6 +112,12 @@ func wireTypeOf(t reflect.Type) *wireType {
 	return actual.(*wireType)
 }
 
+// empty reports whether a value of w takes no bytes on the wire: an
+// array of none, or of such values. Every other value takes at least one.
+func (w *wireType) empty() bool {
+	return w.kind == wArray && (w.n == 0 || w.elem.empty())
+}
+
 // same reports whether a and b are laid out alike (nested structs by
 // name: their layouts are compared on their own).
 func (a *wireType) same(b *wireType) bool {
@@ -140,8 +146,12 @@ func (w *wireType) write(e *encoder) {
 	}
 }
 
-// maxWireTypeDepth bounds the nesting of a wire type a peer describes.
-const maxWireTypeDepth = 64
+// maxWireTypeDepth bounds the nesting of a wire type a peer describes;
+// maxWireArray the length of an array in it.
+const (
+	maxWireTypeDepth = 64
+	maxWireArray     = 1<<31 - 1
+)
 
 func readWireType(d *decoder, depth int) *wireType {
 	if depth > maxWireTypeDepth {
@@ -152,7 +162,14 @@ func readWireType(d *decoder, depth int) *wireType {
 	switch w.kind {
 	case wBool, wInt, wUint, wFloat32, wFloat64, wComplex, wString, wBytes, wError, wRef, wAny, wMarshal:
 	case wArray:
-		w.n = d.checkLength(d.uvarint(), 0)
+		// A type's length, not a count of what follows in this message:
+		// a value's elements are checked against the bytes of the message
+		// that carries it (Conn.skip).
+		n := d.uvarint()
+		if n > maxWireArray && d.err == nil {
+			d.fail(malformed("an array of %d elements in a type description (at most %d)", n, maxWireArray))
+		}
+		w.n = int(n)
 		w.elem = readWireType(d, depth+1)
 	case wSlice, wPointer:
 		w.elem = readWireType(d, depth+1)

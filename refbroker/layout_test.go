@@ -110,3 +110,79 @@ func TestStructByName(t *testing.T) {
 		t.Errorf("decoding A=1000 into an int8 = %v; want the field named", d.err)
 	}
 }
+
+// Two builds of a struct with a large array field (local types named
+// "refbroker.digest"); the sender's has a field more.
+func senderDigest() reflect.Value {
+	type digest struct {
+		Sum  [4096]byte
+		Note string
+	}
+	v := reflect.New(reflect.TypeOf(digest{})).Elem()
+	v.Field(0).Index(4095).SetUint(7)
+	v.Field(1).SetString("only the sender has it")
+	return v
+}
+
+func receiverDigest() reflect.Value {
+	type digest struct{ Sum [4096]byte }
+	return reflect.New(reflect.TypeOf(digest{})).Elem()
+}
+
+// TestLayoutWithLargeArray: an array's length in a struct's description is
+// a type's, not a count of bytes to come, so a layout with a 4096-element
+// array, in a message far shorter, is learnt, and a value of it decoded by
+// name; a description claiming an absurd array is refused, and so is a
+// value whose skipped array has more elements than the message has bytes.
+func TestLayoutWithLargeArray(t *testing.T) {
+	client, server := testPair(t, nil)
+	send, recv := senderDigest(), receiverDigest()
+	name := send.Type().String()
+	if err := server.describe(send.Type()); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.describe(recv.Type()); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the client to learn the server's layout", func() bool {
+		known := false
+		client.locked(func(s *state) { known = s.layouts.peer[name] != nil })
+		return known && client.layoutsDiffer.Load()
+	})
+	if err := client.Err(); err != nil {
+		t.Fatalf("the connection ended on the description: %v", err)
+	}
+	c, _ := codecFor(send.Type())
+	e := server.newEncoder()
+	if err := c.enc(e, send); err != nil {
+		t.Fatal(err)
+	}
+	msg := append([]byte(nil), e.buf[frameRoom:]...)
+	server.discard(e)
+	rc, _ := codecFor(recv.Type())
+	d := &decoder{buf: msg, refs: client}
+	rc.dec(d, recv)
+	if d.err != nil || d.remaining() != 0 || recv.Field(0).Index(4095).Uint() != 7 {
+		t.Fatalf("decoding by name: %v (%d bytes left, last element %d)", d.err, d.remaining(), recv.Field(0).Index(4095).Uint())
+	}
+
+	e = &encoder{}
+	e.byte1(byte(wArray))
+	e.uvarint(1 << 40)
+	e.byte1(byte(wInt))
+	d = &decoder{buf: e.buf}
+	if readWireType(d, 0); d.err == nil || !strings.Contains(d.err.Error(), "an array of 1099511627776 elements") {
+		t.Errorf("a description of an array of 2^40 elements = %v; want it refused", d.err)
+	}
+
+	huge := &wireType{kind: wArray, n: 1 << 30, elem: &wireType{kind: wInt}}
+	d = &decoder{buf: []byte{1, 2, 3}, refs: client}
+	if client.skip(d, huge); d.err == nil || !strings.Contains(d.err.Error(), "exceeds the message") {
+		t.Errorf("skipping an array of 2^30 elements in 3 bytes = %v; want it refused", d.err)
+	}
+	none := &wireType{kind: wArray, n: 1 << 30, elem: &wireType{kind: wArray, n: 0, elem: &wireType{kind: wInt}}}
+	d = &decoder{buf: []byte{1, 2, 3}, refs: client}
+	if client.skip(d, none); d.err != nil || d.remaining() != 3 {
+		t.Errorf("skipping 2^30 empty arrays = %v, %d bytes left; want nothing read", d.err, d.remaining())
+	}
+}

@@ -167,6 +167,11 @@ func (c *Conn) skip(d *decoder, w *wireType) {
 			if n, isNil = d.nilOrLength(minSize); isNil {
 				return
 			}
+		} else if w.elem.empty() {
+			return // nothing of it is on the wire
+		} else if n > d.remaining() {
+			d.fail(malformed("an array of %d elements at byte %d exceeds the message", n, d.off))
+			return
 		}
 		if !d.enter() {
 			return
