@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/metrics"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/refplug/refplug/host"
 	"github.com/refplug/refplug/internal/testutil"
 	"github.com/refplug/refplug/refbroker"
+	"github.com/refplug/refplug/testdata/contract"
 )
 
 // A plugin that stops reading (here: stopped with SIGSTOP) costs the host
@@ -271,5 +273,35 @@ func TestHugeFramePrefixBoundsTheHost(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the call was still waiting 10s after Close")
+	}
+}
+
+// A plugin built from a contract whose Wide has none of this side's fields
+// sends a million of them in a megabyte, which would decode here into a
+// gigabyte (the fields only this side has keep their zero values). The
+// call fails, naming the message's memory budget, without the host
+// allocating more than about that budget, and the plugin serves on.
+func TestReceiverOnlyFieldsBoundTheHost(t *testing.T) {
+	c := load(t, "skewplugin")
+	w, err := host.Dispense[contract.Wides](c, "widener")
+	if err != nil {
+		t.Fatalf("Dispense: %v", err)
+	}
+	if got, err := w.Wides(10); err != nil || len(got) != 10 {
+		t.Fatalf("Wides(10) = %d, %v", len(got), err)
+	}
+	allocs := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(allocs)
+	before := allocs[0].Value.Uint64()
+	_, err = w.Wides(1 << 20)
+	metrics.Read(allocs)
+	if err == nil || !strings.Contains(err.Error(), "more memory than its budget") {
+		t.Fatalf("Wides(1<<20) = %v; want the message's memory budget named", err)
+	}
+	if grew := allocs[0].Value.Uint64() - before; grew > 256<<20 {
+		t.Errorf("the host allocated %d MiB for a 1 MiB message; want it bounded by the budget (about 64 MiB)", grew>>20)
+	}
+	if got, err := w.Wides(10); err != nil || len(got) != 10 {
+		t.Errorf("Wides(10) after the refused message = %d, %v", len(got), err)
 	}
 }

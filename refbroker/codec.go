@@ -240,7 +240,7 @@ func decodeAny(d *decoder, v reflect.Value) {
 	if d.refs != nil {
 		d.refs.checkLayouts(t)
 	}
-	if !d.enter() {
+	if !d.enter() || !d.charge(uint64(t.Size())) {
 		return
 	}
 	defer d.leave()

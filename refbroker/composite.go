@@ -32,7 +32,7 @@ func buildPointerCodec(c *codec, building map[reflect.Type]*codec) error {
 		case 0:
 			v.SetZero()
 		case 1:
-			if !d.enter() {
+			if !d.enter() || !d.charge(uint64(t.Elem().Size())) {
 				return
 			}
 			defer d.leave()
@@ -85,6 +85,10 @@ func buildSliceCodec(c *codec, building map[reflect.Type]*codec) error {
 	return nil
 }
 
+// mapEntryOverhead is what a map entry takes beyond its key and value,
+// about (its control byte and the room a map keeps free), for charge.
+const mapEntryOverhead = 8
+
 // eagerAlloc is how much memory a decoder may allocate for a slice or map
 // before its elements arrive, beyond eagerFactor bytes per byte left in the
 // message.
@@ -108,15 +112,24 @@ func fitsEagerly(d *decoder, n int, size uintptr) bool {
 func decodeSlice(d *decoder, elem *codec, t reflect.Type, n int) reflect.Value {
 	size := t.Elem().Size()
 	if fitsEagerly(d, n, size) {
+		if !d.chargeN(n, size) {
+			return reflect.Zero(t)
+		}
 		s := reflect.MakeSlice(t, n, n)
 		decodeElems(d, elem, s)
 		return s
 	}
 	c := min(n, max(1, eagerAlloc/int(max(size, 1))))
+	if !d.chargeN(c, size) {
+		return reflect.Zero(t)
+	}
 	s := reflect.MakeSlice(t, c, c)
 	for i := 0; i < n && d.err == nil; i++ {
 		if i == s.Len() {
 			nc := min(n, 2*s.Len())
+			if !d.chargeN(nc, size) {
+				break
+			}
 			ns := reflect.MakeSlice(t, nc, nc)
 			reflect.Copy(ns, s)
 			s = ns
@@ -251,13 +264,20 @@ func buildMapCodec(c *codec, building map[reflect.Type]*codec) error {
 		}
 		defer d.leave()
 		hint := n
-		if !fitsEagerly(d, n, t.Key().Size()+t.Elem().Size()) {
+		entry := t.Key().Size() + t.Elem().Size() + mapEntryOverhead
+		if !fitsEagerly(d, n, entry) {
 			hint = 0 // the map grows as the entries arrive
+		}
+		if !d.chargeN(hint, entry) {
+			return
 		}
 		m := reflect.MakeMapWithSize(t, hint)
 		k := reflect.New(t.Key()).Elem()
 		x := reflect.New(t.Elem()).Elem()
 		for i := 0; i < n && d.err == nil; i++ {
+			if i >= hint && !d.chargeN(1, entry) {
+				return
+			}
 			k.SetZero()
 			x.SetZero()
 			key.dec(d, k)

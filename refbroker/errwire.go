@@ -222,13 +222,16 @@ func decodeErrorData(d *decoder) error {
 	if d.refs != nil {
 		d.refs.checkLayouts(t)
 	}
-	if !d.enter() {
+	if !d.enter() || !d.charge(uint64(t.Size())) {
 		return nil
 	}
 	defer d.leave()
-	sub := &decoder{buf: block, refs: d.refs, depth: d.depth}
+	// The block is part of the message: it decodes on what is left of
+	// the message's memory budget.
+	sub := &decoder{buf: block, refs: d.refs, depth: d.depth, budget: max(d.left(), 1)}
 	v := reflect.New(t).Elem()
 	dc.dec(sub, v)
+	d.spent += min(sub.spent, d.left())
 	if sub.err == nil && sub.remaining() != 0 {
 		sub.fail(malformed("%d bytes left after an error of type %s", sub.remaining(), name))
 	}

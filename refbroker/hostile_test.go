@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/refplug/refplug/internal/testutil"
 )
 
 // Hostile and careless input, in-process: what a peer or a bad value can
@@ -219,5 +221,58 @@ func TestFrameAllocatesWithTheBytes(t *testing.T) {
 	}
 	if !bytes.Equal(frame, body) {
 		t.Fatal("the frame read in pieces differs from the one sent")
+	}
+}
+
+// Two builds of one struct (local types named "refbroker.item"): the
+// sender's has no fields, the receiver's a kilobyte of them.
+func senderItems(n int) reflect.Value {
+	type item struct{}
+	return reflect.ValueOf(make([]item, n))
+}
+
+func receiverItems() reflect.Value {
+	type item struct{ Pad [128]int64 }
+	return reflect.New(reflect.TypeOf([]item{})).Elem()
+}
+
+// TestDecodeBoundsReceiverOnlyFields: a peer whose version of a struct
+// has none of this side's fields sends each element of a slice of it in
+// one byte, which this side decodes into a kilobyte (its fields keep their
+// zero values). Decoding stops at the message's memory budget, naming it,
+// instead of allocating a kilobyte for each byte received.
+func TestDecodeBoundsReceiverOnlyFields(t *testing.T) {
+	client, server := testPair(t, nil)
+	send, recv := senderItems(256<<10), receiverItems()
+	name := send.Type().Elem().String()
+	if err := server.describe(send.Type().Elem()); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.describe(recv.Type().Elem()); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the client to learn the server's layout", func() bool {
+		known := false
+		client.locked(func(s *state) { known = s.layouts.peer[name] != nil })
+		return known && client.layoutsDiffer.Load()
+	})
+	c, _ := codecFor(send.Type())
+	e := server.newEncoder()
+	if err := c.enc(e, send); err != nil {
+		t.Fatal(err)
+	}
+	msg := append([]byte(nil), e.buf[frameRoom:]...)
+	server.discard(e)
+
+	rc, _ := codecFor(recv.Type())
+	before := allocated()
+	d := &decoder{buf: msg, refs: client}
+	rc.dec(d, recv)
+	got := allocated() - before
+	if d.err == nil || !strings.Contains(d.err.Error(), "more memory than its budget") {
+		t.Fatalf("decoding %d one-byte elements of a kilobyte each = %v; want the memory budget named", send.Len(), d.err)
+	}
+	if limit := uint64(3 * (decodeBase + decodeFactor*len(msg))); got > limit {
+		t.Errorf("decoding a %d KiB message allocated %d MiB; want at most about its budget", len(msg)>>10, got>>20)
 	}
 }

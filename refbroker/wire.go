@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"reflect"
 )
 
@@ -187,6 +188,9 @@ type decoder struct {
 	// frameCap is the capacity of the buffer buf is part of, if it is a
 	// frame that may be aliased; 0 if it may not.
 	frameCap int
+	// spent is the memory decoding has taken so far, of budget (charge);
+	// budget is 0 until the first charge sets it from buf's length.
+	spent, budget uint64
 }
 
 // alias returns the byte slice b, just read from d's frame, to hand to
@@ -218,6 +222,51 @@ func (d *decoder) fail(err error) {
 }
 
 func (d *decoder) remaining() int { return len(d.buf) - d.off }
+
+// The memory decoding a message may take: decodeBase, and decodeFactor
+// bytes for each byte of the message. The sender decides how much memory
+// a byte of it makes this side allocate (a struct whose fields only this
+// side has costs the sender one byte an element, and this side the
+// struct's size, so a megabyte could ask for gigabytes), so what decoding
+// allocates for slices, maps, pointers and values in an any is counted
+// (charge), and a message that asks for more is refused.
+const (
+	decodeBase   = 256 << 10
+	decodeFactor = 64
+)
+
+// charge counts n bytes about to be allocated for the value being
+// decoded, and reports whether they fit the message's budget; if they do
+// not, d fails.
+func (d *decoder) charge(n uint64) bool {
+	if d.err != nil {
+		return false
+	}
+	if n > d.left() {
+		d.fail(malformed("the message asks for more memory than its budget of %d bytes (%d KiB and %d bytes for each byte of the message)",
+			d.budget, decodeBase>>10, decodeFactor))
+		return false
+	}
+	d.spent += n
+	return true
+}
+
+// left is what is left of d's budget.
+func (d *decoder) left() uint64 {
+	if d.budget == 0 {
+		d.budget = decodeBase + decodeFactor*uint64(len(d.buf))
+	}
+	return d.budget - d.spent
+}
+
+// chargeN is charge for count values of size bytes each.
+func (d *decoder) chargeN(count int, size uintptr) bool {
+	hi, lo := bits.Mul64(uint64(count), uint64(size))
+	if hi != 0 {
+		lo = math.MaxUint64
+	}
+	return d.charge(lo)
+}
 
 func (d *decoder) byte1() byte {
 	if d.err != nil {

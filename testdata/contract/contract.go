@@ -6,7 +6,7 @@ package contract
 
 // Unregistered is left out on purpose: the tests need one interface
 // without a proxy.
-//go:generate go run github.com/refplug/refplug/cmd/refgen -type Sink,Thing,Counter,Host,Service,Factory,UsesUnregistered,Mismatched
+//go:generate go run github.com/refplug/refplug/cmd/refgen -type Sink,Thing,Counter,Host,Service,Factory,Wides,UsesUnregistered,Mismatched
 
 import (
 	"context"
@@ -160,6 +160,18 @@ type Health struct {
 // Factory is served by testdata/skewplugin, built from an older contract.
 type Factory interface {
 	NewCounter(name string) (Counter, error)
+}
+
+// Wide is a kilobyte in memory. testdata/skewplugin's older contract has a
+// Wide with no fields, which crosses in a byte.
+type Wide struct {
+	Pad [128]int64
+}
+
+// Wides is served by testdata/skewplugin, whose Wide has none of this
+// side's fields: a slice of them decodes here into a kilobyte an element.
+type Wides interface {
+	Wides(n int) ([]Wide, error)
 }
 
 // BadService cannot cross: a channel parameter. refgen refuses it, so its

@@ -335,6 +335,15 @@ func (p factoryProxy) NewCounter(name string) (Counter, error) {
 	return r0, err
 }
 
+// widesProxy forwards Wides's methods to the remote object.
+type widesProxy struct{ *refbroker.Ref }
+
+func (p widesProxy) Wides(n int) ([]Wide, error) {
+	var r0 []Wide
+	err := p.Ref.Invoke("Wides", []any{n}, &r0)
+	return r0, err
+}
+
 // usesUnregisteredProxy forwards UsesUnregistered's methods to the remote object.
 type usesUnregisteredProxy struct{ *refbroker.Ref }
 
@@ -364,6 +373,7 @@ func init() {
 	refbroker.RegisterInterface[Host](func(r *refbroker.Ref) Host { return hostProxy{r} })
 	refbroker.RegisterInterface[Service](func(r *refbroker.Ref) Service { return serviceProxy{r} })
 	refbroker.RegisterInterface[Factory](func(r *refbroker.Ref) Factory { return factoryProxy{r} })
+	refbroker.RegisterInterface[Wides](func(r *refbroker.Ref) Wides { return widesProxy{r} })
 	refbroker.RegisterInterface[UsesUnregistered](func(r *refbroker.Ref) UsesUnregistered { return usesUnregisteredProxy{r} })
 	refbroker.RegisterInterface[Mismatched](func(r *refbroker.Ref) Mismatched { return mismatchedProxy{r} })
 	// The data types the contract reaches travel by value in an any.
@@ -375,5 +385,6 @@ func init() {
 		*new(Point),
 		*new(Settings),
 		*new(User),
+		*new(Wide),
 	)
 }

@@ -8,5 +8,5 @@ import (
 )
 
 func main() {
-	plugin.Serve(map[string]any{"factory": contract.Factory{}})
+	plugin.Serve(map[string]any{"factory": contract.Factory{}, "widener": contract.Widener{}})
 }

@@ -1,5 +1,6 @@
 // Package contract is an older version of testdata/contract: same package
-// name, so the same type names on the wire, but Counter's methods differ.
+// name, so the same type names on the wire, but Counter's methods differ,
+// and Wide has no fields.
 // testdata/skewplugin is built with it, to test version skew.
 package contract
 
@@ -19,3 +20,12 @@ type Factory struct{}
 
 // NewCounter returns an old Counter.
 func (Factory) NewCounter(name string) (Counter, error) { return &counter{}, nil }
+
+// Wide is the old Wide: it had no fields, so it crosses in a byte.
+type Wide struct{}
+
+// Widener serves Wides from the old Wide.
+type Widener struct{}
+
+// Wides returns n old Wides.
+func (Widener) Wides(n int) ([]Wide, error) { return make([]Wide, n), nil }
