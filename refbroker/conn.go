@@ -36,7 +36,8 @@ type Options struct {
 	// Default: DefaultMaxMessageSize (64 MiB).
 	MaxMessageSize int
 	// MaxConcurrentCalls bounds how many of the peer's calls this side runs
-	// at once, callbacks within callbacks included. A call beyond it is
+	// at once, callbacks within callbacks included, and with them its
+	// Dispense, Describe and CallJSON requests. A call beyond it is
 	// refused at once, unread, with an error that names this limit; nothing
 	// waits, so re-entrant calls cannot deadlock on it. Default:
 	// DefaultMaxConcurrentCalls (1024).

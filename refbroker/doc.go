@@ -90,8 +90,9 @@
 // # Limits
 //
 // Options bound what a peer can make a Conn hold: the size of one message
-// (MaxMessageSize, 64 MiB), the peer's calls running at once
-// (MaxConcurrentCalls, 1024; more are refused at once, never queued), and
+// (MaxMessageSize, 64 MiB), the peer's calls (and Dispense, Describe and
+// CallJSON requests) running at once (MaxConcurrentCalls, 1024; more are
+// refused at once, never queued), and
 // the data waiting to be written to a peer that is slow to read
 // (MaxQueuedBytes, 16 MiB; callers wait, and return when their context
 // ends). The peer's type descriptions are bounded too (65536 types,

@@ -347,7 +347,13 @@ func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
 		if err != nil {
 			return nil, err
 		}
-		go c.serveBootstrap(req)
+		if ok, err := c.admitRequest(req.seq, fmt.Sprintf("Dispense(%q)", req.name)); !ok {
+			return nil, err
+		}
+		go func() {
+			defer c.answered(req.seq)
+			c.serveBootstrap(req)
+		}()
 	case msgTypeInfo:
 		return nil, c.learnPeerType(d)
 	case msgLayouts:
@@ -357,7 +363,13 @@ func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
 		if d.err != nil {
 			return nil, d.err
 		}
-		go c.serveDescribe(seq)
+		if ok, err := c.admitRequest(seq, "Describe"); !ok {
+			return nil, err
+		}
+		go func() {
+			defer c.answered(seq)
+			c.serveDescribe(seq)
+		}()
 	case msgCallJSON:
 		seq, object, method := d.uvarint(), d.string(), d.string()
 		n := d.length(1)
@@ -368,7 +380,13 @@ func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
 		if d.err != nil {
 			return nil, d.err
 		}
-		go c.serveCallJSON(seq, object, method, args)
+		if ok, err := c.admitRequest(seq, "CallJSON of "+object+"."+method); !ok {
+			return nil, err
+		}
+		go func() {
+			defer c.answered(seq)
+			c.serveCallJSON(seq, object, method, args)
+		}()
 	default:
 		if d.err != nil {
 			return nil, d.err

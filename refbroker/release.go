@@ -164,11 +164,16 @@ func (c *Conn) applyReleases(d *decoder) error {
 	return nil
 }
 
+// warnUnknown logs the peer's releases of references it did not hold:
+// their number and the first few (a release message can name millions).
 func (c *Conn) warnUnknown(ids []uint64) {
 	if len(ids) > 0 {
-		c.log.Warn("refbroker: the peer released references it did not hold", "ids", ids)
+		c.log.Warn("refbroker: the peer released references it did not hold", "count", len(ids), "ids", ids[:min(len(ids), maxLoggedIDs)])
 	}
 }
+
+// maxLoggedIDs is how many reference numbers a warning lists.
+const maxLoggedIDs = 10
 
 // unsend takes back sends of references in a message that never reached
 // the peer, or that it rejected unread.

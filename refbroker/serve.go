@@ -112,19 +112,48 @@ func (c *Conn) readCall(m *inbound) (*incoming, error) {
 	return in, nil
 }
 
+// refuse answers a request of the peer's refused for
+// Options.MaxConcurrentCalls.
+func (c *Conn) refuse(seq uint64, err error) {
+	c.callsRefused.Add(1)
+	e := c.newEncoder()
+	e.byte1(msgReturn)
+	e.uvarint(seq)
+	e.byte1(statusRejected)
+	encodeError(e, err, 0)
+	// A peer that floods us beyond the limit while not reading the
+	// refusals is not owed memory for them.
+	_, _ = c.sendCtx(e, nil, endIfFull)
+}
+
+// admitRequest registers a request of the peer's that is not a call (a
+// Dispense, Describe or CallJSON) with the calls it runs here, so that
+// Options.MaxConcurrentCalls bounds these too: a peer sending them faster
+// than it reads the answers would otherwise have a goroutine wait here
+// for each. It reports whether to serve the request (then answered(seq) once
+// it is); one refused has been answered. An error means the peer broke
+// the protocol.
+func (c *Conn) admitRequest(seq uint64, what string) (bool, error) {
+	var err error
+	c.locked(func(s *state) { err = s.serving.add(seq, nil, c.maxCalls) })
+	switch {
+	case err == errTooManyCalls:
+		c.refuse(seq, fmt.Errorf("refbroker: %s refused: the other side already runs %d requests of this side's, its limit (Options.MaxConcurrentCalls); retry later, or raise the limit", what, c.maxCalls))
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
+// answered unregisters a request admitRequest let in, once it is answered.
+func (c *Conn) answered(seq uint64) { c.locked(func(s *state) { s.serving.remove(seq) }) }
+
 // serveCall runs an incoming call and replies.
 func (c *Conn) serveCall(in *incoming) {
 	defer c.finish(in.m) // at the latest; normally right after the arguments
 	if in.refuse != nil {
-		c.callsRefused.Add(1)
-		e := c.newEncoder()
-		e.byte1(msgReturn)
-		e.uvarint(in.seq)
-		e.byte1(statusRejected)
-		encodeError(e, in.refuse, 0)
-		// A peer that floods us beyond the limit while not reading the
-		// refusals is not owed memory for them.
-		_, _ = c.sendCtx(e, nil, endIfFull)
+		c.refuse(in.seq, in.refuse)
 		return
 	}
 	defer func() {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/refplug/refplug/internal/testutil"
 	"github.com/refplug/refplug/refbroker"
 )
@@ -411,4 +412,58 @@ func TestWireOutParams(t *testing.T) {
 	p.send(msg(1).u(2).u(id).s("Double").byte1(0).byte1(1).u(2).v(3).v(4))
 	// The error result (nil), then one out-parameter: index 0, the struct.
 	p.expect("Double's return", msg(2).u(2).byte1(0).byte1(0).u(1).u(0).u(2).v(6).v(8))
+}
+
+// TestWireRequestFlood: a peer that sends Describe requests (7) as fast as
+// it can and never reads the answers gets as many served at once as
+// MaxConcurrentCalls allows, like calls; once the answers fill the write
+// queue the rest are refused and the connection ends, instead of a
+// goroutine waiting here for each request.
+func TestWireRequestFlood(t *testing.T) {
+	p := newRawPeer(t)
+	before := runtime.NumGoroutine()
+	const requests = 200_000 // ~40 MiB of answers: past the 16 MiB write queue
+	var buf []byte
+	for i := range requests {
+		f := msg(7).u(uint64(i + 1))
+		buf = binary.AppendUvarint(buf, uint64(len(f.b)))
+		buf = append(buf, f.b...)
+	}
+	p.w.SetWriteDeadline(time.Now().Add(60 * time.Second))
+	p.w.Write(buf) // fails once the Conn hangs up
+	select {
+	case <-p.conn.Done():
+	case <-time.After(60 * time.Second):
+		t.Fatal("the Conn still runs after a flood of requests whose answers are never read")
+	}
+	if err := p.conn.Err(); err == nil || !strings.Contains(err.Error(), "does not read") {
+		t.Errorf("the Conn ended with %v; want it to say the peer does not read", err)
+	}
+	if grew := runtime.NumGoroutine() - before; grew > 2*refbroker.DefaultMaxConcurrentCalls {
+		t.Errorf("%d goroutines more after the flood; want at most about MaxConcurrentCalls (%d)", grew, refbroker.DefaultMaxConcurrentCalls)
+	}
+}
+
+// TestWireReleaseOfUnknownReferences: a release naming references the
+// peer never held is logged once, with their number and the first few,
+// not a line as long as the message (a release can name millions).
+func TestWireReleaseOfUnknownReferences(t *testing.T) {
+	a, b := net.Pipe()
+	var logs testutil.Buffer
+	c := refbroker.NewConn(a, refbroker.Options{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})})
+	t.Cleanup(func() { b.Close(); c.Close() })
+	const n = 100_000
+	f := msg(4).u(n)
+	for i := range n {
+		f.u(uint64(1000 + i)).u(1)
+	}
+	b.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := b.Write(append(binary.AppendUvarint(nil, uint64(len(f.b))), f.b...)); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the warning", func() bool { return strings.Contains(logs.String(), "did not hold") })
+	line := logs.String()
+	if !strings.Contains(line, "count=100000") || !strings.Contains(line, "1009") || strings.Contains(line, "1010") || len(line) > 1000 {
+		t.Errorf("the warning for %d unknown references (%d bytes): %.300s; want their count and the first ten", n, len(line), line)
+	}
 }
