@@ -96,8 +96,9 @@
 // the data waiting to be written to a peer that is slow to read
 // (MaxQueuedBytes, 16 MiB; callers wait, and return when their context
 // ends). The peer's type descriptions are bounded too (65536 types,
-// 4 MiB), and decoding allocates with the bytes received, not with the
-// counts the peer claims. A peer that breaks the protocol (a malformed
+// 4 MiB, 262144 methods, structs and fields), and decoding allocates with
+// the bytes received, not with the counts the peer claims: at most 256 KiB
+// and 64 bytes a byte of the message. A peer that breaks the protocol (a malformed
 // message, a reused call number) ends the connection; the reason is logged
 // and is in Err.
 //

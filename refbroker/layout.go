@@ -153,7 +153,10 @@ const (
 	maxWireArray     = 1<<31 - 1
 )
 
-func readWireType(d *decoder, depth int) *wireType {
+func readWireType(d *decoder, depth int, parts *typeParts) *wireType {
+	if !parts.take(d) {
+		return nil
+	}
 	if depth > maxWireTypeDepth {
 		d.fail(malformed("a type description nests deeper than %d", maxWireTypeDepth))
 		return nil
@@ -170,12 +173,12 @@ func readWireType(d *decoder, depth int) *wireType {
 			d.fail(malformed("an array of %d elements in a type description (at most %d)", n, maxWireArray))
 		}
 		w.n = int(n)
-		w.elem = readWireType(d, depth+1)
+		w.elem = readWireType(d, depth+1, parts)
 	case wSlice, wPointer:
-		w.elem = readWireType(d, depth+1)
+		w.elem = readWireType(d, depth+1, parts)
 	case wMap:
-		w.key = readWireType(d, depth+1)
-		w.elem = readWireType(d, depth+1)
+		w.key = readWireType(d, depth+1, parts)
+		w.elem = readWireType(d, depth+1, parts)
 	case wStruct:
 		w.name = d.string()
 	default:

@@ -171,7 +171,7 @@ func TestLayoutWithLargeArray(t *testing.T) {
 	e.uvarint(1 << 40)
 	e.byte1(byte(wInt))
 	d = &decoder{buf: e.buf}
-	if readWireType(d, 0); d.err == nil || !strings.Contains(d.err.Error(), "an array of 1099511627776 elements") {
+	if readWireType(d, 0, &typeParts{left: 10}); d.err == nil || !strings.Contains(d.err.Error(), "an array of 1099511627776 elements") {
 		t.Errorf("a description of an array of 2^40 elements = %v; want it refused", d.err)
 	}
 

@@ -95,14 +95,18 @@ func (c *Conn) markDescribed(types []reflect.Type) {
 
 // learnLayouts records a layouts message.
 func (c *Conn) learnLayouts(d *decoder) error {
+	if err := c.typeBytesFit(d.remaining()); err != nil {
+		return err
+	}
 	start := d.off
+	parts := c.partsLeft()
 	n := d.length(2)
 	got := make([]*structLayout, 0, n)
-	for i := 0; i < n && d.err == nil; i++ {
+	for i := 0; i < n && parts.take(d); i++ {
 		l := &structLayout{name: d.string()}
 		nf := d.length(3)
-		for j := 0; j < nf && d.err == nil; j++ {
-			l.fields = append(l.fields, fieldLayout{name: d.string(), goType: d.string(), wire: readWireType(d, 0)})
+		for j := 0; j < nf && parts.take(d); j++ {
+			l.fields = append(l.fields, fieldLayout{name: d.string(), goType: d.string(), wire: readWireType(d, 0, parts)})
 		}
 		got = append(got, l)
 	}
@@ -121,6 +125,7 @@ func (c *Conn) learnLayouts(d *decoder) error {
 			err = malformed("type descriptions of more than %d bytes announced", maxPeerTypeBytes)
 			return
 		}
+		s.types.parts += parts.used
 		for _, l := range got {
 			s.layouts.peer[l.name] = l
 			if own := s.layouts.sent[l.name]; own != nil && !own.equal(l) {

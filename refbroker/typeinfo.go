@@ -20,15 +20,44 @@ import (
 // sender). Type ID 0 means unchecked: any, and the root of a Dispense
 // (checked by the bootstrap).
 
-// maxPeerTypes and maxPeerTypeBytes bound the types a peer may announce
-// and the bytes of their descriptions this side keeps, so a hostile peer
-// cannot grow the table without end; a peer that passes either ends the
+// maxPeerTypes, maxPeerTypeBytes and maxPeerTypeParts bound the types a
+// peer may announce, the bytes of their descriptions and their parts
+// (methods, structs, fields, the nodes of fields' wire types: each takes
+// this side tens of bytes for a few of the peer's), so a hostile peer
+// cannot grow the tables without end; a peer that passes any ends the
 // connection. Real programs have far fewer interface and func types that
 // cross, with descriptions of a few hundred bytes each.
 const (
 	maxPeerTypes     = 1 << 16
 	maxPeerTypeBytes = 4 << 20
+	maxPeerTypeParts = 1 << 18
 )
+
+// typeParts counts the parts of a description being read against what is
+// left of maxPeerTypeParts.
+type typeParts struct{ left, used int }
+
+// take counts one part, and fails d if there is no room for it; it
+// reports false once d has failed.
+func (p *typeParts) take(d *decoder) bool {
+	if d.err != nil {
+		return false
+	}
+	if p.used >= p.left {
+		d.fail(malformed("type descriptions of more than %d parts (methods, structs, fields) announced", maxPeerTypeParts))
+		return false
+	}
+	p.used++
+	return true
+}
+
+// partsLeft returns a counter for the parts of a description about to be
+// read, with what is left of the peer's allowance.
+func (c *Conn) partsLeft() *typeParts {
+	p := &typeParts{}
+	c.locked(func(s *state) { p.left = maxPeerTypeParts - s.types.parts })
+	return p
+}
 
 type typePair struct {
 	peer uint64
@@ -42,6 +71,7 @@ type typeTable struct {
 	sent    map[reflect.Type]uint64 // our static types the peer knows, by ID
 	peer    map[uint64]*typeSig     // the peer's static types, by its IDs
 	kept    int                     // bytes of the peer's descriptions announced
+	parts   int                     // parts of them (typeParts)
 	checked map[typePair]error      // (peer type, our type) checks done
 }
 
@@ -95,13 +125,32 @@ func (c *Conn) typeID(t reflect.Type) (uint64, error) {
 	return id, nil
 }
 
+// typeBytesFit fails with a protocol error if a type description of n
+// bytes would take the peer past maxPeerTypeBytes. It is asked before the
+// description is parsed: parsed, a description takes tens of times its
+// bytes (a method's two strings, a map entry), so a 64 MiB one past the
+// limit would cost gigabytes before the count after parsing refused it.
+func (c *Conn) typeBytesFit(n int) error {
+	var err error
+	c.locked(func(s *state) {
+		if s.types.kept+n > maxPeerTypeBytes {
+			err = malformed("type descriptions of more than %d bytes announced", maxPeerTypeBytes)
+		}
+	})
+	return err
+}
+
 // learnPeerType records a type-info message.
 func (c *Conn) learnPeerType(d *decoder) error {
+	if err := c.typeBytesFit(d.remaining()); err != nil {
+		return err
+	}
 	start := d.off
+	parts := c.partsLeft()
 	id := d.uvarint()
 	sig := &typeSig{name: d.string(), sigs: map[string]string{}}
 	n := d.length(2)
-	for i := 0; i < n && d.err == nil; i++ {
+	for i := 0; i < n && parts.take(d); i++ {
 		name, s := d.string(), d.string()
 		sig.sigs[name] = s
 	}
@@ -122,6 +171,7 @@ func (c *Conn) learnPeerType(d *decoder) error {
 			err = malformed("type descriptions of more than %d bytes announced", maxPeerTypeBytes)
 			return
 		}
+		s.types.parts += parts.used
 		s.types.peer[id] = sig
 	})
 	return err

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -465,5 +466,52 @@ func TestWireReleaseOfUnknownReferences(t *testing.T) {
 	line := logs.String()
 	if !strings.Contains(line, "count=100000") || !strings.Contains(line, "1009") || strings.Contains(line, "1010") || len(line) > 1000 {
 		t.Errorf("the warning for %d unknown references (%d bytes): %.300s; want their count and the first ten", n, len(line), line)
+	}
+}
+
+// TestWireTypeDescriptionsOverTheLimit: a layouts message (9) larger than
+// the 4 MiB a peer's type descriptions may take ends the connection before
+// it is parsed; parsed, its 3-byte fields would have cost tens of times
+// its size. So does one within the bytes whose fields are more than the
+// 262,144 parts descriptions may have: this side would keep them all.
+func TestWireTypeDescriptionsOverTheLimit(t *testing.T) {
+	q := newRawPeer(t)
+	g := msg(9).u(1).s("refbroker_test.many").u(300_000)
+	for range 300_000 {
+		g.s("").s("").byte1(2)
+	}
+	q.w.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	q.w.Write(append(binary.AppendUvarint(nil, uint64(len(g.b))), g.b...))
+	select {
+	case <-q.conn.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Conn still runs after 300,000 fields described")
+	}
+	if err := q.conn.Err(); err == nil || !strings.Contains(err.Error(), "more than 262144 parts") {
+		t.Errorf("the Conn ended with %v; want the parts' limit named", err)
+	}
+
+	p := newRawPeer(t)
+	const fields = 2 << 20 // 6 MiB of fields of (name, Go type, kind)
+	f := msg(9).u(1).s("refbroker_test.huge").u(fields)
+	for range fields {
+		f.s("").s("").byte1(2)
+	}
+	allocs := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(allocs)
+	before := allocs[0].Value.Uint64()
+	p.w.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	p.w.Write(append(binary.AppendUvarint(nil, uint64(len(f.b))), f.b...))
+	select {
+	case <-p.conn.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Conn still runs after 6 MiB of type descriptions")
+	}
+	metrics.Read(allocs)
+	if err := p.conn.Err(); err == nil || !strings.Contains(err.Error(), "type descriptions of more than 4194304 bytes") {
+		t.Errorf("the Conn ended with %v; want the type descriptions' limit named", err)
+	}
+	if grew := allocs[0].Value.Uint64() - before; grew > 32<<20 {
+		t.Errorf("reading 6 MiB of type descriptions allocated %d MiB; want about the message itself", grew>>20)
 	}
 }
