@@ -279,7 +279,11 @@ func (c *Conn) deliver(seq uint64, r reply) bool {
 	})
 	switch {
 	case p == nil:
-		c.log.Warn("refbroker: return for an unknown call", "seq", seq)
+		// Logged at the 1st, 2nd, 4th, 8th… such return: a peer sending
+		// them by the million does not get a log line for each.
+		if n := c.unknownReturns.Add(1); n&(n-1) == 0 {
+			c.log.Warn("refbroker: return for an unknown call", "seq", seq, "count", n)
+		}
 		return false
 	case abandoned:
 		go c.drain(p, r)

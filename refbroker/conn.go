@@ -108,6 +108,7 @@ type Conn struct {
 
 	// Cumulative counts, reported by Stats (the tables count the rest).
 	callsMade, callsServed, callsRefused atomic.Uint64
+	unknownReturns                       atomic.Uint64 // returns for no call of ours (deliver)
 
 	building     chan struct{}  // messages being built (Conn.admit); capacity maxBuilding
 	releaseReady chan struct{}  // wakes the release flusher; capacity 1

@@ -515,3 +515,31 @@ func TestWireTypeDescriptionsOverTheLimit(t *testing.T) {
 		t.Errorf("reading 6 MiB of type descriptions allocated %d MiB; want about the message itself", grew>>20)
 	}
 }
+
+// TestWireReturnsForUnknownCalls: returns for calls never made are
+// ignored, and a peer sending thousands of them gets a handful of warnings
+// (at the 1st, 2nd, 4th… such return), not one each.
+func TestWireReturnsForUnknownCalls(t *testing.T) {
+	a, b := net.Pipe()
+	var logs testutil.Buffer
+	c := refbroker.NewConn(a, refbroker.Options{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})})
+	t.Cleanup(func() { b.Close(); c.Close() })
+	const n = 10_000
+	var buf []byte
+	for i := range n {
+		f := msg(2).u(uint64(1000 + i)).byte1(0)
+		buf = binary.AppendUvarint(buf, uint64(len(f.b)))
+		buf = append(buf, f.b...)
+	}
+	b.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := b.Write(buf); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the 8192nd return's warning", func() bool { return strings.Contains(logs.String(), "count=8192") })
+	if lines := strings.Count(logs.String(), "return for an unknown call"); lines != 14 {
+		t.Errorf("%d warnings for %d returns for unknown calls; want 14 (at 1, 2, 4, … 8192)", lines, n)
+	}
+	if err := c.Err(); err != nil {
+		t.Errorf("the Conn ended: %v", err)
+	}
+}
