@@ -316,7 +316,7 @@ type Stats struct {
 
 	CallsMade       uint64 // calls this side sent
 	CallsServed     uint64 // calls of the peer this side ran
-	CallsRefused    uint64 // calls of the peer refused for Options.MaxConcurrentCalls
+	CallsRefused    uint64 // calls (and Dispense, Describe, CallJSON requests) of the peer refused for Options.MaxConcurrentCalls
 	ExportsCreated  uint64 // objects this side exported
 	ExportsDropped  uint64 // exports dropped after the peer released every send
 	ImportsCreated  uint64 // imports of the peer's objects this side began
