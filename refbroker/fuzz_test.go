@@ -167,6 +167,37 @@ func fuzzMessageSeeds() [][]byte {
 			e.string("Name")
 			e.string("func() (string, error)")
 		}),
+		msg(func(e *encoder) { // layouts: a struct with an array of structs, a map and a pointer
+			e.byte1(msgLayouts)
+			e.uvarint(1)
+			e.string("refbroker.rec")
+			e.uvarint(3)
+			e.string("Grid")
+			e.string("[4]refbroker.rec")
+			e.byte1(byte(wArray))
+			e.uvarint(4)
+			e.byte1(byte(wStruct))
+			e.string("refbroker.rec")
+			e.string("M")
+			e.string("map[string][]int")
+			e.byte1(byte(wMap))
+			e.byte1(byte(wString))
+			e.byte1(byte(wSlice))
+			e.byte1(byte(wInt))
+			e.string("P")
+			e.string("*int")
+			e.byte1(byte(wPointer))
+			e.byte1(byte(wInt))
+		}),
+		msg(func(e *encoder) { e.byte1(msgDescribe); e.uvarint(10) }),
+		msg(func(e *encoder) { // CallJSON of m.Make("x")
+			e.byte1(msgCallJSON)
+			e.uvarint(11)
+			e.string("m")
+			e.string("Make")
+			e.uvarint(1)
+			e.bytes([]byte(`"x"`))
+		}),
 		msg(func(e *encoder) { e.byte1(msgCancel); e.uvarint(3); e.byte1(reasonDeadline); e.byte1(errTagNil) }),
 		msg(func(e *encoder) { e.byte1(msgRelease); e.uvarint(1); e.uvarint(1); e.uvarint(1) }),
 		msg(func(e *encoder) { e.byte1(msgReturn); e.uvarint(9); e.byte1(statusOK) }),
