@@ -9,8 +9,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-
-	"github.com/refplug/refplug/internal/testutil"
 )
 
 // Hostile and careless input, in-process: what a peer or a bad value can
@@ -244,26 +242,8 @@ func receiverItems() reflect.Value {
 func TestDecodeBoundsReceiverOnlyFields(t *testing.T) {
 	client, server := testPair(t, nil)
 	send, recv := senderItems(256<<10), receiverItems()
-	name := send.Type().Elem().String()
-	if err := server.describe(send.Type().Elem()); err != nil {
-		t.Fatal(err)
-	}
-	if err := client.describe(recv.Type().Elem()); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, "the client to learn the server's layout", func() bool {
-		known := false
-		client.locked(func(s *state) { known = s.layouts.peer[name] != nil })
-		return known && client.layoutsDiffer.Load()
-	})
-	c, _ := codecFor(send.Type())
-	e := server.newEncoder()
-	if err := c.enc(e, send); err != nil {
-		t.Fatal(err)
-	}
-	msg := append([]byte(nil), e.buf[frameRoom:]...)
-	server.discard(e)
-
+	learnLayouts(t, client, server, send.Type().Elem(), recv.Type().Elem())
+	msg := encodeBy(t, server, send)
 	rc, _ := codecFor(recv.Type())
 	before := allocated()
 	d := &decoder{buf: msg, refs: client}

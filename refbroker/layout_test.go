@@ -38,6 +38,43 @@ func receiverRec() reflect.Value {
 	return reflect.New(reflect.TypeOf(rec{})).Elem()
 }
 
+// learnLayouts has server describe sendT and client recvT, two builds of
+// one struct, and waits until the client knows the server's layout.
+func learnLayouts(t *testing.T, client, server *Conn, sendT, recvT reflect.Type) {
+	t.Helper()
+	if sendT.String() != recvT.String() {
+		t.Fatalf("the two versions are named %s and %s", sendT, recvT)
+	}
+	if err := server.describe(sendT); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.describe(recvT); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the client to learn the server's layout", func() bool {
+		known := false
+		client.locked(func(s *state) { known = s.layouts.peer[sendT.String()] != nil })
+		return known && client.layoutsDiffer.Load()
+	})
+}
+
+// encodeBy encodes v as conn would send it, and returns the message's
+// bytes (after the frame's room), the encoder discarded.
+func encodeBy(t *testing.T, conn *Conn, v reflect.Value) []byte {
+	t.Helper()
+	c, err := codecFor(v.Type())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := conn.newEncoder()
+	if err := c.enc(e, v); err != nil {
+		t.Fatal(err)
+	}
+	msg := append([]byte(nil), e.buf[frameRoom:]...)
+	conn.discard(e)
+	return msg
+}
+
 // TestStructByName: a struct whose layouts differ is decoded by field
 // name: shared fields land where they belong, the sender's extra fields
 // (references, maps, errors, any, pointers, slices) are skipped, and the
@@ -46,21 +83,7 @@ func receiverRec() reflect.Value {
 func TestStructByName(t *testing.T) {
 	client, server := testPair(t, nil)
 	send, recv := senderRec(), receiverRec()
-	name := send.Type().String()
-	if recv.Type().String() != name {
-		t.Fatalf("the two versions are named %s and %s", name, recv.Type())
-	}
-	if err := server.describe(send.Type()); err != nil {
-		t.Fatal(err)
-	}
-	if err := client.describe(recv.Type()); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, "the client to learn the server's layout", func() bool {
-		known := false
-		client.locked(func(s *state) { known = s.layouts.peer[name] != nil })
-		return known && client.layoutsDiffer.Load()
-	})
+	learnLayouts(t, client, server, send.Type(), recv.Type())
 
 	c, _ := codecFor(send.Type())
 	e := server.newEncoder()
@@ -137,28 +160,11 @@ func receiverDigest() reflect.Value {
 func TestLayoutWithLargeArray(t *testing.T) {
 	client, server := testPair(t, nil)
 	send, recv := senderDigest(), receiverDigest()
-	name := send.Type().String()
-	if err := server.describe(send.Type()); err != nil {
-		t.Fatal(err)
-	}
-	if err := client.describe(recv.Type()); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, "the client to learn the server's layout", func() bool {
-		known := false
-		client.locked(func(s *state) { known = s.layouts.peer[name] != nil })
-		return known && client.layoutsDiffer.Load()
-	})
+	learnLayouts(t, client, server, send.Type(), recv.Type())
 	if err := client.Err(); err != nil {
 		t.Fatalf("the connection ended on the description: %v", err)
 	}
-	c, _ := codecFor(send.Type())
-	e := server.newEncoder()
-	if err := c.enc(e, send); err != nil {
-		t.Fatal(err)
-	}
-	msg := append([]byte(nil), e.buf[frameRoom:]...)
-	server.discard(e)
+	msg := encodeBy(t, server, send)
 	rc, _ := codecFor(recv.Type())
 	d := &decoder{buf: msg, refs: client}
 	rc.dec(d, recv)
@@ -166,7 +172,7 @@ func TestLayoutWithLargeArray(t *testing.T) {
 		t.Fatalf("decoding by name: %v (%d bytes left, last element %d)", d.err, d.remaining(), recv.Field(0).Index(4095).Uint())
 	}
 
-	e = &encoder{}
+	e := &encoder{}
 	e.byte1(byte(wArray))
 	e.uvarint(1 << 40)
 	e.byte1(byte(wInt))

@@ -415,6 +415,19 @@ func TestWireOutParams(t *testing.T) {
 	p.expect("Double's return", msg(2).u(2).byte1(0).byte1(0).u(1).u(0).u(2).v(6).v(8))
 }
 
+// flood writes buf, frames the Conn is to refuse, and waits for the Conn
+// to end; the write fails once it has hung up.
+func (p *rawPeer) flood(buf []byte, what string) {
+	p.t.Helper()
+	p.w.SetWriteDeadline(time.Now().Add(60 * time.Second))
+	p.w.Write(buf)
+	select {
+	case <-p.conn.Done():
+	case <-time.After(60 * time.Second):
+		p.t.Fatalf("the Conn still runs after %s", what)
+	}
+}
+
 // TestWireRequestFlood: a peer that sends Describe requests (7) as fast as
 // it can and never reads the answers gets as many served at once as
 // MaxConcurrentCalls allows, like calls; once the answers fill the write
@@ -430,13 +443,7 @@ func TestWireRequestFlood(t *testing.T) {
 		buf = binary.AppendUvarint(buf, uint64(len(f.b)))
 		buf = append(buf, f.b...)
 	}
-	p.w.SetWriteDeadline(time.Now().Add(60 * time.Second))
-	p.w.Write(buf) // fails once the Conn hangs up
-	select {
-	case <-p.conn.Done():
-	case <-time.After(60 * time.Second):
-		t.Fatal("the Conn still runs after a flood of requests whose answers are never read")
-	}
+	p.flood(buf, "a flood of requests whose answers are never read")
 	if err := p.conn.Err(); err == nil || !strings.Contains(err.Error(), "does not read") {
 		t.Errorf("the Conn ended with %v; want it to say the peer does not read", err)
 	}
@@ -445,23 +452,41 @@ func TestWireRequestFlood(t *testing.T) {
 	}
 }
 
+// loggedConn is a Conn serving nothing, its warnings kept in logs, and
+// the raw end of its stream.
+func loggedConn(t *testing.T) (raw net.Conn, c *refbroker.Conn, logs *testutil.Buffer) {
+	a, b := net.Pipe()
+	logs = &testutil.Buffer{}
+	c = refbroker.NewConn(a, refbroker.Options{Logger: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Warn})})
+	t.Cleanup(func() { b.Close(); c.Close() })
+	return b, c, logs
+}
+
+// writeFrames writes each body as a frame, in one write.
+func writeFrames(t *testing.T, w net.Conn, bodies ...*frame) {
+	t.Helper()
+	var buf []byte
+	for _, f := range bodies {
+		buf = binary.AppendUvarint(buf, uint64(len(f.b)))
+		buf = append(buf, f.b...)
+	}
+	w.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := w.Write(buf); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestWireReleaseOfUnknownReferences: a release naming references the
 // peer never held is logged once, with their number and the first few,
 // not a line as long as the message (a release can name millions).
 func TestWireReleaseOfUnknownReferences(t *testing.T) {
-	a, b := net.Pipe()
-	var logs testutil.Buffer
-	c := refbroker.NewConn(a, refbroker.Options{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})})
-	t.Cleanup(func() { b.Close(); c.Close() })
+	raw, _, logs := loggedConn(t)
 	const n = 100_000
 	f := msg(4).u(n)
 	for i := range n {
 		f.u(uint64(1000 + i)).u(1)
 	}
-	b.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := b.Write(append(binary.AppendUvarint(nil, uint64(len(f.b))), f.b...)); err != nil {
-		t.Fatal(err)
-	}
+	writeFrames(t, raw, f)
 	testutil.Eventually(t, "the warning", func() bool { return strings.Contains(logs.String(), "did not hold") })
 	line := logs.String()
 	if !strings.Contains(line, "count=100000") || !strings.Contains(line, "1009") || strings.Contains(line, "1010") || len(line) > 1000 {
@@ -480,13 +505,7 @@ func TestWireTypeDescriptionsOverTheLimit(t *testing.T) {
 	for range 300_000 {
 		g.s("").s("").byte1(2)
 	}
-	q.w.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	q.w.Write(append(binary.AppendUvarint(nil, uint64(len(g.b))), g.b...))
-	select {
-	case <-q.conn.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the Conn still runs after 300,000 fields described")
-	}
+	q.flood(append(binary.AppendUvarint(nil, uint64(len(g.b))), g.b...), "300,000 fields described")
 	if err := q.conn.Err(); err == nil || !strings.Contains(err.Error(), "more than 262144 parts") {
 		t.Errorf("the Conn ended with %v; want the parts' limit named", err)
 	}
@@ -500,13 +519,7 @@ func TestWireTypeDescriptionsOverTheLimit(t *testing.T) {
 	allocs := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(allocs)
 	before := allocs[0].Value.Uint64()
-	p.w.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	p.w.Write(append(binary.AppendUvarint(nil, uint64(len(f.b))), f.b...))
-	select {
-	case <-p.conn.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("the Conn still runs after 6 MiB of type descriptions")
-	}
+	p.flood(append(binary.AppendUvarint(nil, uint64(len(f.b))), f.b...), "6 MiB of type descriptions")
 	metrics.Read(allocs)
 	if err := p.conn.Err(); err == nil || !strings.Contains(err.Error(), "type descriptions of more than 4194304 bytes") {
 		t.Errorf("the Conn ended with %v; want the type descriptions' limit named", err)
@@ -520,21 +533,13 @@ func TestWireTypeDescriptionsOverTheLimit(t *testing.T) {
 // ignored, and a peer sending thousands of them gets a handful of warnings
 // (at the 1st, 2nd, 4th… such return), not one each.
 func TestWireReturnsForUnknownCalls(t *testing.T) {
-	a, b := net.Pipe()
-	var logs testutil.Buffer
-	c := refbroker.NewConn(a, refbroker.Options{Logger: hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})})
-	t.Cleanup(func() { b.Close(); c.Close() })
+	raw, c, logs := loggedConn(t)
 	const n = 10_000
-	var buf []byte
+	var returns []*frame
 	for i := range n {
-		f := msg(2).u(uint64(1000 + i)).byte1(0)
-		buf = binary.AppendUvarint(buf, uint64(len(f.b)))
-		buf = append(buf, f.b...)
+		returns = append(returns, msg(2).u(uint64(1000+i)).byte1(0))
 	}
-	b.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := b.Write(buf); err != nil {
-		t.Fatal(err)
-	}
+	writeFrames(t, raw, returns...)
 	testutil.Eventually(t, "the 8192nd return's warning", func() bool { return strings.Contains(logs.String(), "count=8192") })
 	if lines := strings.Count(logs.String(), "return for an unknown call"); lines != 14 {
 		t.Errorf("%d warnings for %d returns for unknown calls; want 14 (at 1, 2, 4, … 8192)", lines, n)
