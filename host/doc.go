@@ -7,5 +7,6 @@
 // Options (options.go) set the start timeout, logging, security (AutoMTLS,
 // checksum, handshake cookie, TLS for Attach), protocol versions, the
 // transport, and the limits that bound what a plugin can make the host
-// hold: WithMaxMessageSize, WithMaxConcurrentCalls, WithMaxQueuedBytes.
+// hold: WithMaxMessageSize, WithMaxConcurrentCalls, WithMaxQueuedBytes,
+// WithMaxImports.
 package host

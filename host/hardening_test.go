@@ -5,9 +5,11 @@ package host_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/metrics"
 	"strings"
 	"syscall"
@@ -304,4 +306,27 @@ func TestReceiverOnlyFieldsBoundTheHost(t *testing.T) {
 	if got, err := w.Wides(10); err != nil || len(got) != 10 {
 		t.Errorf("Wides(10) after the refused message = %d, %v", len(got), err)
 	}
+}
+
+// WithMaxImports bounds how many of the plugin's objects the host holds
+// proxies for: the call whose result would pass it fails, naming the
+// limit, and the plugin serves on.
+func TestMaxImportsBoundsTheHost(t *testing.T) {
+	c := load(t, "svcplugin", host.WithMaxImports(5))
+	svc := dispenseSvc(t, c) // the first of the five
+	var held []contract.Counter
+	for i := range 4 {
+		ctr, err := svc.NewCounter(fmt.Sprint("c", i))
+		if err != nil {
+			t.Fatalf("NewCounter %d: %v", i, err)
+		}
+		held = append(held, ctr)
+	}
+	if _, err := svc.NewCounter("one too many"); err == nil || !strings.Contains(err.Error(), "already holds 5 of the other side's objects") {
+		t.Errorf("NewCounter past the limit = %v; want the limit named", err)
+	}
+	if n, err := svc.Sum(2, 3); err != nil || n != 5 {
+		t.Errorf("Sum after the refused result = %d, %v", n, err)
+	}
+	runtime.KeepAlive(held)
 }

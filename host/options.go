@@ -120,6 +120,13 @@ func WithMaxConcurrentCalls(n int) Option {
 	return func(c *config) { c.limits.MaxConcurrentCalls = n }
 }
 
+// WithMaxImports bounds how many of the plugin's objects the host holds
+// proxies for at once (Client.Stats().Imports); a result or callback
+// argument that would pass it fails its call with an error naming the
+// limit. Default: refbroker.DefaultMaxImports (1,048,576, about 250 MiB of
+// proxies).
+func WithMaxImports(n int) Option { return func(c *config) { c.limits.MaxImports = n } }
+
 // WithMaxQueuedBytes bounds the host's outgoing data waiting for a plugin
 // that is slow to read: callers beyond it wait for room, and return when
 // their context ends. Default: refbroker.DefaultMaxQueuedBytes (16 MiB).

@@ -46,6 +46,11 @@ func WithMaxConcurrentCalls(n int) Option {
 	return func(c *config) { c.limits.MaxConcurrentCalls = n }
 }
 
+// WithMaxImports bounds how many of the host's objects (callbacks, and
+// objects the host passed) the plugin holds proxies for at once. Default:
+// refbroker.DefaultMaxImports (1,048,576).
+func WithMaxImports(n int) Option { return func(c *config) { c.limits.MaxImports = n } }
+
 // WithMaxQueuedBytes bounds the plugin's outgoing data waiting for a host
 // that is slow to read. Default: refbroker.DefaultMaxQueuedBytes (16 MiB).
 func WithMaxQueuedBytes(n int) Option { return func(c *config) { c.limits.MaxQueuedBytes = n } }

@@ -46,6 +46,13 @@ type Options struct {
 	// contracts differ ("Record.Size is int in the plugin, string in the
 	// host"). Default: "here" and "there".
 	Side, PeerSide string
+	// MaxImports bounds how many of the peer's objects this side holds
+	// proxies for at once (Stats.Imports). Each costs this side a table
+	// entry and a proxy, about 250 bytes, for the few bytes of a reference
+	// on the wire, so a peer could otherwise send millions in one message.
+	// A message that would pass it is refused, its call failing with an
+	// error that names this limit. Default: DefaultMaxImports (1,048,576).
+	MaxImports int
 	// MaxQueuedBytes bounds the data waiting to be written while the peer
 	// is slow to read: a caller beyond it waits for room, and returns when
 	// its context ends. Default: DefaultMaxQueuedBytes (16 MiB).
@@ -77,6 +84,7 @@ type Options struct {
 const (
 	DefaultMaxConcurrentCalls = 1024
 	DefaultMaxQueuedBytes     = 16 << 20
+	DefaultMaxImports         = 1 << 20
 )
 
 // Conn is one end of a broker connection over a byte stream. Both ends are
@@ -91,6 +99,7 @@ type Conn struct {
 	maxMsg   int
 	maxCalls int
 	maxQueue int
+	maxImps  int
 	sides    sides
 
 	mu sync.Mutex
@@ -153,6 +162,7 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 		maxMsg:       opts.MaxMessageSize,
 		maxCalls:     opts.MaxConcurrentCalls,
 		maxQueue:     opts.MaxQueuedBytes,
+		maxImps:      opts.MaxImports,
 		sides:        sides{here: opts.Side, there: opts.PeerSide},
 		building:     make(chan struct{}, maxBuilding),
 		releaseReady: make(chan struct{}, 1),
@@ -171,6 +181,9 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 	}
 	if c.maxQueue <= 0 {
 		c.maxQueue = DefaultMaxQueuedBytes
+	}
+	if c.maxImps <= 0 {
+		c.maxImps = DefaultMaxImports
 	}
 	c.st.init()
 	c.initReader(rwc, !opts.NoSpin)

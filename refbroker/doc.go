@@ -92,10 +92,10 @@
 // Options bound what a peer can make a Conn hold: the size of one message
 // (MaxMessageSize, 64 MiB), the peer's calls (and Dispense, Describe and
 // CallJSON requests) running at once (MaxConcurrentCalls, 1024; more are
-// refused at once, never queued), and
-// the data waiting to be written to a peer that is slow to read
-// (MaxQueuedBytes, 16 MiB; callers wait, and return when their context
-// ends). The peer's type descriptions are bounded too (65536 types,
+// refused at once, never queued), the data waiting to be written to a
+// peer that is slow to read (MaxQueuedBytes, 16 MiB; callers wait, and
+// return when their context ends), and the peer's objects this side
+// holds proxies for (MaxImports, 1,048,576). The peer's type descriptions are bounded too (65536 types,
 // 4 MiB, 262144 methods, structs and fields), and decoding allocates with
 // the bytes received, not with the counts the peer claims: at most 256 KiB
 // and 64 bytes a byte of the message. A peer that breaks the protocol (a malformed

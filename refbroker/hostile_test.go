@@ -4,11 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/refplug/refplug/internal/testutil"
 )
 
 // Hostile and careless input, in-process: what a peer or a bad value can
@@ -254,5 +257,59 @@ func TestDecodeBoundsReceiverOnlyFields(t *testing.T) {
 	}
 	if limit := uint64(3 * (decodeBase + decodeFactor*len(msg))); got > limit {
 		t.Errorf("decoding a %d KiB message allocated %d MiB; want at most about its budget", len(msg)>>10, got>>20)
+	}
+}
+
+// manyMaker hands out n distinct objects at a call.
+type manyMaker interface {
+	Many(n int) ([]named, error)
+}
+
+type manyProxy struct{ *Ref }
+
+func (p manyProxy) Many(n int) ([]named, error) {
+	var out []named
+	err := p.Invoke("Many", []any{n}, &out)
+	return out, err
+}
+
+func init() { RegisterInterface[manyMaker](func(r *Ref) manyMaker { return manyProxy{r} }) }
+
+type manyServer struct{}
+
+func (manyServer) Many(n int) ([]named, error) {
+	out := make([]named, n)
+	for i := range out {
+		out[i] = &thing{label: fmt.Sprint(i)}
+	}
+	return out, nil
+}
+
+// TestMaxImports: a side holds at most MaxImports of the peer's objects;
+// a result that would make more fails its call, naming the limit, and the
+// connection goes on. Once the proxies are dropped and collected, the room
+// is back.
+func TestMaxImports(t *testing.T) {
+	client, _ := newPair(t, Options{Roots: map[string]any{"m": manyServer{}}}, Options{MaxImports: 100})
+	m, err := Dispense[manyMaker](client, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() { // the first 60 are held only in here
+		got, err := m.Many(60)
+		if err != nil || len(got) != 60 {
+			t.Fatalf("Many(60) = %d, %v", len(got), err)
+		}
+		if _, err := m.Many(60); err == nil || !strings.Contains(err.Error(), "already holds 100 of the other side's objects, its limit (Options.MaxImports)") {
+			t.Fatalf("Many(60) with 61 held = %v; want the limit named", err)
+		}
+		if n := client.Stats().Imports; n > 100 {
+			t.Errorf("%d imports held; want at most 100", n)
+		}
+		runtime.KeepAlive(got)
+	}()
+	testutil.Eventually(t, "the dropped proxies to be released", func() bool { return client.Stats().Imports <= 1 })
+	if got, err := m.Many(90); err != nil || len(got) != 90 {
+		t.Errorf("Many(90) after the release = %d, %v", len(got), err)
 	}
 }

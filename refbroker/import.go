@@ -134,17 +134,24 @@ func (c *Conn) importRef(id uint64, static reflect.Type) (*Ref, error) {
 			return nil, err
 		}
 		fresh := &Ref{conn: c, id: id, static: static, methods: methods}
+		full := false
 		c.locked(func(s *state) {
 			if closed = s.closed; closed {
 				return
 			}
 			if r = s.imports.lookup(id); r == nil { // nobody was faster
+				if full = len(s.imports.byID) >= c.maxImps; full {
+					return
+				}
 				s.imports.publish(fresh)
 				r = fresh
 			}
 		})
 		if closed {
 			return nil, ErrDisconnected
+		}
+		if full {
+			return nil, fmt.Errorf("refbroker: this side already holds %d of the other side's objects, its limit (Options.MaxImports); drop some (they are released as they are collected), or raise the limit", c.maxImps)
 		}
 		if r == fresh {
 			runtime.AddCleanup(r, c.refCollected, cleanupArg{id: id, gen: r.gen})
