@@ -151,7 +151,7 @@ func (c *Conn) importRef(id uint64, static reflect.Type) (*Ref, error) {
 			return nil, ErrDisconnected
 		}
 		if full {
-			return nil, fmt.Errorf("refbroker: this side already holds %d of the other side's objects, its limit (Options.MaxImports); drop some (they are released as they are collected), or raise the limit", c.maxImps)
+			return nil, fmt.Errorf("this side already holds %d of the other side's objects, its limit (Options.MaxImports); drop some (they are released as they are collected), or raise the limit", c.maxImps)
 		}
 		if r == fresh {
 			runtime.AddCleanup(r, c.refCollected, cleanupArg{id: id, gen: r.gen})
