@@ -95,11 +95,10 @@ func (c *Conn) markDescribed(types []reflect.Type) {
 
 // learnLayouts records a layouts message.
 func (c *Conn) learnLayouts(d *decoder) error {
-	if err := c.typeBytesFit(d.remaining()); err != nil {
+	parts, err := c.beginDescription(d)
+	if err != nil {
 		return err
 	}
-	start := d.off
-	parts := c.partsLeft()
 	n := d.length(2)
 	got := make([]*structLayout, 0, n)
 	for i := 0; i < n && parts.take(d); i++ {
@@ -113,19 +112,13 @@ func (c *Conn) learnLayouts(d *decoder) error {
 	if d.err != nil {
 		return d.err
 	}
-	size := d.off - start
-	var err error
 	differ := false
 	c.locked(func(s *state) {
 		if len(s.layouts.peer)+len(got) > maxPeerLayouts {
 			err = malformed("more than %d struct types described", maxPeerLayouts)
 			return
 		}
-		if s.types.kept += size; s.types.kept > maxPeerTypeBytes {
-			err = malformed("type descriptions of more than %d bytes announced", maxPeerTypeBytes)
-			return
-		}
-		s.types.parts += parts.used
+		s.types.keep(parts, d)
 		for _, l := range got {
 			s.layouts.peer[l.name] = l
 			if own := s.layouts.sent[l.name]; own != nil && !own.equal(l) {

@@ -34,8 +34,8 @@ const (
 )
 
 // typeParts counts the parts of a description being read against what is
-// left of maxPeerTypeParts.
-type typeParts struct{ left, used int }
+// left of maxPeerTypeParts; start is where the description began.
+type typeParts struct{ start, left, used int }
 
 // take counts one part, and fails d if there is no room for it; it
 // reports false once d has failed.
@@ -51,12 +51,31 @@ func (p *typeParts) take(d *decoder) bool {
 	return true
 }
 
-// partsLeft returns a counter for the parts of a description about to be
-// read, with what is left of the peer's allowance.
-func (c *Conn) partsLeft() *typeParts {
-	p := &typeParts{}
-	c.locked(func(s *state) { p.left = maxPeerTypeParts - s.types.parts })
-	return p
+// beginDescription starts reading a type description (the rest of d): it
+// fails with a protocol error if its bytes would take the peer past
+// maxPeerTypeBytes, and otherwise returns the counter for its parts, with
+// what is left of the peer's allowance. The bytes are checked before the
+// description is parsed: parsed, a description takes tens of times its
+// bytes (a method's two strings, a map entry), so a 64 MiB one past the
+// limit would cost gigabytes before a count after parsing refused it.
+func (c *Conn) beginDescription(d *decoder) (*typeParts, error) {
+	p := &typeParts{start: d.off}
+	var err error
+	c.locked(func(s *state) {
+		if s.types.kept+d.remaining() > maxPeerTypeBytes {
+			err = malformed("type descriptions of more than %d bytes announced", maxPeerTypeBytes)
+			return
+		}
+		p.left = maxPeerTypeParts - s.types.parts
+	})
+	return p, err
+}
+
+// keep counts a description read whole (p, ending at d's offset) into the
+// peer's allowance.
+func (t *typeTable) keep(p *typeParts, d *decoder) {
+	t.kept += d.off - p.start
+	t.parts += p.used
 }
 
 type typePair struct {
@@ -125,28 +144,12 @@ func (c *Conn) typeID(t reflect.Type) (uint64, error) {
 	return id, nil
 }
 
-// typeBytesFit fails with a protocol error if a type description of n
-// bytes would take the peer past maxPeerTypeBytes. It is asked before the
-// description is parsed: parsed, a description takes tens of times its
-// bytes (a method's two strings, a map entry), so a 64 MiB one past the
-// limit would cost gigabytes before the count after parsing refused it.
-func (c *Conn) typeBytesFit(n int) error {
-	var err error
-	c.locked(func(s *state) {
-		if s.types.kept+n > maxPeerTypeBytes {
-			err = malformed("type descriptions of more than %d bytes announced", maxPeerTypeBytes)
-		}
-	})
-	return err
-}
-
 // learnPeerType records a type-info message.
 func (c *Conn) learnPeerType(d *decoder) error {
-	if err := c.typeBytesFit(d.remaining()); err != nil {
+	parts, err := c.beginDescription(d)
+	if err != nil {
 		return err
 	}
-	start := d.off
-	parts := c.partsLeft()
 	id := d.uvarint()
 	sig := &typeSig{name: d.string(), sigs: map[string]string{}}
 	n := d.length(2)
@@ -154,24 +157,18 @@ func (c *Conn) learnPeerType(d *decoder) error {
 		name, s := d.string(), d.string()
 		sig.sigs[name] = s
 	}
-	size := d.off - start
 	if d.err != nil {
 		return d.err
 	}
 	if id == 0 {
 		return malformed("type info for type ID 0")
 	}
-	var err error
 	c.locked(func(s *state) {
 		if len(s.types.peer) >= maxPeerTypes {
 			err = malformed("more than %d types announced", maxPeerTypes)
 			return
 		}
-		if s.types.kept += size; s.types.kept > maxPeerTypeBytes {
-			err = malformed("type descriptions of more than %d bytes announced", maxPeerTypeBytes)
-			return
-		}
-		s.types.parts += parts.used
+		s.types.keep(parts, d)
 		s.types.peer[id] = sig
 	})
 	return err
