@@ -347,13 +347,7 @@ func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if ok, err := c.admitRequest(req.seq, fmt.Sprintf("Dispense(%q)", req.name)); !ok {
-			return nil, err
-		}
-		go func() {
-			defer c.answered(req.seq)
-			c.serveBootstrap(req)
-		}()
+		return nil, c.serveRequest(req.seq, fmt.Sprintf("Dispense(%q)", req.name), func() { c.serveBootstrap(req) })
 	case msgTypeInfo:
 		return nil, c.learnPeerType(d)
 	case msgLayouts:
@@ -363,13 +357,7 @@ func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
 		if d.err != nil {
 			return nil, d.err
 		}
-		if ok, err := c.admitRequest(seq, "Describe"); !ok {
-			return nil, err
-		}
-		go func() {
-			defer c.answered(seq)
-			c.serveDescribe(seq)
-		}()
+		return nil, c.serveRequest(seq, "Describe", func() { c.serveDescribe(seq) })
 	case msgCallJSON:
 		seq, object, method := d.uvarint(), d.string(), d.string()
 		n := d.length(1)
@@ -380,13 +368,7 @@ func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
 		if d.err != nil {
 			return nil, d.err
 		}
-		if ok, err := c.admitRequest(seq, "CallJSON of "+object+"."+method); !ok {
-			return nil, err
-		}
-		go func() {
-			defer c.answered(seq)
-			c.serveCallJSON(seq, object, method, args)
-		}()
+		return nil, c.serveRequest(seq, "CallJSON of "+object+"."+method, func() { c.serveCallJSON(seq, object, method, args) })
 	default:
 		if d.err != nil {
 			return nil, d.err

@@ -126,28 +126,29 @@ func (c *Conn) refuse(seq uint64, err error) {
 	_, _ = c.sendCtx(e, nil, endIfFull)
 }
 
-// admitRequest registers a request of the peer's that is not a call (a
-// Dispense, Describe or CallJSON) with the calls it runs here, so that
+// serveRequest runs serve, which answers a request of the peer's that is
+// not a call (a Dispense, Describe or CallJSON), on a goroutine of its
+// own, counted with the calls running here, so that
 // Options.MaxConcurrentCalls bounds these too: a peer sending them faster
 // than it reads the answers would otherwise have a goroutine wait here
-// for each. It reports whether to serve the request (then answered(seq) once
-// it is); one refused has been answered. An error means the peer broke
-// the protocol.
-func (c *Conn) admitRequest(seq uint64, what string) (bool, error) {
+// for each. Beyond the limit the request is refused instead. An error
+// means the peer broke the protocol.
+func (c *Conn) serveRequest(seq uint64, what string, serve func()) error {
 	var err error
 	c.locked(func(s *state) { err = s.serving.add(seq, nil, c.maxCalls) })
 	switch {
 	case err == errTooManyCalls:
 		c.refuse(seq, fmt.Errorf("refbroker: %s refused: the other side already runs %d requests of this side's, its limit (Options.MaxConcurrentCalls); retry later, or raise the limit", what, c.maxCalls))
-		return false, nil
+		return nil
 	case err != nil:
-		return false, err
+		return err
 	}
-	return true, nil
+	go func() {
+		defer c.locked(func(s *state) { s.serving.remove(seq) })
+		serve()
+	}()
+	return nil
 }
-
-// answered unregisters a request admitRequest let in, once it is answered.
-func (c *Conn) answered(seq uint64) { c.locked(func(s *state) { s.serving.remove(seq) }) }
 
 // serveCall runs an incoming call and replies.
 func (c *Conn) serveCall(in *incoming) {
