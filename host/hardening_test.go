@@ -50,13 +50,9 @@ func TestStoppedPluginBoundsTheHost(t *testing.T) {
 		}()
 	}
 	for i := range callers {
-		select {
-		case err := <-errs:
-			if !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("Upload to a stopped plugin = %v; want DeadlineExceeded", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%d of %d callers still blocked 10s after their 300ms deadline", callers-i, callers)
+		err := testutil.Receive(t, errs, 10*time.Second, fmt.Sprintf("%d of %d callers still blocked 10s after their 300ms deadline", callers-i, callers))
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Upload to a stopped plugin = %v; want DeadlineExceeded", err)
 		}
 	}
 	// What waits to be written is bounded (8 MiB queued, plus the frame
@@ -83,11 +79,7 @@ func TestCloseEndsThePluginsDescendants(t *testing.T) {
 	helper := readPid(t, pidFile)
 	closed := make(chan error, 1)
 	go func() { closed <- c.Close() }()
-	select {
-	case <-closed:
-	case <-time.After(15 * time.Second): // the helper lives 120 s; the bound is 5 s
-		t.Fatal("Close is still waiting for the plugin's helper")
-	}
+	testutil.Receive(t, closed, 15*time.Second, "Close is still waiting for the plugin's helper") // the helper lives 120 s; the bound is 5 s
 	testutil.Eventually(t, "the plugin's helper to be ended", func() bool { return !alive(helper) })
 	if !c.Exited() {
 		t.Error("Exited() = false after Close returned")
@@ -120,13 +112,9 @@ func TestStartTimeoutCoversTheConnection(t *testing.T) {
 		}
 		done <- err
 	}()
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "start timeout (1s") {
-			t.Errorf("Load of a plugin that never answers = %v; want the start timeout named", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Load is still waiting, well past its 1s start timeout")
+	err := testutil.Receive(t, done, 15*time.Second, "Load is still waiting, well past its 1s start timeout")
+	if err == nil || !strings.Contains(err.Error(), "start timeout (1s") {
+		t.Errorf("Load of a plugin that never answers = %v; want the start timeout named", err)
 	}
 }
 
@@ -143,13 +131,9 @@ func TestLoadContextCancel(t *testing.T) {
 		done <- err
 	}()
 	cancel() // at whatever point of the start LoadContext has reached
-	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("LoadContext after cancel = %v; want context.Canceled", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("LoadContext did not return after its context was cancelled")
+	err := testutil.Receive(t, done, 15*time.Second, "LoadContext did not return after its context was cancelled")
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("LoadContext after cancel = %v; want context.Canceled", err)
 	}
 	if _, err := host.LoadContext(ctx, filepath.Join(bin, "svcplugin")); !errors.Is(err, context.Canceled) {
 		t.Errorf("LoadContext with a cancelled context = %v", err)
@@ -184,21 +168,13 @@ func TestPluginWithMuteGoPluginSide(t *testing.T) {
 			_, exited := c.ExitStatus()
 			status <- c.Exited() || exited
 		}()
-		select {
-		case exited := <-status:
-			if exited {
-				t.Error("Exited or ExitStatus reports a running plugin as exited")
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("Exited and ExitStatus did not return within 5 s while go-plugin's connection was being made")
+		exited := testutil.Receive(t, status, 5*time.Second, "Exited and ExitStatus did not return within 5 s while go-plugin's connection was being made")
+		if exited {
+			t.Error("Exited or ExitStatus reports a running plugin as exited")
 		}
 		closed := make(chan error, 1)
 		go func() { closed <- c.Close() }()
-		select {
-		case <-closed:
-		case <-time.After(10 * time.Second):
-			t.Fatal("Close did not return within 10 s (its bound is 5 s)")
-		}
+		testutil.Receive(t, closed, 10*time.Second, "Close did not return within 10 s (its bound is 5 s)")
 		if st, exited := c.ExitStatus(); !exited {
 			t.Errorf("the plugin is still running after Close (%v)", st)
 		}
@@ -230,13 +206,9 @@ func TestPluginWithMuteGoPluginSide(t *testing.T) {
 			_, err := svc.Sum(2, 3)
 			done <- err
 		}()
-		select {
-		case err := <-done:
-			if !errors.Is(err, refbroker.ErrDisconnected) {
-				t.Errorf("a call held for go-plugin's connection = %v; want ErrDisconnected once the plugin is ended", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Fatal("a call held for go-plugin's connection did not return after the start timeout")
+		err = testutil.Receive(t, done, 15*time.Second, "a call held for go-plugin's connection did not return after the start timeout")
+		if !errors.Is(err, refbroker.ErrDisconnected) {
+			t.Errorf("a call held for go-plugin's connection = %v; want ErrDisconnected once the plugin is ended", err)
 		}
 		testutil.Eventually(t, "the plugin to be ended at the start timeout", c.Exited)
 		if !strings.Contains(logs.String(), "not made within the start timeout") {
@@ -268,13 +240,9 @@ func TestHugeFramePrefixBoundsTheHost(t *testing.T) {
 		t.Errorf("the host's heap grew by %d MiB for a frame announced at 64 MiB of which 1 MiB came; want it bounded by what arrived", grew>>20)
 	}
 	c.Close()
-	select {
-	case err := <-returned:
-		if !errors.Is(err, refbroker.ErrDisconnected) {
-			t.Errorf("the call whose return never came = %v after Close; want ErrDisconnected", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the call was still waiting 10s after Close")
+	err := testutil.Receive(t, returned, 10*time.Second, "the call was still waiting 10s after Close")
+	if !errors.Is(err, refbroker.ErrDisconnected) {
+		t.Errorf("the call whose return never came = %v after Close; want ErrDisconnected", err)
 	}
 }
 

@@ -306,13 +306,9 @@ func testCloseDisconnects(t *testing.T, c *host.Client) {
 	if got := named.Name(); got != "" {
 		t.Errorf("Name after Close = %q, want the zero value", got)
 	}
-	select {
-	case err := <-hung:
-		if !errors.Is(err, refbroker.ErrDisconnected) || !strings.Contains(err.Error(), "closed by this side") {
-			t.Errorf("pending Hang after Close = %v; want ErrDisconnected, closed by this side", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a call pending at Close did not return")
+	err = testutil.Receive(t, hung, 10*time.Second, "a call pending at Close did not return")
+	if !errors.Is(err, refbroker.ErrDisconnected) || !strings.Contains(err.Error(), "closed by this side") {
+		t.Errorf("pending Hang after Close = %v; want ErrDisconnected, closed by this side", err)
 	}
 	if _, err := svc.Sum(1); !errors.Is(err, refbroker.ErrDisconnected) {
 		t.Errorf("Sum after Close = %v; want ErrDisconnected", err)
@@ -353,16 +349,12 @@ func testPluginCrash(t *testing.T, transport string) {
 		t.Error("Exited() = false after a call failed with ErrDisconnected because the plugin died")
 	}
 	died := time.Now()
-	select {
-	case err := <-hung:
-		if !errors.Is(err, refbroker.ErrDisconnected) || !strings.Contains(err.Error(), "went away") {
-			t.Errorf("pending Hang after the crash = %v; want ErrDisconnected, saying the plugin went away", err)
-		}
-		if el := time.Since(died); el > time.Second {
-			t.Errorf("the pending call failed %v after the crash; the promise is 1s", el)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a call pending when the plugin died did not return")
+	err := testutil.Receive(t, hung, 10*time.Second, "a call pending when the plugin died did not return")
+	if !errors.Is(err, refbroker.ErrDisconnected) || !strings.Contains(err.Error(), "went away") {
+		t.Errorf("pending Hang after the crash = %v; want ErrDisconnected, saying the plugin went away", err)
+	}
+	if el := time.Since(died); el > time.Second {
+		t.Errorf("the pending call failed %v after the crash; the promise is 1s", el)
 	}
 	if s := c.Stats(); !scenario.Empty(s) {
 		t.Errorf("host tables after the crash: %+v; want empty", s)

@@ -210,13 +210,9 @@ func TestManagerNamesAndUnload(t *testing.T) {
 	go func() { started <- m2.LoadAs("slow", filepath.Join(bin, "hangs")) }()
 	pid := readPid(t, pidFile) // the process runs: the start is under way
 	m2.Close()
-	select {
-	case err := <-started:
-		if err == nil || !strings.Contains(err.Error(), "closed") {
-			t.Errorf("LoadAs while the manager closed = %v; want it to say so", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Close did not end a plugin still starting")
+	err = testutil.Receive(t, started, 15*time.Second, "Close did not end a plugin still starting")
+	if err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Errorf("LoadAs while the manager closed = %v; want it to say so", err)
 	}
 	testutil.Eventually(t, "the starting plugin's process to be gone", func() bool { return !alive(pid) })
 }

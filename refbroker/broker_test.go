@@ -93,18 +93,10 @@ func TestCloseDoesNotWaitForMethods(t *testing.T) {
 		p.Close()
 		close(closed)
 	}()
-	select {
-	case <-closed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close waited for a method that ignores its context")
-	}
-	select {
-	case err := <-hung:
-		if !errors.Is(err, refbroker.ErrDisconnected) {
-			t.Errorf("Hang after the serving side closed = %v; want ErrDisconnected", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the caller was not failed when the serving side closed")
+	testutil.Receive(t, closed, 10*time.Second, "Close waited for a method that ignores its context")
+	err = testutil.Receive(t, hung, 10*time.Second, "the caller was not failed when the serving side closed")
+	if !errors.Is(err, refbroker.ErrDisconnected) {
+		t.Errorf("Hang after the serving side closed = %v; want ErrDisconnected", err)
 	}
 	svc.Unhang() // fails (disconnected); Hang itself stays blocked in this test process
 }

@@ -189,11 +189,7 @@ func TestIdleTakeBackAfterCallsStop(t *testing.T) {
 func closeAndAwaitNotice(t *testing.T, client, server *Conn) {
 	t.Helper()
 	server.Close()
-	select {
-	case <-client.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("the client did not notice the server had gone within 5 s")
-	}
+	testutil.Receive(t, client.Done(), 5*time.Second, "the client did not notice the server had gone within 5 s")
 }
 
 // TestShutdownWhileCallerReads: Shutdown fails a call whose caller is
@@ -214,13 +210,9 @@ func TestShutdownWhileCallerReads(t *testing.T) {
 	go func() { errc <- g.Block(context.Background()) }()
 	testutil.Eventually(t, "the caller to read for its return", roleIs(client, roleCaller))
 	client.Shutdown()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, ErrDisconnected) {
-			t.Errorf("the call = %v; want ErrDisconnected", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the reading caller did not return within 5 s of Shutdown")
+	err = testutil.Receive(t, errc, 5*time.Second, "the reading caller did not return within 5 s of Shutdown")
+	if !errors.Is(err, ErrDisconnected) {
+		t.Errorf("the call = %v; want ErrDisconnected", err)
 	}
 }
 

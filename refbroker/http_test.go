@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/refplug/refplug/internal/testutil"
 )
 
 // TestResponseWriterFencedAfterReturn: once a proxy's ServeHTTP has
@@ -32,19 +34,11 @@ func TestResponseWriterFencedAfterReturn(t *testing.T) {
 	}()
 	<-h.started
 	cancel()
-	select {
-	case <-returned:
-	case <-time.After(5 * time.Second):
-		t.Fatal("ServeHTTP did not return within 5 s of the client going away")
-	}
+	testutil.Receive(t, returned, 5*time.Second, "ServeHTTP did not return within 5 s of the client going away")
 	close(release)
-	select {
-	case err := <-wrote:
-		if err == nil || !strings.Contains(err.Error(), "after its ServeHTTP returned") {
-			t.Errorf("the handler's late Write = %v; want it refused", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the handler's late Write did not return within 5 s")
+	err = testutil.Receive(t, wrote, 5*time.Second, "the handler's late Write did not return within 5 s")
+	if err == nil || !strings.Contains(err.Error(), "after its ServeHTTP returned") {
+		t.Errorf("the handler's late Write = %v; want it refused", err)
 	}
 	if rec.Body.Len() != 0 {
 		t.Errorf("the response got %q after ServeHTTP returned", rec.Body.String())

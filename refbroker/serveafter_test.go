@@ -3,6 +3,7 @@ package refbroker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -59,13 +60,9 @@ func heldGet(t *testing.T, g getter) <-chan []byte {
 // of the option named after was closed, and not before.
 func awaitRanAfter(t *testing.T, got <-chan []byte, after string) {
 	t.Helper()
-	select {
-	case b := <-got:
-		if len(b) != 1 || b[0] != 1 {
-			t.Errorf("the held call ran before %s was closed (%v)", after, b)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("the held call did not run once %s was closed", after)
+	b := testutil.Receive(t, got, 10*time.Second, fmt.Sprintf("the held call did not run once %s was closed", after))
+	if len(b) != 1 || b[0] != 1 {
+		t.Errorf("the held call ran before %s was closed (%v)", after, b)
 	}
 }
 
@@ -123,13 +120,9 @@ func TestHeldCallConnectionEnds(t *testing.T) {
 				testutil.Eventually(t, "the call to be on its way", func() bool { return client.Stats().Pending == 1 })
 			}
 			server.Close()
-			select {
-			case err := <-done:
-				if !errors.Is(err, ErrDisconnected) {
-					t.Errorf("a held call when the connection ended = %v; want ErrDisconnected", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("a held call did not return when the connection ended")
+			err = testutil.Receive(t, done, 10*time.Second, "a held call did not return when the connection ended")
+			if !errors.Is(err, ErrDisconnected) {
+				t.Errorf("a held call when the connection ended = %v; want ErrDisconnected", err)
 			}
 		})
 	}

@@ -298,11 +298,7 @@ func TestWireRejectsBadFrames(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p := newRawPeer(t)
 			p.send(&frame{b: c.body})
-			select {
-			case <-p.conn.Done():
-			case <-time.After(5 * time.Second):
-				t.Fatal("the Conn kept a connection that sent a bad frame")
-			}
+			testutil.Receive(t, p.conn.Done(), 5*time.Second, "the Conn kept a connection that sent a bad frame")
 			if err := p.conn.Err(); err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("Err() = %v; want it to say %q", err, c.want)
 			}
@@ -321,11 +317,7 @@ func TestWireProtocolViolations(t *testing.T) {
 		p.send(msg(1).u(2).u(id).s("Wait").byte1(1))
 		testutil.Eventually(t, "Wait to be served", func() bool { return p.conn.Stats().CallsServed >= 1 })
 		p.send(msg(1).u(2).u(id).s("Wait").byte1(1))
-		select {
-		case <-p.conn.Done():
-		case <-time.After(5 * time.Second):
-			t.Fatal("the connection survived a reused call number")
-		}
+		testutil.Receive(t, p.conn.Done(), 5*time.Second, "the connection survived a reused call number")
 		if err := p.conn.Err(); err == nil || !strings.Contains(err.Error(), "call number 2 reused while that call is still running") {
 			t.Errorf("Err() = %v", err)
 		}
@@ -342,11 +334,7 @@ func TestWireProtocolViolations(t *testing.T) {
 				}
 			}
 		}()
-		select {
-		case <-p.conn.Done():
-		case <-time.After(5 * time.Second):
-			t.Fatal("the connection kept 8 MiB of type descriptions")
-		}
+		testutil.Receive(t, p.conn.Done(), 5*time.Second, "the connection kept 8 MiB of type descriptions")
 		if err := p.conn.Err(); err == nil || !strings.Contains(err.Error(), "type descriptions of more than 4194304 bytes") {
 			t.Errorf("Err() = %v", err)
 		}
@@ -421,11 +409,7 @@ func (p *rawPeer) flood(buf []byte, what string) {
 	p.t.Helper()
 	p.w.SetWriteDeadline(time.Now().Add(60 * time.Second))
 	p.w.Write(buf)
-	select {
-	case <-p.conn.Done():
-	case <-time.After(60 * time.Second):
-		p.t.Fatalf("the Conn still runs after %s", what)
-	}
+	testutil.Receive(p.t, p.conn.Done(), 60*time.Second, "the Conn still runs after "+what)
 }
 
 // TestWireRequestFlood: a peer that sends Describe requests (7) as fast as

@@ -217,13 +217,9 @@ func TestStartEarlyHoldsCalls(t *testing.T) {
 		t.Fatalf("Describe while the call is held = %v, %v", infos, err)
 	}
 	goPluginServes()
-	select {
-	case r := <-called:
-		if r.err != nil || len(r.out) != 1 || string(r.out[0]) != "true" {
-			t.Errorf("the held call = %s, %v; want it run after go-plugin serves (true)", r.out, r.err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the held call did not run once go-plugin served")
+	r := testutil.Receive(t, called, 10*time.Second, "the held call did not run once go-plugin served")
+	if r.err != nil || len(r.out) != 1 || string(r.out[0]) != "true" {
+		t.Errorf("the held call = %s, %v; want it run after go-plugin serves (true)", r.out, r.err)
 	}
 }
 

@@ -62,13 +62,9 @@ func TestAwaitExit(t *testing.T) {
 	}
 
 	kids[0].stdin.Close()
-	select {
-	case err := <-kids[0].done:
-		if err != nil {
-			t.Fatalf("AwaitExit = %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("AwaitExit had not returned 10s after its child's exit")
+	err := testutil.Receive(t, kids[0].done, 10*time.Second, "AwaitExit had not returned 10s after its child's exit")
+	if err != nil {
+		t.Fatalf("AwaitExit = %v", err)
 	}
 	if err := kids[0].cmd.Wait(); err != nil {
 		t.Fatalf("Wait after AwaitExit = %v; want the child left to reap, exited 0", err)
@@ -81,24 +77,16 @@ func TestAwaitExit(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- AwaitExit(reaped.Process.Pid) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("AwaitExit of a reaped child = %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("AwaitExit of a reaped child had not returned after 10s")
+	err = testutil.Receive(t, done, 10*time.Second, "AwaitExit of a reaped child had not returned after 10s")
+	if err != nil {
+		t.Fatalf("AwaitExit of a reaped child = %v", err)
 	}
 
 	for _, k := range kids[1:] {
 		k.stdin.Close()
-		select {
-		case err := <-k.done:
-			if err != nil {
-				t.Fatalf("AwaitExit = %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("AwaitExit had not returned 10s after its child's exit")
+		err := testutil.Receive(t, k.done, 10*time.Second, "AwaitExit had not returned 10s after its child's exit")
+		if err != nil {
+			t.Fatalf("AwaitExit = %v", err)
 		}
 	}
 }

@@ -29,6 +29,19 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// Receive returns the next value from ch, or fails the test with failure
+// if none comes within d. Call it from the test's goroutine.
+func Receive[T any](t testing.TB, ch <-chan T, d time.Duration, failure string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(d):
+		t.Fatal(failure)
+		panic("unreachable") // Fatal does not return
+	}
+}
+
 // HeapAfterGC returns the heap in use after two garbage collections (the
 // second frees what sync.Pools kept through the first).
 func HeapAfterGC() uint64 {
