@@ -167,7 +167,7 @@ func (c *Conn) send(e *encoder) error {
 // How a frame that finds the write queue full is handled.
 const (
 	waitForRoom = iota // wait until there is room, ctx ends or the connection does
-	endIfFull          // end the connection: a peer that does not read us is flooding us
+	endIfFull          // never wait; if there is no room, end the connection: a peer that does not read us is flooding us
 )
 
 // sendCtx is send for a caller with a context: if ctx ends first, it

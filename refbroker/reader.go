@@ -299,7 +299,7 @@ func (c *Conn) refuseOversize(o *oversized) {
 	case d.err != nil:
 		c.log.Warn("refbroker: dropped an oversized message", "bytes", o.size)
 	case typ == msgCall || typ == msgBootstrap:
-		c.reply(seq, statusRejected, tooBig)
+		c.sendRefusal(seq, tooBig)
 	case typ == msgReturn:
 		c.deliver(seq, reply{err: tooBig})
 	default:

@@ -116,6 +116,12 @@ func (c *Conn) readCall(m *inbound) (*incoming, error) {
 // Options.MaxConcurrentCalls.
 func (c *Conn) refuse(seq uint64, err error) {
 	c.callsRefused.Add(1)
+	c.sendRefusal(seq, err)
+}
+
+// sendRefusal answers a request of the peer's with err, without waiting:
+// the reader calls it, and must go on reading.
+func (c *Conn) sendRefusal(seq uint64, err error) {
 	e := c.newEncoder()
 	e.byte1(msgReturn)
 	e.uvarint(seq)

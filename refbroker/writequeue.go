@@ -120,7 +120,8 @@ func (c *Conn) awaitRoom(room chan struct{}, ctx context.Context) error {
 // write sends one frame, or queues it behind the frame being written; it
 // may return before the frame is on the wire, but frames always go out in
 // the order they were queued. A frame that finds the queue full waits
-// (full == waitForRoom) or is refused (endIfFull). queued reports whether
+// (full == waitForRoom) or is refused (endIfFull); in endIfFull mode a
+// frame is never written on the caller's goroutine. queued reports whether
 // the frame was committed to the stream.
 func (c *Conn) write(frame []byte, ctx context.Context, full int) (queued bool, err error) {
 	q := &c.wq
@@ -152,6 +153,13 @@ func (c *Conn) write(frame []byte, ctx context.Context, full int) (queued bool, 
 	}
 	q.writing = true
 	q.Unlock()
+	if full == endIfFull {
+		// Refusals are sent by the reader: were it to block writing to a
+		// peer that does not read, it would stop reading, and the queue
+		// would never fill for the flood to be noticed.
+		go c.flushAside(bytes.Clone(frame))
+		return true, nil
+	}
 	return true, c.flush(frame, frame, ctx)
 }
 
