@@ -1,6 +1,6 @@
 // Package host is the host side of refplug: Load (or LoadContext) starts
-// a plugin binary, Dispense hands out the objects it serves as Go interface
-// values, Close ends it. A Manager runs a directory of plugins (with
+// a plugin binary, Dispense (or DispenseContext) hands out the objects it
+// serves as Go interface values, Close ends it. A Manager runs a directory of plugins (with
 // restarts, if asked); Attach connects to a plugin served on the network
 // (plugin.ServeRemote); Describe and CallJSON inspect any refplug plugin.
 //

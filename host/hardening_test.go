@@ -66,6 +66,45 @@ func TestStoppedPluginBoundsTheHost(t *testing.T) {
 	}
 }
 
+// TestDispenseContextStoppedPlugin: a Dispense from a stopped plugin
+// returns at its context's deadline; once the plugin runs again, the late
+// answer is released (the host holds no proxy for it) and Dispense works.
+func TestDispenseContextStoppedPlugin(t *testing.T) {
+	c := load(t, "svcplugin")
+	first := dispenseSvc(t, c)
+	pid, err := first.Pid()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(pid, syscall.SIGCONT)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := host.DispenseContext[contract.Service](ctx, c, "svc")
+		errc <- err
+	}()
+	err = testutil.Receive(t, errc, 10*time.Second, "DispenseContext from a stopped plugin still waits 10 s after its 200 ms deadline")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "svcplugin") {
+		t.Errorf("DispenseContext from a stopped plugin = %v; want DeadlineExceeded, naming the plugin", err)
+	}
+	syscall.Kill(pid, syscall.SIGCONT)
+	testutil.Eventually(t, "the late answer to arrive and be released", func() bool {
+		runtime.GC()
+		s := c.Stats()
+		return s.ImportsCreated == 2 && s.Imports == 1 // the first Dispense's proxy is held
+	})
+	if n, err := dispenseSvc(t, c).Sum(2, 3); err != nil || n != 5 {
+		t.Errorf("Sum after the plugin resumed = %d, %v", n, err)
+	}
+	if n, err := first.Sum(1, 1); err != nil || n != 2 {
+		t.Errorf("Sum through the first proxy = %d, %v", n, err)
+	}
+}
+
 // TestCloseEndsThePluginsDescendants: a plugin whose helper process holds
 // its stdout and stderr (go-plugin waits for those to close) is closed
 // within Close's bound, and the helper is ended with it.

@@ -395,7 +395,14 @@ func (c *Client) Version() int { return c.gp.NegotiatedVersion() }
 // and the plugin's object must have all of T's methods with the same
 // signatures; otherwise Dispense says what is missing or different.
 func Dispense[T any](c *Client, name string) (T, error) {
-	v, err := refbroker.Dispense[T](c.conn, name)
+	return DispenseContext[T](context.Background(), c, name)
+}
+
+// DispenseContext is Dispense that gives up when ctx ends before the
+// plugin answers (a plugin that is stopped, or will not answer), returning
+// ctx's error. An answer that comes later is received and released.
+func DispenseContext[T any](ctx context.Context, c *Client, name string) (T, error) {
+	v, err := refbroker.DispenseContext[T](ctx, c.conn, name)
 	if err != nil {
 		return v, fmt.Errorf("plugin %s: %w", c.name, err)
 	}

@@ -19,7 +19,18 @@ import (
 // type reachable from its methods must be able to cross. The peer checks
 // that its object has every method of T with the same signature.
 func Dispense[T any](c *Conn, name string) (T, error) {
+	return DispenseContext[T](context.Background(), c, name)
+}
+
+// DispenseContext is Dispense that gives up when ctx ends before the peer
+// answers, returning ctx's error: a peer that is stopped, or will not
+// answer, holds the caller no longer than ctx. An answer that comes later
+// is received and its reference released.
+func DispenseContext[T any](ctx context.Context, c *Conn, name string) (T, error) {
 	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
 	t := reflect.TypeFor[T]()
 	if t.Kind() != reflect.Interface || classify(t) != kindInterface {
 		return zero, fmt.Errorf("refbroker: Dispense[%s](%q): %s is not an interface type with methods", t, name, t)
@@ -42,7 +53,7 @@ func Dispense[T any](c *Conn, name string) (T, error) {
 	}
 	var out T
 	outs := []reflect.Value{reflect.ValueOf(&out).Elem()}
-	err = c.roundTrip(context.Background(), fmt.Sprintf("Dispense(%q)", name), []*codec{rc}, outs, nil, func(e *encoder, seq uint64) error {
+	err = c.roundTrip(ctx, fmt.Sprintf("Dispense(%q)", name), []*codec{rc}, outs, nil, func(e *encoder, seq uint64) error {
 		e.byte1(msgBootstrap)
 		e.uvarint(seq)
 		e.string(name)

@@ -108,7 +108,8 @@
 // every struct reachable from them; the serving side checks its object has
 // every method (extra methods are fine) and that its structs of the same
 // names can be read into each other, and answers with every difference
-// otherwise. Structs whose layouts differ compatibly (fields added,
+// otherwise (DispenseContext gives up when its context ends first).
+// Structs whose layouts differ compatibly (fields added,
 // removed, reordered; numbers widened or narrowed) are decoded by field
 // name, never into another field; identical ones positionally. A reference that arrives later is
 // checked the same way against the sender's static type, once per pair of

@@ -264,6 +264,13 @@ func TestWireCallback(t *testing.T) {
 
 	// Once the Conn's func proxy is collected, it releases our export 7,
 	// naming the one send it received.
+	p.expectRelease("the func it was sent", msg(4).u(1).u(7).u(1))
+}
+
+// expectRelease collects garbage until the Conn's next frame comes, and
+// checks it is the release want, of what.
+func (p *rawPeer) expectRelease(what string, want *frame) {
+	p.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		runtime.GC()
@@ -275,14 +282,14 @@ func TestWireCallback(t *testing.T) {
 		body := make([]byte, n)
 		p.w.SetReadDeadline(time.Now().Add(5 * time.Second))
 		if _, err := io.ReadFull(p.r, body); err != nil {
-			t.Fatal(err)
+			p.t.Fatal(err)
 		}
-		if want := msg(4).u(1).u(7).u(1); !want.equal(body) {
-			t.Fatalf("after the callback: got % x, want the release % x", body, want.bytes())
+		if !want.equal(body) {
+			p.t.Fatalf("releasing %s: got % x, want % x", what, body, want.bytes())
 		}
 		return
 	}
-	t.Fatal("the Conn never released the func it was sent")
+	p.t.Fatalf("the Conn never released %s", what)
 }
 
 func TestWireRejectsBadFrames(t *testing.T) {
