@@ -368,7 +368,13 @@ func (c *Client) Transport() string { return c.transport }
 
 // Describe lists the objects the plugin serves, with their methods.
 func (c *Client) Describe() ([]refbroker.ObjectInfo, error) {
-	infos, err := c.conn.Describe()
+	return c.DescribeContext(context.Background())
+}
+
+// DescribeContext is Describe that returns ctx's error if ctx ends before
+// the plugin answers.
+func (c *Client) DescribeContext(ctx context.Context) ([]refbroker.ObjectInfo, error) {
+	infos, err := c.conn.DescribeContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", c.name, err)
 	}
@@ -380,7 +386,14 @@ func (c *Client) Describe() ([]refbroker.ObjectInfo, error) {
 // parameter is one JSON array), and returns its results other than a final
 // error as JSON. Parameters of interface or func type cannot be given.
 func (c *Client) CallJSON(object, method string, args ...json.RawMessage) ([]json.RawMessage, error) {
-	res, err := c.conn.CallJSON(object, method, args...)
+	return c.CallJSONContext(context.Background(), object, method, args...)
+}
+
+// CallJSONContext is CallJSON that returns ctx's error if ctx ends before
+// the method returns; the method's own context, if it takes one, ends then
+// too.
+func (c *Client) CallJSONContext(ctx context.Context, object, method string, args ...json.RawMessage) ([]json.RawMessage, error) {
+	res, err := c.conn.CallJSONContext(ctx, object, method, args...)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", c.name, err)
 	}

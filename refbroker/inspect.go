@@ -33,13 +33,17 @@ type MethodInfo struct {
 }
 
 // Describe lists the root objects the peer serves, with their methods.
-func (c *Conn) Describe() ([]ObjectInfo, error) {
+func (c *Conn) Describe() ([]ObjectInfo, error) { return c.DescribeContext(context.Background()) }
+
+// DescribeContext is Describe that returns ctx's error if ctx ends before
+// the peer answers.
+func (c *Conn) DescribeContext(ctx context.Context) ([]ObjectInfo, error) {
 	rc, err := codecFor(reflect.TypeFor[[]ObjectInfo]())
 	if err != nil {
 		return nil, err
 	}
 	var out []ObjectInfo
-	err = c.roundTrip(context.Background(), "Describe", []*codec{rc}, []reflect.Value{reflect.ValueOf(&out).Elem()}, nil,
+	err = c.roundTrip(ctx, "Describe", []*codec{rc}, []reflect.Value{reflect.ValueOf(&out).Elem()}, nil,
 		func(e *encoder, seq uint64) error {
 			e.byte1(msgDescribe)
 			e.uvarint(seq)
@@ -50,20 +54,27 @@ func (c *Conn) Describe() ([]ObjectInfo, error) {
 
 // CallJSON calls method of the root object the peer serves as object, with
 // one JSON value per parameter (a context.Context parameter is left out and
-// gets a background context; a variadic parameter is one JSON array), and
-// returns one JSON value per result other than a final error, which it
-// returns as the error.
+// is supplied; a variadic parameter is one JSON array), and returns one
+// JSON value per result other than a final error, which it returns as the
+// error.
 func (c *Conn) CallJSON(object, method string, args ...json.RawMessage) ([]json.RawMessage, error) {
+	return c.CallJSONContext(context.Background(), object, method, args...)
+}
+
+// CallJSONContext is CallJSON that returns ctx's error if ctx ends before
+// the method returns; the method's context.Context parameter, if it has
+// one, ends then too, with the same reason (Err and context.Cause).
+func (c *Conn) CallJSONContext(ctx context.Context, object, method string, args ...json.RawMessage) ([]json.RawMessage, error) {
 	rc, err := codecFor(reflect.TypeFor[[]string]())
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	name := fmt.Sprintf("%s.%s", object, method)
-	if err := c.awaitCallAfter(context.Background(), name); err != nil {
+	if err := c.awaitCallAfter(ctx, name); err != nil {
 		return nil, err
 	}
-	err = c.roundTrip(context.Background(), name, []*codec{rc}, []reflect.Value{reflect.ValueOf(&out).Elem()}, nil,
+	err = c.roundTrip(ctx, name, []*codec{rc}, []reflect.Value{reflect.ValueOf(&out).Elem()}, nil,
 		func(e *encoder, seq uint64) error {
 			e.byte1(msgCallJSON)
 			e.uvarint(seq)
@@ -100,8 +111,9 @@ func (c *Conn) serveDescribe(seq uint64) {
 	c.replyValue(seq, reflect.ValueOf(infos))
 }
 
-// serveCallJSON runs a CallJSON.
-func (c *Conn) serveCallJSON(seq uint64, object, method string, args [][]byte) {
+// serveCallJSON runs a CallJSON; ctx is the method's context, if it takes
+// one.
+func (c *Conn) serveCallJSON(ctx *callCtx, seq uint64, object, method string, args [][]byte) {
 	if !c.serveGate.wait(context.Background(), c.done) { // Options.ServeAfter
 		return // the connection ended first
 	}
@@ -122,7 +134,8 @@ func (c *Conn) serveCallJSON(seq uint64, object, method string, args [][]byte) {
 	var in []reflect.Value
 	first := 0
 	if ft.NumIn() > 0 && ft.In(0) == contextType {
-		in = append(in, reflect.ValueOf(context.Background()))
+		var mctx context.Context = ctx
+		in = append(in, reflect.ValueOf(&mctx).Elem())
 		first = 1
 	}
 	// Arguments are numbered as given, the context (supplied here) not

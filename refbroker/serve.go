@@ -137,11 +137,15 @@ func (c *Conn) sendRefusal(seq uint64, err error) {
 // own, counted with the calls running here, so that
 // Options.MaxConcurrentCalls bounds these too: a peer sending them faster
 // than it reads the answers would otherwise have a goroutine wait here
-// for each. Beyond the limit the request is refused instead. An error
-// means the peer broke the protocol.
-func (c *Conn) serveRequest(seq uint64, what string, serve func()) error {
+// for each. Beyond the limit the request is refused instead. cc, if not
+// nil, is the request's context, which the peer's cancel for seq ends; it
+// ends when serve returns. An error means the peer broke the protocol.
+func (c *Conn) serveRequest(seq uint64, what string, cc *callCtx, serve func()) error {
 	var err error
-	c.locked(func(s *state) { err = s.serving.add(seq, nil, c.maxCalls) })
+	c.locked(func(s *state) { err = s.serving.add(seq, cc, c.maxCalls) })
+	if err != nil && cc != nil {
+		cc.end(context.Canceled, nil)
+	}
 	switch {
 	case err == errTooManyCalls:
 		c.refuse(seq, fmt.Errorf("refbroker: %s refused: the other side already runs %d requests of this side's, its limit (Options.MaxConcurrentCalls); retry later, or raise the limit", what, c.maxCalls))
@@ -150,7 +154,12 @@ func (c *Conn) serveRequest(seq uint64, what string, serve func()) error {
 		return err
 	}
 	go func() {
-		defer c.locked(func(s *state) { s.serving.remove(seq) })
+		defer func() {
+			c.locked(func(s *state) { s.serving.remove(seq) })
+			if cc != nil {
+				cc.end(context.Canceled, errReturned)
+			}
+		}()
 		serve()
 	}()
 	return nil

@@ -44,7 +44,7 @@ Log level: REFPLUG_LOG=debug|info|warn|error (default warn).
 type command struct {
 	usage string
 	nargs func(n int) bool
-	run   func(args []string, stdout io.Writer, logger hclog.Logger, opts []host.Option) error
+	run   func(ctx context.Context, args []string, stdout io.Writer, logger hclog.Logger, opts []host.Option) error
 }
 
 var commands = map[string]command{
@@ -56,12 +56,12 @@ source and a progress callback, uses the objects it returns, and narrates
 each step.
 `,
 		nargs: func(n int) bool { return n == 1 },
-		run: func(args []string, stdout io.Writer, logger hclog.Logger, opts []host.Option) error {
+		run: func(_ context.Context, args []string, stdout io.Writer, logger hclog.Logger, opts []host.Option) error {
 			return run(stdout, args[0], logger, opts...)
 		},
 	},
 	"describe": {
-		usage: `usage: host describe [-cookie KEY=VALUE] PLUGIN
+		usage: `usage: host describe [-cookie KEY=VALUE] [-timeout D] PLUGIN
 
 Lists the objects PLUGIN serves, each with its Go type and its methods'
 signatures.
@@ -70,13 +70,15 @@ signatures.
 		run:   describe,
 	},
 	"call": {
-		usage: `usage: host call [-cookie KEY=VALUE] PLUGIN OBJECT METHOD [ARG...]
+		usage: `usage: host call [-cookie KEY=VALUE] [-timeout D] PLUGIN OBJECT METHOD [ARG...]
 
 Calls METHOD of the object PLUGIN serves as OBJECT. Each ARG is one JSON
 value, one per parameter: a context.Context parameter is supplied (leave it
 out), a variadic parameter is one JSON array, parameters of interface or
 func type cannot be given. Prints each result but a final error as one line
-of JSON; an error result goes to stderr, with exit status 1.
+of JSON; an error result goes to stderr, with exit status 1. With
+-timeout (say 5s) it gives up when the time is out, start included, and the
+method's context.Context, if it takes one, ends.
 
 Example: host call bin/example-plugin indexer Name
 `,
@@ -114,6 +116,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cookie := fs.String("cookie", "", "the plugin's handshake cookie, KEY=VALUE (default: refplug's)")
+	timeout := fs.Duration("timeout", 0, "describe and call: give up after this long, start included (default: no limit)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, cmd.usage)
 		fmt.Fprintln(stderr, "\nFlags:")
@@ -143,20 +146,26 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		}
 		opts = append(opts, host.WithHandshake(k, v))
 	}
-	if err := cmd.run(fs.Args(), stdout, logger, opts); err != nil {
+	ctx := context.Background()
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	if err := cmd.run(ctx, fs.Args(), stdout, logger, opts); err != nil {
 		fmt.Fprintln(stderr, err) // errors here start with "host:"
 		return 1
 	}
 	return 0
 }
 
-func describe(args []string, stdout io.Writer, _ hclog.Logger, opts []host.Option) error {
-	c, err := host.Load(args[0], opts...)
+func describe(ctx context.Context, args []string, stdout io.Writer, _ hclog.Logger, opts []host.Option) error {
+	c, err := host.LoadContext(ctx, args[0], opts...)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	infos, err := c.Describe()
+	infos, err := c.DescribeContext(ctx)
 	if err != nil {
 		return err
 	}
@@ -173,7 +182,7 @@ func describe(args []string, stdout io.Writer, _ hclog.Logger, opts []host.Optio
 	return nil
 }
 
-func call(args []string, stdout io.Writer, _ hclog.Logger, opts []host.Option) error {
+func call(ctx context.Context, args []string, stdout io.Writer, _ hclog.Logger, opts []host.Option) error {
 	var raw []json.RawMessage
 	for i, a := range args[3:] {
 		if !json.Valid([]byte(a)) {
@@ -181,12 +190,12 @@ func call(args []string, stdout io.Writer, _ hclog.Logger, opts []host.Option) e
 		}
 		raw = append(raw, json.RawMessage(a))
 	}
-	c, err := host.Load(args[0], opts...)
+	c, err := host.LoadContext(ctx, args[0], opts...)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	res, err := c.CallJSON(args[1], args[2], raw...)
+	res, err := c.CallJSONContext(ctx, args[1], args[2], raw...)
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/refplug/refplug/internal/testutil"
 )
 
 // plugin is the example plugin, built once from cmd/example-plugin.
@@ -106,6 +108,30 @@ func TestCallCommand(t *testing.T) {
 		if code != c.code || !strings.Contains(errOut, c.want) {
 			t.Errorf("host %v: exit %d, stderr %q; want exit %d and %q", c.args, code, errOut, c.code, c.want)
 		}
+	}
+}
+
+// TestTimeout: -timeout bounds the start and the call; a method that
+// ignores its context (svcplugin's Hang) does not keep the inspector.
+func TestTimeout(t *testing.T) {
+	svc := filepath.Join(t.TempDir(), "svcplugin")
+	if out, err := exec.Command("go", "build", "-o", svc, "../../testdata/svcplugin").CombinedOutput(); err != nil {
+		t.Fatalf("building svcplugin: %v\n%s", err, out)
+	}
+	done := make(chan string, 1)
+	go func() {
+		_, errOut, code := runCLI("call", "-timeout", "300ms", svc, "svc", "Hang")
+		done <- fmt.Sprintf("exit %d, stderr %q", code, errOut)
+	}()
+	got := testutil.Receive(t, done, 20*time.Second, "host call -timeout 300ms of a method that never returns still runs after 20 s")
+	if !strings.HasPrefix(got, "exit 1,") || !strings.Contains(got, "context deadline exceeded") {
+		t.Errorf("host call -timeout 300ms svc Hang: %s; want exit 1 and the deadline", got)
+	}
+	if _, errOut, code := runCLI("describe", "-timeout", "1ms", svc); code != 1 || !strings.Contains(errOut, "context deadline exceeded") {
+		t.Errorf("host describe -timeout 1ms: exit %d, stderr %q; want exit 1 and the deadline", code, errOut)
+	}
+	if out, errOut, code := runCLI("call", "-timeout", "30s", svc, "svc", "Cancelled"); code != 0 || out != "0\n" {
+		t.Errorf("host call -timeout 30s svc Cancelled: exit %d, stdout %q, stderr %q; want 0", code, out, errOut)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,5 +59,53 @@ func TestDispenseContext(t *testing.T) {
 	// An ended context is refused before anything is sent.
 	if _, err := refbroker.DispenseContext[Greeter](ctx, c, "greeter"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("DispenseContext with an ended context = %v; want context.DeadlineExceeded", err)
+	}
+}
+
+// blocker's Block returns when its context ends, and says how.
+type blocker struct{ ended chan error }
+
+func (b blocker) Block(ctx context.Context) error {
+	<-ctx.Done()
+	b.ended <- ctx.Err()
+	return ctx.Err()
+}
+
+// TestCallJSONContext: a CallJSON whose context ends returns its error then,
+// not when the method does, and the method's own context ends with it (a
+// method that waits for its context would otherwise run for ever). Describe
+// with an ended context is refused before it is sent.
+func TestCallJSONContext(t *testing.T) {
+	b := blocker{ended: make(chan error, 1)}
+	logger := testutil.Logger(t, "test")
+	client, _ := refbroker.NewPair(t,
+		refbroker.Options{Logger: logger.Named("server"), Roots: map[string]any{"blocker": b}},
+		refbroker.Options{Logger: logger.Named("client")})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := client.CallJSONContext(ctx, "blocker", "Block")
+		errc <- err
+	}()
+	err := testutil.Receive(t, errc, 10*time.Second, "CallJSONContext still waits 10 s after its context's 100 ms deadline")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("CallJSONContext of a method that waits for its context = %v; want context.DeadlineExceeded", err)
+	}
+	if got := testutil.Receive(t, b.ended, 10*time.Second, "the method's context still runs 10 s after the caller gave up"); !errors.Is(got, context.DeadlineExceeded) {
+		t.Errorf("the method's context ended with %v; want the caller's reason, context.DeadlineExceeded", got)
+	}
+
+	// The connection goes on: the Conn answers the next request.
+	if res, err := client.CallJSONContext(context.Background(), "blocker", "Nope"); err == nil || !strings.Contains(err.Error(), "has no method Nope") {
+		t.Errorf("CallJSONContext of a missing method = %s, %v; want an error naming it", res, err)
+	}
+	if _, err := client.DescribeContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("DescribeContext with an ended context = %v; want context.DeadlineExceeded", err)
+	}
+	infos, err := client.DescribeContext(context.Background())
+	if err != nil || len(infos) != 1 || infos[0].Name != "blocker" {
+		t.Errorf("DescribeContext = %+v, %v; want the blocker", infos, err)
 	}
 }
