@@ -262,12 +262,19 @@ func (m *Manager) Client(plugin string) (*Client, error) {
 // proxy keep failing with refbroker.ErrDisconnected; call DispenseFrom
 // again for one from the new process (it restarts the plugin if needed).
 func DispenseFrom[T any](m *Manager, plugin, name string) (T, error) {
+	return DispenseFromContext[T](context.Background(), m, plugin, name)
+}
+
+// DispenseFromContext is DispenseFrom that gives up when ctx ends before
+// the plugin answers (see DispenseContext). A restart it needs first is
+// bounded by the start timeout.
+func DispenseFromContext[T any](ctx context.Context, m *Manager, plugin, name string) (T, error) {
 	c, err := m.Client(plugin)
 	if err != nil {
 		var zero T
 		return zero, err
 	}
-	return Dispense[T](c, name)
+	return DispenseContext[T](ctx, c, name)
 }
 
 // Close ends every plugin, in parallel, and returns what failed. Later

@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -72,12 +73,19 @@ func TestManagerLoadsADirectory(t *testing.T) {
 		}
 	}
 	svcs := map[string]contract.Service{}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	for _, p := range []string{"svcplugin", "svcplugin2"} {
-		svc, err := host.DispenseFrom[contract.Service](m, p, "svc")
+		svc, err := host.DispenseFromContext[contract.Service](ctx, m, p, "svc")
 		if err != nil {
-			t.Fatalf("DispenseFrom(%s): %v", p, err)
+			t.Fatalf("DispenseFromContext(%s): %v", p, err)
 		}
 		svcs[p] = svc
+	}
+	ended, end := context.WithCancel(context.Background())
+	end()
+	if _, err := host.DispenseFromContext[contract.Service](ended, m, "svcplugin", "svc"); !errors.Is(err, context.Canceled) {
+		t.Errorf("DispenseFromContext with an ended context = %v; want context.Canceled", err)
 	}
 	pid1, _ := svcs["svcplugin"].Pid()
 	pid2, _ := svcs["svcplugin2"].Pid()
