@@ -2,6 +2,7 @@ package refbroker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -48,8 +49,11 @@ func DispenseContext[T any](ctx context.Context, c *Conn, name string) (T, error
 	}
 	// The peer checks its structs' layouts against these (and answers
 	// with its own) before it answers.
-	if err := c.describe(t); err != nil {
-		return zero, c.disconnected(fmt.Sprintf("Dispense(%q)", name))
+	if err := c.describe(ctx, t); err != nil {
+		if errors.Is(err, ErrDisconnected) {
+			return zero, c.disconnected(fmt.Sprintf("Dispense(%q)", name))
+		}
+		return zero, err
 	}
 	var out T
 	outs := []reflect.Value{reflect.ValueOf(&out).Elem()}
@@ -110,7 +114,7 @@ func (c *Conn) serveBootstrap(req *bootstrapReq) {
 	for _, m := range methods.methods {
 		types = append(types, m.plan.t)
 	}
-	if err := c.describe(types...); err != nil {
+	if err := c.describe(context.Background(), types...); err != nil {
 		return // the connection is gone
 	}
 	problems = append(problems, c.layoutMismatches(types)...)

@@ -169,6 +169,7 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 		}
 		return err
 	}
+	e.ctx = ctx // the type descriptions it sends first wait no longer than the call
 	if err := build(e, seq); err != nil {
 		c.discard(e)
 		c.forget(seq)

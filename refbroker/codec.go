@@ -160,7 +160,7 @@ func encodeAny(e *encoder, v reflect.Value) error {
 			return err
 		}
 		if e.refs != nil {
-			if err := e.refs.describe(dyn.Type()); err != nil {
+			if err := e.refs.describe(e.ctx, dyn.Type()); err != nil {
 				return err
 			}
 		}

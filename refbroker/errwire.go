@@ -78,7 +78,7 @@ func encodeErrorData(e *encoder, err error, name string) {
 	t := reflect.TypeOf(err)
 	dc, cerr := codecFor(t)
 	if cerr == nil {
-		cerr = e.refs.describe(t)
+		cerr = e.refs.describe(e.ctx, t)
 	}
 	if cerr != nil {
 		panic(cerr) // becomes the call's error (codec.encode)

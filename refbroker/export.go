@@ -143,7 +143,7 @@ func (c *Conn) writeRef(e *encoder, v reflect.Value, t reflect.Type) error {
 		}
 		id = c.addExport(x)
 	}
-	tid, err := c.typeID(t)
+	tid, err := c.typeID(e.ctx, t)
 	if err != nil {
 		c.unsend([]uint64{id})
 		return err

@@ -39,6 +39,7 @@ func freeEncoder(e *encoder) {
 		e.admitted = nil
 	}
 	e.refs = nil
+	e.ctx = nil
 	clear(e.home)
 	e.home = e.home[:0]
 	clear(e.segs)

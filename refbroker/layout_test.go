@@ -1,6 +1,7 @@
 package refbroker
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"strings"
@@ -45,10 +46,10 @@ func learnLayouts(t *testing.T, client, server *Conn, sendT, recvT reflect.Type)
 	if sendT.String() != recvT.String() {
 		t.Fatalf("the two versions are named %s and %s", sendT, recvT)
 	}
-	if err := server.describe(sendT); err != nil {
+	if err := server.describe(context.Background(), sendT); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.describe(recvT); err != nil {
+	if err := client.describe(context.Background(), recvT); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, "the client to learn the server's layout", func() bool {

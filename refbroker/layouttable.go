@@ -1,6 +1,7 @@
 package refbroker
 
 import (
+	"context"
 	"reflect"
 )
 
@@ -22,8 +23,10 @@ const maxPeerLayouts = 1 << 16
 
 // describe sends the layouts of the struct types reachable from types
 // that the peer has not been sent yet, before the message being built, and
-// notes whether any differs from the peer's.
-func (c *Conn) describe(types ...reflect.Type) error {
+// notes whether any differs from the peer's. If ctx (nil: none) ends while
+// the message waits for room, it is not sent, and the layouts count as
+// not sent.
+func (c *Conn) describe(ctx context.Context, types ...reflect.Type) error {
 	var fresh []*structLayout
 	seen := map[reflect.Type]bool{}
 	for _, t := range types {
@@ -78,7 +81,15 @@ func (c *Conn) describe(types ...reflect.Type) error {
 			f.wire.write(e)
 		}
 	}
-	if err := c.send(e); err != nil {
+	queued, err := c.sendCtx(e, ctx, waitForRoom)
+	if !queued {
+		c.locked(func(s *state) {
+			for _, l := range fresh {
+				delete(s.layouts.sent, l.name)
+			}
+		})
+	}
+	if err != nil {
 		return err
 	}
 	c.markDescribed(types)

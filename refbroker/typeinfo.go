@@ -1,6 +1,7 @@
 package refbroker
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"reflect"
@@ -102,8 +103,10 @@ func (t *typeTable) init() {
 
 // typeID returns the ID under which references of static type t are sent,
 // sending the type-info message the first time. The message is queued
-// before the caller's, so the peer always learns an ID before its use.
-func (c *Conn) typeID(t reflect.Type) (uint64, error) {
+// before the caller's, so the peer always learns an ID before its use; if
+// ctx (nil: none) ends while it waits for room, it is not sent, and the
+// type keeps no ID.
+func (c *Conn) typeID(ctx context.Context, t reflect.Type) (uint64, error) {
 	if k := classify(t); k != kindInterface && k != kindFunc {
 		return 0, nil
 	}
@@ -123,7 +126,7 @@ func (c *Conn) typeID(t reflect.Type) (uint64, error) {
 	if ok {
 		return id, nil
 	}
-	if err := c.describe(t); err != nil { // the structs its methods carry
+	if err := c.describe(ctx, t); err != nil { // the structs its methods carry
 		return 0, err
 	}
 	sig := sigOf(t)

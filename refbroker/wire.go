@@ -64,7 +64,7 @@ const maxDepth = 1000
 // (export.go).
 type refWriter interface {
 	writeRef(e *encoder, v reflect.Value, t reflect.Type) error
-	describe(types ...reflect.Type) error
+	describe(ctx context.Context, types ...reflect.Type) error
 }
 
 // refReader reads a reference into v, a position of static type t, and
@@ -94,6 +94,9 @@ type encoder struct {
 	// inline > 0 while everything must be copied into buf (a part of the
 	// message that is copied out of buf once encoded).
 	inline int
+	// ctx is the context of the call this message carries, if any: the
+	// type descriptions sent ahead of it wait for room no longer.
+	ctx context.Context
 }
 
 // segment is a byte slice that goes into the message after buf[:at].
