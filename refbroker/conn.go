@@ -107,13 +107,13 @@ type Conn struct {
 
 	wq         writeQueue // frame.go
 	rd         readerRole // reader.go
-	announceMu sync.Mutex // serialises type-info and layout messages (typeinfo.go, layouttable.go)
+	announceMu ctxMutex   // serialises type-info and layout messages (typeinfo.go, layouttable.go)
 	ended      atomic.Bool
 
 	layoutsDiffer atomic.Bool // some struct is laid out otherwise by the peer (layouttable.go)
 	plans         sync.Map    // reflect.Type -> *structPlan, once layoutsDiffer
 	described     sync.Map    // reflect.Type -> true: its layouts were sent
-	describeMu    sync.Mutex  // serialises layout messages
+	describeMu    ctxMutex    // serialises layout messages
 
 	// Cumulative counts, reported by Stats (the tables count the rest).
 	callsMade, callsServed, callsRefused atomic.Uint64
@@ -165,6 +165,8 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 		maxImps:      opts.MaxImports,
 		sides:        sides{here: opts.Side, there: opts.PeerSide},
 		building:     make(chan struct{}, maxBuilding),
+		announceMu:   make(ctxMutex, 1),
+		describeMu:   make(ctxMutex, 1),
 		releaseReady: make(chan struct{}, 1),
 		done:         make(chan struct{}),
 	}

@@ -30,8 +30,9 @@ func init() {
 }
 
 // TestDescribeWaitsNoLongerThanItsContext: the struct layouts a Dispense
-// sends ahead of it wait for room in the write queue no longer than the
-// Dispense's context, and layouts not sent are not counted as sent.
+// sends ahead of it wait for room in the write queue, or for another
+// describer's turn, no longer than the Dispense's context, and layouts not
+// sent are not counted as sent.
 func TestDescribeWaitsNoLongerThanItsContext(t *testing.T) {
 	a, b := net.Pipe() // b is never read: the first write blocks
 	c := NewConn(a, Options{MaxQueuedBytes: 64, Logger: testutil.Logger(t, "conn")})
@@ -64,5 +65,21 @@ func TestDescribeWaitsNoLongerThanItsContext(t *testing.T) {
 	c.locked(func(s *state) { sent = s.layouts.sent["refbroker.describedAtLength"] != nil })
 	if sent {
 		t.Error("the layouts that were not sent count as sent: the next message would rely on them")
+	}
+
+	// A Dispense without a deadline now waits for room for its layouts,
+	// holding the turn to describe; one with a deadline, waiting for that
+	// turn, still returns at its deadline.
+	go DispenseContext[describedCarrier](context.Background(), c, "carrier")
+	testutil.Eventually(t, "a Dispense to hold the turn to describe", func() bool { return len(c.describeMu) == 1 })
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel2()
+	go func() {
+		_, err := DispenseContext[describedCarrier](ctx2, c, "carrier")
+		errc <- err
+	}()
+	err = testutil.Receive(t, errc, 10*time.Second, "DispenseContext still waits 10 s after its 100 ms deadline, behind another's layouts")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("DispenseContext behind another's layouts = %v; want context.DeadlineExceeded", err)
 	}
 }

@@ -44,8 +44,11 @@ func (c *Conn) describe(ctx context.Context, types ...reflect.Type) error {
 		c.markDescribed(types)
 		return nil
 	}
-	c.describeMu.Lock() // one describer at a time, so the peer has a layout before its use
-	defer c.describeMu.Unlock()
+	// One describer at a time, so the peer has a layout before its use.
+	if err := c.describeMu.lock(ctx, c.done); err != nil {
+		return err
+	}
+	defer c.describeMu.unlock()
 	differ := false
 	c.locked(func(s *state) {
 		n := 0

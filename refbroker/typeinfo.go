@@ -115,8 +115,10 @@ func (c *Conn) typeID(ctx context.Context, t reflect.Type) (uint64, error) {
 	if ok {
 		return id, nil
 	}
-	c.announceMu.Lock()
-	defer c.announceMu.Unlock()
+	if err := c.announceMu.lock(ctx, c.done); err != nil {
+		return 0, err
+	}
+	defer c.announceMu.unlock()
 	c.locked(func(s *state) {
 		if id, ok = s.types.sent[t]; !ok {
 			s.types.next++

@@ -383,3 +383,30 @@ func (in *interrupt) disarm() (fired bool) {
 	in.armed = false
 	return in.fired
 }
+
+// ctxMutex is a mutex held across a send, whose lock gives up when the
+// waiter's context ends (nil: never) or the connection does: one holder
+// waiting for room must not keep others past their deadlines.
+type ctxMutex chan struct{}
+
+func (m ctxMutex) lock(ctx context.Context, done <-chan struct{}) error {
+	select {
+	case m <- struct{}{}:
+		return nil
+	default:
+	}
+	var ctxDone <-chan struct{}
+	if ctx != nil {
+		ctxDone = ctx.Done()
+	}
+	select {
+	case m <- struct{}{}:
+		return nil
+	case <-ctxDone:
+		return ctx.Err()
+	case <-done:
+		return ErrDisconnected
+	}
+}
+
+func (m ctxMutex) unlock() { <-m }
