@@ -29,14 +29,7 @@ import (
 func TestStoppedPluginBoundsTheHost(t *testing.T) {
 	c := load(t, "svcplugin", host.WithMaxQueuedBytes(8<<20))
 	svc := dispenseSvc(t, c)
-	pid, err := svc.Pid()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Kill(pid, syscall.SIGCONT)
+	resume := stopPlugin(t, svc)
 
 	before := testutil.HeapAfterGC()
 	const callers, size = 50, 4 << 20
@@ -60,10 +53,29 @@ func TestStoppedPluginBoundsTheHost(t *testing.T) {
 	if grew := int64(testutil.HeapAfterGC()) - int64(before); grew > 32<<20 {
 		t.Errorf("the host's heap grew by %d MiB while the plugin was stopped; want it bounded by the write queue", grew>>20)
 	}
-	syscall.Kill(pid, syscall.SIGCONT)
+	resume()
 	if n, err := svc.Sum(2, 3); err != nil || n != 5 {
 		t.Errorf("Sum after the plugin resumed = %d, %v", n, err)
 	}
+}
+
+// stopPlugin stops svc's plugin process (SIGSTOP) and returns what lets it
+// run again; it runs again when the test ends in any case.
+func stopPlugin(t *testing.T, svc contract.Service) (resume func()) {
+	t.Helper()
+	pid, err := svc.Pid()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resume = func() { syscall.Kill(pid, syscall.SIGCONT) }
+	t.Cleanup(resume)
+	// kill returns before the process has stopped, and until then it
+	// still answers.
+	testutil.Eventually(t, "the plugin to stop", func() bool { return procState(pid) == 'T' })
+	return resume
 }
 
 // TestDispenseContextStoppedPlugin: a Dispense from a stopped plugin
@@ -72,14 +84,7 @@ func TestStoppedPluginBoundsTheHost(t *testing.T) {
 func TestDispenseContextStoppedPlugin(t *testing.T) {
 	c := load(t, "svcplugin")
 	first := dispenseSvc(t, c)
-	pid, err := first.Pid()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	defer syscall.Kill(pid, syscall.SIGCONT)
+	resume := stopPlugin(t, first)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	errc := make(chan error, 1)
@@ -87,11 +92,11 @@ func TestDispenseContextStoppedPlugin(t *testing.T) {
 		_, err := host.DispenseContext[contract.Service](ctx, c, "svc")
 		errc <- err
 	}()
-	err = testutil.Receive(t, errc, 10*time.Second, "DispenseContext from a stopped plugin still waits 10 s after its 200 ms deadline")
+	err := testutil.Receive(t, errc, 10*time.Second, "DispenseContext from a stopped plugin still waits 10 s after its 200 ms deadline")
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "svcplugin") {
 		t.Errorf("DispenseContext from a stopped plugin = %v; want DeadlineExceeded, naming the plugin", err)
 	}
-	syscall.Kill(pid, syscall.SIGCONT)
+	resume()
 	testutil.Eventually(t, "the late answer to arrive and be released", func() bool {
 		runtime.GC()
 		s := c.Stats()

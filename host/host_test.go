@@ -436,14 +436,24 @@ func readPid(t *testing.T, file string) int {
 }
 
 func alive(pid int) bool {
+	st := procState(pid)
+	return st != 0 && st != 'Z'
+}
+
+// procState is pid's state letter in /proc (R, S, T, Z…), 0 if there is
+// no such process.
+func procState(pid int) byte {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return false
+		return 0
 	}
 	// The state follows the parenthesised command name.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
+	if i < 0 || i+2 >= len(s) {
+		return 0
+	}
+	return s[i+2]
 }
 
 // TestStubbornPluginKilled: a plugin that ignores the request to exit is

@@ -52,9 +52,19 @@ const maxBuilding = 8
 // freed. It returns ctx's error if ctx ends first, ErrDisconnected if the
 // connection does.
 func (c *Conn) admit(e *encoder, ctx context.Context) error {
+	if err := acquire(c.building, ctx, c.done); err != nil {
+		return err
+	}
+	e.admitted = c
+	return nil
+}
+
+// acquire takes a slot of sem, waiting until one is free: it returns
+// ctx's error if ctx (nil: none) ends first, ErrDisconnected if done
+// closes.
+func acquire(sem chan struct{}, ctx context.Context, done <-chan struct{}) error {
 	select {
-	case c.building <- struct{}{}:
-		e.admitted = c
+	case sem <- struct{}{}:
 		return nil
 	default:
 	}
@@ -63,12 +73,11 @@ func (c *Conn) admit(e *encoder, ctx context.Context) error {
 		ctxDone = ctx.Done()
 	}
 	select {
-	case c.building <- struct{}{}:
-		e.admitted = c
+	case sem <- struct{}{}:
 		return nil
 	case <-ctxDone:
 		return ctx.Err()
-	case <-c.done:
+	case <-done:
 		return ErrDisconnected
 	}
 }
@@ -390,23 +399,7 @@ func (in *interrupt) disarm() (fired bool) {
 type ctxMutex chan struct{}
 
 func (m ctxMutex) lock(ctx context.Context, done <-chan struct{}) error {
-	select {
-	case m <- struct{}{}:
-		return nil
-	default:
-	}
-	var ctxDone <-chan struct{}
-	if ctx != nil {
-		ctxDone = ctx.Done()
-	}
-	select {
-	case m <- struct{}{}:
-		return nil
-	case <-ctxDone:
-		return ctx.Err()
-	case <-done:
-		return ErrDisconnected
-	}
+	return acquire(m, ctx, done)
 }
 
 func (m ctxMutex) unlock() { <-m }
