@@ -1,12 +1,10 @@
 package refbroker_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -20,10 +18,8 @@ import (
 // up; the answer that comes later is taken in and its reference released,
 // so the peer's object is not held for ever.
 func TestDispenseContext(t *testing.T) {
-	a, b := net.Pipe()
-	c := refbroker.NewConn(a, refbroker.Options{Logger: testutil.Logger(t, "conn")})
-	t.Cleanup(func() { b.Close(); c.Close() })
-	p := &rawPeer{t: t, conn: c, w: b, r: bufio.NewReader(b)}
+	p := newRawPeer(t)
+	c := p.conn
 
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
