@@ -28,6 +28,20 @@ func Dispense[T any](c *Conn, name string) (T, error) {
 // answer, holds the caller no longer than ctx. An answer that comes later
 // is received and its reference released.
 func DispenseContext[T any](ctx context.Context, c *Conn, name string) (T, error) {
+	v, err := dispense[T](ctx, c, name)
+	return v, gaveUp(ctx, fmt.Sprintf("Dispense(%q)", name), err)
+}
+
+// gaveUp names what was given up in an error that is ctx's own (the
+// caller's deadline or cancellation), and returns any other as it is.
+func gaveUp(ctx context.Context, what string, err error) error {
+	if err != nil && err == ctx.Err() {
+		return fmt.Errorf("refbroker: %s: %w", what, err)
+	}
+	return err
+}
+
+func dispense[T any](ctx context.Context, c *Conn, name string) (T, error) {
 	var zero T
 	if err := ctx.Err(); err != nil {
 		return zero, err

@@ -38,6 +38,11 @@ func (c *Conn) Describe() ([]ObjectInfo, error) { return c.DescribeContext(conte
 // DescribeContext is Describe that returns ctx's error if ctx ends before
 // the peer answers.
 func (c *Conn) DescribeContext(ctx context.Context) ([]ObjectInfo, error) {
+	infos, err := c.describeRoots(ctx)
+	return infos, gaveUp(ctx, "Describe", err)
+}
+
+func (c *Conn) describeRoots(ctx context.Context) ([]ObjectInfo, error) {
 	rc, err := codecFor(reflect.TypeFor[[]ObjectInfo]())
 	if err != nil {
 		return nil, err
@@ -65,6 +70,11 @@ func (c *Conn) CallJSON(object, method string, args ...json.RawMessage) ([]json.
 // the method returns; the method's context.Context parameter, if it has
 // one, ends then too, with the same reason (Err and context.Cause).
 func (c *Conn) CallJSONContext(ctx context.Context, object, method string, args ...json.RawMessage) ([]json.RawMessage, error) {
+	res, err := c.callJSON(ctx, object, method, args)
+	return res, gaveUp(ctx, "CallJSON of "+object+"."+method, err)
+}
+
+func (c *Conn) callJSON(ctx context.Context, object, method string, args []json.RawMessage) ([]json.RawMessage, error) {
 	rc, err := codecFor(reflect.TypeFor[[]string]())
 	if err != nil {
 		return nil, err

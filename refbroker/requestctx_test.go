@@ -38,8 +38,8 @@ func TestDispenseContext(t *testing.T) {
 		t.Fatalf("bootstrap % x has no call number", req)
 	}
 	err := testutil.Receive(t, errc, 10*time.Second, "DispenseContext still waits 10 s after its context's 100 ms deadline")
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("DispenseContext with no answer = %v; want context.DeadlineExceeded", err)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), `Dispense("greeter")`) {
+		t.Fatalf("DispenseContext with no answer = %v; want context.DeadlineExceeded, naming the Dispense", err)
 	}
 	if got := p.next(); !bytes.HasPrefix(got, msg(3).u(seq).bytes()) {
 		t.Fatalf("after the deadline: got % x; want a cancel of call %d", got, seq)
@@ -86,8 +86,8 @@ func TestCallJSONContext(t *testing.T) {
 		errc <- err
 	}()
 	err := testutil.Receive(t, errc, 10*time.Second, "CallJSONContext still waits 10 s after its context's 100 ms deadline")
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("CallJSONContext of a method that waits for its context = %v; want context.DeadlineExceeded", err)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "blocker.Block") {
+		t.Errorf("CallJSONContext of a method that waits for its context = %v; want context.DeadlineExceeded, naming the method", err)
 	}
 	if got := testutil.Receive(t, b.ended, 10*time.Second, "the method's context still runs 10 s after the caller gave up"); !errors.Is(got, context.DeadlineExceeded) {
 		t.Errorf("the method's context ended with %v; want the caller's reason, context.DeadlineExceeded", got)
