@@ -8,5 +8,5 @@
 // checksum, handshake cookie, TLS for Attach), protocol versions, the
 // transport, and the limits that bound what a plugin can make the host
 // hold: WithMaxMessageSize, WithMaxConcurrentCalls, WithMaxQueuedBytes,
-// WithMaxImports.
+// WithMaxImports, WithMaxExports.
 package host

@@ -323,6 +323,27 @@ func TestReceiverOnlyFieldsBoundTheHost(t *testing.T) {
 // WithMaxImports bounds how many of the plugin's objects the host holds
 // proxies for: the call whose result would pass it fails, naming the
 // limit, and the plugin serves on.
+// TestMaxExportsBoundsTheHost: a plugin that asks the host for objects
+// and releases none (svcplugin's Hoard) holds at most WithMaxExports of
+// them; its calls past the limit fail, naming it, and the host goes on.
+func TestMaxExportsBoundsTheHost(t *testing.T) {
+	c := load(t, "svcplugin", host.WithMaxExports(10))
+	svc := dispenseSvc(t, c)
+	got, first, err := svc.Hoard(contract.NewService(nil), 50) // the factory is the first of the ten
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != 9 || !strings.Contains(first, "already holds 10 of this side's objects, the limit (Options.MaxExports)") {
+		t.Errorf("Hoard(50) with the limit at 10 got %d counters, first failure %q; want 9 and the limit named", got, first)
+	}
+	if n := c.Stats().Exports; n != 10 {
+		t.Errorf("the host exports %d objects; want the limit, 10", n)
+	}
+	if n, err := svc.Sum(2, 3); err != nil || n != 5 {
+		t.Errorf("Sum after the refused calls = %d, %v", n, err)
+	}
+}
+
 func TestMaxImportsBoundsTheHost(t *testing.T) {
 	c := load(t, "svcplugin", host.WithMaxImports(5))
 	svc := dispenseSvc(t, c) // the first of the five

@@ -127,6 +127,14 @@ func WithMaxConcurrentCalls(n int) Option {
 // proxies).
 func WithMaxImports(n int) Option { return func(c *config) { c.limits.MaxImports = n } }
 
+// WithMaxExports bounds how many of the host's objects (callbacks, and
+// objects the host passed or returned) the plugin holds references to at
+// once (Client.Stats().Exports): each keeps its object alive in the host
+// until the plugin releases it. A call that would export more fails with
+// an error naming the limit (for a callback's result, the plugin's call
+// does). Default: refbroker.DefaultMaxExports (1,048,576).
+func WithMaxExports(n int) Option { return func(c *config) { c.limits.MaxExports = n } }
+
 // WithMaxQueuedBytes bounds the host's outgoing data waiting for a plugin
 // that is slow to read: callers beyond it wait for room, and return when
 // their context ends. Default: refbroker.DefaultMaxQueuedBytes (16 MiB).

@@ -51,6 +51,10 @@ func WithMaxConcurrentCalls(n int) Option {
 // refbroker.DefaultMaxImports (1,048,576).
 func WithMaxImports(n int) Option { return func(c *config) { c.limits.MaxImports = n } }
 
+// WithMaxExports bounds how many of the plugin's objects the host holds
+// references to at once. Default: refbroker.DefaultMaxExports (1,048,576).
+func WithMaxExports(n int) Option { return func(c *config) { c.limits.MaxExports = n } }
+
 // WithMaxQueuedBytes bounds the plugin's outgoing data waiting for a host
 // that is slow to read. Default: refbroker.DefaultMaxQueuedBytes (16 MiB).
 func WithMaxQueuedBytes(n int) Option { return func(c *config) { c.limits.MaxQueuedBytes = n } }

@@ -136,7 +136,11 @@ func (c *Conn) serveBootstrap(req *bootstrapReq) {
 		c.replyFailed(req.seq, fmt.Errorf("refbroker: object %q (%s) does not implement %s: %s", req.name, v.Type(), req.iface, strings.Join(problems, "; ")))
 		return
 	}
-	id := c.addExport(&export{val: v, recv: v, methods: methods, count: 1})
+	id, err := c.addExport(&export{val: v, recv: v, methods: methods, count: 1})
+	if err != nil {
+		c.replyFailed(req.seq, fmt.Errorf("refbroker: Dispense(%q): %w", req.name, err))
+		return
+	}
 	e := c.newEncoder()
 	e.byte1(msgReturn)
 	e.uvarint(req.seq)

@@ -53,6 +53,15 @@ type Options struct {
 	// A message that would pass it is refused, its call failing with an
 	// error that names this limit. Default: DefaultMaxImports (1,048,576).
 	MaxImports int
+	// MaxExports bounds how many of this side's objects the peer holds
+	// references to at once (Stats.Exports): each keeps its object alive
+	// here, with a table entry, for as long as the peer does not release
+	// it, so a peer that keeps asking for new objects and releases none
+	// would otherwise pin this side's memory without bound. A message that
+	// would export one more is not sent: its call fails (or, for an answer,
+	// the peer's call does) with an error that names this limit. Default:
+	// DefaultMaxExports (1,048,576).
+	MaxExports int
 	// MaxQueuedBytes bounds the data waiting to be written while the peer
 	// is slow to read: a caller beyond it waits for room, and returns when
 	// its context ends. Default: DefaultMaxQueuedBytes (16 MiB).
@@ -85,6 +94,7 @@ const (
 	DefaultMaxConcurrentCalls = 1024
 	DefaultMaxQueuedBytes     = 16 << 20
 	DefaultMaxImports         = 1 << 20
+	DefaultMaxExports         = 1 << 20
 )
 
 // Conn is one end of a broker connection over a byte stream. Both ends are
@@ -100,6 +110,7 @@ type Conn struct {
 	maxCalls int
 	maxQueue int
 	maxImps  int
+	maxExps  int
 	sides    sides
 
 	mu sync.Mutex
@@ -163,6 +174,7 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 		maxCalls:     opts.MaxConcurrentCalls,
 		maxQueue:     opts.MaxQueuedBytes,
 		maxImps:      opts.MaxImports,
+		maxExps:      opts.MaxExports,
 		sides:        sides{here: opts.Side, there: opts.PeerSide},
 		building:     make(chan struct{}, maxBuilding),
 		announceMu:   make(ctxMutex, 1),
@@ -186,6 +198,9 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 	}
 	if c.maxImps <= 0 {
 		c.maxImps = DefaultMaxImports
+	}
+	if c.maxExps <= 0 {
+		c.maxExps = DefaultMaxExports
 	}
 	c.st.init()
 	c.initReader(rwc, !opts.NoSpin)

@@ -95,7 +95,9 @@
 // refused at once, never queued), the data waiting to be written to a
 // peer that is slow to read (MaxQueuedBytes, 16 MiB; callers wait, and
 // return when their context ends), and the peer's objects this side
-// holds proxies for (MaxImports, 1,048,576). The peer's type descriptions are bounded too (65536 types,
+// holds proxies for (MaxImports, 1,048,576), and this side's objects the
+// peer holds, which stay alive here until it releases them (MaxExports,
+// 1,048,576). The peer's type descriptions are bounded too (65536 types,
 // 4 MiB, 262144 methods, structs and fields), and decoding allocates with
 // the bytes received, not with the counts the peer claims: at most 256 KiB
 // and 64 bytes a byte of the message. A peer that breaks the protocol (a malformed

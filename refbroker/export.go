@@ -41,12 +41,9 @@ func (t *exportTable) init() {
 	t.byKey = make(map[exportKey]uint64)
 }
 
-// add enters x, complete, or counts one more send of the export with the
-// same key, and returns its ID.
+// add enters x, complete, whose key has no export yet (resend), and
+// returns its ID.
 func (t *exportTable) add(x *export) uint64 {
-	if id, ok := t.resend(x.key); ok {
-		return id
-	}
 	t.next++
 	t.byID[t.next] = x
 	t.created++
@@ -96,10 +93,24 @@ func (t *exportTable) clear() map[uint64]*export {
 
 // addExport enters x into the export table, or counts one more send of the
 // export with the same key, and returns its ID.
-func (c *Conn) addExport(x *export) uint64 {
+// addExport adds x to the exports, or counts one more send of the export
+// with its key. A new export past Options.MaxExports is refused.
+func (c *Conn) addExport(x *export) (uint64, error) {
 	var id uint64
-	c.locked(func(s *state) { id = s.exports.add(x) })
-	return id
+	full := false
+	c.locked(func(s *state) {
+		if resent, ok := s.exports.resend(x.key); ok {
+			id = resent
+			return
+		}
+		if full = len(s.exports.byID) >= c.maxExps; !full {
+			id = s.exports.add(x)
+		}
+	})
+	if full {
+		return 0, fmt.Errorf("the other side already holds %d of this side's objects, the limit (Options.MaxExports); it must release some (its proxies are released as they are collected), or raise the limit", c.maxExps)
+	}
+	return id, nil
 }
 
 // export returns our export id, or nil.
@@ -141,7 +152,9 @@ func (c *Conn) writeRef(e *encoder, v reflect.Value, t reflect.Type) error {
 		if err != nil {
 			return err
 		}
-		id = c.addExport(x)
+		if id, err = c.addExport(x); err != nil {
+			return err
+		}
 	}
 	tid, err := c.typeID(e.ctx, t)
 	if err != nil {

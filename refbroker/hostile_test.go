@@ -313,3 +313,40 @@ func TestMaxImports(t *testing.T) {
 		t.Errorf("Many(90) after the release = %d, %v", len(got), err)
 	}
 }
+
+// TestMaxExports: the peer holds at most MaxExports of a side's objects: a
+// call whose answer would export more fails, naming the limit, and
+// nothing it would have exported stays; so does a Dispense. Once the peer
+// releases its proxies, the room is back.
+func TestMaxExports(t *testing.T) {
+	client, server := newPair(t, Options{Roots: map[string]any{"m": manyServer{}}, MaxExports: 100}, Options{})
+	m, err := Dispense[manyMaker](client, "m") // the root: one export
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() { // the first 60 are held only in here
+		got, err := m.Many(60)
+		if err != nil || len(got) != 60 {
+			t.Fatalf("Many(60) = %d, %v", len(got), err)
+		}
+		if _, err := m.Many(60); err == nil || !strings.Contains(err.Error(), "already holds 100 of this side's objects, the limit (Options.MaxExports)") {
+			t.Fatalf("Many(60) with 61 exported = %v; want the limit named", err)
+		}
+		if n := server.Stats().Exports; n != 61 {
+			t.Errorf("%d exports after the refused answer; want the 61 held", n)
+		}
+		runtime.KeepAlive(got)
+	}()
+	testutil.Eventually(t, "the dropped proxies to be released", func() bool {
+		runtime.GC()
+		return server.Stats().Exports == 1
+	})
+	held, err := m.Many(99)
+	if err != nil || len(held) != 99 {
+		t.Fatalf("Many(99) after the release = %d, %v", len(held), err)
+	}
+	if _, err := Dispense[manyMaker](client, "m"); err == nil || !strings.Contains(err.Error(), "Options.MaxExports") {
+		t.Errorf("Dispense with 100 of 100 exported = %v; want the limit named", err)
+	}
+	runtime.KeepAlive(held)
+}

@@ -127,6 +127,10 @@ type Service interface {
 	// Flood calls fn n times at once and reports how many calls failed,
 	// with the first failure's text.
 	Flood(fn func() error, n int) (failed int, first string, err error)
+	// Hoard asks f for n counters and keeps every one it gets, as a
+	// plugin that never releases would; it reports how many it got and
+	// the first failure's text.
+	Hoard(f Factory, n int) (got int, first string, err error)
 	// OpenFile opens path in the serving process (an *fs.PathError when
 	// it does not exist); Fail returns a *CodeError with code, wrapped.
 	OpenFile(path string) error

@@ -204,6 +204,11 @@ func (p serviceProxy) Health() (Health, error) {
 	return r0, err
 }
 
+func (p serviceProxy) Hoard(f Factory, n int) (got int, first string, err error) {
+	err = p.Ref.Invoke("Hoard", []any{f, n}, &got, &first)
+	return got, first, err
+}
+
 func (p serviceProxy) IsMine(c Counter) (bool, error) {
 	var r0 bool
 	err := p.Ref.Invoke("IsMine", []any{c}, &r0)

@@ -32,6 +32,7 @@ type service struct {
 	unhang    chan struct{}
 	unhangOne sync.Once
 	gates     map[string]*gate // guarded by mu
+	hoard     []Counter        // guarded by mu
 }
 
 type gate struct {
@@ -164,6 +165,24 @@ func (c *counter) Child(name string) (Counter, error) {
 func (c *counter) Label() (string, error) { return c.label, nil }
 
 func (s *service) NewCounter(name string) (Counter, error) { return &counter{label: name}, nil }
+
+func (s *service) Hoard(f Factory, n int) (int, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	got, first := 0, ""
+	for i := range n {
+		c, err := f.NewCounter(fmt.Sprint("hoarded ", i))
+		if err != nil {
+			if first == "" {
+				first = err.Error()
+			}
+			continue
+		}
+		s.hoard = append(s.hoard, c)
+		got++
+	}
+	return got, first, nil
+}
 
 func (s *service) IsMine(c Counter) (bool, error) {
 	_, ok := c.(*counter)
