@@ -134,12 +134,18 @@ func errorLike(t reflect.Type) bool {
 // rootMethods builds the method set granted on a root object: the methods
 // the dispensing side asked for, which must exist on v's concrete type with
 // the same signatures. problems lists every missing or different method;
-// the plan holds those that match.
+// the plan holds those that match. A method asked for twice counts once
+// (each problem would otherwise repeat the peer's strings).
 func rootMethods(v reflect.Value, iface string, want [][2]string) (p *ifacePlan, problems []string) {
 	t := v.Type()
-	p = &ifacePlan{t: t, methods: make(map[string]*methodPlan, len(want))}
+	p = &ifacePlan{t: t, methods: make(map[string]*methodPlan, min(len(want), t.NumMethod()))}
+	seen := make(map[string]bool, min(len(want), 1024))
 	for _, w := range want {
 		name, sig := w[0], w[1]
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
 		m, ok := t.MethodByName(name)
 		if !ok || !m.IsExported() {
 			problems = append(problems, "missing method "+name)

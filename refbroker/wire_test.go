@@ -186,6 +186,25 @@ func TestWireBootstrapMismatch(t *testing.T) {
 	if got := p.next(); !bytes.HasPrefix(got, msg(2).u(2).byte1(1).bytes()) || !bytes.Contains(got, []byte(`no object named "nope"`)) {
 		t.Errorf("bootstrap of an unknown name: got %q", got)
 	}
+
+	// A method asked for many times is one problem, not one per asking
+	// (each would repeat the interface's name).
+	dup := msg(5).u(3).s("calc").s("wire.Calc").u(10_000)
+	for range 10_000 {
+		dup.s("Add").s("func(string) error")
+	}
+	p.send(dup)
+	if got := p.next(); !bytes.HasPrefix(got, msg(2).u(3).byte1(1).bytes()) || bytes.Count(got, []byte("Add is")) != 1 {
+		t.Errorf("bootstrap asking for Add 10,000 times: got %d bytes naming Add %d times; want it once", len(got), bytes.Count(got, []byte("Add is")))
+	}
+
+	// An interface name over 64 KiB is not a Go interface's: the peer
+	// broke the protocol.
+	p.send(msg(5).u(4).s("calc").s(strings.Repeat("x", 65<<10)).u(0))
+	testutil.Receive(t, p.conn.Done(), 10*time.Second, "the Conn still runs after a Dispense naming an interface of 65 KiB")
+	if err := p.conn.Err(); err == nil || !strings.Contains(err.Error(), "interface of 66560 bytes") {
+		t.Errorf("the Conn ended with %v; want the interface name's length named", err)
+	}
 }
 
 func TestWireCancelAndDeadline(t *testing.T) {
