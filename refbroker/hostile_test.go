@@ -295,23 +295,30 @@ func TestMaxImports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	func() { // the first 60 are held only in here
-		got, err := m.Many(60)
-		if err != nil || len(got) != 60 {
-			t.Fatalf("Many(60) = %d, %v", len(got), err)
-		}
-		if _, err := m.Many(60); err == nil || !strings.Contains(err.Error(), "already holds 100 of the other side's objects, its limit (Options.MaxImports)") {
-			t.Fatalf("Many(60) with 61 held = %v; want the limit named", err)
-		}
-		if n := client.Stats().Imports; n > 100 {
-			t.Errorf("%d imports held; want at most 100", n)
-		}
-		runtime.KeepAlive(got)
-	}()
+	holdPastLimit(t, m, "already holds 100 of the other side's objects, its limit (Options.MaxImports)", 100, func() int { return client.Stats().Imports })
 	testutil.Eventually(t, "the dropped proxies to be released", func() bool { return client.Stats().Imports <= 1 })
 	if got, err := m.Many(90); err != nil || len(got) != 90 {
 		t.Errorf("Many(90) after the release = %d, %v", len(got), err)
 	}
+}
+
+// holdPastLimit has m hand out 60 objects and then 60 more, past a limit
+// of 100 references: the second call must fail naming the limit (want),
+// with at most atMost references counted (count) while the first 60 are
+// held; they are dropped when it returns.
+func holdPastLimit(t *testing.T, m manyMaker, want string, atMost int, count func() int) {
+	t.Helper()
+	got, err := m.Many(60)
+	if err != nil || len(got) != 60 {
+		t.Fatalf("Many(60) = %d, %v", len(got), err)
+	}
+	if _, err := m.Many(60); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Many(60) with 61 references = %v; want the limit named (%q)", err, want)
+	}
+	if n := count(); n > atMost {
+		t.Errorf("%d references counted after the refused answer; want at most %d", n, atMost)
+	}
+	runtime.KeepAlive(got)
 }
 
 // TestMaxExports: the peer holds at most MaxExports of a side's objects: a
@@ -324,19 +331,8 @@ func TestMaxExports(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	func() { // the first 60 are held only in here
-		got, err := m.Many(60)
-		if err != nil || len(got) != 60 {
-			t.Fatalf("Many(60) = %d, %v", len(got), err)
-		}
-		if _, err := m.Many(60); err == nil || !strings.Contains(err.Error(), "already holds 100 of this side's objects, the limit (Options.MaxExports)") {
-			t.Fatalf("Many(60) with 61 exported = %v; want the limit named", err)
-		}
-		if n := server.Stats().Exports; n != 61 {
-			t.Errorf("%d exports after the refused answer; want the 61 held", n)
-		}
-		runtime.KeepAlive(got)
-	}()
+	// Nothing the refused answer exported stays: 61, the root and 60.
+	holdPastLimit(t, m, "already holds 100 of this side's objects, the limit (Options.MaxExports)", 61, func() int { return server.Stats().Exports })
 	testutil.Eventually(t, "the dropped proxies to be released", func() bool {
 		runtime.GC()
 		return server.Stats().Exports == 1
