@@ -92,9 +92,8 @@ func (t *exportTable) clear() map[uint64]*export {
 }
 
 // addExport enters x into the export table, or counts one more send of the
-// export with the same key, and returns its ID.
-// addExport adds x to the exports, or counts one more send of the export
-// with its key. A new export past Options.MaxExports is refused.
+// export with the same key (entered meanwhile), and returns its ID. A new
+// export past Options.MaxExports is refused.
 func (c *Conn) addExport(x *export) (uint64, error) {
 	var id uint64
 	full := false
