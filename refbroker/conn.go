@@ -384,17 +384,9 @@ func (g *gate) wait(ctx context.Context, done <-chan struct{}) bool {
 	if g.opened.Load() {
 		return true
 	}
-	var ctxDone <-chan struct{}
-	if ctx != nil {
-		ctxDone = ctx.Done()
-	}
-	select {
-	case <-g.ch:
-		g.opened.Store(true)
-		return true
-	case <-done:
-		return false
-	case <-ctxDone:
+	if awaitClosed(g.ch, ctx, done) != nil {
 		return false
 	}
+	g.opened.Store(true)
+	return true
 }

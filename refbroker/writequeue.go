@@ -96,7 +96,7 @@ func (c *Conn) waitRoom(ctx context.Context) error {
 		}
 		room := q.roomChan()
 		q.Unlock()
-		if err := c.awaitRoom(room, ctx); err != nil {
+		if err := awaitClosed(room, ctx, c.done); err != nil {
 			return err
 		}
 	}
@@ -110,18 +110,19 @@ func (q *writeQueue) roomChan() chan struct{} {
 	return q.room
 }
 
-// awaitRoom waits for room to be closed, ctx to end or the connection to.
-func (c *Conn) awaitRoom(room chan struct{}, ctx context.Context) error {
+// awaitClosed waits for ch to be closed: it returns ctx's error if ctx
+// (nil: none) ends first, ErrDisconnected if done closes.
+func awaitClosed(ch <-chan struct{}, ctx context.Context, done <-chan struct{}) error {
 	var ctxDone <-chan struct{}
 	if ctx != nil {
 		ctxDone = ctx.Done()
 	}
 	select {
-	case <-room:
+	case <-ch:
 		return nil
 	case <-ctxDone:
 		return ctx.Err()
-	case <-c.done:
+	case <-done:
 		return ErrDisconnected
 	}
 }
@@ -155,7 +156,7 @@ func (c *Conn) write(frame []byte, ctx context.Context, full int) (queued bool, 
 		}
 		room := q.roomChan()
 		q.Unlock()
-		if err := c.awaitRoom(room, ctx); err != nil {
+		if err := awaitClosed(room, ctx, c.done); err != nil {
 			return false, err
 		}
 		q.Lock()
