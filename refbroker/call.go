@@ -14,8 +14,9 @@ import (
 // callTable holds our calls awaiting their return, by sequence number.
 // Its methods assume the connection's mutex (see state).
 type callTable struct {
-	seq   uint64 // the last sequence number given out
-	bySeq map[uint64]*pendingCall
+	seq     uint64 // the last sequence number given out
+	bySeq   map[uint64]*pendingCall
+	cancels []cancelOut // cancels of calls in bySeq, waiting for the flusher (context.go)
 }
 
 func (t *callTable) init() { t.bySeq = make(map[uint64]*pendingCall) }
@@ -51,7 +52,31 @@ func (t *callTable) takeAll() []*pendingCall {
 		all = append(all, p)
 	}
 	clear(t.bySeq)
+	t.cancels = nil
 	return all
+}
+
+// queueCancel queues k for the flusher, if its call still waits for its
+// return, and reports whether it did.
+func (t *callTable) queueCancel(k cancelOut) bool {
+	if t.bySeq[k.seq] == nil {
+		return false
+	}
+	t.cancels = append(t.cancels, k)
+	return true
+}
+
+// takeCancels returns the queued cancels whose calls still wait for their
+// return, and empties the queue.
+func (t *callTable) takeCancels() []cancelOut {
+	out := t.cancels[:0:0]
+	for _, k := range t.cancels {
+		if t.bySeq[k.seq] != nil {
+			out = append(out, k)
+		}
+	}
+	t.cancels = nil
+	return out
 }
 
 // pendingCall is a call of ours awaiting its return.
@@ -185,7 +210,7 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 		if queued && ctx != nil && err == ctx.Err() {
 			// The call is on its way and will run: tell the peer its caller
 			// gave up, and decode its return when it comes.
-			go c.sendCancel(seq, ctx)
+			c.cancelLater(seq, ctx)
 			c.abandon(seq, p)
 			return err
 		}
@@ -208,7 +233,7 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 	// this goroutine is busy (say, serving a callback of the same call).
 	stop := func() bool { return false }
 	if ctxDone != nil {
-		stop = context.AfterFunc(ctx, func() { c.sendCancel(seq, ctx) })
+		stop = context.AfterFunc(ctx, func() { c.cancelLater(seq, ctx) })
 	}
 	var r reply
 	got := true
@@ -225,7 +250,7 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 		// ctx.Done closes before AfterFunc's func is started, so stopping
 		// it here can win the race: then the cancel is ours to send.
 		if stop() {
-			go c.sendCancel(seq, ctx)
+			c.cancelLater(seq, ctx)
 		}
 		c.abandon(seq, p)
 		return ctx.Err()

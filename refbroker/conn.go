@@ -130,12 +130,12 @@ type Conn struct {
 	callsMade, callsServed, callsRefused atomic.Uint64
 	unknownReturns                       atomic.Uint64 // returns for no call of ours (deliver)
 
-	building     chan struct{}  // messages being built (Conn.admit); capacity maxBuilding
-	releaseReady chan struct{}  // wakes the release flusher; capacity 1
-	done         chan struct{}  // closed when the connection has ended
-	serveGate    gate           // Options.ServeAfter
-	callGate     gate           // Options.CallAfter
-	workers      sync.WaitGroup // the reader while it reads, the watchdog and the release flusher
+	building   chan struct{}  // messages being built (Conn.admit); capacity maxBuilding
+	flushReady chan struct{}  // wakes the flusher of releases and cancels; capacity 1
+	done       chan struct{}  // closed when the connection has ended
+	serveGate  gate           // Options.ServeAfter
+	callGate   gate           // Options.CallAfter
+	workers    sync.WaitGroup // the reader while it reads, the watchdog and the flusher
 }
 
 // state is what the connection's mutex guards. Code reaches it only
@@ -167,20 +167,20 @@ func (c *Conn) locked(f func(s *state)) {
 // closes it when the connection ends.
 func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 	c := &Conn{
-		rwc:          rwc,
-		log:          opts.Logger,
-		roots:        opts.Roots,
-		maxMsg:       opts.MaxMessageSize,
-		maxCalls:     opts.MaxConcurrentCalls,
-		maxQueue:     opts.MaxQueuedBytes,
-		maxImps:      opts.MaxImports,
-		maxExps:      opts.MaxExports,
-		sides:        sides{here: opts.Side, there: opts.PeerSide},
-		building:     make(chan struct{}, maxBuilding),
-		announceMu:   make(ctxMutex, 1),
-		describeMu:   make(ctxMutex, 1),
-		releaseReady: make(chan struct{}, 1),
-		done:         make(chan struct{}),
+		rwc:        rwc,
+		log:        opts.Logger,
+		roots:      opts.Roots,
+		maxMsg:     opts.MaxMessageSize,
+		maxCalls:   opts.MaxConcurrentCalls,
+		maxQueue:   opts.MaxQueuedBytes,
+		maxImps:    opts.MaxImports,
+		maxExps:    opts.MaxExports,
+		sides:      sides{here: opts.Side, there: opts.PeerSide},
+		building:   make(chan struct{}, maxBuilding),
+		announceMu: make(ctxMutex, 1),
+		describeMu: make(ctxMutex, 1),
+		flushReady: make(chan struct{}, 1),
+		done:       make(chan struct{}),
 	}
 	c.serveGate.init(opts.ServeAfter)
 	c.callGate.init(opts.CallAfter)
@@ -206,7 +206,7 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 	c.initReader(rwc, !opts.NoSpin)
 	c.workers.Add(2)
 	go c.readLoop()
-	go c.flushReleases()
+	go c.flushControl()
 	return c
 }
 

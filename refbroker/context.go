@@ -38,27 +38,63 @@ func writeContext(e *encoder, ctx context.Context, hasCtx bool) {
 	}
 }
 
-// sendCancel tells the peer that the context of our call seq ended, and
-// why.
-func (c *Conn) sendCancel(seq uint64, ctx context.Context) {
-	e := c.newEncoder()
-	e.byte1(msgCancel)
-	e.uvarint(seq)
+// cancelLater queues a cancel telling the peer that the context of our call
+// seq ended, for the flusher (release.go) to send. The caller does not wait
+// for room in the write queue: a caller whose context ends returns at once,
+// and callers giving up on a peer that does not read leave an entry each
+// in the call table, not a goroutine each.
+func (c *Conn) cancelLater(seq uint64, ctx context.Context) {
 	err, cause := ctx.Err(), context.Cause(ctx)
-	if err == context.DeadlineExceeded {
+	if cause == err {
+		cause = nil
+	}
+	queued := false
+	c.locked(func(s *state) { queued = s.calls.queueCancel(cancelOut{seq: seq, err: err, cause: cause}) })
+	if queued {
+		c.wakeFlusher()
+	}
+}
+
+// cancelOut is a cancel waiting to be sent: the call, and how its
+// caller's context ended (err) and why (cause, if other than err).
+type cancelOut struct {
+	seq        uint64
+	err, cause error
+}
+
+// sendCancels sends the queued cancels, one message each, in the order
+// the calls were given up. A cancel whose call's return has come since is
+// dropped: the peer is done with that call.
+func (c *Conn) sendCancels() {
+	for {
+		var batch []cancelOut
+		c.locked(func(s *state) { batch = s.calls.takeCancels() })
+		if len(batch) == 0 {
+			return
+		}
+		for _, k := range batch {
+			if c.send(cancelMessage(c.newEncoder(), k)) != nil {
+				return // the connection ended
+			}
+		}
+	}
+}
+
+// cancelMessage encodes k into e.
+func cancelMessage(e *encoder, k cancelOut) *encoder {
+	e.byte1(msgCancel)
+	e.uvarint(k.seq)
+	if k.err == context.DeadlineExceeded {
 		e.byte1(reasonDeadline)
 	} else {
 		e.byte1(reasonCanceled)
 	}
-	if cause == err {
-		cause = nil
-	}
 	m := e.mark()
-	if errCodec.encode(e, reflectError(cause)) != nil {
+	if errCodec.encode(e, reflectError(k.cause)) != nil {
 		e.reset(m)
 		e.byte1(errTagNil) // a cause that cannot be sent is left out
 	}
-	_ = c.send(e)
+	return e
 }
 
 // readCancel reads a cancel message after its seq and ends the context of

@@ -173,10 +173,11 @@
 // call.go (outgoing calls and their
 // returns), serve.go (incoming calls and replies), context.go (contexts
 // across the wire), bootstrap.go (Dispense), export.go and import.go (the two
-// reference tables), release.go (releases and the decode order they wait
-// for), typeinfo.go (type info and the nested contract check), layout.go,
-// layoutplan.go and layouttable.go (struct layouts: describing them, and
-// decoding by field name when the two sides' differ), ref.go (Ref,
+// reference tables), release.go (releases, the decode order they wait
+// for, and the flusher that sends them and cancels), typeinfo.go (type
+// info and the nested contract check), layout.go, layoutplan.go and
+// layouttable.go (struct layouts: describing them, and decoding by field
+// name when the two sides' differ), ref.go (Ref,
 // Invoke, func proxies, Release), and the type layer: classify.go (how a
 // type crosses), codec.go and composite.go (value codecs), plan.go (call
 // plans), contract.go (contract checks); errwire.go (errors on the wire),

@@ -186,9 +186,6 @@ func (c *Conn) dropImport(id, gen uint64) {
 		}
 	})
 	if queued {
-		select {
-		case c.releaseReady <- struct{}{}:
-		default:
-		}
+		c.wakeFlusher()
 	}
 }

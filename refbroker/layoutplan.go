@@ -231,10 +231,7 @@ func (c *Conn) skipRef(d *decoder) {
 			}
 		})
 		if queued {
-			select {
-			case c.releaseReady <- struct{}{}:
-			default:
-			}
+			c.wakeFlusher()
 		}
 	default:
 		if d.err == nil {

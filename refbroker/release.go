@@ -96,30 +96,47 @@ func (s *state) applyReleases(items []release) (unknown []uint64) {
 	return unknown
 }
 
-// flushReleases sends queued releases in batches. Cleanups only queue, so
-// they never block on I/O.
-func (c *Conn) flushReleases() {
+// flushControl sends, in the background, the messages that must not make their
+// sender wait for room in the write queue: queued releases, in batches
+// (cleanups only queue, so they never block on I/O), and the cancels of
+// calls whose callers gave up (context.go). One goroutine a connection does
+// this, however many wait to be sent while the peer does not read.
+func (c *Conn) flushControl() {
 	defer c.workers.Done()
 	for {
 		select {
 		case <-c.done:
 			return
-		case <-c.releaseReady:
+		case <-c.flushReady:
 		}
-		var batch []release
-		c.locked(func(s *state) { batch = s.releases.takeOut() })
-		if len(batch) == 0 {
-			continue
-		}
-		e := c.newEncoder()
-		e.byte1(msgRelease)
-		e.uvarint(uint64(len(batch)))
-		for _, r := range batch {
-			e.uvarint(r.id)
-			e.uvarint(r.count)
-		}
-		_ = c.send(e)
+		c.sendReleases()
+		c.sendCancels()
 	}
+}
+
+// wakeFlusher tells the flusher there is something to send.
+func (c *Conn) wakeFlusher() {
+	select {
+	case c.flushReady <- struct{}{}:
+	default:
+	}
+}
+
+// sendReleases sends the queued releases in one message.
+func (c *Conn) sendReleases() {
+	var batch []release
+	c.locked(func(s *state) { batch = s.releases.takeOut() })
+	if len(batch) == 0 {
+		return
+	}
+	e := c.newEncoder()
+	e.byte1(msgRelease)
+	e.uvarint(uint64(len(batch)))
+	for _, r := range batch {
+		e.uvarint(r.id)
+		e.uvarint(r.count)
+	}
+	_ = c.send(e)
 }
 
 // beginDecode gives m its place in the decode order; finish ends it.

@@ -1,10 +1,13 @@
 package refbroker_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +106,99 @@ func TestCallJSONContext(t *testing.T) {
 	infos, err := client.DescribeContext(context.Background())
 	if err != nil || len(infos) != 1 || infos[0].Name != "blocker" {
 		t.Errorf("DescribeContext = %+v, %v; want the blocker", infos, err)
+	}
+}
+
+// Waiter is a contract whose one method waits on its caller's context.
+type Waiter interface {
+	Wait(ctx context.Context) error
+}
+
+type waiterProxy struct{ *refbroker.Ref }
+
+func (p waiterProxy) Wait(ctx context.Context) error { return p.Invoke("Wait", []any{ctx}) }
+
+func init() {
+	refbroker.RegisterInterface[Waiter](func(r *refbroker.Ref) Waiter { return waiterProxy{r} })
+}
+
+// TestCancelsOfAPeerThatDoesNotRead: callers that give up on a peer that
+// has stopped reading return at their deadline and leave nothing running
+// behind them (the cancels their peer must hear wait in a queue, not in a
+// goroutine each), and when the peer reads again, every call it was sent
+// is followed by its cancel, with the caller's reason and cause. The
+// causes here are longer than the calls: their cancels do not fit in the
+// part of the write queue that calls leave free.
+func TestCancelsOfAPeerThatDoesNotRead(t *testing.T) {
+	a, b := net.Pipe()
+	c := refbroker.NewConn(a, refbroker.Options{MaxQueuedBytes: 4096, Logger: testutil.Logger(t, "conn")})
+	t.Cleanup(func() { b.Close(); c.Close() })
+	p := &rawPeer{t: t, conn: c, w: b, r: bufio.NewReader(b)}
+
+	wc := make(chan Waiter, 1)
+	go func() {
+		w, err := refbroker.Dispense[Waiter](c, "waiter")
+		if err != nil {
+			t.Error(err)
+		}
+		wc <- w
+	}()
+	req := p.next()
+	seq, n := binary.Uvarint(req[1:])
+	if req[0] != 5 || n <= 0 {
+		t.Fatalf("got % x; want a bootstrap", req)
+	}
+	p.send(msg(2).u(seq).byte1(0).byte1(1).u(7).u(0)) // our export 7, as the root
+	w := testutil.Receive(t, wc, 10*time.Second, "Dispense not answered")
+
+	// From now on the peer reads nothing: the first call's frame stays
+	// half written in the pipe, the next ones fill the write queue, the
+	// rest wait for room until their deadline.
+	before := runtime.NumGoroutine()
+	const callers = 1000
+	cause := errors.New("the health check gave up: " + strings.Repeat("the plugin does not answer; ", 8))
+	errc := make(chan error, callers)
+	for range callers {
+		go func() {
+			ctx, cancel := context.WithTimeoutCause(context.Background(), 50*time.Millisecond, cause)
+			defer cancel()
+			errc <- w.Wait(ctx)
+		}()
+	}
+	for range callers {
+		err := testutil.Receive(t, errc, 10*time.Second, "a call still waits 10 s after its 50 ms deadline")
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("a call to a peer that does not read = %v; want context.DeadlineExceeded", err)
+		}
+	}
+	testutil.Eventually(t, "the goroutines of calls given up to end", func() bool {
+		return runtime.NumGoroutine() <= before+5
+	})
+
+	// The peer reads again: each call it gets is cancelled, as a deadline.
+	calls, cancels := map[uint64]bool{}, map[uint64]bool{}
+	for len(calls) == 0 || len(cancels) < len(calls) {
+		f := p.next()
+		seq, n := binary.Uvarint(f[1:])
+		if n <= 0 {
+			t.Fatalf("frame % x has no call number", f)
+		}
+		switch f[0] {
+		case 1:
+			calls[seq] = true
+		case 3:
+			if !calls[seq] || cancels[seq] {
+				t.Fatalf("cancel of call %d: not one sent, or cancelled twice", seq)
+			}
+			if f[1+n] != 2 || !bytes.Contains(f, []byte(cause.Error())) {
+				t.Fatalf("cancel % x; want reason 2 (deadline exceeded) and the cause %q", f, cause)
+			}
+			cancels[seq] = true
+		default:
+			t.Fatalf("got % x; want calls and their cancels", f)
+		}
+	}
+	if len(calls) < 10 {
+		t.Errorf("only %d calls were sent before the queue filled; the test wants the queue full", len(calls))
 	}
 }
