@@ -35,10 +35,11 @@ type Manager struct {
 }
 
 type managed struct {
-	path     string
-	client   *Client
-	failures int       // restarts that failed in a row
-	nextTry  time.Time // no restart before this
+	path       string
+	client     *Client
+	failures   int           // restarts that failed in a row
+	nextTry    time.Time     // no restart before this
+	restarting chan struct{} // closed when the restart in progress ends; nil if none
 }
 
 // ManagerOption configures a Manager.
@@ -158,12 +159,23 @@ func (m *Manager) LoadAs(name, path string) error {
 // start loads the plugin at path as name, ended at once if the Manager is
 // closed meanwhile.
 func (m *Manager) start(name, path string) (*Client, error) {
-	c, err := LoadContext(m.ctx, path, append(slices.Clone(m.loadOpts), withName(name))...)
-	if err != nil && errors.Is(err, context.Canceled) {
+	return m.startContext(context.Background(), name, path)
+}
+
+// startContext is start that also ends the start when ctx ends.
+func (m *Manager) startContext(ctx context.Context, name, path string) (*Client, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(m.ctx, func() { cancel(errManagerClosed) })
+	defer stop()
+	c, err := LoadContext(ctx, path, append(slices.Clone(m.loadOpts), withName(name))...)
+	if err != nil && errors.Is(context.Cause(ctx), errManagerClosed) {
 		return nil, fmt.Errorf("host: Manager.Load(%s): the manager was closed while the plugin started", path)
 	}
 	return c, err
 }
+
+var errManagerClosed = errors.New("the manager was closed")
 
 // Unload ends the plugin named name and forgets it: later calls through
 // its proxies fail with refbroker.ErrDisconnected, and the name is free
@@ -206,48 +218,82 @@ func (m *Manager) names() []string {
 }
 
 // Client returns the running client of plugin, restarting it first if it
-// died and the Manager restarts plugins.
+// died and the Manager restarts plugins. It is ClientContext without a
+// deadline: a restart is bounded by the start timeout.
 func (m *Manager) Client(plugin string) (*Client, error) {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return nil, fmt.Errorf("host: plugin %s: the manager is closed", plugin)
-	}
-	mp := m.plugins[plugin]
-	if mp == nil || mp.client == nil {
-		m.mu.Unlock()
-		return nil, fmt.Errorf("host: no plugin named %s is loaded (loaded: %v)", plugin, m.names())
-	}
-	c := mp.client
-	if !c.dead() {
-		m.mu.Unlock()
-		return c, nil
-	}
-	if !m.restart {
-		m.mu.Unlock()
-		return nil, fmt.Errorf("host: plugin %s has exited (hint: host.Restart restarts plugins that die)", plugin)
-	}
-	if wait := time.Until(mp.nextTry); wait > 0 {
-		m.mu.Unlock()
-		return nil, fmt.Errorf("host: plugin %s has exited and its last restart failed; next try in %v", plugin, wait.Round(time.Millisecond))
-	}
-	mp.nextTry = time.Now().Add(m.backoff) // restarts of this plugin wait for this one
-	m.mu.Unlock()
+	return m.ClientContext(context.Background(), plugin)
+}
 
+// ClientContext is Client that gives up when ctx ends: a restart it
+// started is ended at once (and the next caller may start one without
+// waiting for the back-off: the plugin did not fail), and a caller that
+// finds a restart in progress waits for it no longer than ctx.
+func (m *Manager) ClientContext(ctx context.Context, plugin string) (*Client, error) {
+	for {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return nil, fmt.Errorf("host: plugin %s: the manager is closed", plugin)
+		}
+		mp := m.plugins[plugin]
+		if mp == nil || mp.client == nil {
+			m.mu.Unlock()
+			return nil, fmt.Errorf("host: no plugin named %s is loaded (loaded: %v)", plugin, m.names())
+		}
+		if mp.restarting != nil { // another caller restarts it: wait for that
+			done := mp.restarting
+			m.mu.Unlock()
+			select {
+			case <-done:
+				continue
+			case <-ctx.Done():
+				return nil, fmt.Errorf("host: plugin %s is being restarted: %w", plugin, context.Cause(ctx))
+			}
+		}
+		c := mp.client
+		if !c.dead() {
+			m.mu.Unlock()
+			return c, nil
+		}
+		if !m.restart {
+			m.mu.Unlock()
+			return nil, fmt.Errorf("host: plugin %s has exited (hint: host.Restart restarts plugins that die)", plugin)
+		}
+		if wait := time.Until(mp.nextTry); wait > 0 {
+			m.mu.Unlock()
+			return nil, fmt.Errorf("host: plugin %s has exited and its last restart failed; next try in %v", plugin, wait.Round(time.Millisecond))
+		}
+		mp.restarting = make(chan struct{})
+		m.mu.Unlock()
+		return m.restartPlugin(ctx, plugin, mp, c)
+	}
+}
+
+// restartPlugin starts plugin again in place of its dead client c. The
+// caller has marked mp as restarting; other callers wait for the end.
+func (m *Manager) restartPlugin(ctx context.Context, plugin string, mp *managed, c *Client) (*Client, error) {
 	m.log.Warn("plugin exited; restarting it", "plugin", plugin, "path", mp.path)
 	c.Close()
-	nc, err := m.start(plugin, mp.path)
+	nc, err := m.startContext(ctx, plugin, mp.path)
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err != nil {
+	close(mp.restarting)
+	mp.restarting = nil
+	switch {
+	case err != nil && m.closed:
+		return nil, err
+	case err != nil && ctx.Err() != nil:
+		// The caller gave up, not the plugin: no back-off for the next.
+		m.log.Warn("restarting plugin abandoned by its caller", "plugin", plugin, "error", context.Cause(ctx))
+		return nil, fmt.Errorf("host: restarting plugin %s: %w", plugin, context.Cause(ctx))
+	case err != nil:
 		mp.failures++
 		delay := min(m.backoff<<min(mp.failures-1, 30), m.maxDelay)
 		mp.nextTry = time.Now().Add(delay)
 		m.log.Error("restarting plugin failed", "plugin", plugin, "error", err, "next_try_in", delay)
 		return nil, fmt.Errorf("restarting plugin %s: %w", plugin, err)
-	}
-	if m.closed || m.plugins[plugin] != mp {
+	case m.closed || m.plugins[plugin] != mp:
 		nc.Close()
 		return nil, fmt.Errorf("host: plugin %s: the manager was closed, or the plugin unloaded, meanwhile", plugin)
 	}
@@ -266,10 +312,10 @@ func DispenseFrom[T any](m *Manager, plugin, name string) (T, error) {
 }
 
 // DispenseFromContext is DispenseFrom that gives up when ctx ends before
-// the plugin answers (see DispenseContext). A restart it needs first is
-// bounded by the start timeout.
+// the plugin answers (see DispenseContext), or before a restart it needs
+// first is done (see ClientContext).
 func DispenseFromContext[T any](ctx context.Context, m *Manager, plugin, name string) (T, error) {
-	c, err := m.Client(plugin)
+	c, err := m.ClientContext(ctx, plugin)
 	if err != nil {
 		var zero T
 		return zero, err

@@ -174,6 +174,61 @@ func TestManagerRestart(t *testing.T) {
 	})
 }
 
+// TestManagerClientContext: a restart is bounded by the caller's context
+// (the plugin's new process is ended when it ends), a caller finding a
+// restart in progress waits for it no longer than its own context, and a
+// restart its caller gave up on costs the next caller no back-off.
+func TestManagerClientContext(t *testing.T) {
+	dir := pluginDir(t, "svcplugin")
+	var logs testutil.Buffer
+	logger := hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs})
+	m := host.NewManager(host.LoadOptions(host.WithLogger(logger), host.WithStartTimeout(time.Minute)), host.Restart(time.Minute, time.Hour))
+	defer m.Close()
+	if err := m.Load(filepath.Join(dir, "svcplugin")); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := host.DispenseFrom[contract.Service](m, "svcplugin", "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The plugin dies, and its binary is now one that never starts.
+	c, err := m.Client("svcplugin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, filepath.Join(bin, "hangs"), filepath.Join(dir, "svcplugin"))
+	svc.Exit(1)
+	testutil.Eventually(t, "the plugin's exit to be seen", c.Exited)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := host.DispenseFromContext[contract.Service](ctx, m, "svcplugin", "svc")
+		first <- err
+	}()
+	testutil.Eventually(t, "the restart to begin", func() bool { return strings.Contains(logs.String(), "restarting it") })
+	wctx, wcancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer wcancel()
+	if _, err := m.ClientContext(wctx, "svcplugin"); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "being restarted") {
+		t.Errorf("ClientContext during another caller's restart = %v; want its deadline, naming the restart", err)
+	}
+	cancel()
+	err = testutil.Receive(t, first, 10*time.Second, "a restart still runs 10 s after its caller's context was cancelled")
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "restarting plugin svcplugin") {
+		t.Errorf("DispenseFromContext whose restart was cancelled = %v; want context.Canceled, naming the restart", err)
+	}
+
+	// No back-off (a minute here) for a restart the caller gave up on.
+	copyFile(t, filepath.Join(bin, "svcplugin"), filepath.Join(dir, "svcplugin"))
+	svc, err = host.DispenseFrom[contract.Service](m, "svcplugin", "svc")
+	if err != nil {
+		t.Fatalf("DispenseFrom after a cancelled restart = %v; want the plugin restarted at once", err)
+	}
+	if _, err := svc.Sum(1); err != nil {
+		t.Errorf("Sum through the restarted plugin = %v", err)
+	}
+}
+
 // TestManagerNamesAndUnload: LoadAs names plugins (two from one binary),
 // Unload ends one and frees its name, and Close ends a plugin still
 // starting at once.
