@@ -8,5 +8,6 @@
 // checksum, handshake cookie, TLS for Attach), protocol versions, the
 // transport, and the limits that bound what a plugin can make the host
 // hold: WithMaxMessageSize, WithMaxConcurrentCalls, WithMaxQueuedBytes,
-// WithMaxImports, WithMaxExports.
+// WithMaxImports, WithMaxExports; and WithCallTimeout, which bounds the
+// calls a plugin could otherwise hold for ever (methods without a context).
 package host

@@ -363,3 +363,66 @@ func TestMaxImportsBoundsTheHost(t *testing.T) {
 	}
 	runtime.KeepAlive(held)
 }
+
+// TestCallTimeoutBoundsAHungPlugin: with WithCallTimeout, a plugin that
+// hangs in a method without a context, or stops altogether, costs the
+// host's caller the timeout, not its goroutine for the plugin's life; the
+// error says which method and which bound; methods with a context keep
+// theirs (the plugin sees no deadline the caller did not set); and the
+// plugin is usable again once it answers.
+func TestCallTimeoutBoundsAHungPlugin(t *testing.T) {
+	c := load(t, "svcplugin", host.WithCallTimeout(300*time.Millisecond))
+	svc := dispenseSvc(t, c)
+
+	errc := make(chan error, 1)
+	go func() { errc <- svc.Block("stuck") }()
+	err := testutil.Receive(t, errc, 10*time.Second, "a call into a hung method still waits 10 s after its 300 ms call timeout")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "Service.Block") || !strings.Contains(err.Error(), "call timeout of 300ms") {
+		t.Errorf("Block past the call timeout = %v; want context.DeadlineExceeded, naming the method and the timeout", err)
+	}
+	if blocked, err := svc.Blocked("stuck"); err != nil || !blocked {
+		t.Errorf("Blocked = %v, %v; want the plugin still in Block, and answering", blocked, err)
+	}
+	if _, ok, err := svc.Deadline(context.Background()); err != nil || ok {
+		t.Errorf("Deadline(a context without one) = %v, %v; want none: the call timeout is the host's, not the plugin's deadline", ok, err)
+	}
+	if err := svc.Open("stuck"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "Block's late return to be taken in", func() bool { return c.Stats().Pending == 0 })
+
+	// A stopped plugin: each call returns at the timeout; then it runs on.
+	resume := stopPlugin(t, svc)
+	go func() { _, err := svc.Sum(1, 2); errc <- err }()
+	err = testutil.Receive(t, errc, 10*time.Second, "a call into a stopped plugin still waits 10 s after its 300 ms call timeout")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Sum into a stopped plugin = %v; want context.DeadlineExceeded", err)
+	}
+	resume()
+	if n, err := svc.Sum(1, 2); err != nil || n != 3 {
+		t.Errorf("Sum once the plugin runs again = %d, %v; want 3", n, err)
+	}
+}
+
+// stuckHost is a host object whose Ping waits until release is closed.
+type stuckHost struct{ release chan struct{} }
+
+func (h stuckHost) Ping(int) (int, error) { <-h.release; return 0, nil }
+
+// TestPluginCallTimeout: plugin.WithCallTimeout bounds the plugin's calls
+// into the host the same way: a host callback that hangs costs the plugin
+// the timeout, and the error the plugin returns says so, down to the host.
+func TestPluginCallTimeout(t *testing.T) {
+	c := load(t, "svcplugin", host.WithCmd(func(cmd *exec.Cmd) {
+		cmd.Env = append(cmd.Env, "REFPLUG_TEST_CALL_TIMEOUT=300ms")
+	}))
+	svc := dispenseSvc(t, c)
+	h := stuckHost{release: make(chan struct{})}
+	defer close(h.release)
+	errc := make(chan error, 1)
+	go func() { _, err := svc.Bounce(h, 1); errc <- err }()
+	err := testutil.Receive(t, errc, 10*time.Second, "the plugin's call into a hung host object still waits 10 s after its 300 ms call timeout")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "Host.Ping") || !strings.Contains(err.Error(), "call timeout of 300ms") {
+		t.Errorf("Bounce into a hung host = %v; want the plugin's context.DeadlineExceeded, naming Host.Ping and the timeout", err)
+	}
+}

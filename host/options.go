@@ -140,6 +140,20 @@ func WithMaxExports(n int) Option { return func(c *config) { c.limits.MaxExports
 // their context ends. Default: refbroker.DefaultMaxQueuedBytes (16 MiB).
 func WithMaxQueuedBytes(n int) Option { return func(c *config) { c.limits.MaxQueuedBytes = n } }
 
+// WithCallTimeout bounds each call the host makes into the plugin that
+// the caller cannot bound itself: calls of methods (and funcs) that take
+// no context.Context, and Dispense, Describe and CallJSON (their
+// …Context forms take the caller's context instead). A plugin that hangs
+// in such a method, or stops, then costs the caller d, not its
+// goroutine for the plugin's life: the call returns an error wrapping
+// context.DeadlineExceeded that names the method and the timeout (or,
+// for a method whose last result is a registered failure type, that
+// failure). Methods that take a context are bounded by it alone, so a
+// Watch(ctx, …) that runs until cancelled is not cut short. Set d above
+// the longest such call, callbacks included. Default: 0, no bound
+// (refbroker.Options.CallTimeout).
+func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.limits.CallTimeout = d } }
+
 // WithoutSpinning keeps the host's reads on this plugin's connection from
 // spinning: by default a caller alone waiting for its return or its
 // callbacks tries the socket again for up to 50 µs before its thread

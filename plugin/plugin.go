@@ -59,6 +59,13 @@ func WithMaxExports(n int) Option { return func(c *config) { c.limits.MaxExports
 // that is slow to read. Default: refbroker.DefaultMaxQueuedBytes (16 MiB).
 func WithMaxQueuedBytes(n int) Option { return func(c *config) { c.limits.MaxQueuedBytes = n } }
 
+// WithCallTimeout bounds each call the plugin makes into the host that
+// its caller cannot bound itself (a callback, or a method of a host
+// object, that takes no context.Context): past d it returns an error
+// wrapping context.DeadlineExceeded that names it. Default: 0, no bound
+// (refbroker.Options.CallTimeout; the host has host.WithCallTimeout).
+func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.limits.CallTimeout = d } }
+
 // WithoutSpinning keeps the plugin's reads from spinning: by default,
 // after serving a call while nothing else goes on, the plugin tries its
 // socket again for up to 50 µs before its thread sleeps, since the host's

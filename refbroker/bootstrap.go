@@ -20,7 +20,9 @@ import (
 // type reachable from its methods must be able to cross. The peer checks
 // that its object has every method of T with the same signature.
 func Dispense[T any](c *Conn, name string) (T, error) {
-	return DispenseContext[T](context.Background(), c, name)
+	ctx, cancel := c.noContext()
+	defer cancel()
+	return DispenseContext[T](ctx, c, name)
 }
 
 // DispenseContext is Dispense that gives up when ctx ends before the peer
@@ -35,10 +37,13 @@ func DispenseContext[T any](ctx context.Context, c *Conn, name string) (T, error
 // gaveUp names what was given up in an error that is ctx's own (the
 // caller's deadline or cancellation), and returns any other as it is.
 func gaveUp(ctx context.Context, what string, err error) error {
-	if err != nil && err == ctx.Err() {
-		return fmt.Errorf("refbroker: %s: %w", what, err)
+	if err == nil || err != ctx.Err() {
+		return err
 	}
-	return err
+	if d, ok := context.Cause(ctx).(callTimeout); ok {
+		return fmt.Errorf("refbroker: %s: %v (Options.CallTimeout): %w", what, d, err)
+	}
+	return fmt.Errorf("refbroker: %s: %w", what, err)
 }
 
 func dispense[T any](ctx context.Context, c *Conn, name string) (T, error) {

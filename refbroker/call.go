@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
+	"time"
 )
 
 // Outgoing calls: numbering them, sending them, and taking their returns.
@@ -115,6 +116,18 @@ func (c *Conn) call(ctx context.Context, target uint64, m *methodPlan, args, out
 			ctx = r.Context()
 		}
 	}
+	if !fp.ctx && ctx == nil && c.callTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = c.noContext()
+		defer cancel()
+		return gaveUp(ctx, m.full, c.callPlan(ctx, target, m, args, outs))
+	}
+	return c.callPlan(ctx, target, m, args, outs)
+}
+
+// callPlan is call once its context is known.
+func (c *Conn) callPlan(ctx context.Context, target uint64, m *methodPlan, args, outs []reflect.Value) error {
+	fp := m.plan
 	if err := c.awaitCallAfter(ctx, m.full); err != nil {
 		return err
 	}
@@ -139,6 +152,23 @@ func (c *Conn) call(ctx context.Context, target uint64, m *methodPlan, args, out
 		}
 		return nil
 	})
+}
+
+// noContext returns the context of a request made without one: it ends
+// after Options.CallTimeout, with a callTimeout as its cause, or never if
+// there is no call timeout.
+func (c *Conn) noContext() (context.Context, context.CancelFunc) {
+	if c.callTimeout <= 0 {
+		return context.Background(), func() {}
+	}
+	return context.WithTimeoutCause(context.Background(), c.callTimeout, callTimeout(c.callTimeout))
+}
+
+// callTimeout is the cause of a call ended by Options.CallTimeout.
+type callTimeout time.Duration
+
+func (d callTimeout) Error() string {
+	return fmt.Sprintf("no answer within the call timeout of %v", time.Duration(d))
 }
 
 // awaitCallAfter holds a call of this side's until Options.CallAfter is

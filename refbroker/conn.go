@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -66,6 +67,18 @@ type Options struct {
 	// is slow to read: a caller beyond it waits for room, and returns when
 	// its context ends. Default: DefaultMaxQueuedBytes (16 MiB).
 	MaxQueuedBytes int
+	// CallTimeout bounds each call this side makes that its caller cannot
+	// bound: a call of a method or func that takes no context.Context (nor
+	// an *http.Request, whose context it carries), and Dispense, Describe
+	// and CallJSON (their …Context forms take the caller's context
+	// instead). Past it, the call returns an error that wraps
+	// context.DeadlineExceeded and names the method and the timeout; the
+	// peer is told, as for any caller that gives up, and a return that
+	// comes later is taken in and dropped. Calls of methods that take a
+	// context are bounded by that context alone: a Watch(ctx, …) that runs
+	// until cancelled is not cut short. Default: 0, no bound (a peer that
+	// never answers holds such a call until the connection ends).
+	CallTimeout time.Duration
 	// NoSpin keeps this side's reads from spinning. By default, on a plain
 	// socket with more than one processor, a read that expects the next
 	// frame soon (a caller alone waiting for its return; the reader while
@@ -112,6 +125,8 @@ type Conn struct {
 	maxImps  int
 	maxExps  int
 	sides    sides
+
+	callTimeout time.Duration // Options.CallTimeout (call.go, noContext)
 
 	mu sync.Mutex
 	st state // guarded by mu: reached only through locked
@@ -167,20 +182,21 @@ func (c *Conn) locked(f func(s *state)) {
 // closes it when the connection ends.
 func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 	c := &Conn{
-		rwc:        rwc,
-		log:        opts.Logger,
-		roots:      opts.Roots,
-		maxMsg:     opts.MaxMessageSize,
-		maxCalls:   opts.MaxConcurrentCalls,
-		maxQueue:   opts.MaxQueuedBytes,
-		maxImps:    opts.MaxImports,
-		maxExps:    opts.MaxExports,
-		sides:      sides{here: opts.Side, there: opts.PeerSide},
-		building:   make(chan struct{}, maxBuilding),
-		announceMu: make(ctxMutex, 1),
-		describeMu: make(ctxMutex, 1),
-		flushReady: make(chan struct{}, 1),
-		done:       make(chan struct{}),
+		rwc:         rwc,
+		log:         opts.Logger,
+		roots:       opts.Roots,
+		maxMsg:      opts.MaxMessageSize,
+		maxCalls:    opts.MaxConcurrentCalls,
+		maxQueue:    opts.MaxQueuedBytes,
+		callTimeout: opts.CallTimeout,
+		maxImps:     opts.MaxImports,
+		maxExps:     opts.MaxExports,
+		sides:       sides{here: opts.Side, there: opts.PeerSide},
+		building:    make(chan struct{}, maxBuilding),
+		announceMu:  make(ctxMutex, 1),
+		describeMu:  make(ctxMutex, 1),
+		flushReady:  make(chan struct{}, 1),
+		done:        make(chan struct{}),
 	}
 	c.serveGate.init(opts.ServeAfter)
 	c.callGate.init(opts.CallAfter)

@@ -33,7 +33,11 @@ type MethodInfo struct {
 }
 
 // Describe lists the root objects the peer serves, with their methods.
-func (c *Conn) Describe() ([]ObjectInfo, error) { return c.DescribeContext(context.Background()) }
+func (c *Conn) Describe() ([]ObjectInfo, error) {
+	ctx, cancel := c.noContext()
+	defer cancel()
+	return c.DescribeContext(ctx)
+}
 
 // DescribeContext is Describe that returns ctx's error if ctx ends before
 // the peer answers.
@@ -63,7 +67,9 @@ func (c *Conn) describeRoots(ctx context.Context) ([]ObjectInfo, error) {
 // JSON value per result other than a final error, which it returns as the
 // error.
 func (c *Conn) CallJSON(object, method string, args ...json.RawMessage) ([]json.RawMessage, error) {
-	return c.CallJSONContext(context.Background(), object, method, args...)
+	ctx, cancel := c.noContext()
+	defer cancel()
+	return c.CallJSONContext(ctx, object, method, args...)
 }
 
 // CallJSONContext is CallJSON that returns ctx's error if ctx ends before

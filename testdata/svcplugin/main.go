@@ -7,7 +7,9 @@
 // garbage down its socket, as a broken or hostile plugin might; with
 // REFPLUG_TEST_HUGE_FRAME=FILE it serves as "hostile" a hugeFrame that
 // announces a frame it never finishes (and creates FILE once it has sent
-// the start of it). Once Serve returns it logs "svcplugin: served".
+// the start of it); with REFPLUG_TEST_CALL_TIMEOUT=D its calls into the
+// host are bounded by D (plugin.WithCallTimeout). Once Serve returns it
+// logs "svcplugin: served".
 package main
 
 import (
@@ -17,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/refplug/refplug/plugin"
 	"github.com/refplug/refplug/testdata/contract"
@@ -79,6 +82,10 @@ func main() {
 			}
 		}
 	}
-	plugin.Serve(roots)
+	var opts []plugin.Option
+	if d, err := time.ParseDuration(os.Getenv("REFPLUG_TEST_CALL_TIMEOUT")); err == nil {
+		opts = append(opts, plugin.WithCallTimeout(d))
+	}
+	plugin.Serve(roots, opts...)
 	plugin.Logger().Info("svcplugin: served")
 }
