@@ -103,19 +103,14 @@ type bootstrapReq struct {
 	want  [][2]string // (method, signature) pairs
 }
 
-// maxInterfaceName bounds the interface name a Dispense may give: it goes
-// into the name of each method granted, and into the errors.
-const maxInterfaceName = 64 << 10
-
-// readBootstrap reads a bootstrap message after its type byte.
+// readBootstrap reads a bootstrap message after its type byte. Its names
+// are bounded (maxName): the interface's goes into the name of each
+// method granted, and all of them into the errors.
 func readBootstrap(d *decoder) (*bootstrapReq, error) {
-	req := &bootstrapReq{seq: d.uvarint(), name: d.string(), iface: d.string()}
-	if len(req.iface) > maxInterfaceName {
-		return nil, malformed("a Dispense names an interface of %d bytes; at most %d", len(req.iface), maxInterfaceName)
-	}
+	req := &bootstrapReq{seq: d.uvarint(), name: d.name("a Dispense names an object"), iface: d.name("a Dispense names an interface")}
 	n := d.length(2)
 	for i := 0; i < n && d.err == nil; i++ {
-		req.want = append(req.want, [2]string{d.string(), d.string()})
+		req.want = append(req.want, [2]string{d.name("a Dispense names a method"), d.string()})
 	}
 	if d.err != nil {
 		return nil, d.err

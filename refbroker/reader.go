@@ -359,7 +359,7 @@ func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
 		}
 		return nil, c.serveRequest(seq, "Describe", nil, func() { c.serveDescribe(seq) })
 	case msgCallJSON:
-		seq, object, method := d.uvarint(), d.string(), d.string()
+		seq, object, method := d.uvarint(), d.name("a CallJSON names an object"), d.name("a CallJSON names a method")
 		n := d.length(1)
 		args := make([][]byte, 0, n)
 		for i := 0; i < n && d.err == nil; i++ {

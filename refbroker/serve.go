@@ -77,7 +77,7 @@ func (c *Conn) readCall(m *inbound) (*incoming, error) {
 	d := &m.d
 	in := &incoming{seq: d.uvarint(), m: m}
 	in.target = d.uvarint()
-	in.method = d.string()
+	in.method = d.name("a call names a method")
 	flag := d.byte1()
 	var remaining int64
 	if flag == ctxDeadline {

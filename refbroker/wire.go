@@ -386,6 +386,25 @@ func (d *decoder) bytes() []byte { return d.take(d.length(1)) }
 
 func (d *decoder) string() string { return string(d.bytes()) }
 
+// maxName bounds a name the peer gives in a request (a method, a root
+// object, an interface): names go into errors, logs and the names of the
+// methods a Dispense grants, so an unbounded one would let a peer make
+// this side build messages and strings many times the size of its own
+// (an error quotes a name, up to four bytes a byte). Go's names are far
+// shorter.
+const maxName = 64 << 10
+
+// name reads a string that is a name (see maxName): a longer one is
+// malformed, what saying what it names.
+func (d *decoder) name(what string) string {
+	b := d.bytes()
+	if len(b) > maxName {
+		d.fail(malformed("%s of %d bytes; at most %d", what, len(b), maxName))
+		return ""
+	}
+	return string(b)
+}
+
 // enter and leave track nesting; enter reports false past maxDepth.
 func (e *encoder) enter() bool { e.depth++; return e.depth <= maxDepth }
 func (e *encoder) leave()      { e.depth-- }

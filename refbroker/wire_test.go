@@ -348,6 +348,26 @@ func TestWireProtocolViolations(t *testing.T) {
 			t.Errorf("Err() = %v", err)
 		}
 	})
+	// Names go into errors (quoted: up to four bytes a byte) and into the
+	// names of granted methods: a peer must not be able to make them huge.
+	long := strings.Repeat("\x00", 64<<10+1)
+	for what, f := range map[string]func(id uint64) *frame{
+		"a call names a method":         func(id uint64) *frame { return msg(1).u(2).u(id).s(long).byte1(0) },
+		"a CallJSON names a method":     func(uint64) *frame { return msg(8).u(2).s("calc").s(long).u(0) },
+		"a Dispense names an object":    func(uint64) *frame { return msg(5).u(2).s(long).s("wire.Calc").u(0) },
+		"a Dispense names a method":     func(uint64) *frame { return msg(5).u(2).s("calc").s("wire.Calc").u(1).s(long).s("func()") },
+		"a Dispense names an interface": func(uint64) *frame { return msg(5).u(2).s("calc").s(long).u(0) },
+	} {
+		t.Run(what, func(t *testing.T) {
+			p := newRawPeer(t)
+			id := p.bootstrap(1, addSig)
+			p.send(f(id))
+			testutil.Receive(t, p.conn.Done(), 5*time.Second, "the connection took a name of 64 KiB + 1")
+			if err := p.conn.Err(); err == nil || !strings.Contains(err.Error(), what+" of 65537 bytes; at most 65536") {
+				t.Errorf("Err() = %v", err)
+			}
+		})
+	}
 	t.Run("type descriptions beyond the limit", func(t *testing.T) {
 		p := newRawPeer(t)
 		big := strings.Repeat("x", 1<<20)
