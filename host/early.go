@@ -37,11 +37,15 @@ type goPluginConn struct {
 // no round trip, and its server answers only once go-plugin's Serve has
 // pointed the plugin's os.Stdout and os.Stderr at its pipes, which the
 // plugin's methods must not run before (see gp.SocketSlot.StartEarlyPlain).
-func dialGoPlugin(client *goplugin.Client, ping bool) *goPluginConn {
+// Once made, its yamux session logs into yl.
+func dialGoPlugin(client *goplugin.Client, ping bool, yl *yamuxLines) *goPluginConn {
 	g := &goPluginConn{done: make(chan struct{})}
 	go func() {
 		defer close(g.done)
 		g.rpc, g.err = client.Client()
+		if g.err == nil {
+			yl.route(g.rpc)
+		}
 		if g.err == nil && ping {
 			if err := g.rpc.Ping(); err != nil {
 				g.rpc, g.err = nil, fmt.Errorf("go-plugin's ping: %w", err)
@@ -53,10 +57,9 @@ func dialGoPlugin(client *goplugin.Client, ping bool) *goPluginConn {
 
 // connectGoPlugin waits for go-plugin's connection to a plugin whose own
 // connection started early (gpc): it carries the plugin's stdout and
-// stderr, and the quit at Close (quit waits for it; so do the calls of a
-// plugin that started without TLS, which the plugin cannot hold itself).
-// Load does not wait for it: its TLS handshake, the bulk of it, overlaps
-// with the first calls. If it fails, the plugin died (its connection ends by itself,
+// stderr, and the quit at Close (quit waits for it; so do the first
+// calls, see open). Load does not wait for it: its TLS handshake, the
+// bulk of it, overlaps with Dispense. If it fails, the plugin died (its connection ends by itself,
 // saying so) or its go-plugin side does not answer the host that holds
 // its socket: the calls, which travel on the socket, go on, and Close,
 // with no quit to send, kills the process. If it is not made within the

@@ -185,9 +185,12 @@ func TestLoadContextCancel(t *testing.T) {
 }
 
 // A plugin that serves on its socket pair but never answers go-plugin's
-// connection (the handshake the host makes in the background stalls)
-// still serves calls, and Close ends it within Close's bound; left alone,
-// it is ended at the start timeout, and the host's log says why.
+// connection (the handshake the host makes in the background stalls):
+// Load and Dispense work; Exited and ExitStatus answer at once; Close
+// ends it within Close's bound. The host holds its calls until go-plugin's
+// connection is made (with TLS or without), so a call waits, and fails
+// once the start timeout has ended the plugin (it neither hangs nor runs),
+// and the host's log says why.
 func TestPluginWithMuteGoPluginSide(t *testing.T) {
 	mute := func(t *testing.T, opts ...host.Option) (*host.Client, *testutil.Buffer) {
 		dir := t.TempDir()
@@ -197,13 +200,12 @@ func TestPluginWithMuteGoPluginSide(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n, err := dispenseSvc(t, c).Sum(2, 3); err != nil || n != 5 {
-			t.Errorf("Sum = %d, %v; want 5", n, err)
-		}
+		t.Cleanup(func() { c.Close() })
 		return c, &logs
 	}
 	t.Run("Close", func(t *testing.T) {
 		c, _ := mute(t)
+		dispenseSvc(t, c)
 		// go-plugin holds its client's lock while its connection is being
 		// made, here until it gives up: Exited and ExitStatus must not wait
 		// for it.
@@ -223,42 +225,25 @@ func TestPluginWithMuteGoPluginSide(t *testing.T) {
 			t.Errorf("the plugin is still running after Close (%v)", st)
 		}
 	})
-	t.Run("start timeout", func(t *testing.T) {
-		c, logs := mute(t, host.WithStartTimeout(500*time.Millisecond))
-		defer c.Close()
-		testutil.Eventually(t, "the plugin to be ended at the start timeout", c.Exited)
-		if !strings.Contains(logs.String(), "not made within the start timeout") {
-			t.Errorf("the host's log does not say why the plugin was ended:\n%s", logs.String())
-		}
-	})
-	// Without TLS the host holds its calls until go-plugin's connection
-	// has answered: against a mute go-plugin side, Load and Dispense
-	// work, a call waits, and fails once the start timeout has ended the
-	// plugin; it neither hangs nor runs.
-	t.Run("without TLS", func(t *testing.T) {
-		dir := t.TempDir()
-		var logs testutil.Buffer
-		c, err := host.Load(filepath.Join(bin, "mutegp"), host.WithLogger(hclog.New(&hclog.LoggerOptions{Output: &logs})), host.WithAutoMTLS(false),
-			host.WithStartTimeout(time.Second), host.WithCmd(func(cmd *exec.Cmd) { cmd.Env = append(cmd.Env, "MUTEGP_DIR="+dir) }))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		svc := dispenseSvc(t, c)
-		done := make(chan error, 1)
-		go func() {
-			_, err := svc.Sum(2, 3)
-			done <- err
-		}()
-		err = testutil.Receive(t, done, 15*time.Second, "a call held for go-plugin's connection did not return after the start timeout")
-		if !errors.Is(err, refbroker.ErrDisconnected) {
-			t.Errorf("a call held for go-plugin's connection = %v; want ErrDisconnected once the plugin is ended", err)
-		}
-		testutil.Eventually(t, "the plugin to be ended at the start timeout", c.Exited)
-		if !strings.Contains(logs.String(), "not made within the start timeout") {
-			t.Errorf("the host's log does not say why the plugin was ended:\n%s", logs.String())
-		}
-	})
+	for name, tls := range map[string]bool{"start timeout": true, "start timeout without TLS": false} {
+		t.Run(name, func(t *testing.T) {
+			c, logs := mute(t, host.WithStartTimeout(time.Second), host.WithAutoMTLS(tls))
+			svc := dispenseSvc(t, c)
+			done := make(chan error, 1)
+			go func() {
+				_, err := svc.Sum(2, 3)
+				done <- err
+			}()
+			err := testutil.Receive(t, done, 15*time.Second, "a call held for go-plugin's connection did not return after the start timeout")
+			if !errors.Is(err, refbroker.ErrDisconnected) {
+				t.Errorf("a call held for go-plugin's connection = %v; want ErrDisconnected once the plugin is ended", err)
+			}
+			testutil.Eventually(t, "the plugin to be ended at the start timeout", c.Exited)
+			if !strings.Contains(logs.String(), "not made within the start timeout") {
+				t.Errorf("the host's log does not say why the plugin was ended:\n%s", logs.String())
+			}
+		})
+	}
 }
 
 // A plugin that announces a frame of almost 64 MiB (within the message

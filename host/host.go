@@ -69,11 +69,10 @@ type Client struct {
 // the plugin's stdout and stderr, and at Close the quit) is made in the
 // background once Load has returned; should it fail, the host logs why,
 // and Close kills the process rather than asking it to exit (not made
-// within the start timeout, it ends the plugin). Without TLS
-// (WithAutoMTLS(false)) the start is the same, except that the first calls
-// (not Dispense) wait for go-plugin's connection, which the plugin cannot
-// tell has been made; with WithReattachable the plugin is dispensed
-// through go-plugin, and Load waits for that.
+// within the start timeout, it ends the plugin); the first calls (not
+// Dispense) wait for it. Without TLS (WithAutoMTLS(false)) the start is
+// the same; with WithReattachable the plugin is dispensed through
+// go-plugin, and Load waits for that.
 //
 // The plugin runs as the leader of a process group of its own (on systems
 // that have them), and every process it starts is ended with it: when it
@@ -306,6 +305,7 @@ func (e *openError) Is(t error) bool { return t == e.stage }
 // (nil if the start failed) to end what was begun.
 func open(client *goplugin.Client, name string, log hclog.Logger, early *earlyStart, started func(), abort func(goplugin.ClientProtocol)) (*Client, error) {
 	var gpc *goPluginConn
+	yl := newYamuxLines(log, name)
 	if early != nil && early.plugin.MayStartEarly() {
 		_, err := client.Start()
 		started()
@@ -314,24 +314,24 @@ func open(client *goplugin.Client, name string, log hclog.Logger, early *earlySt
 			abort(nil)
 			return nil, &openError{stage: errStart, err: err}
 		}
-		// go-plugin's connection, on its way while the socket starts: the
-		// plugin holds the first calls until it arrives (gp.StartEarly).
-		// Without TLS the plugin cannot hold the first calls: the host does,
-		// until go-plugin's connection has answered a ping (callAfter).
+		// go-plugin's connection, on its way while the socket starts. The
+		// host holds its first calls (not Dispense) until it is made
+		// (gpReady): its yamux session then logs through the host's
+		// logger (yamuxLines) before a method can end the plugin under it.
+		// With TLS the plugin also holds them until its side is served
+		// (gp.StartEarly); without, which the plugin cannot tell, the
+		// connection is made only once it has answered a ping.
 		plain := early.plugin.MTLS == nil
-		gpc = dialGoPlugin(client, plain)
+		gpc = dialGoPlugin(client, plain, yl)
 		gpReady := make(chan struct{})
-		var callAfter <-chan struct{}
-		if plain {
-			callAfter = gpReady
-		}
-		conn, err := early.plugin.StartEarly(client.NegotiatedVersion(), callAfter)
+		conn, err := early.plugin.StartEarly(client.NegotiatedVersion(), gpReady)
 		if err != nil {
 			abort(nil)
 			return nil, &openError{stage: errConnect, err: err}
 		}
 		if conn != nil {
 			c := &Client{name: name, gp: client, conn: conn.Conn, transport: conn.Transport, early: conn.Early, gpReady: gpReady, log: log, endProc: func() {}}
+			yl.client.Store(c)
 			go c.connectGoPlugin(gpc, early.timeout, early.endProc)
 			return c, nil
 		}
@@ -344,6 +344,9 @@ func open(client *goplugin.Client, name string, log hclog.Logger, early *earlySt
 		rpcClient, err = gpc.rpc, gpc.err
 	} else {
 		rpcClient, err = client.Client()
+		if err == nil {
+			yl.route(rpcClient)
+		}
 	}
 	started()
 	if err != nil {
@@ -355,8 +358,10 @@ func open(client *goplugin.Client, name string, log hclog.Logger, early *earlySt
 		abort(rpcClient)
 		return nil, &openError{stage: errConnect, err: err}
 	}
-	c := raw.(*gp.Connection)
-	return &Client{name: name, gp: client, rpc: rpcClient, conn: c.Conn, transport: c.Transport, log: log, endProc: func() {}}, nil
+	conn := raw.(*gp.Connection)
+	c := &Client{name: name, gp: client, rpc: rpcClient, conn: conn.Conn, transport: conn.Transport, log: log, endProc: func() {}}
+	yl.client.Store(c)
+	return c, nil
 }
 
 // Transport says what carries the traffic between host and plugin:

@@ -397,7 +397,6 @@ func TestHostKilled(t *testing.T) {
 	}
 }
 
-// alive reports whether process pid exists and is not a zombie.
 // startHostProc starts testdata/hostproc, a host loading the named plugin,
 // and returns it and the plugin's process ID.
 func startHostProc(t *testing.T, plugin string) (*exec.Cmd, int) {
@@ -435,6 +434,7 @@ func readPid(t *testing.T, file string) int {
 	return pid
 }
 
+// alive reports whether process pid exists and is not a zombie.
 func alive(pid int) bool {
 	st := procState(pid)
 	return st != 0 && st != 'Z'
@@ -874,4 +874,25 @@ func TestHTTPPluginProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	scenario.HTTP(t, h)
+}
+
+// TestYamuxLinesGoThroughTheLogger: the yamux session under go-plugin's
+// connection to a plugin writes to the process's standard error when the
+// plugin dies under it ("[ERR] yamux: Failed to write header: broken
+// pipe"); those lines go through the host's logger instead. A host
+// (testdata/hostproc) loads a plugin twenty times and has it exit as its
+// first call, which without this left such lines on its stderr in about
+// one life of five; its stderr holds only its logger's lines.
+func TestYamuxLinesGoThroughTheLogger(t *testing.T) {
+	cmd := exec.Command(filepath.Join(bin, "hostproc"), "-crash", "20", filepath.Join(bin, "svcplugin"))
+	var stderr testutil.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("hostproc -crash: %v\n%s", err, stderr.String())
+	}
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if strings.Contains(line, "[ERR] yamux") || strings.Contains(line, "[WARN] yamux") {
+			t.Errorf("a yamux line bypassed the host's logger: %s", line)
+		}
+	}
 }

@@ -6,8 +6,11 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/refplug/refplug/internal/gp"
 )
 
 // Plugin output. go-plugin forwards what a plugin logs through hclog; what
@@ -128,4 +131,48 @@ func (s outputSink) ReadFrom(r io.Reader) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+// yamuxLines logs, under the plugin's name, the lines of the yamux session
+// under go-plugin's connection to the plugin (gp.RouteYamuxLog), which
+// would otherwise go to the host process's standard error: yamux's errors
+// and warnings at warn level while the plugin's connection is up, and
+// every line at debug once it has ended (Close, or the plugin gone), when
+// they only echo that ("Failed to write header: broken pipe").
+type yamuxLines struct {
+	log    hclog.Logger
+	client atomic.Pointer[Client] // set once the Client exists
+	mu     sync.Mutex
+	lines  lineSplitter
+}
+
+func newYamuxLines(log hclog.Logger, plugin string) *yamuxLines {
+	return &yamuxLines{log: log.Named("yamux").With("plugin", plugin), lines: lineSplitter{max: logLineSize}}
+}
+
+// route gives go-plugin's connection rpc this log, or says why not.
+func (y *yamuxLines) route(rpc goplugin.ClientProtocol) {
+	if !gp.RouteYamuxLog(rpc, y) {
+		y.log.Debug("go-plugin's yamux session could not be given the host's logger (another go-plugin version?); its lines go to standard error")
+	}
+}
+
+func (y *yamuxLines) Write(p []byte) (int, error) {
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	y.lines.write(p, func(line string) {
+		msg, found := strings.CutPrefix(line, "[ERR] ")
+		if !found {
+			msg, found = strings.CutPrefix(line, "[WARN] ")
+		}
+		msg = strings.TrimPrefix(msg, "yamux: ")
+		switch c := y.client.Load(); {
+		case msg == "":
+		case found && (c == nil || c.conn.Err() == nil):
+			y.log.Warn(msg)
+		default:
+			y.log.Debug(msg)
+		}
+	})
+	return len(p), nil
 }

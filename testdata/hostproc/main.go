@@ -1,13 +1,17 @@
 // Command hostproc is a host for the tests: it loads the plugin named by
 // its argument, prints the plugin's process ID, and waits to be killed.
 // With "-reattach" first, it loads the plugin WithReattachable, prints its
-// ReattachInfo as JSON, and exits without closing it.
+// ReattachInfo as JSON, and exits without closing it. With "-crash N"
+// first, it loads the plugin N times, and each time has it exit as its
+// first call (svc's Exit), then closes it; it logs at debug level, and
+// exits 0 if every life went so.
 package main
 
 import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -31,6 +35,28 @@ func main() {
 		b, _ := json.Marshal(info)
 		fmt.Println(string(b))
 		os.Exit(0) // without Close: the plugin stays for the next host
+	}
+	if len(os.Args) == 4 && os.Args[1] == "-crash" {
+		n, _ := strconv.Atoi(os.Args[2])
+		logger := host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: os.Stderr}))
+		for range n {
+			c, err := host.Load(os.Args[3], logger)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			svc, err := host.Dispense[contract.Service](c, "svc")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			svc.Exit(1)
+			for !c.Exited() {
+				time.Sleep(time.Millisecond)
+			}
+			c.Close()
+		}
+		os.Exit(0)
 	}
 	c, err := host.Load(os.Args[1], logger)
 	if err != nil {

@@ -1,0 +1,54 @@
+package gp
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/yamux"
+	"github.com/refplug/refplug/internal/testutil"
+)
+
+// TestRouteYamuxLog: RouteYamuxLog finds the yamux session under a
+// go-plugin RPC client and sends what it logs to the writer given, without
+// the standard logger's date. It fails on a go-plugin or yamux that no
+// longer lays its fields out as RouteYamuxLog expects.
+func TestRouteYamuxLog(t *testing.T) {
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	server, err := yamux.Server(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { // go-plugin's client opens its control and stdio streams
+		for {
+			if _, err := server.Accept(); err != nil {
+				return
+			}
+		}
+	}()
+	rc, err := goplugin.NewRPCClient(a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testutil.Buffer
+	if !RouteYamuxLog(rc, &logs) {
+		t.Fatal("RouteYamuxLog did not find go-plugin's yamux session's logger")
+	}
+	// A frame of another protocol version: the client's session logs it.
+	b.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := b.Write([]byte{9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, "the session's complaint to reach the writer", func() bool {
+		return strings.Contains(logs.String(), "[ERR] yamux: Invalid protocol version: 9")
+	})
+	if line := logs.String(); !strings.HasPrefix(line, "[ERR] yamux:") {
+		t.Errorf("the session's line = %q; want it without a date (the host's logger adds its own)", line)
+	}
+	if RouteYamuxLog(nil, &logs) {
+		t.Error("RouteYamuxLog(nil) reports it routed something")
+	}
+}
