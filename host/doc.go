@@ -7,7 +7,8 @@
 // Options (options.go) set the start timeout, logging, security (AutoMTLS,
 // checksum, handshake cookie, TLS for Attach), protocol versions, the
 // transport, and the limits that bound what a plugin can make the host
-// hold: WithMaxMessageSize, WithMaxConcurrentCalls, WithMaxQueuedBytes,
-// WithMaxImports, WithMaxExports; and WithCallTimeout, which bounds the
-// calls a plugin could otherwise hold for ever (methods without a context).
+// hold: WithMaxMessageSize, WithMaxConcurrentCalls, WithMaxServedBytes,
+// WithMaxQueuedBytes, WithMaxImports, WithMaxExports; and WithCallTimeout,
+// which bounds the calls a plugin could otherwise hold for ever (methods
+// without a context).
 package host

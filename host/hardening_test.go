@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -409,5 +410,65 @@ func TestPluginCallTimeout(t *testing.T) {
 	err := testutil.Receive(t, errc, 10*time.Second, "the plugin's call into a hung host object still waits 10 s after its 300 ms call timeout")
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "Host.Ping") || !strings.Contains(err.Error(), "call timeout of 300ms") {
 		t.Errorf("Bounce into a hung host = %v; want the plugin's context.DeadlineExceeded, naming Host.Ping and the timeout", err)
+	}
+}
+
+// gateWriter's Write waits until open is closed, counting the writes in
+// progress and the most at once.
+type gateWriter struct {
+	open          chan struct{}
+	mu            sync.Mutex
+	now, most, ok int
+}
+
+func (w *gateWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.now++
+	w.most = max(w.most, w.now)
+	w.mu.Unlock()
+	<-w.open
+	w.mu.Lock()
+	w.now--
+	w.ok++
+	w.mu.Unlock()
+	return len(p), nil
+}
+
+func (w *gateWriter) counts() (now, most, ok int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.now, w.most, w.ok
+}
+
+// TestMaxServedBytesBoundsTheHost: a plugin writing 32 MiB-sized buffers
+// at once to a host io.Writer that is slow (here: blocked) gets no more
+// than WithMaxServedBytes of them held in the host; the rest fail at once
+// with an error naming the limit, and every write either ran or failed.
+func TestMaxServedBytesBoundsTheHost(t *testing.T) {
+	c := load(t, "svcplugin", host.WithMaxServedBytes(4<<20))
+	svc := dispenseSvc(t, c)
+	w := &gateWriter{open: make(chan struct{})}
+	type result struct {
+		failed int
+		first  string
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		failed, first, err := svc.Pour(w, 32, 1<<20)
+		done <- result{failed, first, err}
+	}()
+	testutil.Eventually(t, "the writes beyond the limit to be refused", func() bool {
+		now, _, _ := w.counts()
+		return now > 0 && c.Stats().CallsRefused+uint64(now) == 32
+	})
+	close(w.open)
+	r := testutil.Receive(t, done, 10*time.Second, "Pour did not return once the writer was open")
+	_, most, ok := w.counts()
+	if r.err != nil || r.failed+ok != 32 || !strings.Contains(r.first, "MaxServedBytes") {
+		t.Errorf("Pour = %d failed (%q), %v; %d writes ran; want 32 in all, the failures naming MaxServedBytes", r.failed, r.first, r.err, ok)
+	}
+	if most > 4 {
+		t.Errorf("%d writes of 1 MiB were held in the host at once; the limit is 4 MiB", most)
 	}
 }

@@ -120,6 +120,14 @@ func WithMaxConcurrentCalls(n int) Option {
 	return func(c *config) { c.limits.MaxConcurrentCalls = n }
 }
 
+// WithMaxServedBytes bounds the bytes of the plugin's calls into the host
+// running at once (the sizes of their messages: a plugin writing large
+// buffers, many at a time, to a slow io.Writer the host passed it would
+// otherwise have the host hold up to WithMaxConcurrentCalls of them); a
+// call beyond it fails at once with an error naming the limit, and a call
+// alone always runs. Default: refbroker.DefaultMaxServedBytes (256 MiB).
+func WithMaxServedBytes(n int) Option { return func(c *config) { c.limits.MaxServedBytes = n } }
+
 // WithMaxImports bounds how many of the plugin's objects the host holds
 // proxies for at once (Client.Stats().Imports); a result or callback
 // argument that would pass it fails its call with an error naming the

@@ -51,6 +51,12 @@ func WithMaxConcurrentCalls(n int) Option {
 // refbroker.DefaultMaxImports (1,048,576).
 func WithMaxImports(n int) Option { return func(c *config) { c.limits.MaxImports = n } }
 
+// WithMaxServedBytes bounds the bytes of the host's calls into the plugin
+// running at once (the sizes of their messages); a call beyond it fails at
+// once with an error naming the limit, and a call alone always runs.
+// Default: refbroker.DefaultMaxServedBytes (256 MiB).
+func WithMaxServedBytes(n int) Option { return func(c *config) { c.limits.MaxServedBytes = n } }
+
 // WithMaxExports bounds how many of the plugin's objects the host holds
 // references to at once. Default: refbroker.DefaultMaxExports (1,048,576).
 func WithMaxExports(n int) Option { return func(c *config) { c.limits.MaxExports = n } }

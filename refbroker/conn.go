@@ -47,6 +47,18 @@ type Options struct {
 	// contracts differ ("Record.Size is int in the plugin, string in the
 	// host"). Default: "here" and "there".
 	Side, PeerSide string
+	// MaxServedBytes bounds the bytes of the peer's calls this side runs
+	// at once (the sizes of their messages, which their arguments may
+	// share memory with, and which the arguments decoded from them stay
+	// in proportion to), and with them its Dispense, Describe and CallJSON
+	// requests: a peer calling a method that takes its time (a Write to a
+	// slow io.Writer it was passed, say) with large arguments could
+	// otherwise have MaxConcurrentCalls messages of MaxMessageSize held
+	// here at once. A call that would pass it is refused at once, unread,
+	// with an error that names this limit, as for MaxConcurrentCalls; a
+	// call alone is never refused for its size. Default:
+	// DefaultMaxServedBytes (256 MiB).
+	MaxServedBytes int
 	// MaxImports bounds how many of the peer's objects this side holds
 	// proxies for at once (Stats.Imports). Each costs this side a table
 	// entry and a proxy, about 250 bytes, for the few bytes of a reference
@@ -105,6 +117,7 @@ type Options struct {
 // Defaults of the limits in Options.
 const (
 	DefaultMaxConcurrentCalls = 1024
+	DefaultMaxServedBytes     = 256 << 20
 	DefaultMaxQueuedBytes     = 16 << 20
 	DefaultMaxImports         = 1 << 20
 	DefaultMaxExports         = 1 << 20
@@ -116,15 +129,16 @@ const (
 // go-plugin stream; a Conn works over any reliable io.ReadWriteCloser, such
 // as net.Pipe.
 type Conn struct {
-	rwc      io.ReadWriteCloser
-	log      hclog.Logger
-	roots    map[string]any
-	maxMsg   int
-	maxCalls int
-	maxQueue int
-	maxImps  int
-	maxExps  int
-	sides    sides
+	rwc       io.ReadWriteCloser
+	log       hclog.Logger
+	roots     map[string]any
+	maxMsg    int
+	maxCalls  int
+	maxServed int
+	maxQueue  int
+	maxImps   int
+	maxExps   int
+	sides     sides
 
 	callTimeout time.Duration // Options.CallTimeout (call.go, noContext)
 
@@ -187,6 +201,7 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 		roots:       opts.Roots,
 		maxMsg:      opts.MaxMessageSize,
 		maxCalls:    opts.MaxConcurrentCalls,
+		maxServed:   opts.MaxServedBytes,
 		maxQueue:    opts.MaxQueuedBytes,
 		callTimeout: opts.CallTimeout,
 		maxImps:     opts.MaxImports,
@@ -208,6 +223,9 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 	}
 	if c.maxCalls <= 0 {
 		c.maxCalls = DefaultMaxConcurrentCalls
+	}
+	if c.maxServed <= 0 {
+		c.maxServed = DefaultMaxServedBytes
 	}
 	if c.maxQueue <= 0 {
 		c.maxQueue = DefaultMaxQueuedBytes
@@ -362,7 +380,7 @@ type Stats struct {
 
 	CallsMade       uint64 // calls this side sent
 	CallsServed     uint64 // calls of the peer this side ran
-	CallsRefused    uint64 // calls (and Dispense, Describe, CallJSON requests) of the peer refused for Options.MaxConcurrentCalls
+	CallsRefused    uint64 // calls (and Dispense, Describe, CallJSON requests) of the peer refused for Options.MaxConcurrentCalls or MaxServedBytes
 	ExportsCreated  uint64 // objects this side exported
 	ExportsDropped  uint64 // exports dropped after the peer released every send
 	ImportsCreated  uint64 // imports of the peer's objects this side began

@@ -91,8 +91,9 @@
 //
 // Options bound what a peer can make a Conn hold: the size of one message
 // (MaxMessageSize, 64 MiB), the peer's calls (and Dispense, Describe and
-// CallJSON requests) running at once (MaxConcurrentCalls, 1024; more are
-// refused at once, never queued), the data waiting to be written to a
+// CallJSON requests) running at once (MaxConcurrentCalls, 1024) and the
+// bytes of their messages (MaxServedBytes, 256 MiB; more are refused at
+// once, never queued), the data waiting to be written to a
 // peer that is slow to read (MaxQueuedBytes, 16 MiB; callers wait, and
 // return when their context ends), and the peer's objects this side
 // holds proxies for (MaxImports, 1,048,576), and this side's objects the

@@ -3,13 +3,16 @@ package refbroker
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"reflect"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/refplug/refplug/internal/testutil"
 )
@@ -345,4 +348,82 @@ func TestMaxExports(t *testing.T) {
 		t.Errorf("Dispense with 100 of 100 exported = %v; want the limit named", err)
 	}
 	runtime.KeepAlive(held)
+}
+
+// holder's Hold keeps its argument until its context ends; Size returns
+// at once.
+type holder struct{ holding atomic.Int32 }
+
+func (h *holder) Hold(ctx context.Context, b []byte) error {
+	h.holding.Add(1)
+	defer h.holding.Add(-1)
+	<-ctx.Done()
+	return nil
+}
+
+func (h *holder) Size(b []byte) (int, error) { return len(b), nil }
+
+type Holder interface {
+	Hold(ctx context.Context, b []byte) error
+	Size(b []byte) (int, error)
+}
+
+type holderProxy struct{ *Ref }
+
+func (p holderProxy) Hold(ctx context.Context, b []byte) error {
+	return p.Invoke("Hold", []any{ctx, b})
+}
+
+func (p holderProxy) Size(b []byte) (int, error) {
+	var n int
+	err := p.Invoke("Size", []any{b}, &n)
+	return n, err
+}
+
+func init() {
+	RegisterInterface[Holder](func(r *Ref) Holder { return holderProxy{r} })
+}
+
+// TestMaxServedBytes: the messages of the peer's calls running at once
+// are bounded: a call that would pass the limit is refused at once,
+// naming it, and counted; once a running call returns, its bytes are
+// free again; and a call alone always runs, however large.
+func TestMaxServedBytes(t *testing.T) {
+	h := &holder{}
+	client, server := newPair(t, Options{Roots: map[string]any{"holder": h}, MaxServedBytes: 1 << 20}, Options{})
+	hl, err := Dispense[Holder](client, "holder")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := hl.Size(make([]byte, 3<<20)); err != nil || n != 3<<20 {
+		t.Fatalf("a 3 MiB call alone = %d, %v; want it run (the limit is 1 MiB)", n, err)
+	}
+
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	held := make(chan error, 2)
+	go func() { held <- hl.Hold(ctx1, make([]byte, 400<<10)) }()
+	go func() { held <- hl.Hold(ctx2, make([]byte, 400<<10)) }()
+	testutil.Eventually(t, "both Holds to run", func() bool { return h.holding.Load() == 2 })
+
+	_, err = hl.Size(make([]byte, 400<<10))
+	if err == nil || !strings.Contains(err.Error(), "would pass the limit of 1048576 (Options.MaxServedBytes)") || !strings.Contains(err.Error(), "call of Size refused") {
+		t.Fatalf("a third 400 KiB call with 800 KiB held = %v; want it refused, naming the limit", err)
+	}
+	if got := server.Stats().CallsRefused; got != 1 {
+		t.Errorf("Stats.CallsRefused = %d; want 1", got)
+	}
+	if n, err := hl.Size(make([]byte, 100<<10)); err != nil || n != 100<<10 {
+		t.Errorf("a 100 KiB call that fits = %d, %v", n, err)
+	}
+
+	cancel1()
+	if err := testutil.Receive(t, held, 10*time.Second, "Hold did not return after its context was cancelled"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled Hold = %v", err)
+	}
+	testutil.Eventually(t, "the cancelled call's bytes to be free", func() bool {
+		n, err := hl.Size(make([]byte, 400<<10))
+		return err == nil && n == 400<<10
+	})
 }

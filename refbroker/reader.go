@@ -347,7 +347,7 @@ func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
 		if err != nil {
 			return nil, err
 		}
-		return nil, c.serveRequest(req.seq, fmt.Sprintf("Dispense(%q)", req.name), nil, func() { c.serveBootstrap(req) })
+		return nil, c.serveRequest(req.seq, fmt.Sprintf("Dispense(%q)", req.name), len(m.frame), nil, func() { c.serveBootstrap(req) })
 	case msgTypeInfo:
 		return nil, c.learnPeerType(d)
 	case msgLayouts:
@@ -357,7 +357,7 @@ func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
 		if d.err != nil {
 			return nil, d.err
 		}
-		return nil, c.serveRequest(seq, "Describe", nil, func() { c.serveDescribe(seq) })
+		return nil, c.serveRequest(seq, "Describe", len(m.frame), nil, func() { c.serveDescribe(seq) })
 	case msgCallJSON:
 		seq, object, method := d.uvarint(), d.name("a CallJSON names an object"), d.name("a CallJSON names a method")
 		n := d.length(1)
@@ -370,7 +370,7 @@ func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
 		}
 		// The method's context ends when the caller gives up (its cancel).
 		cc := newCallCtx(-1)
-		return nil, c.serveRequest(seq, "CallJSON of "+object+"."+method, cc, func() { c.serveCallJSON(cc, seq, object, method, args) })
+		return nil, c.serveRequest(seq, "CallJSON of "+object+"."+method, len(m.frame), cc, func() { c.serveCallJSON(cc, seq, object, method, args) })
 	default:
 		if d.err != nil {
 			return nil, d.err

@@ -14,30 +14,47 @@ import (
 
 // servingTable holds the peer's calls this side is running, by the peer's
 // sequence number, with each call's context (nil for a method without
-// one), so a cancel message can reach them and their number can be
-// bounded. Its methods assume the connection's mutex (see state).
+// one), so a cancel message can reach them, and the size of its message,
+// so that their number and their bytes can be bounded. Its methods assume
+// the connection's mutex (see state).
 type servingTable struct {
-	bySeq map[uint64]*callCtx
+	bySeq map[uint64]servingCall
+	bytes int // the sizes of their messages, summed
 }
 
-func (t *servingTable) init() { t.bySeq = make(map[uint64]*callCtx) }
+type servingCall struct {
+	ctx  *callCtx
+	size int
+}
 
-// add enters the peer's call seq, unless a call with that number is still
-// running (a protocol violation: its cancel func would be lost) or limit
-// calls are running already.
-func (t *servingTable) add(seq uint64, ctx *callCtx, limit int) error {
+func (t *servingTable) init() { t.bySeq = make(map[uint64]servingCall) }
+
+// add enters the peer's call seq, whose message has size bytes, unless a
+// call with that number is still running (a protocol violation: its
+// cancel func would be lost), or maxCalls calls are running already, or
+// the messages of those running and this one would pass maxBytes (a call
+// alone is never refused for its size: MaxMessageSize bounds that).
+func (t *servingTable) add(seq uint64, ctx *callCtx, size, maxCalls, maxBytes int) error {
 	if _, dup := t.bySeq[seq]; dup {
 		return malformed("call number %d reused while that call is still running", seq)
 	}
-	if len(t.bySeq) >= limit {
+	if len(t.bySeq) >= maxCalls {
 		return errTooManyCalls
 	}
-	t.bySeq[seq] = ctx
+	if len(t.bySeq) > 0 && t.bytes+size > maxBytes {
+		return &tooManyBytes{held: t.bytes, size: size, limit: maxBytes}
+	}
+	t.bySeq[seq] = servingCall{ctx: ctx, size: size}
+	t.bytes += size
 	return nil
 }
 
-func (t *servingTable) remove(seq uint64)       { delete(t.bySeq, seq) }
-func (t *servingTable) get(seq uint64) *callCtx { return t.bySeq[seq] }
+func (t *servingTable) remove(seq uint64) {
+	t.bytes -= t.bySeq[seq].size
+	delete(t.bySeq, seq)
+}
+
+func (t *servingTable) get(seq uint64) *callCtx { return t.bySeq[seq].ctx }
 
 // errReturned is the cause of a served call's context once the call has
 // returned.
@@ -47,15 +64,40 @@ var errReturned = errors.New("refbroker: the call returned")
 // running here that Options.MaxConcurrentCalls allows.
 var errTooManyCalls = errors.New("too many calls running")
 
-// takeAll empties the table and returns what it held.
+// tooManyBytes marks a call refused because the messages of the peer's
+// calls running here, with its own, would pass Options.MaxServedBytes.
+type tooManyBytes struct{ held, size, limit int }
+
+func (e *tooManyBytes) Error() string {
+	return fmt.Sprintf("the other side's calls running here hold %d bytes of messages, and this one's %d would pass the limit of %d (Options.MaxServedBytes)", e.held, e.size, e.limit)
+}
+
+// refusal is the error a request refused at admission (add) gets: what
+// names it.
+func (c *Conn) refusal(what string, err error) error {
+	if err == errTooManyCalls {
+		return fmt.Errorf("refbroker: %s refused: the other side already runs %d calls and requests of this side's, its limit (Options.MaxConcurrentCalls); retry later, or raise the limit", what, c.maxCalls)
+	}
+	return fmt.Errorf("refbroker: %s refused: %w; retry later, or raise the limit", what, err)
+}
+
+// refused reports whether err (from add) refuses a request, rather than
+// breaking the protocol.
+func refused(err error) bool {
+	var tb *tooManyBytes
+	return err == errTooManyCalls || errors.As(err, &tb)
+}
+
+// takeAll empties the table and returns the contexts it held.
 func (t *servingTable) takeAll() []*callCtx {
 	all := make([]*callCtx, 0, len(t.bySeq))
-	for _, cc := range t.bySeq {
-		if cc != nil {
-			all = append(all, cc)
+	for _, sc := range t.bySeq {
+		if sc.ctx != nil {
+			all = append(all, sc.ctx)
 		}
 	}
 	clear(t.bySeq)
+	t.bytes = 0
 	return all
 }
 
@@ -99,13 +141,13 @@ func (c *Conn) readCall(m *inbound) (*incoming, error) {
 		return nil, malformed("bad context flag %d", flag)
 	}
 	var err error
-	c.locked(func(s *state) { err = s.serving.add(in.seq, in.ctx, c.maxCalls) })
+	c.locked(func(s *state) { err = s.serving.add(in.seq, in.ctx, len(m.frame), c.maxCalls, c.maxServed) })
 	if err != nil && in.ctx != nil {
 		in.ctx.end(context.Canceled, nil)
 	}
 	switch {
-	case err == errTooManyCalls:
-		in.refuse = fmt.Errorf("refbroker: call of %s refused: the other side already runs %d calls of this side's, its limit (Options.MaxConcurrentCalls); retry later, or raise the limit", in.method, c.maxCalls)
+	case refused(err):
+		in.refuse = c.refusal("call of "+in.method, err)
 	case err != nil:
 		return nil, err
 	}
@@ -113,7 +155,7 @@ func (c *Conn) readCall(m *inbound) (*incoming, error) {
 }
 
 // refuse answers a request of the peer's refused for
-// Options.MaxConcurrentCalls.
+// Options.MaxConcurrentCalls or Options.MaxServedBytes.
 func (c *Conn) refuse(seq uint64, err error) {
 	c.callsRefused.Add(1)
 	c.sendRefusal(seq, err)
@@ -137,18 +179,19 @@ func (c *Conn) sendRefusal(seq uint64, err error) {
 // own, counted with the calls running here, so that
 // Options.MaxConcurrentCalls bounds these too: a peer sending them faster
 // than it reads the answers would otherwise have a goroutine wait here
-// for each. Beyond the limit the request is refused instead. cc, if not
-// nil, is the request's context, which the peer's cancel for seq ends; it
-// ends when serve returns. An error means the peer broke the protocol.
-func (c *Conn) serveRequest(seq uint64, what string, cc *callCtx, serve func()) error {
+// for each. Beyond the limit (or MaxServedBytes, for the request's size
+// bytes) the request is refused instead. cc, if not nil, is the request's
+// context, which the peer's cancel for seq ends; it ends when serve
+// returns. An error means the peer broke the protocol.
+func (c *Conn) serveRequest(seq uint64, what string, size int, cc *callCtx, serve func()) error {
 	var err error
-	c.locked(func(s *state) { err = s.serving.add(seq, cc, c.maxCalls) })
+	c.locked(func(s *state) { err = s.serving.add(seq, cc, size, c.maxCalls, c.maxServed) })
 	if err != nil && cc != nil {
 		cc.end(context.Canceled, nil)
 	}
 	switch {
-	case err == errTooManyCalls:
-		c.refuse(seq, fmt.Errorf("refbroker: %s refused: the other side already runs %d requests of this side's, its limit (Options.MaxConcurrentCalls); retry later, or raise the limit", what, c.maxCalls))
+	case refused(err):
+		c.refuse(seq, c.refusal(what, err))
 		return nil
 	case err != nil:
 		return err

@@ -127,6 +127,9 @@ type Service interface {
 	// Flood calls fn n times at once and reports how many calls failed,
 	// with the first failure's text.
 	Flood(fn func() error, n int) (failed int, first string, err error)
+	// Pour writes size bytes to w n times at once and reports how many
+	// writes failed, with the first failure's text.
+	Pour(w io.Writer, n, size int) (failed int, first string, err error)
 	// Hoard asks f for n counters and keeps every one it gets, as a
 	// plugin that never releases would; it reports how many it got and
 	// the first failure's text.

@@ -290,6 +290,11 @@ func (p serviceProxy) Pid() (int, error) {
 	return r0, err
 }
 
+func (p serviceProxy) Pour(w io.Writer, n int, size int) (failed int, first string, err error) {
+	err = p.Ref.Invoke("Pour", []any{w, n, size}, &failed, &first)
+	return failed, first, err
+}
+
 func (p serviceProxy) Print(s string) error {
 	return p.Ref.Invoke("Print", []any{s})
 }

@@ -269,6 +269,13 @@ type laundered struct{ sinkProxy }
 
 func (laundered) Close() error { return nil }
 
+func (s *service) Pour(w io.Writer, n, size int) (int, string, error) {
+	return s.Flood(func() error {
+		_, err := w.Write(make([]byte, size))
+		return err
+	}, n)
+}
+
 func (s *service) Flood(fn func() error, n int) (int, string, error) {
 	var (
 		wg     sync.WaitGroup
