@@ -48,16 +48,17 @@ type Options struct {
 	// host"). Default: "here" and "there".
 	Side, PeerSide string
 	// MaxServedBytes bounds the bytes of the peer's calls this side runs
-	// at once (the sizes of their messages, which their arguments may
-	// share memory with, and which the arguments decoded from them stay
-	// in proportion to), and with them its Dispense, Describe and CallJSON
-	// requests: a peer calling a method that takes its time (a Write to a
-	// slow io.Writer it was passed, say) with large arguments could
-	// otherwise have MaxConcurrentCalls messages of MaxMessageSize held
-	// here at once. A call that would pass it is refused at once, unread,
-	// with an error that names this limit, as for MaxConcurrentCalls; a
-	// call alone is never refused for its size. Default:
-	// DefaultMaxServedBytes (256 MiB).
+	// at once, and with them its Dispense, Describe and CallJSON requests:
+	// the sizes of their messages (which large byte-slice arguments share
+	// memory with), plus what decoding a call's arguments took beyond its
+	// message (slices, maps, pointers). A peer calling a method that takes
+	// its time (a Write to a slow io.Writer it was passed, say) with large
+	// arguments could otherwise have MaxConcurrentCalls messages of
+	// MaxMessageSize held here at once. A call that would pass it is
+	// refused at once, unread (or, if its decoded arguments pass it, before
+	// it runs), with an error that names this limit, as for
+	// MaxConcurrentCalls; a call alone is never refused for its size.
+	// Default: DefaultMaxServedBytes (256 MiB).
 	MaxServedBytes int
 	// MaxImports bounds how many of the peer's objects this side holds
 	// proxies for at once (Stats.Imports). Each costs this side a table

@@ -363,9 +363,12 @@ func (h *holder) Hold(ctx context.Context, b []byte) error {
 
 func (h *holder) Size(b []byte) (int, error) { return len(b), nil }
 
+func (h *holder) Count(bs [][]byte) (int, error) { return len(bs), nil }
+
 type Holder interface {
 	Hold(ctx context.Context, b []byte) error
 	Size(b []byte) (int, error)
+	Count(bs [][]byte) (int, error)
 }
 
 type holderProxy struct{ *Ref }
@@ -377,6 +380,12 @@ func (p holderProxy) Hold(ctx context.Context, b []byte) error {
 func (p holderProxy) Size(b []byte) (int, error) {
 	var n int
 	err := p.Invoke("Size", []any{b}, &n)
+	return n, err
+}
+
+func (p holderProxy) Count(bs [][]byte) (int, error) {
+	var n int
+	err := p.Invoke("Count", []any{bs}, &n)
 	return n, err
 }
 
@@ -417,6 +426,14 @@ func TestMaxServedBytes(t *testing.T) {
 	if n, err := hl.Size(make([]byte, 100<<10)); err != nil || n != 100<<10 {
 		t.Errorf("a 100 KiB call that fits = %d, %v", n, err)
 	}
+	// 40,000 empty slices: about 40 KB on the wire, 960 KB once decoded.
+	// What the arguments take counts, not only their message.
+	if _, err := hl.Count(make([][]byte, 40000)); err == nil || !strings.Contains(err.Error(), "(Options.MaxServedBytes)") {
+		t.Errorf("a call whose arguments take 960 KB, with 800 KiB held = %v; want it refused, naming the limit", err)
+	}
+	if got := server.Stats().CallsRefused; got != 2 {
+		t.Errorf("Stats.CallsRefused = %d; want 2", got)
+	}
 
 	cancel1()
 	if err := testutil.Receive(t, held, 10*time.Second, "Hold did not return after its context was cancelled"); !errors.Is(err, context.Canceled) {
@@ -425,5 +442,11 @@ func TestMaxServedBytes(t *testing.T) {
 	testutil.Eventually(t, "the cancelled call's bytes to be free", func() bool {
 		n, err := hl.Size(make([]byte, 400<<10))
 		return err == nil && n == 400<<10
+	})
+	cancel2()
+	testutil.Receive(t, held, 10*time.Second, "Hold did not return after its context was cancelled")
+	testutil.Eventually(t, "the 960 KB call to run once it is alone", func() bool {
+		n, err := hl.Count(make([][]byte, 40000))
+		return err == nil && n == 40000
 	})
 }

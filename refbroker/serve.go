@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"runtime/debug"
 	"time"
@@ -46,6 +47,23 @@ func (t *servingTable) add(seq uint64, ctx *callCtx, size, maxCalls, maxBytes in
 	}
 	t.bySeq[seq] = servingCall{ctx: ctx, size: size}
 	t.bytes += size
+	return nil
+}
+
+// grow adds to the bytes of call seq those its arguments took beyond its
+// message (decoding's spending: slices, maps, pointers), and reports
+// whether the calls running, if it is not alone, now pass maxBytes.
+func (t *servingTable) grow(seq uint64, extra, maxBytes int) error {
+	sc, ok := t.bySeq[seq]
+	if !ok {
+		return nil
+	}
+	if len(t.bySeq) > 1 && t.bytes+extra > maxBytes {
+		return &tooManyBytes{held: t.bytes - sc.size, size: sc.size + extra, limit: maxBytes}
+	}
+	sc.size += extra
+	t.bySeq[seq] = sc
+	t.bytes += extra
 	return nil
 }
 
@@ -268,6 +286,15 @@ func (c *Conn) serveCall(in *incoming) {
 	if d.err != nil {
 		c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: decoding arguments: %w", m.full, d.err))
 		return
+	}
+	if d.spent > 0 { // what the arguments took beyond the message counts too
+		var err error
+		c.locked(func(s *state) { err = s.serving.grow(in.seq, int(min(d.spent, math.MaxInt32)), c.maxServed) })
+		if err != nil {
+			c.callsRefused.Add(1)
+			c.replyFailed(in.seq, c.refusal("call of "+m.full, err))
+			return
+		}
 	}
 	c.finish(in.m)
 	// A peer that does not read our answers gets no more of its calls run
