@@ -82,12 +82,12 @@ var errReturned = errors.New("refbroker: the call returned")
 // running here that Options.MaxConcurrentCalls allows.
 var errTooManyCalls = errors.New("too many calls running")
 
-// tooManyBytes marks a call refused because the messages of the peer's
-// calls running here, with its own, would pass Options.MaxServedBytes.
+// tooManyBytes marks a call refused because the bytes of the peer's calls
+// running here, with its own, would pass Options.MaxServedBytes.
 type tooManyBytes struct{ held, size, limit int }
 
 func (e *tooManyBytes) Error() string {
-	return fmt.Sprintf("the other side's calls running here hold %d bytes of messages, and this one's %d would pass the limit of %d (Options.MaxServedBytes)", e.held, e.size, e.limit)
+	return fmt.Sprintf("the other side's calls running here hold %d bytes (their messages and decoded arguments), and this one's %d would pass the limit of %d (Options.MaxServedBytes)", e.held, e.size, e.limit)
 }
 
 // refusal is the error a request refused at admission (add) gets: what
