@@ -75,6 +75,29 @@ func ExampleLoadContext() {
 	// Output: true
 }
 
+// WithCallTimeout bounds the calls a host cannot bound itself: a method
+// without a context that hangs in the plugin (here svcplugin's Block,
+// which waits for an Open that never comes) returns at the timeout.
+func ExampleWithCallTimeout() {
+	client, err := host.Load(pluginPath("svcplugin"), host.WithLogger(hclog.NewNullLogger()), host.WithCallTimeout(100*time.Millisecond))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+	svc, err := host.Dispense[contract.Service](client, "svc")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	err = svc.Block("never opened")
+	fmt.Println(errors.Is(err, context.DeadlineExceeded))
+	fmt.Println(err)
+	// Output:
+	// true
+	// refbroker: contract.Service.Block: no answer within the call timeout of 100ms (Options.CallTimeout): context deadline exceeded
+}
+
 // Manager.LoadAs names a plugin; Unload ends it and frees the name.
 func ExampleManager_LoadAs() {
 	m := host.NewManager(host.LoadOptions(host.WithLogger(hclog.NewNullLogger())))
