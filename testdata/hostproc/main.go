@@ -23,15 +23,9 @@ func main() {
 	logger := host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: os.Stderr}))
 	if len(os.Args) == 3 && os.Args[1] == "-reattach" {
 		c, err := host.Load(os.Args[2], logger, host.WithReattachable(), host.WithAutoMTLS(false))
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
+		check(err)
 		info, err := c.ReattachInfo()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
+		check(err)
 		b, _ := json.Marshal(info)
 		fmt.Println(string(b))
 		os.Exit(0) // without Close: the plugin stays for the next host
@@ -40,16 +34,7 @@ func main() {
 		n, _ := strconv.Atoi(os.Args[2])
 		logger := host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: os.Stderr}))
 		for range n {
-			c, err := host.Load(os.Args[3], logger)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(1)
-			}
-			svc, err := host.Dispense[contract.Service](c, "svc")
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(1)
-			}
+			c, svc := loadSvc(os.Args[3], logger)
 			svc.Exit(1)
 			for !c.Exited() {
 				time.Sleep(time.Millisecond)
@@ -58,21 +43,26 @@ func main() {
 		}
 		os.Exit(0)
 	}
-	c, err := host.Load(os.Args[1], logger)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	svc, err := host.Dispense[contract.Service](c, "svc")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	_, svc := loadSvc(os.Args[1], logger)
 	pid, err := svc.Pid()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	check(err)
 	fmt.Println(pid)
 	time.Sleep(time.Hour) // until the test kills us
+}
+
+// loadSvc loads the plugin at path and dispenses its "svc".
+func loadSvc(path string, opts ...host.Option) (*host.Client, contract.Service) {
+	c, err := host.Load(path, opts...)
+	check(err)
+	svc, err := host.Dispense[contract.Service](c, "svc")
+	check(err)
+	return c, svc
+}
+
+// check ends the process, saying why, if err is not nil.
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 }
