@@ -458,10 +458,13 @@ func TestMaxServedBytesBoundsTheHost(t *testing.T) {
 		failed, first, err := svc.Pour(w, 32, 1<<20)
 		done <- result{failed, first, err}
 	}()
-	testutil.Eventually(t, "the writes beyond the limit to be refused", func() bool {
-		now, _, _ := w.counts()
-		return now > 0 && c.Stats().CallsRefused+uint64(now) == 32
+	testutil.Eventually(t, "every write to be taken up or refused", func() bool {
+		st := c.Stats()
+		return st.CallsServed+st.CallsRefused == 32
 	})
+	if refused := c.Stats().CallsRefused; refused < 28 {
+		t.Errorf("%d of 32 writes of 1 MiB at once were refused; want at least 28 (the limit is 4 MiB)", refused)
+	}
 	close(w.open)
 	r := testutil.Receive(t, done, 10*time.Second, "Pour did not return once the writer was open")
 	_, most, ok := w.counts()

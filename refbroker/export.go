@@ -3,6 +3,8 @@ package refbroker
 import (
 	"fmt"
 	"reflect"
+	"slices"
+	"sync"
 )
 
 // Exports: our objects the peer holds references to. An object is entered
@@ -18,6 +20,24 @@ type export struct {
 	count   uint64        // sends not yet released by the peer
 	key     exportKey     // identity in byKey; zero if not deduplicated
 	after   afterReply    // recv's, if it lends buffers (builtin.go)
+	serial  *serialCalls  // recv's methods that run one at a time, if any (builtin.go)
+}
+
+// serialCalls makes the calls of some methods of an export run one at a
+// time (wireAdapter.serial).
+type serialCalls struct {
+	mu      sync.Mutex
+	methods []string
+}
+
+// serialize waits for method's turn on x, if its calls run one at a time,
+// and returns what ends the turn (nil if there is none to end).
+func (x *export) serialize(method string) func() {
+	if x.serial == nil || !slices.Contains(x.serial.methods, method) {
+		return nil
+	}
+	x.serial.mu.Lock()
+	return x.serial.mu.Unlock
 }
 
 // exportKey identifies an object exported as a static type, so sending it
@@ -184,6 +204,9 @@ func newExport(v reflect.Value, t reflect.Type, key exportKey) (*export, error) 
 	if a, ok := adapters[t]; ok {
 		x.recv = a.wrap(x.val)
 		x.after, _ = x.recv.Interface().(afterReply)
+		if len(a.serial) > 0 {
+			x.serial = &serialCalls{methods: a.serial}
+		}
 	}
 	return x, nil
 }

@@ -6,10 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"reflect"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -449,4 +452,59 @@ func TestMaxServedBytes(t *testing.T) {
 		n, err := hl.Count(make([][]byte, 40000))
 		return err == nil && n == 40000
 	})
+}
+
+// responder answers through the http.ResponseWriter it is given with n
+// wire calls at once, as a hostile peer could (the proxy itself keeps to
+// one).
+type responder struct{}
+
+func (responder) Respond(w http.ResponseWriter, n int) error {
+	r := w.(*responseProxy).Ref
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Invoke("WriteHeader", []any{200, map[string][]string{fmt.Sprint("X-", i): {"y"}}})
+			var k int
+			r.Invoke("Write", []any{[]byte("x")}, &k)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+type Responder interface {
+	Respond(w http.ResponseWriter, n int) error
+}
+
+type responderProxy struct{ *Ref }
+
+func (p responderProxy) Respond(w http.ResponseWriter, n int) error {
+	return p.Invoke("Respond", []any{w, n})
+}
+
+func init() {
+	RegisterInterface[Responder](func(r *Ref) Responder { return responderProxy{r} })
+}
+
+// TestResponseWriterCalledOneAtATime: a peer calling the methods of an
+// http.ResponseWriter it was passed from many goroutines at once gets
+// them run one at a time here: a ResponseWriter's header is a map, and
+// concurrent writes to a map end the process (not a panic a recover
+// could catch). The race detector fails this test without that.
+func TestResponseWriterCalledOneAtATime(t *testing.T) {
+	client, _ := newPair(t, Options{Roots: map[string]any{"responder": responder{}}}, Options{})
+	r, err := Dispense[Responder](client, "responder")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	if err := r.Respond(rec, 32); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != 200 || rec.Body.Len() != 32 {
+		t.Errorf("the recorder got status %d and %d bytes; want 200 and 32", rec.Code, rec.Body.Len())
+	}
 }

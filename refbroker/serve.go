@@ -307,6 +307,9 @@ func (c *Conn) serveCall(in *incoming) {
 		c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: the caller gave up while the call waited for it to read earlier answers", m.full))
 		return
 	}
+	if end := x.serialize(in.method); end != nil {
+		defer end() // once the return is sent, below
+	}
 	fn := x.recv
 	if m.index >= 0 {
 		fn = x.recv.Method(m.index)

@@ -1,0 +1,98 @@
+package refbroker_test
+
+import (
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/refplug/refplug/refbroker"
+)
+
+// Crowd uses what it is given from many goroutines at once, as a buggy
+// or hostile peer may.
+type Crowd interface {
+	Pour(w io.Writer, n int) error
+	Drain(r io.Reader, n int) error
+}
+
+type crowdProxy struct{ *refbroker.Ref }
+
+func (p crowdProxy) Pour(w io.Writer, n int) error  { return p.Invoke("Pour", []any{w, n}) }
+func (p crowdProxy) Drain(r io.Reader, n int) error { return p.Invoke("Drain", []any{r, n}) }
+
+func init() {
+	refbroker.RegisterInterface[Crowd](func(r *refbroker.Ref) Crowd { return crowdProxy{r} })
+}
+
+type crowd struct{}
+
+func (crowd) Pour(w io.Writer, n int) error {
+	return all(n, func() error { _, err := w.Write([]byte("x")); return err })
+}
+
+func (crowd) Drain(r io.Reader, n int) error {
+	return all(n, func() error { _, err := r.Read(make([]byte, 1)); return err })
+}
+
+// all runs f n times at once and returns the first error.
+func all(n int, f func() error) error {
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- f() }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// oneAtATime is an io.Reader and io.Writer that records how many of its
+// calls ran at once.
+type oneAtATime struct{ inside, most atomic.Int32 }
+
+func (o *oneAtATime) enter() {
+	n := o.inside.Add(1)
+	for m := o.most.Load(); n > m && !o.most.CompareAndSwap(m, n); m = o.most.Load() {
+	}
+	for range 10 { // stay a while, so that overlapping calls would meet
+		runtime.Gosched()
+	}
+	o.inside.Add(-1)
+}
+
+func (o *oneAtATime) Write(p []byte) (int, error) { o.enter(); return len(p), nil }
+func (o *oneAtATime) Read(p []byte) (int, error)  { o.enter(); return len(p), nil }
+
+// TestBuiltinStreamsAreCalledOneAtATime: an io.Writer's Write and an
+// io.Reader's Read that cross are never called at once, however many of
+// the peer's goroutines call them: most are not safe for concurrent use,
+// and a peer must not make this side race on them.
+func TestBuiltinStreamsAreCalledOneAtATime(t *testing.T) {
+	client, _ := refbroker.NewPair(t, refbroker.Options{Roots: map[string]any{"crowd": crowd{}}}, refbroker.Options{})
+	c, err := refbroker.Dispense[Crowd](client, "crowd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &oneAtATime{}
+	if err := c.Pour(w, 32); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.most.Load(); got != 1 {
+		t.Errorf("%d Writes of one io.Writer ran at once; want 1", got)
+	}
+	r := &oneAtATime{}
+	if err := c.Drain(r, 32); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.most.Load(); got != 1 {
+		t.Errorf("%d Reads of one io.Reader ran at once; want 1", got)
+	}
+}
