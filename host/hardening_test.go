@@ -384,6 +384,17 @@ func TestCallTimeoutBoundsAHungPlugin(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Sum into a stopped plugin = %v; want context.DeadlineExceeded", err)
 	}
+	// Dispense and Describe, which take no context, are bounded too.
+	go func() { _, err := host.Dispense[contract.Service](c, "svc"); errc <- err }()
+	err = testutil.Receive(t, errc, 10*time.Second, "a Dispense from a stopped plugin still waits 10 s after its 300 ms call timeout")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), `Dispense("svc")`) || !strings.Contains(err.Error(), "call timeout") {
+		t.Errorf("Dispense from a stopped plugin = %v; want context.DeadlineExceeded, naming the Dispense and the call timeout", err)
+	}
+	go func() { _, err := c.Describe(); errc <- err }()
+	err = testutil.Receive(t, errc, 10*time.Second, "a Describe of a stopped plugin still waits 10 s after its 300 ms call timeout")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Describe of a stopped plugin = %v; want context.DeadlineExceeded", err)
+	}
 	resume()
 	if n, err := svc.Sum(1, 2); err != nil || n != 3 {
 		t.Errorf("Sum once the plugin runs again = %d, %v; want 3", n, err)

@@ -372,26 +372,35 @@ func open(client *goplugin.Client, name string, log hclog.Logger, early *earlySt
 func (c *Client) Transport() string { return c.transport }
 
 // Describe lists the objects the plugin serves, with their methods.
+// Without a context, it is bounded by WithCallTimeout, if set.
 func (c *Client) Describe() ([]refbroker.ObjectInfo, error) {
-	return c.DescribeContext(context.Background())
+	infos, err := c.conn.Describe()
+	return infos, c.named(err)
 }
 
 // DescribeContext is Describe that returns ctx's error if ctx ends before
 // the plugin answers.
 func (c *Client) DescribeContext(ctx context.Context) ([]refbroker.ObjectInfo, error) {
 	infos, err := c.conn.DescribeContext(ctx)
+	return infos, c.named(err)
+}
+
+// named names the plugin in err, if not nil.
+func (c *Client) named(err error) error {
 	if err != nil {
-		return nil, fmt.Errorf("plugin %s: %w", c.name, err)
+		return fmt.Errorf("plugin %s: %w", c.name, err)
 	}
-	return infos, nil
+	return nil
 }
 
 // CallJSON calls a method of an object the plugin serves with JSON
 // arguments, one per parameter (a context is supplied; a variadic
 // parameter is one JSON array), and returns its results other than a final
 // error as JSON. Parameters of interface or func type cannot be given.
+// Without a context, it is bounded by WithCallTimeout, if set.
 func (c *Client) CallJSON(object, method string, args ...json.RawMessage) ([]json.RawMessage, error) {
-	return c.CallJSONContext(context.Background(), object, method, args...)
+	res, err := c.conn.CallJSON(object, method, args...)
+	return res, c.named(err)
 }
 
 // CallJSONContext is CallJSON that returns ctx's error if ctx ends before
@@ -399,10 +408,7 @@ func (c *Client) CallJSON(object, method string, args ...json.RawMessage) ([]jso
 // too.
 func (c *Client) CallJSONContext(ctx context.Context, object, method string, args ...json.RawMessage) ([]json.RawMessage, error) {
 	res, err := c.conn.CallJSONContext(ctx, object, method, args...)
-	if err != nil {
-		return nil, fmt.Errorf("plugin %s: %w", c.name, err)
-	}
-	return res, nil
+	return res, c.named(err)
 }
 
 // Version is the protocol version host and plugin agreed on.
@@ -412,8 +418,10 @@ func (c *Client) Version() int { return c.gp.NegotiatedVersion() }
 // an interface type with a proxy registered by refbroker.RegisterInterface,
 // and the plugin's object must have all of T's methods with the same
 // signatures; otherwise Dispense says what is missing or different.
+// Without a context, it is bounded by WithCallTimeout, if set.
 func Dispense[T any](c *Client, name string) (T, error) {
-	return DispenseContext[T](context.Background(), c, name)
+	v, err := refbroker.Dispense[T](c.conn, name)
+	return v, c.named(err)
 }
 
 // DispenseContext is Dispense that gives up when ctx ends before the
@@ -421,10 +429,7 @@ func Dispense[T any](c *Client, name string) (T, error) {
 // ctx's error. An answer that comes later is received and released.
 func DispenseContext[T any](ctx context.Context, c *Client, name string) (T, error) {
 	v, err := refbroker.DispenseContext[T](ctx, c.conn, name)
-	if err != nil {
-		return v, fmt.Errorf("plugin %s: %w", c.name, err)
-	}
-	return v, nil
+	return v, c.named(err)
 }
 
 // Stats counts the live references between host and plugin, as seen from

@@ -308,7 +308,12 @@ func (m *Manager) restartPlugin(ctx context.Context, plugin string, mp *managed,
 // proxy keep failing with refbroker.ErrDisconnected; call DispenseFrom
 // again for one from the new process (it restarts the plugin if needed).
 func DispenseFrom[T any](m *Manager, plugin, name string) (T, error) {
-	return DispenseFromContext[T](context.Background(), m, plugin, name)
+	c, err := m.Client(plugin)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return Dispense[T](c, name)
 }
 
 // DispenseFromContext is DispenseFrom that gives up when ctx ends before
