@@ -378,6 +378,10 @@ type Stats struct {
 	Exports int // live: objects of this side that the peer holds references to
 	Imports int // live: objects of the peer that this side holds proxies for
 	Pending int // live: calls of this side awaiting their return
+	Serving int // live: calls (and requests) of the peer running here (Options.MaxConcurrentCalls)
+	// ServedBytes is live: what Serving's calls hold, their messages and
+	// decoded arguments (Options.MaxServedBytes).
+	ServedBytes int
 
 	CallsMade       uint64 // calls this side sent
 	CallsServed     uint64 // calls of the peer this side ran
@@ -395,6 +399,7 @@ func (c *Conn) Stats() Stats {
 		st.Exports, st.ExportsCreated, st.ExportsDropped = len(s.exports.byID), s.exports.created, s.exports.dropped
 		st.Imports, st.ImportsCreated, st.ImportsReleased = len(s.imports.byID), s.imports.created, s.imports.released
 		st.Pending = len(s.calls.bySeq)
+		st.Serving, st.ServedBytes = len(s.serving.bySeq), s.serving.bytes
 	})
 	st.CallsMade, st.CallsServed, st.CallsRefused = c.callsMade.Load(), c.callsServed.Load(), c.callsRefused.Load()
 	return st

@@ -418,6 +418,9 @@ func TestMaxServedBytes(t *testing.T) {
 	go func() { held <- hl.Hold(ctx1, make([]byte, 400<<10)) }()
 	go func() { held <- hl.Hold(ctx2, make([]byte, 400<<10)) }()
 	testutil.Eventually(t, "both Holds to run", func() bool { return h.holding.Load() == 2 })
+	if st := server.Stats(); st.Serving != 2 || st.ServedBytes < 800<<10 || st.ServedBytes > 1<<20 {
+		t.Errorf("Stats with two 400 KiB Holds running: Serving %d, ServedBytes %d", st.Serving, st.ServedBytes)
+	}
 
 	_, err = hl.Size(make([]byte, 400<<10))
 	if err == nil || !strings.Contains(err.Error(), "would pass the limit of 1048576 (Options.MaxServedBytes)") || !strings.Contains(err.Error(), "call of Size refused") {
