@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -21,6 +22,21 @@ const (
 	echoTarget   = 1.5 // 1 MiB in and out: at most this times the socket's echo
 	streamTarget = 0.5 // io.Copy through a passed reader or writer: at least this share of the socket's bandwidth
 )
+
+// reuseWriter copies what it is given into buf, from the start each time
+// n is reset, counting it.
+type reuseWriter struct {
+	buf []byte
+	n   int
+}
+
+func (w *reuseWriter) Write(b []byte) (int, error) {
+	if w.n+len(b) > len(w.buf) {
+		return 0, fmt.Errorf("reuseWriter: %d bytes past its %d", w.n+len(b), len(w.buf))
+	}
+	w.n += copy(w.buf[w.n:], b)
+	return len(b), nil
+}
 
 // countingWriter discards what it is given, counting it.
 type countingWriter struct{ n int64 }
@@ -50,6 +66,19 @@ func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Durati
 		}
 		return err
 	}
+	// The same megabyte in and out through a reader and a writer the
+	// host passes (the plugin io.Copies one to the other), into a
+	// buffer the host reuses, as the floor's echo reads into one.
+	src, dst := bytes.NewReader(mib), &reuseWriter{buf: make([]byte, bulkMsg)}
+	streamEcho := func() error {
+		src.Reset(mib)
+		dst.n = 0
+		n, err := streams.Echo(dst, src)
+		if err == nil && (n != bulkMsg || dst.n != bulkMsg) {
+			err = fmt.Errorf("streams.Echo copied %d bytes (the host got %d) of %d", n, dst.n, bulkMsg)
+		}
+		return err
+	}
 	drain := func() (time.Duration, error) {
 		start := time.Now()
 		n, err := streams.Drain(io.LimitReader(bench.Zeros{}, total))
@@ -74,7 +103,7 @@ func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Durati
 		}
 		return err
 	}
-	var calls, pings, echoes, floors, freshFloors, drains, pours, streamFloors []time.Duration
+	var calls, pings, echoes, streamEchoes, floors, freshFloors, drains, pours, streamFloors []time.Duration
 	// The plain calls first: a host that has passed the plugin a reader
 	// or a writer serves something until the plugin lets go of it, and
 	// then its callers do not read their own returns (callerread.go).
@@ -104,6 +133,10 @@ func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Durati
 			return "", fmt.Errorf("1 MiB in and out: %w", err)
 		}
 		echoes = append(echoes, r)
+		if r, err = timeOp(streamEcho, 5, round); err != nil {
+			return "", fmt.Errorf("1 MiB in and out through streams: %w", err)
+		}
+		streamEchoes = append(streamEchoes, r)
 		if d, err = streamFloor(dir, total); err != nil {
 			return "", fmt.Errorf("socket stream: %w", err)
 		}
@@ -129,6 +162,8 @@ func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Durati
 	fmt.Fprintf(&s, "| 1 MiB in and out (µs; floor: a child echoes 1 MiB) | %s | %s | %.2f | ≤ %.1f×%s |\n", us(e), us(f), ratio, echoTarget, verdict(ratio <= echoTarget))
 	ff := median(freshFloors)
 	fmt.Fprintf(&s, "| the same, against an echo into a fresh 1 MiB on each side, as a call's argument and result are (µs) | %s | %s | %.2f | (what Go's allocation costs) |\n", us(e), us(ff), float64(e)/float64(ff))
+	se := median(streamEchoes)
+	fmt.Fprintf(&s, "| 1 MiB in and out through an io.Reader and an io.Writer the host passes, the plugin io.Copying one to the other (µs; floor: the echo) | %s | %s | %.2f | ≤ %.1f×%s |\n", us(se), us(f), float64(se)/float64(f), echoTarget, verdict(float64(se)/float64(f) <= echoTarget))
 	sf := median(streamFloors)
 	for _, row := range []struct {
 		name string

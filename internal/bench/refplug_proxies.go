@@ -76,6 +76,12 @@ func (p streamsProxy) Drain(r io.Reader) (int64, error) {
 	return r0, err
 }
 
+func (p streamsProxy) Echo(w io.Writer, r io.Reader) (int64, error) {
+	var r0 int64
+	err := p.Ref.Invoke("Echo", []any{w, r}, &r0)
+	return r0, err
+}
+
 func (p streamsProxy) Pour(w io.Writer, n int64) (int64, error) {
 	var r0 int64
 	err := p.Ref.Invoke("Pour", []any{w, n}, &r0)

@@ -13,6 +13,9 @@ type Streams interface {
 	Drain(r io.Reader) (int64, error)
 	// Pour copies n bytes into w, as a plugin producing output does.
 	Pour(w io.Writer, n int64) (int64, error)
+	// Echo copies r into w until EOF, as a plugin transforming a
+	// caller's data does, and returns how many bytes it copied.
+	Echo(w io.Writer, r io.Reader) (int64, error)
 }
 
 // StreamsImpl is the plugin's implementation.
@@ -23,6 +26,8 @@ func (StreamsImpl) Drain(r io.Reader) (int64, error) { return io.Copy(io.Discard
 func (StreamsImpl) Pour(w io.Writer, n int64) (int64, error) {
 	return io.Copy(w, io.LimitReader(Zeros{}, n))
 }
+
+func (StreamsImpl) Echo(w io.Writer, r io.Reader) (int64, error) { return io.Copy(w, r) }
 
 // Zeros reads zeros, endlessly.
 type Zeros struct{}
