@@ -192,14 +192,22 @@ func TestSpinReaderDeadline(t *testing.T) {
 	if spins != 1 {
 		t.Fatalf("after %d misses, %d of %d reads were armed to spin; want 1", missLimit, spins, retryEvery)
 	}
-	for s.arm(true); !s.spin.Load(); s.arm(true) {
-	}
-	b.Write([]byte("x"))
-	if n, err := s.Read(buf); n != 1 || err != nil {
-		t.Fatalf("read %d, %v", n, err)
-	}
-	if s.misses != 0 {
-		t.Fatalf("a spin that caught data left misses at %d; want 0", s.misses)
+	// Data waiting when a spin starts is caught at once, unless this
+	// goroutine is held up past the spin's 50 µs (a loaded machine), which
+	// counts as a miss: a few tries, each on the next read armed to spin.
+	for try := 0; ; try++ {
+		for s.arm(true); !s.spin.Load(); s.arm(true) {
+		}
+		b.Write([]byte("x"))
+		if n, err := s.Read(buf); n != 1 || err != nil {
+			t.Fatalf("read %d, %v", n, err)
+		}
+		if s.misses == 0 {
+			break
+		}
+		if try == 9 {
+			t.Fatalf("a spin that caught data left misses at %d, ten times; want 0", s.misses)
+		}
 	}
 }
 
