@@ -18,6 +18,7 @@ type callTable struct {
 	seq     uint64 // the last sequence number given out
 	bySeq   map[uint64]*pendingCall
 	cancels []cancelOut // cancels of calls in bySeq, waiting for the flusher (context.go)
+	withCtx int         // calls in bySeq whose context can end
 }
 
 func (t *callTable) init() { t.bySeq = make(map[uint64]*pendingCall) }
@@ -26,12 +27,18 @@ func (t *callTable) init() { t.bySeq = make(map[uint64]*pendingCall) }
 func (t *callTable) add(p *pendingCall) uint64 {
 	t.seq++
 	t.bySeq[t.seq] = p
+	if p.ctx != nil {
+		t.withCtx++
+	}
 	return t.seq
 }
 
 // take removes and returns call seq, or nil if there is none.
 func (t *callTable) take(seq uint64) *pendingCall {
 	p := t.bySeq[seq]
+	if p != nil && p.ctx != nil {
+		t.withCtx--
+	}
 	delete(t.bySeq, seq)
 	return p
 }
@@ -54,17 +61,43 @@ func (t *callTable) takeAll() []*pendingCall {
 	}
 	clear(t.bySeq)
 	t.cancels = nil
+	t.withCtx = 0
 	return all
 }
 
 // queueCancel queues k for the flusher, if its call still waits for its
-// return, and reports whether it did.
+// return and its cancel is not queued yet, and reports whether it did.
 func (t *callTable) queueCancel(k cancelOut) bool {
-	if t.bySeq[k.seq] == nil {
+	p := t.bySeq[k.seq]
+	if p == nil || p.cancelQueued {
 		return false
 	}
+	p.cancelQueued = true
 	t.cancels = append(t.cancels, k)
 	return true
+}
+
+// withContext returns the calls whose context can end and whose cancel,
+// if any, is not sent yet: the caller looks at their contexts without the
+// mutex.
+func (t *callTable) withContext() map[uint64]context.Context {
+	var m map[uint64]context.Context
+	for seq, p := range t.bySeq {
+		if p.ctx != nil && !p.cancelSent {
+			if m == nil {
+				m = make(map[uint64]context.Context)
+			}
+			m[seq] = p.ctx
+		}
+	}
+	return m
+}
+
+// cancelWasSent marks the cancel of call seq as in the write queue.
+func (t *callTable) cancelWasSent(seq uint64) {
+	if p := t.bySeq[seq]; p != nil {
+		p.cancelSent = true
+	}
 }
 
 // takeCancels returns the queued cancels whose calls still wait for their
@@ -82,11 +115,15 @@ func (t *callTable) takeCancels() []cancelOut {
 
 // pendingCall is a call of ours awaiting its return.
 type pendingCall struct {
-	ch        chan reply // receives what ends the call; capacity 1
-	out       []*codec   // the results' codecs, to decode a return nobody waits for
-	outPlan   *funcPlan  // its plan, if the return restores out-parameters
-	sent      []uint64   // export IDs the call sent, to take back if it is rejected
-	abandoned bool       // guarded by the connection's mutex: the caller stopped waiting
+	ch      chan reply      // receives what ends the call; capacity 1
+	out     []*codec        // the results' codecs, to decode a return nobody waits for
+	outPlan *funcPlan       // its plan, if the return restores out-parameters
+	sent    []uint64        // export IDs the call sent, to take back if it is rejected
+	ctx     context.Context // the caller's, if it can end
+	// Guarded by the connection's mutex:
+	abandoned    bool // the caller stopped waiting
+	cancelQueued bool // the peer is to be told the caller gave up
+	cancelSent   bool // and that is in the write queue
 }
 
 // reply is what ends a pending call: a return message to decode, or a
@@ -203,6 +240,9 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 		ctxDone = ctx.Done()
 	}
 	p := &pendingCall{ch: make(chan reply, 1), out: out}
+	if ctxDone != nil {
+		p.ctx = ctx
+	}
 	if restore != nil {
 		p.outPlan = restore.plan
 	}

@@ -162,6 +162,7 @@ type Conn struct {
 
 	building   chan struct{}  // messages being built (Conn.admit); capacity maxBuilding
 	flushReady chan struct{}  // wakes the flusher of releases and cancels; capacity 1
+	cancelling sync.Mutex     // held while cancels are taken and sent (context.go), so they go in order
 	done       chan struct{}  // closed when the connection has ended
 	serveGate  gate           // Options.ServeAfter
 	callGate   gate           // Options.CallAfter

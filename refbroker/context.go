@@ -44,15 +44,60 @@ func writeContext(e *encoder, ctx context.Context, hasCtx bool) {
 // and callers giving up on a peer that does not read leave an entry each
 // in the call table, not a goroutine each.
 func (c *Conn) cancelLater(seq uint64, ctx context.Context) {
+	k := newCancelOut(seq, ctx) // a context's methods are user code: not under the mutex
+	queued := false
+	c.locked(func(s *state) { queued = s.calls.queueCancel(k) })
+	if queued {
+		c.wakeFlusher()
+	}
+}
+
+// newCancelOut is the cancel of call seq, whose context ctx has ended.
+func newCancelOut(seq uint64, ctx context.Context) cancelOut {
 	err, cause := ctx.Err(), context.Cause(ctx)
 	if cause == err {
 		cause = nil
 	}
+	return cancelOut{seq: seq, err: err, cause: cause}
+}
+
+// cancelsFirst sends, on this goroutine, the cancels of our calls whose
+// context has ended, before a reply it is about to send: a callback that
+// cancels the context of the call it serves (say, a progress func that
+// stops the work) returns only after the peer's call has heard, so the
+// peer's next look at its context sees it, as it would in one process.
+// context.AfterFunc would tell the peer too, but on a goroutine of its own,
+// which the reply could overtake.
+func (c *Conn) cancelsFirst() {
+	var waiting map[uint64]context.Context
 	queued := false
-	c.locked(func(s *state) { queued = s.calls.queueCancel(cancelOut{seq: seq, err: err, cause: cause}) })
-	if queued {
-		c.wakeFlusher()
+	c.locked(func(s *state) {
+		queued = len(s.calls.cancels) > 0
+		if s.calls.withCtx > 0 {
+			waiting = s.calls.withContext()
+		}
+	})
+	var ended []cancelOut
+	for seq, ctx := range waiting { // a context's methods are user code: not under the mutex
+		if ctx.Err() != nil {
+			ended = append(ended, newCancelOut(seq, ctx))
+		}
 	}
+	if !queued && len(ended) == 0 {
+		return
+	}
+	// Some may be queued already, or taken by the flusher and not sent
+	// yet: its turn ends once they are in the write queue.
+	c.cancelling.Lock()
+	defer c.cancelling.Unlock()
+	var batch []cancelOut
+	c.locked(func(s *state) {
+		for _, k := range ended {
+			s.calls.queueCancel(k)
+		}
+		batch = s.calls.takeCancels()
+	})
+	c.sendCancelBatch(batch)
 }
 
 // cancelOut is a cancel waiting to be sent: the call, and how its
@@ -66,18 +111,27 @@ type cancelOut struct {
 // the calls were given up. A cancel whose call's return has come since is
 // dropped: the peer is done with that call.
 func (c *Conn) sendCancels() {
+	c.cancelling.Lock()
+	defer c.cancelling.Unlock()
 	for {
 		var batch []cancelOut
 		c.locked(func(s *state) { batch = s.calls.takeCancels() })
-		if len(batch) == 0 {
+		if len(batch) == 0 || !c.sendCancelBatch(batch) {
 			return
 		}
-		for _, k := range batch {
-			if c.send(cancelMessage(c.newEncoder(), k)) != nil {
-				return // the connection ended
-			}
-		}
 	}
+}
+
+// sendCancelBatch sends cancels in order, and reports whether the
+// connection is still up. c.cancelling is held.
+func (c *Conn) sendCancelBatch(batch []cancelOut) bool {
+	for _, k := range batch {
+		if c.send(cancelMessage(c.newEncoder(), k)) != nil {
+			return false
+		}
+		c.locked(func(s *state) { s.calls.cancelWasSent(k.seq) })
+	}
+	return true
 }
 
 // cancelMessage encodes k into e.

@@ -202,3 +202,64 @@ func TestCancelsOfAPeerThatDoesNotRead(t *testing.T) {
 		t.Errorf("only %d calls were sent before the queue filled; the test wants the queue full", len(calls))
 	}
 }
+
+// Stepper is a contract whose method calls back between steps and stops
+// when its context ends.
+type Stepper interface {
+	Steps(ctx context.Context, n int, step func(i int)) (int, error)
+}
+
+type stepperProxy struct{ *refbroker.Ref }
+
+func (p stepperProxy) Steps(ctx context.Context, n int, step func(i int)) (int, error) {
+	var done int
+	err := p.Invoke("Steps", []any{ctx, n, step}, &done)
+	return done, err
+}
+
+func init() {
+	refbroker.RegisterInterface[Stepper](func(r *refbroker.Ref) Stepper { return stepperProxy{r} })
+}
+
+// stepper's Steps reports on stopped the step after which it stopped.
+type stepper struct{ stopped chan int }
+
+func (s stepper) Steps(ctx context.Context, n int, step func(i int)) (int, error) {
+	for i := range n {
+		step(i)
+		if err := ctx.Err(); err != nil {
+			s.stopped <- i
+			return i, err
+		}
+	}
+	s.stopped <- n
+	return n, nil
+}
+
+// TestCancelFromACallback: a callback that cancels the context of the call
+// it serves (a progress func stopping the work) returns only after the
+// callee has heard: the callee's next look at its context sees it ended,
+// every time, as it would in one process.
+func TestCancelFromACallback(t *testing.T) {
+	st := stepper{stopped: make(chan int, 1)}
+	client, _ := refbroker.NewPair(t, refbroker.Options{Roots: map[string]any{"s": st}}, refbroker.Options{})
+	s, err := refbroker.Dispense[Stepper](client, "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err := s.Steps(ctx, 10, func(i int) {
+			if i == 2 {
+				cancel()
+			}
+		})
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Steps cancelled by a callback = %v; want context.Canceled", err)
+		}
+		if i := testutil.Receive(t, st.stopped, 10*time.Second, "Steps did not stop"); i != 2 {
+			t.Fatalf("Steps stopped after step %d; want 2, the step whose callback cancelled", i)
+		}
+	}
+}

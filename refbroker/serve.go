@@ -345,6 +345,7 @@ func (c *Conn) serveCall(in *incoming) {
 			return
 		}
 	}
+	c.cancelsFirst()
 	if err := c.send(e); err != nil && !errors.Is(err, ErrDisconnected) {
 		c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: %w", m.full, err))
 	}
