@@ -368,12 +368,17 @@ func (c *Conn) abandon(seq uint64, p *pendingCall) {
 // there was such a call.
 func (c *Conn) deliver(seq uint64, r reply) bool {
 	var p *pendingCall
-	abandoned := false
+	abandoned, closed := false, false
 	c.locked(func(s *state) {
 		p = s.calls.take(seq)
 		abandoned = p != nil && p.abandoned
+		closed = s.closed
 	})
 	switch {
+	case p == nil && closed:
+		// The connection ended while this return was being read: its
+		// call was told so (Conn.end), and there is nothing to say.
+		return false
 	case p == nil:
 		// Logged at the 1st, 2nd, 4th, 8th… such return: a peer sending
 		// them by the million does not get a log line for each.

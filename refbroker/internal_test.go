@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/refplug/refplug/internal/testutil"
 	"math/big"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/refplug/refplug/internal/testutil"
 )
 
 // Local contract for the package's own tests (testdata/contract imports
@@ -432,4 +435,26 @@ func TestNestedReferenceTypeChecked(t *testing.T) {
 	} else if l, _ := n.Name(); l != "ok" {
 		t.Errorf("Name = %q", l)
 	}
+}
+
+// TestLateReturnAfterShutdown: a return read while the connection ends
+// (its call was already told, by Conn.end) is dropped without a warning;
+// a return for no call of an open connection is still worth one. The
+// example's host warned at Close, when the plugin's answer to a cancelled
+// call crossed the end, one run in a few hundred under load.
+func TestLateReturnAfterShutdown(t *testing.T) {
+	var logs testutil.Buffer
+	logger := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn})
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	c := NewConn(a, Options{Logger: logger})
+	if c.deliver(99, reply{}) || !strings.Contains(logs.String(), "return for an unknown call") {
+		t.Errorf("a return for no call of an open connection: logged %q; want a warning", logs.String())
+	}
+	before := logs.String()
+	c.Shutdown()
+	if c.deliver(100, reply{}) || logs.String() != before {
+		t.Errorf("a return read as the connection ended: logged %q; want nothing", logs.String())
+	}
+	c.Close()
 }
