@@ -86,18 +86,15 @@ func (c *Conn) cancelsFirst() {
 	if !queued && len(ended) == 0 {
 		return
 	}
-	// Some may be queued already, or taken by the flusher and not sent
-	// yet: its turn ends once they are in the write queue.
-	c.cancelling.Lock()
-	defer c.cancelling.Unlock()
-	var batch []cancelOut
 	c.locked(func(s *state) {
 		for _, k := range ended {
 			s.calls.queueCancel(k)
 		}
-		batch = s.calls.takeCancels()
 	})
-	c.sendCancelBatch(batch)
+	// Some may have been taken by the flusher and not sent yet:
+	// sendCancels waits for its turn, which ends once they are in the
+	// write queue.
+	c.sendCancels()
 }
 
 // cancelOut is a cancel waiting to be sent: the call, and how its
@@ -116,22 +113,16 @@ func (c *Conn) sendCancels() {
 	for {
 		var batch []cancelOut
 		c.locked(func(s *state) { batch = s.calls.takeCancels() })
-		if len(batch) == 0 || !c.sendCancelBatch(batch) {
+		if len(batch) == 0 {
 			return
 		}
-	}
-}
-
-// sendCancelBatch sends cancels in order, and reports whether the
-// connection is still up. c.cancelling is held.
-func (c *Conn) sendCancelBatch(batch []cancelOut) bool {
-	for _, k := range batch {
-		if c.send(cancelMessage(c.newEncoder(), k)) != nil {
-			return false
+		for _, k := range batch {
+			if c.send(cancelMessage(c.newEncoder(), k)) != nil {
+				return // the connection ended
+			}
+			c.locked(func(s *state) { s.calls.cancelWasSent(k.seq) })
 		}
-		c.locked(func(s *state) { s.calls.cancelWasSent(k.seq) })
 	}
-	return true
 }
 
 // cancelMessage encodes k into e.
