@@ -63,33 +63,38 @@ func (s *lineSplitter) write(p []byte, line func(string)) {
 // logLineSize is the longest line without an end logLines holds back.
 const logLineSize = 64 << 10
 
-// logLines writes each line it is given to a logger, at info level.
-type logLines struct {
-	log    hclog.Logger
-	stream string
-	mu     sync.Mutex
-	lines  lineSplitter
+// lineWriter hands each line written to it to line (see lineSplitter).
+type lineWriter struct {
+	mu    sync.Mutex
+	lines lineSplitter
+	line  func(string)
 }
 
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines.write(p, func(line string) {
-		if line != "" {
-			l.log.Info(line, "stream", l.stream)
-		}
-	})
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lines.write(p, w.line)
 	return len(p), nil
+}
+
+// logLines writes each line it is given to log, at info level, with the
+// stream it came from.
+func logLines(log hclog.Logger, stream string) *lineWriter {
+	return &lineWriter{lines: lineSplitter{max: logLineSize}, line: func(line string) {
+		if line != "" {
+			log.Info(line, "stream", stream)
+		}
+	}}
 }
 
 // outputs returns where the plugin named name's stdout and stderr go.
 func (c *config) outputs(name string) (stdout, stderr io.Writer) {
 	stdout, stderr = c.stdout, c.stderr
 	if stdout == nil {
-		stdout = &logLines{log: c.logger.Named(name), stream: "stdout", lines: lineSplitter{max: logLineSize}}
+		stdout = logLines(c.logger.Named(name), "stdout")
 	}
 	if stderr == nil {
-		stderr = &logLines{log: c.logger.Named(name), stream: "stderr", lines: lineSplitter{max: logLineSize}}
+		stderr = logLines(c.logger.Named(name), "stderr")
 	}
 	return outputSink{stdout}, outputSink{stderr}
 }
@@ -140,14 +145,15 @@ func (s outputSink) ReadFrom(r io.Reader) (int64, error) {
 // every line at debug once it has ended (Close, or the plugin gone), when
 // they only echo that ("Failed to write header: broken pipe").
 type yamuxLines struct {
+	lineWriter
 	log    hclog.Logger
 	client atomic.Pointer[Client] // set once the Client exists
-	mu     sync.Mutex
-	lines  lineSplitter
 }
 
 func newYamuxLines(log hclog.Logger, plugin string) *yamuxLines {
-	return &yamuxLines{log: log.Named("yamux").With("plugin", plugin), lines: lineSplitter{max: logLineSize}}
+	y := &yamuxLines{log: log.Named("yamux").With("plugin", plugin)}
+	y.lineWriter = lineWriter{lines: lineSplitter{max: logLineSize}, line: y.logLine}
+	return y
 }
 
 // route gives go-plugin's connection rpc this log, or says why not.
@@ -157,22 +163,18 @@ func (y *yamuxLines) route(rpc goplugin.ClientProtocol) {
 	}
 }
 
-func (y *yamuxLines) Write(p []byte) (int, error) {
-	y.mu.Lock()
-	defer y.mu.Unlock()
-	y.lines.write(p, func(line string) {
-		msg, found := strings.CutPrefix(line, "[ERR] ")
-		if !found {
-			msg, found = strings.CutPrefix(line, "[WARN] ")
-		}
-		msg = strings.TrimPrefix(msg, "yamux: ")
-		switch c := y.client.Load(); {
-		case msg == "":
-		case found && (c == nil || c.conn.Err() == nil):
-			y.log.Warn(msg)
-		default:
-			y.log.Debug(msg)
-		}
-	})
-	return len(p), nil
+// logLine logs one of yamux's lines (y.lineWriter's line).
+func (y *yamuxLines) logLine(line string) {
+	msg, found := strings.CutPrefix(line, "[ERR] ")
+	if !found {
+		msg, found = strings.CutPrefix(line, "[WARN] ")
+	}
+	msg = strings.TrimPrefix(msg, "yamux: ")
+	switch c := y.client.Load(); {
+	case msg == "":
+	case found && (c == nil || c.conn.Err() == nil):
+		y.log.Warn(msg)
+	default:
+		y.log.Debug(msg)
+	}
 }
