@@ -34,18 +34,6 @@ func DispenseContext[T any](ctx context.Context, c *Conn, name string) (T, error
 	return v, gaveUp(ctx, fmt.Sprintf("Dispense(%q)", name), err)
 }
 
-// gaveUp names what was given up in an error that is ctx's own (the
-// caller's deadline or cancellation), and returns any other as it is.
-func gaveUp(ctx context.Context, what string, err error) error {
-	if err == nil || err != ctx.Err() {
-		return err
-	}
-	if d, ok := context.Cause(ctx).(callTimeout); ok {
-		return fmt.Errorf("refbroker: %s: %v (Options.CallTimeout): %w", what, d, err)
-	}
-	return fmt.Errorf("refbroker: %s: %w", what, err)
-}
-
 func dispense[T any](ctx context.Context, c *Conn, name string) (T, error) {
 	var zero T
 	if err := ctx.Err(); err != nil {

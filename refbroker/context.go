@@ -2,6 +2,7 @@ package refbroker
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -36,6 +37,18 @@ func writeContext(e *encoder, ctx context.Context, hasCtx bool) {
 			e.byte1(ctxPlain)
 		}
 	}
+}
+
+// gaveUp names what was given up in an error that is ctx's own (the
+// caller's deadline or cancellation), and returns any other as it is.
+func gaveUp(ctx context.Context, what string, err error) error {
+	if err == nil || err != ctx.Err() {
+		return err
+	}
+	if d, ok := context.Cause(ctx).(callTimeout); ok {
+		return fmt.Errorf("refbroker: %s: %v (Options.CallTimeout): %w", what, d, err)
+	}
+	return fmt.Errorf("refbroker: %s: %w", what, err)
 }
 
 // cancelLater queues a cancel telling the peer that the context of our call
