@@ -353,15 +353,15 @@ func TestMaxExports(t *testing.T) {
 	runtime.KeepAlive(held)
 }
 
-// holder's Hold keeps its argument until its context ends; Size returns
-// at once.
+// holder's Hold keeps its argument until its context ends, and returns
+// its error; Size returns at once.
 type holder struct{ holding atomic.Int32 }
 
 func (h *holder) Hold(ctx context.Context, b []byte) error {
 	h.holding.Add(1)
 	defer h.holding.Add(-1)
 	<-ctx.Done()
-	return nil
+	return ctx.Err() // the caller's reason, whether its return or its own context ends its wait
 }
 
 func (h *holder) Size(b []byte) (int, error) { return len(b), nil }
@@ -407,6 +407,8 @@ func TestMaxServedBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The Dispense's request may still be leaving the serving table.
+	testutil.Eventually(t, "nothing to run on the server", func() bool { return server.Stats().Serving == 0 })
 	if n, err := hl.Size(make([]byte, 3<<20)); err != nil || n != 3<<20 {
 		t.Fatalf("a 3 MiB call alone = %d, %v; want it run (the limit is 1 MiB)", n, err)
 	}
