@@ -109,6 +109,11 @@ func fitsEagerly(d *decoder, n int, size uintptr) bool {
 // decodeSlice reads n elements of slice type t, allocating as they arrive
 // (doubling) when n is too large to allocate at once: memory grows with
 // the elements actually decoded, so with the bytes actually received.
+// Each growth is charged for what it adds: the slice it replaces is
+// garbage, so the budget bounds what the value holds (the copy in between
+// holds half as much again for a moment), as for a slice allocated at
+// once; charging every allocation whole had a value refused that was
+// decoded within the budget (200,000 nil rows of a [][]int).
 func decodeSlice(d *decoder, elem *codec, t reflect.Type, n int) reflect.Value {
 	size := t.Elem().Size()
 	if fitsEagerly(d, n, size) {
@@ -127,7 +132,7 @@ func decodeSlice(d *decoder, elem *codec, t reflect.Type, n int) reflect.Value {
 	for i := 0; i < n && d.err == nil; i++ {
 		if i == s.Len() {
 			nc := min(n, 2*s.Len())
-			if !d.chargeN(nc, size) {
+			if !d.chargeN(nc-s.Len(), size) {
 				break
 			}
 			ns := reflect.MakeSlice(t, nc, nc)

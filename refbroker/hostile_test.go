@@ -266,6 +266,25 @@ func TestDecodeBoundsReceiverOnlyFields(t *testing.T) {
 	}
 }
 
+// TestDecodeBudgetTakesLegitimateValues: values whose decoded memory is
+// well inside the budget's 64 bytes a byte decode, however large. A slice
+// too long to allocate at once grows as its elements arrive, and each
+// growth counts what it adds; counting every allocation whole (about
+// 2.75 times the final slice) refused 200,000 nil rows of a [][]int, 24
+// bytes decoded for each byte sent.
+func TestDecodeBudgetTakesLegitimateValues(t *testing.T) {
+	for _, v := range []any{
+		make([][]int, 200_000),
+		make([]string, 300_000),
+		make([]map[string]int, 200_000),
+		make([]*int, 400_000),
+	} {
+		if got := roundTrip(t, v); reflect.ValueOf(got).Len() != reflect.ValueOf(v).Len() {
+			t.Errorf("%T: %d elements decoded, want %d", v, reflect.ValueOf(got).Len(), reflect.ValueOf(v).Len())
+		}
+	}
+}
+
 // manyMaker hands out n distinct objects at a call.
 type manyMaker interface {
 	Many(n int) ([]named, error)
