@@ -117,7 +117,7 @@ func (t *callTable) takeCancels() []cancelOut {
 type pendingCall struct {
 	ch      chan reply      // receives what ends the call; capacity 1
 	out     []*codec        // the results' codecs, to decode a return nobody waits for
-	outPlan *funcPlan       // its plan, if the return restores out-parameters
+	restore *outArgs        // what its return restores (without the arguments), if anything
 	sent    []uint64        // export IDs the call sent, to take back if it is rejected
 	ctx     context.Context // the caller's, if it can end
 	// Guarded by the connection's mutex:
@@ -169,8 +169,8 @@ func (c *Conn) callPlan(ctx context.Context, target uint64, m *methodPlan, args,
 		return err
 	}
 	var restore *outArgs
-	if fp.outParams != nil {
-		restore = &outArgs{plan: fp, args: args}
+	if fp.outParams != nil || m.fill >= 0 {
+		restore = &outArgs{plan: fp, fill: m.fill, args: args}
 	}
 	return c.roundTrip(ctx, m.full, fp.out, outs, restore, func(e *encoder, seq uint64) error {
 		e.byte1(msgCall)
@@ -225,7 +225,8 @@ func (c *Conn) awaitCallAfter(ctx context.Context, name string) error {
 // (outparams.go).
 type outArgs struct {
 	plan *funcPlan
-	args []reflect.Value // without the context
+	fill int             // the byte slice the callee fills (methodPlan.fill), or -1
+	args []reflect.Value // without the context; nil: restore into nothing
 }
 
 // roundTrip sends the message build writes, waits for its return and
@@ -244,7 +245,7 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 		p.ctx = ctx
 	}
 	if restore != nil {
-		p.outPlan = restore.plan
+		p.restore = &outArgs{plan: restore.plan, fill: restore.fill}
 	}
 	seq, ok := c.addCall(p)
 	if !ok {
@@ -403,11 +404,7 @@ func (c *Conn) drain(p *pendingCall, r reply) {
 	for i, oc := range p.out {
 		outs[i] = reflect.New(oc.t).Elem()
 	}
-	var restore *outArgs
-	if p.outPlan != nil {
-		restore = &outArgs{plan: p.outPlan} // into values of its own
-	}
-	_ = c.readReturn(r.m, "", p.out, outs, restore, p.sent)
+	_ = c.readReturn(r.m, "", p.out, outs, p.restore, p.sent) // restores into nothing
 }
 
 // readReturn decodes a return into outs. sent are the references the call
@@ -428,8 +425,11 @@ func (c *Conn) readReturn(m *inbound, name string, out []*codec, outs []reflect.
 			}
 			oc.dec(d, outs[i])
 		}
-		if restore != nil && d.err == nil {
+		if restore != nil && restore.plan.outParams != nil && d.err == nil {
 			readOutParams(d, restore.plan, restore.args)
+		}
+		if restore != nil && restore.fill >= 0 && d.err == nil {
+			readFilled(d, restore)
 		}
 		if d.err == nil && d.remaining() != 0 {
 			d.fail(malformed("%d bytes left after the results", d.remaining()))

@@ -161,7 +161,7 @@ func rootMethods(v reflect.Value, iface string, want [][2]string) (p *ifacePlan,
 			problems = append(problems, fmt.Sprintf("%s: %v", name, err))
 			continue
 		}
-		p.methods[name] = &methodPlan{name: name, full: iface + "." + name, index: m.Index, plan: fp}
+		p.methods[name] = newMethodPlan(name, iface+"."+name, m.Index, fp)
 	}
 	return p, problems
 }

@@ -65,7 +65,13 @@
 //     reference the receiver cannot use.
 //     A parameter that is a pointer to plain data (or an any holding one of
 //     a registered type) is restored: the value it points to when the
-//     method returns is copied back into the caller's (outparams.go).
+//     method returns is copied back into the caller's (outparams.go). So
+//     is the buffer of a method shaped as a read, as io.Reader's Read and
+//     io.ReaderAt's ReadAt are: named Read, or Read followed by a capital
+//     letter, its first parameter after a context a byte slice, its
+//     results (int, error); the first n bytes of the callee's copy are
+//     copied into the caller's p[:n]. Any other byte slice argument is
+//     the callee's copy.
 //  4. A reference that comes back to the side that owns it arrives as the
 //     original object, never a proxy of a proxy. Sending the same object
 //     again reuses its reference; the receiver keeps one proxy per remote

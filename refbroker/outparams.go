@@ -142,3 +142,45 @@ func readOutParams(d *decoder, fp *funcPlan, args []reflect.Value) {
 		}
 	}
 }
+
+// Filled buffers. A method that reads into its caller's byte slice
+// (methodPlan.fill: Read, ReadAt, …) gets the slice by value like any
+// argument, fills its copy, and the return carries, after the results
+// and any out-parameters, the first n bytes of that copy, n being the
+// method's int result (held to the slice's length): the caller copies
+// them into its own slice, so p[:n] holds what was read, as in process.
+// What the callee wrote past n, which io.Reader allows as scratch, stays
+// on its side.
+
+// writeFilled writes the filled part of p, the callee's copy of the
+// buffer, given the method's count n.
+func writeFilled(e *encoder, p, n reflect.Value) {
+	b := p.Bytes()
+	k := min(max(n.Int(), 0), int64(len(b)))
+	e.uvarint(uint64(k))
+	e.rawBytes(b[:k])
+}
+
+// readFilled copies what writeFilled wrote into the caller's buffer
+// (restore.args[restore.fill]), or drops it when nobody waits. More bytes
+// than the buffer holds is a malformed return.
+func readFilled(d *decoder, restore *outArgs) {
+	k := d.uvarint()
+	if d.err != nil {
+		return
+	}
+	if k > uint64(d.remaining()) {
+		d.fail(malformed("a filled buffer of %d bytes with %d left", k, d.remaining()))
+		return
+	}
+	b := d.take(int(k))
+	if restore.args == nil {
+		return
+	}
+	dst := restore.args[restore.fill].Bytes()
+	if len(b) > len(dst) {
+		d.fail(malformed("%d bytes filled into a buffer of %d", len(b), len(dst)))
+		return
+	}
+	copy(dst, b)
+}

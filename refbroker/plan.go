@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Call plans: how a call of one func type crosses, and which methods a
@@ -75,6 +78,47 @@ type methodPlan struct {
 	full  string // "shared.Store.Get", for messages
 	index int    // method index in the receiver's reflect.Value; -1 for a func
 	plan  *funcPlan
+	// fill is the index (without the context) of the byte slice the
+	// method fills, as io.Reader's Read does (filledParam); -1 if none.
+	fill int
+}
+
+// newMethodPlan is the plan of the method name, of type fp.t.
+func newMethodPlan(name, full string, index int, fp *funcPlan) *methodPlan {
+	return &methodPlan{name: name, full: full, index: index, plan: fp, fill: filledParam(name, fp.t)}
+}
+
+// filledParam returns the index (without the context) of the byte slice
+// a method fills for its caller, or -1. Arguments cross by value, so a
+// callee writing into a slice it was given writes into its own copy; for
+// most methods that is what the caller expects (a Write does not change
+// its buffer), but a method that reads into the caller's buffer, as
+// io.Reader's Read(p []byte) (n int, err error) and io.ReaderAt's ReadAt
+// do, must have p[:n] come back. Such a method is known by Go's naming
+// and shape: named Read, or Read followed by an upper-case letter
+// (ReadAt, ReadFull, ReadBlock), its first parameter after a context a
+// slice of bytes, its results (int, error). Both sides decide alike from
+// the method's name and type, which the contract check compares.
+func filledParam(name string, t reflect.Type) int {
+	if rest, ok := strings.CutPrefix(name, "Read"); !ok || rest != "" && !unicode.IsUpper(firstRune(rest)) {
+		return -1
+	}
+	first := 0
+	if t.NumIn() > 0 && t.In(0) == contextType {
+		first = 1
+	}
+	if t.NumIn() <= first || t.NumOut() != 2 || t.Out(0).Kind() != reflect.Int || t.Out(1) != errorType {
+		return -1
+	}
+	if p := t.In(first); p.Kind() != reflect.Slice || p.Elem().Kind() != reflect.Uint8 || (first == t.NumIn()-1 && t.IsVariadic()) {
+		return -1
+	}
+	return 0
+}
+
+func firstRune(s string) rune {
+	r, _ := utf8.DecodeRuneInString(s)
+	return r
 }
 
 // ifacePlan is the set of methods a reference of one static type grants.
@@ -97,7 +141,7 @@ func ifacePlanFor(t reflect.Type) (*ifacePlan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s.%s: %w", t, m.Name, err)
 		}
-		p.methods[m.Name] = &methodPlan{name: m.Name, full: t.String() + "." + m.Name, index: i, plan: fp}
+		p.methods[m.Name] = newMethodPlan(m.Name, t.String()+"."+m.Name, i, fp)
 	}
 	actual, _ := ifacePlans.LoadOrStore(t, p)
 	return actual.(*ifacePlan), nil
@@ -113,7 +157,7 @@ func funcMethods(t reflect.Type) (*ifacePlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t, err)
 	}
-	p := &ifacePlan{t: t, methods: map[string]*methodPlan{"": {full: t.String(), index: -1, plan: fp}}}
+	p := &ifacePlan{t: t, methods: map[string]*methodPlan{"": {full: t.String(), index: -1, plan: fp, fill: -1}}}
 	actual, _ := ifacePlans.LoadOrStore(t, p)
 	return actual.(*ifacePlan), nil
 }

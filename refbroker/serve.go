@@ -334,16 +334,19 @@ func (c *Conn) serveCall(in *incoming) {
 			return
 		}
 	}
+	inArgs := args
+	if fp.ctx {
+		inArgs = args[1:]
+	}
 	if fp.outParams != nil {
-		inArgs := args
-		if fp.ctx {
-			inArgs = args[1:]
-		}
 		if err := writeOutParams(e, fp, inArgs); err != nil {
 			c.discard(e)
 			c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: %w", m.full, err))
 			return
 		}
+	}
+	if m.fill >= 0 {
+		writeFilled(e, inArgs[m.fill], outs[0])
 	}
 	c.cancelsFirst()
 	if err := c.send(e); err != nil && !errors.Is(err, ErrDisconnected) {

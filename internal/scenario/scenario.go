@@ -49,6 +49,7 @@ func Run(t *testing.T, svc contract.Service) {
 		{"FreshReference", FreshReference},
 		{"Failures", Failures},
 		{"OutParams", OutParams},
+		{"FilledBuffers", FilledBuffers},
 	} {
 		t.Run(s.name, func(t *testing.T) { s.fn(t, svc) })
 	}

@@ -6,7 +6,7 @@ package contract
 
 // Unregistered is left out on purpose: the tests need one interface
 // without a proxy.
-//go:generate go run github.com/refplug/refplug/cmd/refgen -type Sink,Thing,Counter,Host,Service,Factory,Wides,UsesUnregistered,Mismatched
+//go:generate go run github.com/refplug/refplug/cmd/refgen -type Sink,Thing,Counter,Host,Service,Blob,Factory,Wides,UsesUnregistered,Mismatched
 
 import (
 	"context"
@@ -156,6 +156,21 @@ type Service interface {
 	// Reason reports how the context of the last Wait ended: its Err and
 	// its context.Cause.
 	Reason() (err, cause string, e error)
+	// OpenBlob returns a Blob of n deterministic bytes (see Pattern).
+	OpenBlob(n int) (Blob, error)
+}
+
+// Blob is a file-like object of a contract's own: its reads fill the
+// caller's buffer, as io.Reader's and io.ReaderAt's do.
+type Blob interface {
+	io.ReadCloser
+	io.ReaderAt
+	// ReadChunk is Read with a context.
+	ReadChunk(ctx context.Context, p []byte) (int, error)
+	// Scribble overwrites p with 0xFF and returns len(p): not a read, so
+	// the caller's p stays as it was (arguments cross by value).
+	Scribble(p []byte) (int, error)
+	Size() (int64, error)
 }
 
 // Health is the serving side's view of itself.

@@ -265,6 +265,12 @@ func (p serviceProxy) Open(gate_ string) error {
 	return p.Ref.Invoke("Open", []any{gate_})
 }
 
+func (p serviceProxy) OpenBlob(n int) (Blob, error) {
+	var r0 Blob
+	err := p.Ref.Invoke("OpenBlob", []any{n}, &r0)
+	return r0, err
+}
+
 func (p serviceProxy) OpenFile(path string) error {
 	return p.Ref.Invoke("OpenFile", []any{path})
 }
@@ -336,6 +342,41 @@ func (p serviceProxy) Wait(ctx context.Context, started func()) error {
 	return p.Ref.Invoke("Wait", []any{ctx, started})
 }
 
+// blobProxy forwards Blob's methods to the remote object.
+type blobProxy struct{ *refbroker.Ref }
+
+func (p blobProxy) Close() error {
+	return p.Ref.Invoke("Close", nil)
+}
+
+func (p blobProxy) Read(p_ []byte) (n int, err error) {
+	err = p.Ref.Invoke("Read", []any{p_}, &n)
+	return n, err
+}
+
+func (p blobProxy) ReadAt(p_ []byte, off int64) (n int, err error) {
+	err = p.Ref.Invoke("ReadAt", []any{p_, off}, &n)
+	return n, err
+}
+
+func (p blobProxy) ReadChunk(ctx context.Context, p_ []byte) (int, error) {
+	var r0 int
+	err := p.Ref.Invoke("ReadChunk", []any{ctx, p_}, &r0)
+	return r0, err
+}
+
+func (p blobProxy) Scribble(p_ []byte) (int, error) {
+	var r0 int
+	err := p.Ref.Invoke("Scribble", []any{p_}, &r0)
+	return r0, err
+}
+
+func (p blobProxy) Size() (int64, error) {
+	var r0 int64
+	err := p.Ref.Invoke("Size", nil, &r0)
+	return r0, err
+}
+
 // factoryProxy forwards Factory's methods to the remote object.
 type factoryProxy struct{ *refbroker.Ref }
 
@@ -382,6 +423,7 @@ func init() {
 	refbroker.RegisterInterface[Counter](func(r *refbroker.Ref) Counter { return counterProxy{r} })
 	refbroker.RegisterInterface[Host](func(r *refbroker.Ref) Host { return hostProxy{r} })
 	refbroker.RegisterInterface[Service](func(r *refbroker.Ref) Service { return serviceProxy{r} })
+	refbroker.RegisterInterface[Blob](func(r *refbroker.Ref) Blob { return blobProxy{r} })
 	refbroker.RegisterInterface[Factory](func(r *refbroker.Ref) Factory { return factoryProxy{r} })
 	refbroker.RegisterInterface[Wides](func(r *refbroker.Ref) Wides { return widesProxy{r} })
 	refbroker.RegisterInterface[UsesUnregistered](func(r *refbroker.Ref) UsesUnregistered { return usesUnregisteredProxy{r} })

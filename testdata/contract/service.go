@@ -382,6 +382,28 @@ type nopCloser struct{ io.Reader }
 
 func (nopCloser) Close() error { return nil }
 
+func (s *service) OpenBlob(n int) (Blob, error) { return blob{bytes.NewReader(Pattern(n))}, nil }
+
+type blob struct{ r *bytes.Reader }
+
+func (b blob) Read(p []byte) (int, error)              { return b.r.Read(p) }
+func (b blob) ReadAt(p []byte, off int64) (int, error) { return b.r.ReadAt(p, off) }
+func (b blob) Close() error                            { return nil }
+func (b blob) Size() (int64, error)                    { return b.r.Size(), nil }
+func (b blob) ReadChunk(ctx context.Context, p []byte) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return b.r.Read(p)
+}
+
+func (b blob) Scribble(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 0xFF
+	}
+	return len(p), nil
+}
+
 func (s *service) Producer(n int) (io.ReadCloser, error) {
 	return nopCloser{bytes.NewReader(Pattern(n))}, nil
 }
