@@ -85,7 +85,10 @@ func (r *Ref) String() string {
 // results other than a final error, in order. Invoke returns the remote
 // method's error result, or an error from the broker: ErrDisconnected,
 // ErrReleased, the caller's context error, a panic in the remote method, or
-// a mismatch between the arguments and the method.
+// a mismatch between the arguments and the method. Pointer
+// out-parameters are restored into the pointers given, and the byte slice
+// of a method shaped as a read (Read, ReadAt, …; see the package doc) is
+// filled, as in process.
 func (r *Ref) Invoke(method string, args []any, results ...any) error {
 	if r == nil {
 		return fmt.Errorf("refbroker: Invoke(%q) on a nil *Ref", method)
