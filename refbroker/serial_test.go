@@ -15,12 +15,18 @@ import (
 type Crowd interface {
 	Pour(w io.Writer, n int) error
 	Drain(r io.Reader, n int) error
+	Jumble(rs io.ReadSeeker, n int) error
+	Scatter(ra io.ReaderAt, n int) error
 }
 
 type crowdProxy struct{ *refbroker.Ref }
 
 func (p crowdProxy) Pour(w io.Writer, n int) error  { return p.Invoke("Pour", []any{w, n}) }
 func (p crowdProxy) Drain(r io.Reader, n int) error { return p.Invoke("Drain", []any{r, n}) }
+func (p crowdProxy) Jumble(rs io.ReadSeeker, n int) error {
+	return p.Invoke("Jumble", []any{rs, n})
+}
+func (p crowdProxy) Scatter(ra io.ReaderAt, n int) error { return p.Invoke("Scatter", []any{ra, n}) }
 
 func init() {
 	refbroker.RegisterInterface[Crowd](func(r *refbroker.Ref) Crowd { return crowdProxy{r} })
@@ -34,6 +40,22 @@ func (crowd) Pour(w io.Writer, n int) error {
 
 func (crowd) Drain(r io.Reader, n int) error {
 	return all(n, func() error { _, err := r.Read(make([]byte, 1)); return err })
+}
+
+func (crowd) Jumble(rs io.ReadSeeker, n int) error {
+	var i atomic.Int32
+	return all(n, func() error {
+		if i.Add(1)%2 == 0 {
+			_, err := rs.Seek(1, io.SeekCurrent)
+			return err
+		}
+		_, err := rs.Read(make([]byte, 1))
+		return err
+	})
+}
+
+func (crowd) Scatter(ra io.ReaderAt, n int) error {
+	return all(n, func() error { _, err := ra.ReadAt(make([]byte, 1), 0); return err })
 }
 
 // all runs f n times at once and returns the first error.
@@ -70,9 +92,15 @@ func (o *oneAtATime) enter() {
 
 func (o *oneAtATime) Write(p []byte) (int, error) { o.enter(); return len(p), nil }
 func (o *oneAtATime) Read(p []byte) (int, error)  { o.enter(); return len(p), nil }
+func (o *oneAtATime) ReadAt(p []byte, _ int64) (int, error) {
+	o.enter()
+	return len(p), nil
+}
+func (o *oneAtATime) Seek(int64, int) (int64, error) { o.enter(); return 0, nil }
 
-// TestBuiltinStreamsAreCalledOneAtATime: an io.Writer's Write and an
-// io.Reader's Read that cross are never called at once, however many of
+// TestBuiltinStreamsAreCalledOneAtATime: an io.Writer's Write, an
+// io.Reader's Read, an io.ReadSeeker's Read and Seek, and an
+// io.ReaderAt's ReadAt that cross are never called at once, however many of
 // the peer's goroutines call them: most are not safe for concurrent use,
 // and a peer must not make this side race on them.
 func TestBuiltinStreamsAreCalledOneAtATime(t *testing.T) {
@@ -94,5 +122,19 @@ func TestBuiltinStreamsAreCalledOneAtATime(t *testing.T) {
 	}
 	if got := r.most.Load(); got != 1 {
 		t.Errorf("%d Reads of one io.Reader ran at once; want 1", got)
+	}
+	rs := &oneAtATime{}
+	if err := c.Jumble(rs, 32); err != nil {
+		t.Fatal(err)
+	}
+	if got := rs.most.Load(); got != 1 {
+		t.Errorf("%d Reads and Seeks of one io.ReadSeeker ran at once; want 1", got)
+	}
+	ra := &oneAtATime{}
+	if err := c.Scatter(ra, 32); err != nil {
+		t.Fatal(err)
+	}
+	if got := ra.most.Load(); got != 1 {
+		t.Errorf("%d ReadAts of one io.ReaderAt ran at once; want 1", got)
 	}
 }

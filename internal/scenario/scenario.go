@@ -50,6 +50,7 @@ func Run(t *testing.T, svc contract.Service) {
 		{"Failures", Failures},
 		{"OutParams", OutParams},
 		{"FilledBuffers", FilledBuffers},
+		{"RandomAccess", RandomAccess},
 	} {
 		t.Run(s.name, func(t *testing.T) { s.fn(t, svc) })
 	}

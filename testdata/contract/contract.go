@@ -158,6 +158,18 @@ type Service interface {
 	Reason() (err, cause string, e error)
 	// OpenBlob returns a Blob of n deterministic bytes (see Pattern).
 	OpenBlob(n int) (Blob, error)
+	// Unzip reads the zip archive r of size bytes (archive/zip, through
+	// io.ReaderAt) and returns its files' contents by name.
+	Unzip(r io.ReaderAt, size int64) (map[string]string, error)
+	// Tail seeks r to its end to learn its size, then to off, and returns
+	// the size and what follows off.
+	Tail(r io.ReadSeeker, off int64) (size int64, rest []byte, err error)
+	// OpenSeekable returns a reader of n deterministic bytes (see
+	// Pattern) that seeks.
+	OpenSeekable(n int) (io.ReadSeekCloser, error)
+	// Backwards writes Pattern(n) into w in chunks of chunk bytes, the
+	// last chunk first.
+	Backwards(w io.WriterAt, n, chunk int) error
 }
 
 // Blob is a file-like object of a contract's own: its reads fill the

@@ -80,6 +80,10 @@ func (p serviceProxy) ApplyN(fn func(int) int, times int) (int, error) {
 	return r0, err
 }
 
+func (p serviceProxy) Backwards(w io.WriterAt, n int, chunk int) error {
+	return p.Ref.Invoke("Backwards", []any{w, n, chunk})
+}
+
 func (p serviceProxy) Block(gate_ string) error {
 	return p.Ref.Invoke("Block", []any{gate_})
 }
@@ -275,6 +279,12 @@ func (p serviceProxy) OpenFile(path string) error {
 	return p.Ref.Invoke("OpenFile", []any{path})
 }
 
+func (p serviceProxy) OpenSeekable(n int) (io.ReadSeekCloser, error) {
+	var r0 io.ReadSeekCloser
+	err := p.Ref.Invoke("OpenSeekable", []any{n}, &r0)
+	return r0, err
+}
+
 func (p serviceProxy) Panic(msg string) (int, error) {
 	var r0 int
 	err := p.Ref.Invoke("Panic", []any{msg}, &r0)
@@ -328,8 +338,19 @@ func (p serviceProxy) Sum(xs ...int) (int, error) {
 	return r0, err
 }
 
+func (p serviceProxy) Tail(r io.ReadSeeker, off int64) (size int64, rest []byte, err error) {
+	err = p.Ref.Invoke("Tail", []any{r, off}, &size, &rest)
+	return size, rest, err
+}
+
 func (p serviceProxy) Unhang() error {
 	return p.Ref.Invoke("Unhang", nil)
+}
+
+func (p serviceProxy) Unzip(r io.ReaderAt, size int64) (map[string]string, error) {
+	var r0 map[string]string
+	err := p.Ref.Invoke("Unzip", []any{r, size}, &r0)
+	return r0, err
 }
 
 func (p serviceProxy) Upload(ctx context.Context, data []byte) (int, error) {

@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -402,6 +403,58 @@ func (b blob) Scribble(p []byte) (int, error) {
 		p[i] = 0xFF
 	}
 	return len(p), nil
+}
+
+func (s *service) Unzip(r io.ReaderAt, size int64) (map[string]string, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, err
+	}
+	files := make(map[string]string, len(zr.File))
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			return nil, err
+		}
+		files[f.Name] = string(b)
+	}
+	return files, nil
+}
+
+func (s *service) Tail(r io.ReadSeeker, off int64) (int64, []byte, error) {
+	size, err := r.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, err := r.Seek(off, io.SeekStart); err != nil {
+		return size, nil, err
+	}
+	rest, err := io.ReadAll(r)
+	return size, rest, err
+}
+
+func (s *service) OpenSeekable(n int) (io.ReadSeekCloser, error) {
+	return nopSeekCloser{bytes.NewReader(Pattern(n))}, nil
+}
+
+type nopSeekCloser struct{ *bytes.Reader }
+
+func (nopSeekCloser) Close() error { return nil }
+
+func (s *service) Backwards(w io.WriterAt, n, chunk int) error {
+	data := Pattern(n)
+	for end := n; end > 0; end -= chunk {
+		start := max(end-chunk, 0)
+		if _, err := w.WriteAt(data[start:end], int64(start)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *service) Producer(n int) (io.ReadCloser, error) {

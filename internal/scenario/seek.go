@@ -1,0 +1,109 @@
+package scenario
+
+import (
+	"archive/zip"
+	"bytes"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+
+	"github.com/refplug/refplug/testdata/contract"
+)
+
+// RandomAccess: the built-in io.ReaderAt, io.ReadSeeker,
+// io.ReadSeekCloser and io.WriterAt proxies, both ways. The callee opens a
+// zip archive from the caller's io.ReaderAt (archive/zip reads its
+// directory from the end, then each file), seeks the caller's
+// io.ReadSeeker to its end and back, writes into the caller's io.WriterAt
+// back to front (more than a megabyte, so in several calls); the caller
+// seeks and reads the callee's io.ReadSeekCloser.
+func RandomAccess(t *testing.T, svc contract.Service) {
+	want := map[string]string{"a.txt": "alpha", "b/c.txt": string(contract.Pattern(300 << 10))}
+	var zbuf bytes.Buffer
+	zw := zip.NewWriter(&zbuf)
+	for _, name := range []string{"a.txt", "b/c.txt"} {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, want[name])
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.Unzip(bytes.NewReader(zbuf.Bytes()), int64(zbuf.Len()))
+	if err != nil || len(got) != len(want) || got["a.txt"] != want["a.txt"] || got["b/c.txt"] != want["b/c.txt"] {
+		t.Errorf("Unzip through the caller's io.ReaderAt: %d files, %v; want %d, equal", len(got), err, len(want))
+	}
+	if _, err := svc.Unzip(bytes.NewReader([]byte("not a zip archive")), 17); err == nil || !bytes.Contains([]byte(err.Error()), []byte("zip")) {
+		t.Errorf("Unzip of a non-archive = %v; want archive/zip's error", err)
+	}
+
+	data := contract.Pattern(2<<20 + 77)
+	size, rest, err := svc.Tail(bytes.NewReader(data), 1<<20)
+	if err != nil || size != int64(len(data)) || !bytes.Equal(rest, data[1<<20:]) {
+		t.Errorf("Tail through the caller's io.ReadSeeker = %d, %d bytes, %v; want %d, the %d bytes after 1 MiB", size, len(rest), err, len(data), len(data)-1<<20)
+	}
+	if _, _, err := svc.Tail(bytes.NewReader(data), -1); err == nil {
+		t.Error("Tail seeking to -1: no error; want bytes.Reader's")
+	}
+
+	rs, err := svc.OpenSeekable(5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want5 := contract.Pattern(5000)
+	if pos, err := rs.Seek(-100, io.SeekEnd); pos != 4900 || err != nil {
+		t.Errorf("Seek(-100, io.SeekEnd) = %d, %v; want 4900", pos, err)
+	}
+	if b, err := io.ReadAll(rs); err != nil || !bytes.Equal(b, want5[4900:]) {
+		t.Errorf("reading the last 100 bytes: %d, %v", len(b), err)
+	}
+	if pos, err := rs.Seek(10, io.SeekStart); pos != 10 || err != nil {
+		t.Errorf("Seek(10, io.SeekStart) = %d, %v", pos, err)
+	}
+	p := make([]byte, 20)
+	if n, err := io.ReadFull(rs, p); n != 20 || err != nil || !bytes.Equal(p, want5[10:30]) {
+		t.Errorf("ReadFull after seeking = %d, %v", n, err)
+	}
+	if err := rs.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+
+	const n = 1<<20 + 4321
+	for _, chunk := range []int{700 << 10, n} { // a WriteAt of more than a megabyte crosses as two
+		w := &atWriter{}
+		if err := svc.Backwards(w, n, chunk); err != nil || !bytes.Equal(w.bytes(), contract.Pattern(n)) {
+			t.Errorf("Backwards into the caller's io.WriterAt, %d bytes a write: %v; equal = %v", chunk, err, bytes.Equal(w.bytes(), contract.Pattern(n)))
+		}
+	}
+	if err := svc.Backwards(failingWriterAt{}, 10, 5); err == nil || err.Error() != "disk full" {
+		t.Errorf("Backwards into a failing io.WriterAt = %v; want its error, disk full", err)
+	}
+}
+
+// atWriter is an io.WriterAt into memory.
+type atWriter struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (w *atWriter) WriteAt(p []byte, off int64) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if end := int(off) + len(p); end > len(w.buf) {
+		w.buf = append(w.buf, make([]byte, end-len(w.buf))...)
+	}
+	return copy(w.buf[off:], p), nil
+}
+
+func (w *atWriter) bytes() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf
+}
+
+type failingWriterAt struct{}
+
+func (failingWriterAt) WriteAt([]byte, int64) (int, error) { return 0, fmt.Errorf("disk full") }

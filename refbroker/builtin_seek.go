@@ -1,0 +1,207 @@
+package refbroker
+
+import (
+	"fmt"
+	"io"
+	"reflect"
+)
+
+// Random access and seeking, built in as io.Reader is: io.ReaderAt,
+// io.WriterAt, io.Seeker, io.ReadSeeker and io.ReadSeekCloser, so that a
+// host can hand a plugin a file (an *os.File, a *bytes.Reader) for
+// archive/zip, http.ServeContent or a decoder that seeks, and a plugin
+// can return one.
+//
+// A ReaderAt crosses as a Reader does, with a method that returns the
+// bytes read instead of filling a buffer sent along: readSpan(n, off).
+// The proxy's ReadAt asks for at most maxRemoteRead bytes a call, as
+// several calls for a larger buffer, and keeps io.ReaderAt's promise that
+// fewer bytes than asked come with an error. A ReadSeeker's reads cross
+// as a Reader's (readAtMost, and io.Copy's fast way through WriteTo), its
+// Seek as itself. On the owner's side a ReaderAt's reads, and a
+// ReadSeeker's reads and seeks, run one at a time (wireAdapter.serial):
+// a Read and a Seek racing would leave the offset to chance, and a peer
+// asking for many reads at once gets one result held here at a time. A
+// WriterAt and a lone Seeker cross as themselves; WriteAt of more than
+// streamChunk bytes goes as several calls.
+
+// readerAtWire is how an io.ReaderAt crosses.
+type readerAtWire interface {
+	ReadSpan(n int, off int64) ([]byte, error)
+}
+
+// readSeekerWire is how an io.ReadSeeker crosses.
+type readSeekerWire interface {
+	ReadAtMost(n int) ([]byte, error)
+	Seek(offset int64, whence int) (int64, error)
+}
+
+// readSeekCloserWire is how an io.ReadSeekCloser crosses.
+type readSeekCloserWire interface {
+	ReadAtMost(n int) ([]byte, error)
+	Seek(offset int64, whence int) (int64, error)
+	Close() error
+}
+
+// readBuf returns a buffer of n bytes for a read the peer asked for:
+// streamBufs' for large ones, recycled after the reply (afterReply).
+func readBuf(n int) []byte {
+	if n >= bigBytes {
+		return getStreamBuf(n)
+	}
+	return make([]byte, n)
+}
+
+// recycleRead recycles the buffer of a read's result, once its return is
+// sent; outs are a served call's results, of whichever method.
+func recycleRead(outs []reflect.Value) {
+	if len(outs) == 2 && outs[0].Kind() == reflect.Slice {
+		if b := outs[0].Bytes(); cap(b) == streamChunk {
+			recycle(b)
+		}
+	}
+}
+
+type readerAtAdapter struct{ ra io.ReaderAt }
+
+func (a readerAtAdapter) ReadSpan(n int, off int64) ([]byte, error) {
+	if n < 0 || n > maxRemoteRead {
+		return nil, fmt.Errorf("refbroker: io.ReaderAt.ReadAt: asked for %d bytes, the limit is %d", n, maxRemoteRead)
+	}
+	buf := readBuf(n)
+	k, err := a.ra.ReadAt(buf, off)
+	if k < 0 || k > n { // a broken ReadAt
+		k, err = 0, fmt.Errorf("refbroker: io.ReaderAt.ReadAt returned %d for a buffer of %d bytes", k, n)
+	}
+	return buf[:k], err
+}
+
+func (a readerAtAdapter) afterReply(_, outs []reflect.Value) { recycleRead(outs) }
+
+type readSeekerAdapter struct {
+	readerAdapter
+	s io.Seeker
+}
+
+func (a readSeekerAdapter) Seek(offset int64, whence int) (int64, error) {
+	return a.s.Seek(offset, whence)
+}
+
+func (a readSeekerAdapter) afterReply(_, outs []reflect.Value) { recycleRead(outs) }
+
+type readSeekCloserAdapter struct {
+	readSeekerAdapter
+	c io.Closer
+}
+
+func (a readSeekCloserAdapter) Close() error { return a.c.Close() }
+
+type readerAtProxy struct{ *Ref }
+
+func (p readerAtProxy) ReadAt(b []byte, off int64) (int, error) { return remoteReadAt(p.Ref, b, off) }
+
+// remoteReadAt fills b from the remote io.ReaderAt r at off, in calls of
+// at most maxRemoteRead bytes.
+func remoteReadAt(r *Ref, b []byte, off int64) (int, error) {
+	n := 0
+	for n < len(b) {
+		asked := min(len(b)-n, maxRemoteRead)
+		var data []byte
+		err := r.Invoke("ReadSpan", []any{asked, off + int64(n)}, &data)
+		if len(data) > asked { // a peer's answer, not to be trusted
+			return n, fmt.Errorf("refbroker: io.ReaderAt.ReadAt: the remote reader returned %d bytes for a read of %d", len(data), asked)
+		}
+		n += copy(b[n:], data)
+		recycle(data) // copied out: nothing else holds it
+		switch {
+		case err != nil:
+			return n, err
+		case len(data) < asked:
+			return n, fmt.Errorf("refbroker: io.ReaderAt.ReadAt: the remote reader returned %d of %d bytes at offset %d without an error", len(data), asked, off+int64(n-len(data)))
+		}
+	}
+	return n, nil
+}
+
+type seekerProxy struct{ *Ref }
+
+func (p seekerProxy) Seek(offset int64, whence int) (int64, error) {
+	return remoteSeek(p.Ref, offset, whence)
+}
+
+func remoteSeek(r *Ref, offset int64, whence int) (int64, error) {
+	var pos int64
+	err := r.Invoke("Seek", []any{offset, whence}, &pos)
+	return pos, err
+}
+
+type readSeekerProxy struct{ *Ref }
+
+func (p readSeekerProxy) Read(b []byte) (int, error)         { return remoteRead(p.Ref, b) }
+func (p readSeekerProxy) WriteTo(w io.Writer) (int64, error) { return remoteWriteTo(p.Ref, w) }
+func (p readSeekerProxy) Seek(offset int64, whence int) (int64, error) {
+	return remoteSeek(p.Ref, offset, whence)
+}
+
+type readSeekCloserProxy struct{ readSeekerProxy }
+
+func (p readSeekCloserProxy) Close() error { return p.Invoke("Close", nil) }
+
+type writerAtProxy struct{ *Ref }
+
+// WriteAt writes b at off in calls of at most streamChunk bytes, stopping
+// at the first that fails or writes less.
+func (p writerAtProxy) WriteAt(b []byte, off int64) (int, error) {
+	n := 0
+	for {
+		chunk := b[n:min(len(b), n+streamChunk)]
+		var k int
+		err := p.Invoke("WriteAt", []any{chunk, off + int64(n)}, &k)
+		if k < 0 || k > len(chunk) { // a peer's answer, not to be trusted
+			return n, fmt.Errorf("refbroker: io.WriterAt.WriteAt: the remote writer reported %d bytes written of %d", k, len(chunk))
+		}
+		n += k
+		switch {
+		case err != nil:
+			return n, err
+		case k < len(chunk):
+			return n, io.ErrShortWrite
+		case n == len(b):
+			return n, nil
+		}
+	}
+}
+
+func init() {
+	adapters[reflect.TypeFor[io.ReaderAt]()] = wireAdapter{
+		wire:   reflect.TypeFor[readerAtWire](),
+		serial: []string{"ReadSpan"},
+		wrap: func(v reflect.Value) reflect.Value {
+			var w readerAtWire = readerAtAdapter{v.Interface().(io.ReaderAt)}
+			return reflect.ValueOf(&w).Elem()
+		},
+	}
+	adapters[reflect.TypeFor[io.ReadSeeker]()] = wireAdapter{
+		wire:   reflect.TypeFor[readSeekerWire](),
+		serial: []string{"ReadAtMost", "Seek"},
+		wrap: func(v reflect.Value) reflect.Value {
+			rs := v.Interface().(io.ReadSeeker)
+			var w readSeekerWire = readSeekerAdapter{readerAdapter{rs}, rs}
+			return reflect.ValueOf(&w).Elem()
+		},
+	}
+	adapters[reflect.TypeFor[io.ReadSeekCloser]()] = wireAdapter{
+		wire:   reflect.TypeFor[readSeekCloserWire](),
+		serial: []string{"ReadAtMost", "Seek"},
+		wrap: func(v reflect.Value) reflect.Value {
+			rsc := v.Interface().(io.ReadSeekCloser)
+			var w readSeekCloserWire = readSeekCloserAdapter{readSeekerAdapter{readerAdapter{rsc}, rsc}, rsc}
+			return reflect.ValueOf(&w).Elem()
+		},
+	}
+	RegisterInterface[io.ReaderAt](func(r *Ref) io.ReaderAt { return readerAtProxy{r} })
+	RegisterInterface[io.WriterAt](func(r *Ref) io.WriterAt { return writerAtProxy{r} })
+	RegisterInterface[io.Seeker](func(r *Ref) io.Seeker { return seekerProxy{r} })
+	RegisterInterface[io.ReadSeeker](func(r *Ref) io.ReadSeeker { return readSeekerProxy{r} })
+	RegisterInterface[io.ReadSeekCloser](func(r *Ref) io.ReadSeekCloser { return readSeekCloserProxy{readSeekerProxy{r}} })
+}
