@@ -16,8 +16,10 @@
 //
 //	refgen [-type Store,Listener] [-output refplug_proxies.go] [-check] [DIR]
 //
-// Without -type, every exported interface with methods is covered (generic
-// interfaces and type constraints are skipped). DIR is the package
+// Without -type, every exported interface with methods is covered (type
+// constraints are skipped, and so are generic interfaces, with a note on
+// stderr: name an instantiation, type StringCache = Cache[string], and
+// generate it with -type StringCache). DIR is the package
 // directory, "." by default. With -check, refgen writes nothing and exits 1
 // if the file on disk differs from what it would write (for CI).
 //
@@ -34,6 +36,7 @@ import (
 	"go/parser"
 	"go/token"
 	"go/types"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -147,20 +150,34 @@ func generate(dir, output string, names []string) ([]byte, error) {
 	return formatted, nil
 }
 
+// notes is where refgen says what it skipped (a test replaces it).
+var notes io.Writer = os.Stderr
+
 func selectInterfaces(pkg *types.Package, names []string) ([]*types.TypeName, error) {
 	scope := pkg.Scope()
 	if len(names) == 0 {
+		var generic []string
 		for _, n := range scope.Names() { // sorted
 			tn, ok := scope.Lookup(n).(*types.TypeName)
 			if !ok || !tn.Exported() || tn.IsAlias() {
 				continue
 			}
-			if iface, ok := tn.Type().Underlying().(*types.Interface); ok && usable(tn, iface) == nil {
+			iface, ok := tn.Type().Underlying().(*types.Interface)
+			switch {
+			case !ok:
+			case isGeneric(tn) && iface.IsMethodSet() && iface.NumMethods() > 0:
+				generic = append(generic, n)
+			case usable(tn, iface) == nil:
 				names = append(names, n)
 			}
 		}
+		if len(generic) > 0 {
+			// Not an error: the package may declare them for other uses.
+			fmt.Fprintf(notes, "refgen: skipping generic interface %s: name an instantiation (type X = %s[T]) and generate it with -type X\n",
+				strings.Join(generic, ", "), generic[0])
+		}
 		if len(names) == 0 {
-			return nil, fmt.Errorf("refgen: package %s declares no exported interface with methods", pkg.Path())
+			return nil, fmt.Errorf("refgen: package %s declares no exported interface with methods that refgen can generate a proxy for", pkg.Path())
 		}
 	}
 	var out []*types.TypeName
@@ -181,9 +198,14 @@ func selectInterfaces(pkg *types.Package, names []string) ([]*types.TypeName, er
 	return out, nil
 }
 
+func isGeneric(tn *types.TypeName) bool {
+	named, ok := tn.Type().(*types.Named)
+	return ok && named.TypeParams().Len() > 0
+}
+
 func usable(tn *types.TypeName, iface *types.Interface) error {
-	if named, ok := tn.Type().(*types.Named); ok && named.TypeParams().Len() > 0 {
-		return fmt.Errorf("generic interfaces are not supported")
+	if isGeneric(tn) {
+		return fmt.Errorf("generic interfaces are not supported: name an instantiation (type X = %s[T]) and generate it with -type X", tn.Name())
 	}
 	if !iface.IsMethodSet() {
 		return fmt.Errorf("a type constraint is not a method set")

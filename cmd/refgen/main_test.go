@@ -73,6 +73,21 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestSkippedGenericInterfaces: without -type, refgen generates for every
+// interface it can and says which generic ones it skipped, and how to
+// generate for them, instead of leaving them out without a word.
+func TestSkippedGenericInterfaces(t *testing.T) {
+	var buf strings.Builder
+	notes = &buf
+	defer func() { notes = os.Stderr }()
+	if _, err := generate("testdata/shapes", "refplug_proxies.go", nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := "skipping generic interface Generic: name an instantiation (type X = Generic[T]) and generate it with -type X"; !strings.Contains(buf.String(), want) {
+		t.Errorf("refgen said %q; want %q", buf.String(), want)
+	}
+}
+
 // TestRefusesWhatCannotCross: refgen refuses an interface whose types
 // cannot cross, naming every method and parameter in the words Dispense
 // uses, instead of writing a proxy that fails at the first Dispense.
