@@ -109,32 +109,21 @@ func TestBuiltinStreamsAreCalledOneAtATime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &oneAtATime{}
-	if err := c.Pour(w, 32); err != nil {
-		t.Fatal(err)
-	}
-	if got := w.most.Load(); got != 1 {
-		t.Errorf("%d Writes of one io.Writer ran at once; want 1", got)
-	}
-	r := &oneAtATime{}
-	if err := c.Drain(r, 32); err != nil {
-		t.Fatal(err)
-	}
-	if got := r.most.Load(); got != 1 {
-		t.Errorf("%d Reads of one io.Reader ran at once; want 1", got)
-	}
-	rs := &oneAtATime{}
-	if err := c.Jumble(rs, 32); err != nil {
-		t.Fatal(err)
-	}
-	if got := rs.most.Load(); got != 1 {
-		t.Errorf("%d Reads and Seeks of one io.ReadSeeker ran at once; want 1", got)
-	}
-	ra := &oneAtATime{}
-	if err := c.Scatter(ra, 32); err != nil {
-		t.Fatal(err)
-	}
-	if got := ra.most.Load(); got != 1 {
-		t.Errorf("%d ReadAts of one io.ReaderAt ran at once; want 1", got)
+	for _, tc := range []struct {
+		calls string
+		use   func(o *oneAtATime) error
+	}{
+		{"Writes of one io.Writer", func(o *oneAtATime) error { return c.Pour(o, 32) }},
+		{"Reads of one io.Reader", func(o *oneAtATime) error { return c.Drain(o, 32) }},
+		{"Reads and Seeks of one io.ReadSeeker", func(o *oneAtATime) error { return c.Jumble(o, 32) }},
+		{"ReadAts of one io.ReaderAt", func(o *oneAtATime) error { return c.Scatter(o, 32) }},
+	} {
+		o := &oneAtATime{}
+		if err := tc.use(o); err != nil {
+			t.Fatal(err)
+		}
+		if got := o.most.Load(); got != 1 {
+			t.Errorf("%d %s ran at once; want 1", got, tc.calls)
+		}
 	}
 }
