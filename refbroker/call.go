@@ -169,8 +169,8 @@ func (c *Conn) callPlan(ctx context.Context, target uint64, m *methodPlan, args,
 		return err
 	}
 	var restore *outArgs
-	if fp.outParams != nil || m.fill >= 0 {
-		restore = &outArgs{plan: fp, fill: m.fill, args: args}
+	if fp.outParams != nil || m.fills {
+		restore = &outArgs{plan: fp, fills: m.fills, args: args}
 	}
 	return c.roundTrip(ctx, m.full, fp.out, outs, restore, func(e *encoder, seq uint64) error {
 		e.byte1(msgCall)
@@ -224,9 +224,9 @@ func (c *Conn) awaitCallAfter(ctx context.Context, name string) error {
 // outArgs are a call's arguments whose out-parameters its return restores
 // (outparams.go).
 type outArgs struct {
-	plan *funcPlan
-	fill int             // the byte slice the callee fills (methodPlan.fill), or -1
-	args []reflect.Value // without the context; nil: restore into nothing
+	plan  *funcPlan
+	fills bool            // the callee fills the first argument, a byte slice (methodPlan.fills)
+	args  []reflect.Value // without the context; nil: restore into nothing
 }
 
 // roundTrip sends the message build writes, waits for its return and
@@ -245,7 +245,7 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 		p.ctx = ctx
 	}
 	if restore != nil {
-		p.restore = &outArgs{plan: restore.plan, fill: restore.fill}
+		p.restore = &outArgs{plan: restore.plan, fills: restore.fills}
 	}
 	seq, ok := c.addCall(p)
 	if !ok {
@@ -428,7 +428,7 @@ func (c *Conn) readReturn(m *inbound, name string, out []*codec, outs []reflect.
 		if restore != nil && restore.plan.outParams != nil && d.err == nil {
 			readOutParams(d, restore.plan, restore.args)
 		}
-		if restore != nil && restore.fill >= 0 && d.err == nil {
+		if restore != nil && restore.fills && d.err == nil {
 			readFilled(d, restore)
 		}
 		if d.err == nil && d.remaining() != 0 {

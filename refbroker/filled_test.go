@@ -24,28 +24,24 @@ type filledShapes interface {
 	ReadBytes(p ...byte) (int, error)
 }
 
-// TestFilledParam: the methods that get their buffer back are those Go
+// TestFillsBuffer: the methods that get their buffer back are those Go
 // names and shapes as reads (io.Reader's Read, io.ReaderAt's ReadAt, and
 // a contract's own Read… alike), on both sides alike.
-func TestFilledParam(t *testing.T) {
-	want := map[string]int{"Read": 0, "ReadAt": 0, "ReadChunk": 0, "ReadInto": 0}
+func TestFillsBuffer(t *testing.T) {
+	want := map[string]bool{"Read": true, "ReadAt": true, "ReadChunk": true, "ReadInto": true}
 	p, err := ifacePlanFor(reflect.TypeFor[filledShapes]())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, m := range p.methods {
-		w, ok := want[name]
-		if !ok {
-			w = -1
-		}
-		if m.fill != w {
-			t.Errorf("%s: fill = %d, want %d", name, m.fill, w)
+		if m.fills != want[name] {
+			t.Errorf("%s: fills = %v, want %v", name, m.fills, want[name])
 		}
 	}
 	for _, fn := range []any{func([]byte) (int, error) { return 0, nil }} {
 		fp, _ := funcMethods(reflect.TypeOf(fn))
-		if m := fp.methods[""]; m.fill != -1 {
-			t.Errorf("a func %T: fill = %d, want -1 (a func has no name to go by)", fn, m.fill)
+		if m := fp.methods[""]; m.fills {
+			t.Errorf("a func %T fills its buffer; want not (a func has no name to go by)", fn)
 		}
 	}
 }
@@ -66,7 +62,7 @@ func TestFilledBytesFromAHostilePeer(t *testing.T) {
 		tc.msg(e)
 		buf := make([]byte, 10, 40)
 		d := &decoder{buf: e.buf}
-		readFilled(d, &outArgs{fill: 0, args: []reflect.Value{reflect.ValueOf(buf)}})
+		readFilled(d, &outArgs{fills: true, args: []reflect.Value{reflect.ValueOf(buf)}})
 		if d.err == nil || !strings.Contains(d.err.Error(), tc.want) {
 			t.Errorf("%s: %v; want a malformed message naming %q", tc.name, d.err, tc.want)
 		}
@@ -79,7 +75,7 @@ func TestFilledBytesFromAHostilePeer(t *testing.T) {
 	e.uvarint(3)
 	e.rawBytes([]byte("abc"))
 	d := &decoder{buf: e.buf}
-	readFilled(d, &outArgs{fill: 0})
+	readFilled(d, &outArgs{fills: true})
 	if d.err != nil || d.remaining() != 0 {
 		t.Errorf("dropping a filled buffer: %v, %d bytes left", d.err, d.remaining())
 	}

@@ -144,7 +144,7 @@ func readOutParams(d *decoder, fp *funcPlan, args []reflect.Value) {
 }
 
 // Filled buffers. A method that reads into its caller's byte slice
-// (methodPlan.fill: Read, ReadAt, …) gets the slice by value like any
+// (methodPlan.fills: Read, ReadAt, …) gets the slice by value like any
 // argument, fills its copy, and the return carries, after the results
 // and any out-parameters, the first n bytes of that copy, n being the
 // method's int result (held to the slice's length): the caller copies
@@ -162,7 +162,7 @@ func writeFilled(e *encoder, p, n reflect.Value) {
 }
 
 // readFilled copies what writeFilled wrote into the caller's buffer
-// (restore.args[restore.fill]), or drops it when nobody waits. More bytes
+// (restore.args[0]), or drops it when nobody waits. More bytes
 // than the buffer holds is a malformed return.
 func readFilled(d *decoder, restore *outArgs) {
 	k := d.uvarint()
@@ -177,7 +177,7 @@ func readFilled(d *decoder, restore *outArgs) {
 	if restore.args == nil {
 		return
 	}
-	dst := restore.args[restore.fill].Bytes()
+	dst := restore.args[0].Bytes()
 	if len(b) > len(dst) {
 		d.fail(malformed("%d bytes filled into a buffer of %d", len(b), len(dst)))
 		return

@@ -78,18 +78,18 @@ type methodPlan struct {
 	full  string // "shared.Store.Get", for messages
 	index int    // method index in the receiver's reflect.Value; -1 for a func
 	plan  *funcPlan
-	// fill is the index (without the context) of the byte slice the
-	// method fills, as io.Reader's Read does (filledParam); -1 if none.
-	fill int
+	// fills says the method fills its first parameter after the
+	// context, a byte slice, as io.Reader's Read does (fillsBuffer).
+	fills bool
 }
 
 // newMethodPlan is the plan of the method name, of type fp.t.
 func newMethodPlan(name, full string, index int, fp *funcPlan) *methodPlan {
-	return &methodPlan{name: name, full: full, index: index, plan: fp, fill: filledParam(name, fp.t)}
+	return &methodPlan{name: name, full: full, index: index, plan: fp, fills: fillsBuffer(name, fp.t)}
 }
 
-// filledParam returns the index (without the context) of the byte slice
-// a method fills for its caller, or -1. Arguments cross by value, so a
+// fillsBuffer reports whether a method fills a byte slice for its caller:
+// its first parameter after the context. Arguments cross by value, so a
 // callee writing into a slice it was given writes into its own copy; for
 // most methods that is what the caller expects (a Write does not change
 // its buffer), but a method that reads into the caller's buffer, as
@@ -99,21 +99,19 @@ func newMethodPlan(name, full string, index int, fp *funcPlan) *methodPlan {
 // (ReadAt, ReadFull, ReadBlock), its first parameter after a context a
 // slice of bytes, its results (int, error). Both sides decide alike from
 // the method's name and type, which the contract check compares.
-func filledParam(name string, t reflect.Type) int {
+func fillsBuffer(name string, t reflect.Type) bool {
 	if rest, ok := strings.CutPrefix(name, "Read"); !ok || rest != "" && !unicode.IsUpper(firstRune(rest)) {
-		return -1
+		return false
 	}
 	first := 0
 	if t.NumIn() > 0 && t.In(0) == contextType {
 		first = 1
 	}
 	if t.NumIn() <= first || t.NumOut() != 2 || t.Out(0).Kind() != reflect.Int || t.Out(1) != errorType {
-		return -1
+		return false
 	}
-	if p := t.In(first); p.Kind() != reflect.Slice || p.Elem().Kind() != reflect.Uint8 || (first == t.NumIn()-1 && t.IsVariadic()) {
-		return -1
-	}
-	return 0
+	p := t.In(first)
+	return p.Kind() == reflect.Slice && p.Elem().Kind() == reflect.Uint8 && !(first == t.NumIn()-1 && t.IsVariadic())
 }
 
 func firstRune(s string) rune {
@@ -157,7 +155,7 @@ func funcMethods(t reflect.Type) (*ifacePlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t, err)
 	}
-	p := &ifacePlan{t: t, methods: map[string]*methodPlan{"": {full: t.String(), index: -1, plan: fp, fill: -1}}}
+	p := &ifacePlan{t: t, methods: map[string]*methodPlan{"": {full: t.String(), index: -1, plan: fp}}}
 	actual, _ := ifacePlans.LoadOrStore(t, p)
 	return actual.(*ifacePlan), nil
 }

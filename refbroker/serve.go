@@ -345,8 +345,8 @@ func (c *Conn) serveCall(in *incoming) {
 			return
 		}
 	}
-	if m.fill >= 0 {
-		writeFilled(e, inArgs[m.fill], outs[0])
+	if m.fills {
+		writeFilled(e, inArgs[0], outs[0])
 	}
 	c.cancelsFirst()
 	if err := c.send(e); err != nil && !errors.Is(err, ErrDisconnected) {
