@@ -26,6 +26,11 @@
 // A method without an error result cannot report a failed call; its proxy
 // returns zero values and logs the failure through the connection's logger
 // (see refbroker.Ref.LogFailure).
+//
+// refgen refuses an interface whose types cannot cross, naming each place
+// as Dispense would, and notes on stderr a data type that embeds a struct
+// of an unexported type: Go promotes its exported fields, but the embedded
+// field is unexported, so, as with gob, they do not cross.
 package main
 
 import (
@@ -222,10 +227,11 @@ type generator struct {
 	taken   map[string]bool   // local names of imports
 	body    bytes.Buffer
 	inits   []string
+	noted   map[string]bool // notes already written (dropped fields)
 }
 
 func newGenerator(pkg *types.Package) *generator {
-	g := &generator{pkg: pkg, imports: map[string]string{}, taken: map[string]bool{}}
+	g := &generator{pkg: pkg, imports: map[string]string{}, taken: map[string]bool{}, noted: map[string]bool{}}
 	g.importName(refbrokerPath, "refbroker")
 	return g
 }
@@ -260,8 +266,15 @@ func (g *generator) proxy(tn *types.TypeName) error {
 	if g.pkg.Scope().Lookup(proxy) != nil {
 		return fmt.Errorf("refgen: %s: %s is already declared in package %s (remove the hand-written proxy)", name, proxy, g.pkg.Path())
 	}
-	if problems := crossProblems(g.pkg, name, iface); len(problems) > 0 {
+	problems, dropped := crossProblems(g.pkg, name, iface)
+	if len(problems) > 0 {
 		return fmt.Errorf("refgen: %s", strings.Join(problems, "\nrefgen: "))
+	}
+	for _, n := range dropped {
+		if !g.noted[n] {
+			g.noted[n] = true
+			fmt.Fprintf(notes, "refgen: %s\n", n)
+		}
 	}
 	methods := map[string]bool{}
 	for i := range iface.NumMethods() {

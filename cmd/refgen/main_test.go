@@ -88,6 +88,30 @@ func TestSkippedGenericInterfaces(t *testing.T) {
 	}
 }
 
+// TestNotesDroppedEmbeddedFields: a data type that embeds a struct of an
+// unexported type crosses without that struct's fields (as with gob), so
+// refgen says so, once per type, naming it and what to do; an embedded
+// type without exported fields hides nothing and is not named.
+func TestNotesDroppedEmbeddedFields(t *testing.T) {
+	var buf strings.Builder
+	notes = &buf
+	defer func() { notes = os.Stderr }()
+	if _, err := generate("testdata/embeds", "refplug_proxies.go", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"refgen: embeds.Doc embeds embeds.base, an unexported type: its fields do not cross (as with gob; encoding/json would promote them). Export the type, or give the field a name\n",
+		"refgen: embeds.Item embeds *embeds.base, an unexported type",
+	} {
+		if strings.Count(buf.String(), want) != 1 {
+			t.Errorf("refgen said:\n%s\nwant once: %q", buf.String(), want)
+		}
+	}
+	if strings.Contains(buf.String(), "hidden") {
+		t.Errorf("refgen named an embedded type with no exported fields:\n%s", buf.String())
+	}
+}
+
 // TestRefusesWhatCannotCross: refgen refuses an interface whose types
 // cannot cross, naming every method and parameter in the words Dispense
 // uses, instead of writing a proxy that fails at the first Dispense.
