@@ -38,15 +38,17 @@ const streamChunk = 1 << 20
 type wireAdapter struct {
 	wire reflect.Type                        // the interface served on the wire
 	wrap func(v reflect.Value) reflect.Value // the exported value, adapted to wire
-	// serial names the wire methods whose calls run one at a time on an
-	// export, each until its return is sent (serveCall): the user's object
-	// need not be safe for concurrent use (io.Readers and
+	// serial names groups of wire methods whose calls run one at a time
+	// on an export, each until its return is sent (serveCall): the user's
+	// object need not be safe for concurrent use (io.Readers and
 	// http.ResponseWriters seldom are, and a peer calling one from many
 	// goroutines must not make this side race, or crash on a concurrent
 	// map write), and a peer asking for many reads at once gets one result
-	// held here at a time. A Close is not among them: it may be what ends
-	// a Read that blocks.
-	serial []string
+	// held here at a time. Calls of different groups may run at once: an
+	// io.ReadWriter's reads and writes are, so that a Read blocked waiting
+	// for data does not hold up the Write that would bring it. A Close is
+	// in none: it may be what ends a Read that blocks.
+	serial [][]string
 }
 
 // adapters is fixed at init and only read after.
@@ -287,7 +289,7 @@ func (p stringerProxy) String() string {
 func init() {
 	adapters[reflect.TypeFor[io.Reader]()] = wireAdapter{
 		wire:   reflect.TypeFor[readerWire](),
-		serial: []string{"ReadAtMost"},
+		serial: [][]string{{"ReadAtMost"}},
 		wrap: func(v reflect.Value) reflect.Value {
 			var w readerWire = readerAdapter{v.Interface().(io.Reader)}
 			return reflect.ValueOf(&w).Elem()
@@ -295,7 +297,7 @@ func init() {
 	}
 	adapters[reflect.TypeFor[io.ReadCloser]()] = wireAdapter{
 		wire:   reflect.TypeFor[readCloserWire](),
-		serial: []string{"ReadAtMost"},
+		serial: [][]string{{"ReadAtMost"}},
 		wrap: func(v reflect.Value) reflect.Value {
 			rc := v.Interface().(io.ReadCloser)
 			var w readCloserWire = readCloserAdapter{readerAdapter{rc}, rc}
@@ -304,7 +306,7 @@ func init() {
 	}
 	adapters[reflect.TypeFor[io.Writer]()] = wireAdapter{
 		wire:   reflect.TypeFor[io.Writer](),
-		serial: []string{"Write"},
+		serial: [][]string{{"Write"}},
 		wrap: func(v reflect.Value) reflect.Value {
 			var w io.Writer = writerAdapter{v.Interface().(io.Writer)}
 			return reflect.ValueOf(&w).Elem()
@@ -312,7 +314,7 @@ func init() {
 	}
 	adapters[reflect.TypeFor[io.WriteCloser]()] = wireAdapter{
 		wire:   reflect.TypeFor[io.WriteCloser](),
-		serial: []string{"Write"},
+		serial: [][]string{{"Write"}},
 		wrap: func(v reflect.Value) reflect.Value {
 			wc := v.Interface().(io.WriteCloser)
 			var w io.WriteCloser = writeCloserAdapter{writerAdapter{wc}, wc}

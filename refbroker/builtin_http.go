@@ -302,7 +302,7 @@ func init() {
 	converters[requestType] = converter{wire: reflect.TypeFor[*httpRequestWire](), to: requestToWire, from: requestFromWire}
 	adapters[reflect.TypeFor[http.ResponseWriter]()] = wireAdapter{
 		wire:   reflect.TypeFor[responseWire](),
-		serial: []string{"WriteHeader", "Write", "Flush"},
+		serial: [][]string{{"WriteHeader", "Write", "Flush"}},
 		wrap: func(v reflect.Value) reflect.Value {
 			var w responseWire = responseAdapter{v.Interface().(http.ResponseWriter)}
 			return reflect.ValueOf(&w).Elem()

@@ -175,7 +175,7 @@ func (p writerAtProxy) WriteAt(b []byte, off int64) (int, error) {
 func init() {
 	adapters[reflect.TypeFor[io.ReaderAt]()] = wireAdapter{
 		wire:   reflect.TypeFor[readerAtWire](),
-		serial: []string{"ReadSpan"},
+		serial: [][]string{{"ReadSpan"}},
 		wrap: func(v reflect.Value) reflect.Value {
 			var w readerAtWire = readerAtAdapter{v.Interface().(io.ReaderAt)}
 			return reflect.ValueOf(&w).Elem()
@@ -183,7 +183,7 @@ func init() {
 	}
 	adapters[reflect.TypeFor[io.ReadSeeker]()] = wireAdapter{
 		wire:   reflect.TypeFor[readSeekerWire](),
-		serial: []string{"ReadAtMost", "Seek"},
+		serial: [][]string{{"ReadAtMost", "Seek"}},
 		wrap: func(v reflect.Value) reflect.Value {
 			rs := v.Interface().(io.ReadSeeker)
 			var w readSeekerWire = readSeekerAdapter{readerAdapter{rs}, rs}
@@ -192,7 +192,7 @@ func init() {
 	}
 	adapters[reflect.TypeFor[io.ReadSeekCloser]()] = wireAdapter{
 		wire:   reflect.TypeFor[readSeekCloserWire](),
-		serial: []string{"ReadAtMost", "Seek"},
+		serial: [][]string{{"ReadAtMost", "Seek"}},
 		wrap: func(v reflect.Value) reflect.Value {
 			rsc := v.Interface().(io.ReadSeekCloser)
 			var w readSeekCloserWire = readSeekCloserAdapter{readSeekerAdapter{readerAdapter{rsc}, rsc}, rsc}

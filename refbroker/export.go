@@ -13,18 +13,18 @@ import (
 
 // export is one of our objects that the peer holds.
 type export struct {
-	val     reflect.Value // the object: an interface value or a func
-	recv    reflect.Value // what calls go to: val, or its wire adapter
-	static  reflect.Type  // the type it was sent as; nil for a root
-	methods *ifacePlan    // what the reference grants
-	count   uint64        // sends not yet released by the peer
-	key     exportKey     // identity in byKey; zero if not deduplicated
-	after   afterReply    // recv's, if it lends buffers (builtin.go)
-	serial  *serialCalls  // recv's methods that run one at a time, if any (builtin.go)
+	val     reflect.Value  // the object: an interface value or a func
+	recv    reflect.Value  // what calls go to: val, or its wire adapter
+	static  reflect.Type   // the type it was sent as; nil for a root
+	methods *ifacePlan     // what the reference grants
+	count   uint64         // sends not yet released by the peer
+	key     exportKey      // identity in byKey; zero if not deduplicated
+	after   afterReply     // recv's, if it lends buffers (builtin.go)
+	serial  []*serialCalls // groups of recv's methods that run one at a time, if any (builtin.go)
 }
 
-// serialCalls makes the calls of some methods of an export run one at a
-// time (wireAdapter.serial).
+// serialCalls makes the calls of a group of an export's methods run one
+// at a time (wireAdapter.serial).
 type serialCalls struct {
 	mu      sync.Mutex
 	methods []string
@@ -33,11 +33,13 @@ type serialCalls struct {
 // serialize waits for method's turn on x, if its calls run one at a time,
 // and returns what ends the turn (nil if there is none to end).
 func (x *export) serialize(method string) func() {
-	if x.serial == nil || !slices.Contains(x.serial.methods, method) {
-		return nil
+	for _, g := range x.serial {
+		if slices.Contains(g.methods, method) {
+			g.mu.Lock()
+			return g.mu.Unlock
+		}
 	}
-	x.serial.mu.Lock()
-	return x.serial.mu.Unlock
+	return nil
 }
 
 // exportKey identifies an object exported as a static type, so sending it
@@ -204,8 +206,8 @@ func newExport(v reflect.Value, t reflect.Type, key exportKey) (*export, error) 
 	if a, ok := adapters[t]; ok {
 		x.recv = a.wrap(x.val)
 		x.after, _ = x.recv.Interface().(afterReply)
-		if len(a.serial) > 0 {
-			x.serial = &serialCalls{methods: a.serial}
+		for _, methods := range a.serial {
+			x.serial = append(x.serial, &serialCalls{methods: methods})
 		}
 	}
 	return x, nil

@@ -17,6 +17,7 @@ type Crowd interface {
 	Drain(r io.Reader, n int) error
 	Jumble(rs io.ReadSeeker, n int) error
 	Scatter(ra io.ReaderAt, n int) error
+	Both(rw io.ReadWriter, n int) error
 }
 
 type crowdProxy struct{ *refbroker.Ref }
@@ -27,6 +28,7 @@ func (p crowdProxy) Jumble(rs io.ReadSeeker, n int) error {
 	return p.Invoke("Jumble", []any{rs, n})
 }
 func (p crowdProxy) Scatter(ra io.ReaderAt, n int) error { return p.Invoke("Scatter", []any{ra, n}) }
+func (p crowdProxy) Both(rw io.ReadWriter, n int) error  { return p.Invoke("Both", []any{rw, n}) }
 
 func init() {
 	refbroker.RegisterInterface[Crowd](func(r *refbroker.Ref) Crowd { return crowdProxy{r} })
@@ -56,6 +58,18 @@ func (crowd) Jumble(rs io.ReadSeeker, n int) error {
 
 func (crowd) Scatter(ra io.ReaderAt, n int) error {
 	return all(n, func() error { _, err := ra.ReadAt(make([]byte, 1), 0); return err })
+}
+
+func (crowd) Both(rw io.ReadWriter, n int) error {
+	var i atomic.Int32
+	return all(n, func() error {
+		if i.Add(1)%2 == 0 {
+			_, err := rw.Write([]byte("x"))
+			return err
+		}
+		_, err := rw.Read(make([]byte, 1))
+		return err
+	})
 }
 
 // all runs f n times at once and returns the first error.
@@ -98,9 +112,16 @@ func (o *oneAtATime) ReadAt(p []byte, _ int64) (int, error) {
 }
 func (o *oneAtATime) Seek(int64, int) (int64, error) { o.enter(); return 0, nil }
 
+// duplexCounter counts its Reads and its Writes apart.
+type duplexCounter struct{ r, w oneAtATime }
+
+func (d *duplexCounter) Read(p []byte) (int, error)  { return d.r.Read(p) }
+func (d *duplexCounter) Write(p []byte) (int, error) { return d.w.Write(p) }
+
 // TestBuiltinStreamsAreCalledOneAtATime: an io.Writer's Write, an
-// io.Reader's Read, an io.ReadSeeker's Read and Seek, and an
-// io.ReaderAt's ReadAt that cross are never called at once, however many of
+// io.Reader's Read, an io.ReadSeeker's Read and Seek, an io.ReaderAt's
+// ReadAt, and an io.ReadWriter's Reads (and its Writes) that cross are
+// never called at once, however many of
 // the peer's goroutines call them: most are not safe for concurrent use,
 // and a peer must not make this side race on them.
 func TestBuiltinStreamsAreCalledOneAtATime(t *testing.T) {
@@ -108,6 +129,15 @@ func TestBuiltinStreamsAreCalledOneAtATime(t *testing.T) {
 	c, err := refbroker.Dispense[Crowd](client, "crowd")
 	if err != nil {
 		t.Fatal(err)
+	}
+	// An io.ReadWriter's reads run one at a time, and its writes, but a
+	// read and a write may run at once (scenario.Duplex needs them to).
+	rw := &duplexCounter{}
+	if err := c.Both(rw, 32); err != nil {
+		t.Fatal(err)
+	}
+	if r, w := rw.r.most.Load(), rw.w.most.Load(); r != 1 || w != 1 {
+		t.Errorf("%d Reads and %d Writes of one io.ReadWriter ran at once; want 1 each", r, w)
 	}
 	for _, tc := range []struct {
 		calls string

@@ -51,6 +51,7 @@ func Run(t *testing.T, svc contract.Service) {
 		{"OutParams", OutParams},
 		{"FilledBuffers", FilledBuffers},
 		{"RandomAccess", RandomAccess},
+		{"Duplex", Duplex},
 	} {
 		t.Run(s.name, func(t *testing.T) { s.fn(t, svc) })
 	}

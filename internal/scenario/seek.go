@@ -2,12 +2,17 @@ package scenario
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
+	"net"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/refplug/refplug/internal/testutil"
 	"github.com/refplug/refplug/testdata/contract"
 )
 
@@ -107,3 +112,38 @@ func (w *atWriter) bytes() []byte {
 type failingWriterAt struct{}
 
 func (failingWriterAt) WriteAt([]byte, int64) (int, error) { return 0, fmt.Errorf("disk full") }
+
+// Duplex: the caller hands the callee one end of a connection (net.Pipe,
+// an io.ReadWriteCloser) and answers on the other; the callee reads on
+// one goroutine, blocked until the answers come, while it writes on
+// another. The built-in proxy lets a read and a write run at once (reads
+// one at a time, writes one at a time): were they one at a time
+// together, the blocked read would hold up the writes that bring its
+// data, and the call would never return.
+func Duplex(t *testing.T, svc contract.Service) {
+	const n = 3
+	mine, theirs := net.Pipe()
+	defer mine.Close()
+	go func() { // answer each line, upper-cased; hang up after the n-th
+		sc := bufio.NewScanner(mine)
+		for i := 0; i < n && sc.Scan(); i++ {
+			if _, err := fmt.Fprintf(mine, "%s\n", strings.ToUpper(sc.Text())); err != nil {
+				return
+			}
+		}
+		mine.Close()
+	}()
+	type result struct {
+		s   string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := svc.Chat(theirs, n)
+		done <- result{s, err}
+	}()
+	r := testutil.Receive(t, done, 30*time.Second, "Chat over the caller's connection did not return: its reads and writes wait for each other")
+	if r.err != nil || r.s != "MSG 0\nMSG 1\nMSG 2\n" {
+		t.Errorf("Chat = %q, %v; want the three answers", r.s, r.err)
+	}
+}

@@ -170,6 +170,10 @@ type Service interface {
 	// Backwards writes Pattern(n) into w in chunks of chunk bytes, the
 	// last chunk first.
 	Backwards(w io.WriterAt, n, chunk int) error
+	// Chat reads conn until EOF on one goroutine while it writes "msg 0"
+	// to "msg n-1", a line each, on another, then closes conn and returns
+	// what it read: full duplex, as a protocol on a connection is.
+	Chat(conn io.ReadWriteCloser, n int) (string, error)
 }
 
 // Blob is a file-like object of a contract's own: its reads fill the

@@ -110,6 +110,12 @@ func (p serviceProxy) Cancelled() (int, error) {
 	return r0, err
 }
 
+func (p serviceProxy) Chat(conn io.ReadWriteCloser, n int) (string, error) {
+	var r0 string
+	err := p.Ref.Invoke("Chat", []any{conn, n}, &r0)
+	return r0, err
+}
+
 func (p serviceProxy) Consumed() (n int, sum [32]byte, closed bool, err error) {
 	err = p.Ref.Invoke("Consumed", nil, &n, &sum, &closed)
 	return n, sum, closed, err

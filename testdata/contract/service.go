@@ -457,6 +457,30 @@ func (s *service) Backwards(w io.WriterAt, n, chunk int) error {
 	return nil
 }
 
+func (s *service) Chat(conn io.ReadWriteCloser, n int) (string, error) {
+	type result struct {
+		b   []byte
+		err error
+	}
+	read := make(chan result, 1)
+	go func() {
+		b, err := io.ReadAll(conn)
+		read <- result{b, err}
+	}()
+	for i := range n {
+		if _, err := fmt.Fprintf(conn, "msg %d\n", i); err != nil {
+			conn.Close()
+			<-read
+			return "", err
+		}
+	}
+	r := <-read
+	if err := conn.Close(); r.err == nil {
+		r.err = err
+	}
+	return string(r.b), r.err
+}
+
 func (s *service) Producer(n int) (io.ReadCloser, error) {
 	return nopCloser{bytes.NewReader(Pattern(n))}, nil
 }
