@@ -148,7 +148,13 @@ func rootMethods(v reflect.Value, iface string, want [][2]string) (p *ifacePlan,
 		seen[name] = true
 		m, ok := t.MethodByName(name)
 		if !ok || !m.IsExported() {
-			problems = append(problems, "missing method "+name)
+			problem := "missing method " + name
+			if t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface {
+				if _, ok := reflect.PointerTo(t).MethodByName(name); ok {
+					problem += fmt.Sprintf(" (its receiver is a pointer: serve a *%s)", t)
+				}
+			}
+			problems = append(problems, problem)
 			continue
 		}
 		mt := v.Method(m.Index).Type()

@@ -56,3 +56,26 @@ func TestDispenseNamesEveryProblem(t *testing.T) {
 		t.Errorf("Dispense names the method that is fine: %v", err)
 	}
 }
+
+// byPointer implements named only through its pointer.
+type byPointer struct{}
+
+func (*byPointer) Name() (string, error) { return "p", nil }
+
+// TestDispenseOfAValueWithPointerMethods: a root served as a value whose
+// methods have pointer receivers does not have them; Dispense says so and
+// what to serve instead, and serving the pointer works.
+func TestDispenseOfAValueWithPointerMethods(t *testing.T) {
+	client, _ := newPair(t, Options{Roots: map[string]any{"v": byPointer{}, "p": &byPointer{}}}, Options{})
+	_, err := Dispense[named](client, "v")
+	if want := "missing method Name (its receiver is a pointer: serve a *refbroker.byPointer)"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Dispense of the value = %v; want it to say %q", err, want)
+	}
+	n, err := Dispense[named](client, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := n.Name(); got != "p" || err != nil {
+		t.Errorf("Name = %q, %v", got, err)
+	}
+}
