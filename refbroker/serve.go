@@ -355,6 +355,14 @@ func (c *Conn) serveCall(in *incoming) {
 	if x.after != nil { // the return is written or copied: nothing here holds them now
 		x.after.afterReply(args, outs)
 	}
+	if m.fills {
+		// A read must not keep its buffer (io.Reader's rule), and the
+		// return is written or copied: a large buffer, which shares the
+		// frame it arrived in, serves the next large message, so that a
+		// megabyte read into the caller's buffer takes no fresh memory on
+		// either side (BENCHMARKS.md, Against the machine).
+		recycle(inArgs[0].Bytes())
+	}
 }
 
 // safeCall is the one place user code is called on the peer's behalf. A

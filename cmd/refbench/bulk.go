@@ -79,6 +79,15 @@ func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Durati
 		}
 		return err
 	}
+	// The same megabyte in and out through a method shaped as a read: the
+	// host's buffer goes to the plugin and comes back filled, into itself.
+	readBack := func() error {
+		n, err := streams.ReadBack(mib)
+		if err == nil && n != len(mib) {
+			err = fmt.Errorf("streams.ReadBack filled %d bytes of %d", n, len(mib))
+		}
+		return err
+	}
 	drain := func() (time.Duration, error) {
 		start := time.Now()
 		n, err := streams.Drain(io.LimitReader(bench.Zeros{}, total))
@@ -103,7 +112,7 @@ func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Durati
 		}
 		return err
 	}
-	var calls, pings, echoes, streamEchoes, floors, freshFloors, drains, pours, streamFloors []time.Duration
+	var calls, pings, echoes, readBacks, streamEchoes, floors, freshFloors, drains, pours, streamFloors []time.Duration
 	// The plain calls first: a host that has passed the plugin a reader
 	// or a writer serves something until the plugin lets go of it, and
 	// then its callers do not read their own returns (callerread.go).
@@ -133,6 +142,10 @@ func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Durati
 			return "", fmt.Errorf("1 MiB in and out: %w", err)
 		}
 		echoes = append(echoes, r)
+		if r, err = timeOp(readBack, 5, round); err != nil {
+			return "", fmt.Errorf("1 MiB in and out through a read: %w", err)
+		}
+		readBacks = append(readBacks, r)
 		if r, err = timeOp(streamEcho, 5, round); err != nil {
 			return "", fmt.Errorf("1 MiB in and out through streams: %w", err)
 		}
@@ -162,6 +175,8 @@ func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Durati
 	fmt.Fprintf(&s, "| 1 MiB in and out (µs; floor: a child echoes 1 MiB) | %s | %s | %.2f | ≤ %.1f×%s |\n", us(e), us(f), ratio, echoTarget, verdict(ratio <= echoTarget))
 	ff := median(freshFloors)
 	fmt.Fprintf(&s, "| the same, against an echo into a fresh 1 MiB on each side, as a call's argument and result are (µs) | %s | %s | %.2f | (what Go's allocation costs) |\n", us(e), us(ff), float64(e)/float64(ff))
+	rb := median(readBacks)
+	fmt.Fprintf(&s, "| 1 MiB in and out through a method shaped as a read, `ReadBack(p []byte) (int, error)`: the host's buffer sent and filled (µs; floor: the echo) | %s | %s | %.2f | ≤ %.1f×%s |\n", us(rb), us(f), float64(rb)/float64(f), echoTarget, verdict(float64(rb)/float64(f) <= echoTarget))
 	se := median(streamEchoes)
 	fmt.Fprintf(&s, "| 1 MiB in and out through an io.Reader and an io.Writer the host passes, the plugin io.Copying one to the other (µs; floor: the echo) | %s | %s | %.2f | ≤ %.1f×%s |\n", us(se), us(f), float64(se)/float64(f), echoTarget, verdict(float64(se)/float64(f) <= echoTarget))
 	sf := median(streamFloors)

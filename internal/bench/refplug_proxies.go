@@ -88,6 +88,12 @@ func (p streamsProxy) Pour(w io.Writer, n int64) (int64, error) {
 	return r0, err
 }
 
+func (p streamsProxy) ReadBack(p_ []byte) (int, error) {
+	var r0 int
+	err := p.Ref.Invoke("ReadBack", []any{p_}, &r0)
+	return r0, err
+}
+
 func init() {
 	refbroker.RegisterInterface[Bench](func(r *refbroker.Ref) Bench { return benchProxy{r} })
 	refbroker.RegisterInterface[Item](func(r *refbroker.Ref) Item { return itemProxy{r} })

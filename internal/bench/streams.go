@@ -16,6 +16,9 @@ type Streams interface {
 	// Echo copies r into w until EOF, as a plugin transforming a
 	// caller's data does, and returns how many bytes it copied.
 	Echo(w io.Writer, r io.Reader) (int64, error)
+	// ReadBack is shaped as a read, so p comes back filled (here with
+	// what it held): a megabyte in and out into the caller's own buffer.
+	ReadBack(p []byte) (int, error)
 }
 
 // StreamsImpl is the plugin's implementation.
@@ -28,6 +31,8 @@ func (StreamsImpl) Pour(w io.Writer, n int64) (int64, error) {
 }
 
 func (StreamsImpl) Echo(w io.Writer, r io.Reader) (int64, error) { return io.Copy(w, r) }
+
+func (StreamsImpl) ReadBack(p []byte) (int, error) { return len(p), nil }
 
 // Zeros reads zeros, endlessly.
 type Zeros struct{}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"testing"
 
 	"github.com/refplug/refplug/testdata/contract"
@@ -80,6 +81,27 @@ func FilledBuffers(t *testing.T, svc contract.Service) {
 	if n, err := io.Copy(&out, onlyRead{bb}); n != big || err != nil || !bytes.Equal(out.Bytes(), wantBig) {
 		t.Errorf("io.Copy of the blob = %d, %v; equal = %v", n, err, bytes.Equal(out.Bytes(), wantBig))
 	}
+
+	// Megabyte reads from many goroutines at once, each checked: the
+	// callee reuses a read's buffer for the next message once its return
+	// is written, which must never let one read's bytes into another's.
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := make([]byte, 1<<20)
+			for i := range 5 {
+				off := int64(g*4099 + i*65537)
+				n, err := bb.ReadAt(p, off)
+				if n != len(p) || err != nil || !bytes.Equal(p, wantBig[off:off+int64(len(p))]) {
+					t.Errorf("concurrent ReadAt(1 MiB, %d) = %d, %v; equal = %v", off, n, err, bytes.Equal(p, wantBig[off:off+int64(len(p))]))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // filler is n bytes of 0xAA, what a caller's buffer held before a call.
