@@ -117,7 +117,8 @@ func (t *callTable) takeCancels() []cancelOut {
 type pendingCall struct {
 	ch      chan reply      // receives what ends the call; capacity 1
 	out     []*codec        // the results' codecs, to decode a return nobody waits for
-	restore *outArgs        // what its return restores (without the arguments), if anything
+	outPlan *funcPlan       // its plan, if the return restores out-parameters or a filled buffer
+	fills   bool            // the return carries a filled buffer (methodPlan.fills)
 	sent    []uint64        // export IDs the call sent, to take back if it is rejected
 	ctx     context.Context // the caller's, if it can end
 	// Guarded by the connection's mutex:
@@ -245,7 +246,7 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 		p.ctx = ctx
 	}
 	if restore != nil {
-		p.restore = &outArgs{plan: restore.plan, fills: restore.fills}
+		p.outPlan, p.fills = restore.plan, restore.fills
 	}
 	seq, ok := c.addCall(p)
 	if !ok {
@@ -404,7 +405,11 @@ func (c *Conn) drain(p *pendingCall, r reply) {
 	for i, oc := range p.out {
 		outs[i] = reflect.New(oc.t).Elem()
 	}
-	_ = c.readReturn(r.m, "", p.out, outs, p.restore, p.sent) // restores into nothing
+	var restore *outArgs
+	if p.outPlan != nil {
+		restore = &outArgs{plan: p.outPlan, fills: p.fills} // into nothing
+	}
+	_ = c.readReturn(r.m, "", p.out, outs, restore, p.sent)
 }
 
 // readReturn decodes a return into outs. sent are the references the call
