@@ -104,12 +104,7 @@ func (a readerAdapter) ReadAtMost(n int) ([]byte, error) {
 	if n < 0 || n > maxRemoteRead {
 		return nil, fmt.Errorf("refbroker: io.Reader.Read: asked for %d bytes, the limit is %d", n, maxRemoteRead)
 	}
-	var buf []byte
-	if n >= bigBytes {
-		buf = getStreamBuf(n)
-	} else {
-		buf = make([]byte, n)
-	}
+	buf := readBuf(n)
 	k, err := a.r.Read(buf)
 	if k < 0 || k > n { // a broken Read
 		k, err = 0, fmt.Errorf("refbroker: io.Reader.Read returned %d for a buffer of %d bytes", k, n)
@@ -118,9 +113,25 @@ func (a readerAdapter) ReadAtMost(n int) ([]byte, error) {
 }
 
 // afterReply recycles ReadAtMost's buffer (the first result).
-func (a readerAdapter) afterReply(_, outs []reflect.Value) {
-	if b := outs[0].Bytes(); cap(b) == streamChunk {
-		recycle(b)
+func (a readerAdapter) afterReply(_, outs []reflect.Value) { recycleRead(outs) }
+
+// readBuf returns a buffer of n bytes for a read the peer asked for:
+// streamBufs' for large ones, recycled after the reply (recycleRead).
+func readBuf(n int) []byte {
+	if n >= bigBytes {
+		return getStreamBuf(n)
+	}
+	return make([]byte, n)
+}
+
+// recycleRead recycles the buffer of a read's result once its return is
+// sent; outs are a served call's results, of whichever method (a Close's,
+// a Seek's hold none).
+func recycleRead(outs []reflect.Value) {
+	if len(outs) == 2 && outs[0].Kind() == reflect.Slice {
+		if b := outs[0].Bytes(); cap(b) == streamChunk {
+			recycle(b)
+		}
 	}
 }
 
@@ -150,13 +161,6 @@ type readCloserAdapter struct {
 }
 
 func (a readCloserAdapter) Close() error { return a.c.Close() }
-
-// afterReply applies to ReadAtMost only (Close has no results).
-func (a readCloserAdapter) afterReply(args, outs []reflect.Value) {
-	if len(outs) == 2 {
-		a.readerAdapter.afterReply(args, outs)
-	}
-}
 
 type readerProxy struct{ *Ref }
 

@@ -43,25 +43,6 @@ type readSeekCloserWire interface {
 	Close() error
 }
 
-// readBuf returns a buffer of n bytes for a read the peer asked for:
-// streamBufs' for large ones, recycled after the reply (afterReply).
-func readBuf(n int) []byte {
-	if n >= bigBytes {
-		return getStreamBuf(n)
-	}
-	return make([]byte, n)
-}
-
-// recycleRead recycles the buffer of a read's result, once its return is
-// sent; outs are a served call's results, of whichever method.
-func recycleRead(outs []reflect.Value) {
-	if len(outs) == 2 && outs[0].Kind() == reflect.Slice {
-		if b := outs[0].Bytes(); cap(b) == streamChunk {
-			recycle(b)
-		}
-	}
-}
-
 type readerAtAdapter struct{ ra io.ReaderAt }
 
 func (a readerAtAdapter) ReadSpan(n int, off int64) ([]byte, error) {
@@ -86,8 +67,6 @@ type readSeekerAdapter struct {
 func (a readSeekerAdapter) Seek(offset int64, whence int) (int64, error) {
 	return a.s.Seek(offset, whence)
 }
-
-func (a readSeekerAdapter) afterReply(_, outs []reflect.Value) { recycleRead(outs) }
 
 type readSeekCloserAdapter struct {
 	readSeekerAdapter
