@@ -73,13 +73,19 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// captureNotes collects what refgen notes on stderr until the test ends.
+func captureNotes(t *testing.T) *strings.Builder {
+	buf := &strings.Builder{}
+	notes = buf
+	t.Cleanup(func() { notes = os.Stderr })
+	return buf
+}
+
 // TestSkippedGenericInterfaces: without -type, refgen generates for every
 // interface it can and says which generic ones it skipped, and how to
 // generate for them, instead of leaving them out without a word.
 func TestSkippedGenericInterfaces(t *testing.T) {
-	var buf strings.Builder
-	notes = &buf
-	defer func() { notes = os.Stderr }()
+	buf := captureNotes(t)
 	if _, err := generate("testdata/shapes", "refplug_proxies.go", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -93,9 +99,7 @@ func TestSkippedGenericInterfaces(t *testing.T) {
 // refgen says so, once per type, naming it and what to do; an embedded
 // type without exported fields hides nothing and is not named.
 func TestNotesDroppedEmbeddedFields(t *testing.T) {
-	var buf strings.Builder
-	notes = &buf
-	defer func() { notes = os.Stderr }()
+	buf := captureNotes(t)
 	if _, err := generate("testdata/embeds", "refplug_proxies.go", nil); err != nil {
 		t.Fatal(err)
 	}
