@@ -51,6 +51,20 @@ type wireAdapter struct {
 	serial [][]string
 }
 
+// adapt registers how a value of static type T crosses: as the wire
+// interface W that wrap makes of it, with the groups of W's methods serial
+// names run one at a time. Only init funcs call it.
+func adapt[T, W any](serial [][]string, wrap func(T) W) {
+	adapters[reflect.TypeFor[T]()] = wireAdapter{
+		wire:   reflect.TypeFor[W](),
+		serial: serial,
+		wrap: func(v reflect.Value) reflect.Value {
+			w := wrap(v.Interface().(T))
+			return reflect.ValueOf(&w).Elem()
+		},
+	}
+}
+
 // adapters is fixed at init and only read after.
 var adapters = map[reflect.Type]wireAdapter{}
 
@@ -291,40 +305,10 @@ func (p stringerProxy) String() string {
 }
 
 func init() {
-	adapters[reflect.TypeFor[io.Reader]()] = wireAdapter{
-		wire:   reflect.TypeFor[readerWire](),
-		serial: [][]string{{"ReadAtMost"}},
-		wrap: func(v reflect.Value) reflect.Value {
-			var w readerWire = readerAdapter{v.Interface().(io.Reader)}
-			return reflect.ValueOf(&w).Elem()
-		},
-	}
-	adapters[reflect.TypeFor[io.ReadCloser]()] = wireAdapter{
-		wire:   reflect.TypeFor[readCloserWire](),
-		serial: [][]string{{"ReadAtMost"}},
-		wrap: func(v reflect.Value) reflect.Value {
-			rc := v.Interface().(io.ReadCloser)
-			var w readCloserWire = readCloserAdapter{readerAdapter{rc}, rc}
-			return reflect.ValueOf(&w).Elem()
-		},
-	}
-	adapters[reflect.TypeFor[io.Writer]()] = wireAdapter{
-		wire:   reflect.TypeFor[io.Writer](),
-		serial: [][]string{{"Write"}},
-		wrap: func(v reflect.Value) reflect.Value {
-			var w io.Writer = writerAdapter{v.Interface().(io.Writer)}
-			return reflect.ValueOf(&w).Elem()
-		},
-	}
-	adapters[reflect.TypeFor[io.WriteCloser]()] = wireAdapter{
-		wire:   reflect.TypeFor[io.WriteCloser](),
-		serial: [][]string{{"Write"}},
-		wrap: func(v reflect.Value) reflect.Value {
-			wc := v.Interface().(io.WriteCloser)
-			var w io.WriteCloser = writeCloserAdapter{writerAdapter{wc}, wc}
-			return reflect.ValueOf(&w).Elem()
-		},
-	}
+	adapt([][]string{{"ReadAtMost"}}, func(r io.Reader) readerWire { return readerAdapter{r} })
+	adapt([][]string{{"ReadAtMost"}}, func(rc io.ReadCloser) readCloserWire { return readCloserAdapter{readerAdapter{rc}, rc} })
+	adapt([][]string{{"Write"}}, func(w io.Writer) io.Writer { return writerAdapter{w} })
+	adapt([][]string{{"Write"}}, func(wc io.WriteCloser) io.WriteCloser { return writeCloserAdapter{writerAdapter{wc}, wc} })
 	RegisterInterface[io.Reader](func(r *Ref) io.Reader { return readerProxy{r} })
 	RegisterInterface[io.ReadCloser](func(r *Ref) io.ReadCloser { return readCloserProxy{r} })
 	RegisterInterface[io.Writer](func(r *Ref) io.Writer { return writerProxy{r} })

@@ -300,14 +300,7 @@ func (p handlerProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func init() {
 	converters[requestType] = converter{wire: reflect.TypeFor[*httpRequestWire](), to: requestToWire, from: requestFromWire}
-	adapters[reflect.TypeFor[http.ResponseWriter]()] = wireAdapter{
-		wire:   reflect.TypeFor[responseWire](),
-		serial: [][]string{{"WriteHeader", "Write", "Flush"}},
-		wrap: func(v reflect.Value) reflect.Value {
-			var w responseWire = responseAdapter{v.Interface().(http.ResponseWriter)}
-			return reflect.ValueOf(&w).Elem()
-		},
-	}
+	adapt([][]string{{"WriteHeader", "Write", "Flush"}}, func(w http.ResponseWriter) responseWire { return responseAdapter{w} })
 	RegisterInterface[http.ResponseWriter](func(r *Ref) http.ResponseWriter { return &responseProxy{Ref: r} })
 	RegisterInterface[http.Handler](func(r *Ref) http.Handler { return handlerProxy{r} })
 }

@@ -61,24 +61,10 @@ func (p readWriteCloserProxy) Close() error { return p.Invoke("Close", nil) }
 
 func init() {
 	duplex := [][]string{{"ReadAtMost"}, {"Write"}}
-	adapters[reflect.TypeFor[io.ReadWriter]()] = wireAdapter{
-		wire:   reflect.TypeFor[readWriterWire](),
-		serial: duplex,
-		wrap: func(v reflect.Value) reflect.Value {
-			rw := v.Interface().(io.ReadWriter)
-			var w readWriterWire = readWriterAdapter{readerAdapter{rw}, writerAdapter{rw}}
-			return reflect.ValueOf(&w).Elem()
-		},
-	}
-	adapters[reflect.TypeFor[io.ReadWriteCloser]()] = wireAdapter{
-		wire:   reflect.TypeFor[readWriteCloserWire](),
-		serial: duplex,
-		wrap: func(v reflect.Value) reflect.Value {
-			rwc := v.Interface().(io.ReadWriteCloser)
-			var w readWriteCloserWire = readWriteCloserAdapter{readWriterAdapter{readerAdapter{rwc}, writerAdapter{rwc}}, rwc}
-			return reflect.ValueOf(&w).Elem()
-		},
-	}
+	adapt(duplex, func(rw io.ReadWriter) readWriterWire { return readWriterAdapter{readerAdapter{rw}, writerAdapter{rw}} })
+	adapt(duplex, func(rwc io.ReadWriteCloser) readWriteCloserWire {
+		return readWriteCloserAdapter{readWriterAdapter{readerAdapter{rwc}, writerAdapter{rwc}}, rwc}
+	})
 	RegisterInterface[io.ReadWriter](func(r *Ref) io.ReadWriter { return readWriterProxy{r} })
 	RegisterInterface[io.ReadWriteCloser](func(r *Ref) io.ReadWriteCloser { return readWriteCloserProxy{readWriterProxy{r}} })
 }

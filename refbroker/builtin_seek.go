@@ -152,32 +152,11 @@ func (p writerAtProxy) WriteAt(b []byte, off int64) (int, error) {
 }
 
 func init() {
-	adapters[reflect.TypeFor[io.ReaderAt]()] = wireAdapter{
-		wire:   reflect.TypeFor[readerAtWire](),
-		serial: [][]string{{"ReadSpan"}},
-		wrap: func(v reflect.Value) reflect.Value {
-			var w readerAtWire = readerAtAdapter{v.Interface().(io.ReaderAt)}
-			return reflect.ValueOf(&w).Elem()
-		},
-	}
-	adapters[reflect.TypeFor[io.ReadSeeker]()] = wireAdapter{
-		wire:   reflect.TypeFor[readSeekerWire](),
-		serial: [][]string{{"ReadAtMost", "Seek"}},
-		wrap: func(v reflect.Value) reflect.Value {
-			rs := v.Interface().(io.ReadSeeker)
-			var w readSeekerWire = readSeekerAdapter{readerAdapter{rs}, rs}
-			return reflect.ValueOf(&w).Elem()
-		},
-	}
-	adapters[reflect.TypeFor[io.ReadSeekCloser]()] = wireAdapter{
-		wire:   reflect.TypeFor[readSeekCloserWire](),
-		serial: [][]string{{"ReadAtMost", "Seek"}},
-		wrap: func(v reflect.Value) reflect.Value {
-			rsc := v.Interface().(io.ReadSeekCloser)
-			var w readSeekCloserWire = readSeekCloserAdapter{readSeekerAdapter{readerAdapter{rsc}, rsc}, rsc}
-			return reflect.ValueOf(&w).Elem()
-		},
-	}
+	adapt([][]string{{"ReadSpan"}}, func(ra io.ReaderAt) readerAtWire { return readerAtAdapter{ra} })
+	adapt([][]string{{"ReadAtMost", "Seek"}}, func(rs io.ReadSeeker) readSeekerWire { return readSeekerAdapter{readerAdapter{rs}, rs} })
+	adapt([][]string{{"ReadAtMost", "Seek"}}, func(rsc io.ReadSeekCloser) readSeekCloserWire {
+		return readSeekCloserAdapter{readSeekerAdapter{readerAdapter{rsc}, rsc}, rsc}
+	})
 	RegisterInterface[io.ReaderAt](func(r *Ref) io.ReaderAt { return readerAtProxy{r} })
 	RegisterInterface[io.WriterAt](func(r *Ref) io.WriterAt { return writerAtProxy{r} })
 	RegisterInterface[io.Seeker](func(r *Ref) io.Seeker { return seekerProxy{r} })
