@@ -115,13 +115,21 @@ func recycle(b []byte) {
 type readerAdapter struct{ r io.Reader }
 
 func (a readerAdapter) ReadAtMost(n int) ([]byte, error) {
+	return serveRead("io.Reader.Read", n, a.r.Read)
+}
+
+// serveRead reads at most n bytes, as the peer asked, with read (the
+// method named what), into a buffer of readBuf's, and returns what was
+// read: an n past maxRemoteRead, or a read that claims more than its
+// buffer, is an error.
+func serveRead(what string, n int, read func([]byte) (int, error)) ([]byte, error) {
 	if n < 0 || n > maxRemoteRead {
-		return nil, fmt.Errorf("refbroker: io.Reader.Read: asked for %d bytes, the limit is %d", n, maxRemoteRead)
+		return nil, fmt.Errorf("refbroker: %s: asked for %d bytes, the limit is %d", what, n, maxRemoteRead)
 	}
 	buf := readBuf(n)
-	k, err := a.r.Read(buf)
+	k, err := read(buf)
 	if k < 0 || k > n { // a broken Read
-		k, err = 0, fmt.Errorf("refbroker: io.Reader.Read returned %d for a buffer of %d bytes", k, n)
+		k, err = 0, fmt.Errorf("refbroker: %s returned %d for a buffer of %d bytes", what, k, n)
 	}
 	return buf[:k], err
 }
@@ -192,15 +200,17 @@ func remoteRead(r *Ref, b []byte) (int, error) {
 	var data []byte
 	err := r.Invoke("ReadAtMost", []any{asked}, &data)
 	if len(data) > asked { // a peer's answer, not to be trusted
-		return 0, tooMuchRead(len(data), asked)
+		return 0, tooMuchRead("io.Reader.Read", len(data), asked)
 	}
 	n := copy(b, data)
 	recycle(data) // copied out: nothing else holds it
 	return n, err
 }
 
-func tooMuchRead(got, asked int) error {
-	return fmt.Errorf("refbroker: io.Reader.Read: the remote reader returned %d bytes for a read of %d", got, asked)
+// tooMuchRead is the error of a remote read (the method named what) that
+// returned more than it was asked for.
+func tooMuchRead(what string, got, asked int) error {
+	return fmt.Errorf("refbroker: %s: the remote reader returned %d bytes for a read of %d", what, got, asked)
 }
 
 // remoteWriteTo copies the remote reader r into w until EOF, as io.Copy's
@@ -212,7 +222,7 @@ func remoteWriteTo(r *Ref, w io.Writer) (int64, error) {
 		var data []byte
 		err := r.Invoke("ReadAtMost", []any{streamChunk}, &data)
 		if len(data) > streamChunk {
-			return total, tooMuchRead(len(data), streamChunk)
+			return total, tooMuchRead("io.Reader.Read", len(data), streamChunk)
 		}
 		if len(data) > 0 {
 			n, werr := w.Write(data)

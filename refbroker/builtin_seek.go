@@ -46,15 +46,7 @@ type readSeekCloserWire interface {
 type readerAtAdapter struct{ ra io.ReaderAt }
 
 func (a readerAtAdapter) ReadSpan(n int, off int64) ([]byte, error) {
-	if n < 0 || n > maxRemoteRead {
-		return nil, fmt.Errorf("refbroker: io.ReaderAt.ReadAt: asked for %d bytes, the limit is %d", n, maxRemoteRead)
-	}
-	buf := readBuf(n)
-	k, err := a.ra.ReadAt(buf, off)
-	if k < 0 || k > n { // a broken ReadAt
-		k, err = 0, fmt.Errorf("refbroker: io.ReaderAt.ReadAt returned %d for a buffer of %d bytes", k, n)
-	}
-	return buf[:k], err
+	return serveRead("io.ReaderAt.ReadAt", n, func(b []byte) (int, error) { return a.ra.ReadAt(b, off) })
 }
 
 func (a readerAtAdapter) afterReply(_, outs []reflect.Value) { recycleRead(outs) }
@@ -88,7 +80,7 @@ func remoteReadAt(r *Ref, b []byte, off int64) (int, error) {
 		var data []byte
 		err := r.Invoke("ReadSpan", []any{asked, off + int64(n)}, &data)
 		if len(data) > asked { // a peer's answer, not to be trusted
-			return n, fmt.Errorf("refbroker: io.ReaderAt.ReadAt: the remote reader returned %d bytes for a read of %d", len(data), asked)
+			return n, tooMuchRead("io.ReaderAt.ReadAt", len(data), asked)
 		}
 		n += copy(b[n:], data)
 		recycle(data) // copied out: nothing else holds it
