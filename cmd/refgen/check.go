@@ -13,73 +13,20 @@ import (
 // checks are on go/types, as refgen never runs the contract's code.
 
 // crossProblems lists every parameter and result of iface's methods that
-// cannot cross, each with where it is, and notes what crosses but loses
-// part of itself (dropped).
-func crossProblems(pkg *types.Package, name string, iface *types.Interface) (problems, notes []string) {
-	ch := &crossChecker{pkg: pkg, seen: map[types.Type]bool{}, dropSeen: map[types.Type]bool{}}
+// cannot cross, each with where it is.
+func crossProblems(pkg *types.Package, name string, iface *types.Interface) []string {
+	ch := &crossChecker{pkg: pkg, seen: map[types.Type]bool{}}
 	for i := range iface.NumMethods() {
 		m := iface.Method(i)
 		ch.signature(pkg.Name()+"."+name+"."+m.Name(), m.Type().(*types.Signature))
 	}
-	return ch.problems, ch.notes
+	return ch.problems
 }
 
 type crossChecker struct {
 	pkg      *types.Package
 	seen     map[types.Type]bool
 	problems []string
-	notes    []string
-	dropSeen map[types.Type]bool // struct types checked by dropped
-}
-
-// dropped notes each struct type reachable from t that embeds a struct
-// of an unexported type with exported fields: Go promotes those fields,
-// and encoding/json sends them, but the embedded field itself is
-// unexported, so they do not cross (as gob drops them), without an error
-// on either side.
-func (ch *crossChecker) dropped(t types.Type) {
-	if ch.dropSeen[t] || converted(t) || marshals(t) {
-		return
-	}
-	ch.dropSeen[t] = true
-	switch u := t.Underlying().(type) {
-	case *types.Pointer:
-		ch.dropped(u.Elem())
-	case *types.Slice:
-		ch.dropped(u.Elem())
-	case *types.Array:
-		ch.dropped(u.Elem())
-	case *types.Map:
-		ch.dropped(u.Key())
-		ch.dropped(u.Elem())
-	case *types.Struct:
-		for i := range u.NumFields() {
-			f := u.Field(i)
-			if f.Exported() {
-				ch.dropped(f.Type())
-				continue
-			}
-			if !f.Embedded() {
-				continue
-			}
-			et := f.Type()
-			if p, ok := et.(*types.Pointer); ok {
-				et = p.Elem()
-			}
-			if es, ok := et.Underlying().(*types.Struct); ok && hasExported(es) {
-				ch.notes = append(ch.notes, fmt.Sprintf("%s embeds %s, an unexported type: its fields do not cross (as with gob; encoding/json would promote them). Export the type, or give the field a name", typeName(t), typeName(f.Type())))
-			}
-		}
-	}
-}
-
-func hasExported(s *types.Struct) bool {
-	for i := range s.NumFields() {
-		if s.Field(i).Exported() {
-			return true
-		}
-	}
-	return false
 }
 
 // typeName is how reflect's String writes t: packages by name, and
@@ -140,7 +87,6 @@ func (ch *crossChecker) value(where string, t types.Type) {
 		return
 	}
 	ch.funcs(where, t, map[types.Type]bool{})
-	ch.dropped(t)
 }
 
 // funcs checks the signatures of the funcs a value of t holds (they cross

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"go/types"
 	"sort"
 	"strings"
@@ -20,6 +21,41 @@ import (
 // interfaces ifaces of pkg, sorted.
 func dataTypes(pkg *types.Package, ifaces []*types.TypeName) []*types.TypeName {
 	pkgs := map[*types.Package]bool{pkg: true}
+	reachable(ifaces, func(t types.Type) {
+		if n, ok := types.Unalias(t).(*types.Named); ok && n.Obj().Pkg() != nil && !isStd(n.Obj().Pkg()) && n.Obj().Pkg().Path() != refbrokerPath {
+			pkgs[n.Obj().Pkg()] = true
+		}
+	})
+	var out []*types.TypeName
+	for p := range pkgs {
+		scope := p.Scope()
+		for _, name := range scope.Names() {
+			tn, ok := scope.Lookup(name).(*types.TypeName)
+			if !ok || !tn.Exported() || tn.IsAlias() {
+				continue
+			}
+			if n, ok := tn.Type().(*types.Named); !ok || n.TypeParams().Len() > 0 {
+				continue
+			}
+			if isData(tn.Type()) {
+				out = append(out, tn)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Pkg().Path() != b.Pkg().Path() {
+			return a.Pkg().Path() < b.Pkg().Path()
+		}
+		return a.Name() < b.Name()
+	})
+	return out
+}
+
+// reachable calls visit once for each type the interfaces ifaces reach:
+// through signatures, interfaces' methods, pointers, slices, arrays, maps
+// and exported struct fields, at any depth.
+func reachable(ifaces []*types.TypeName, visit func(types.Type)) {
 	seen := map[types.Type]bool{}
 	var walk func(t types.Type)
 	walk = func(t types.Type) {
@@ -27,9 +63,7 @@ func dataTypes(pkg *types.Package, ifaces []*types.TypeName) []*types.TypeName {
 			return
 		}
 		seen[t] = true
-		if n, ok := types.Unalias(t).(*types.Named); ok && n.Obj().Pkg() != nil && !isStd(n.Obj().Pkg()) && n.Obj().Pkg().Path() != refbrokerPath {
-			pkgs[n.Obj().Pkg()] = true
-		}
+		visit(t)
 		switch u := t.Underlying().(type) {
 		case *types.Signature:
 			for i := range u.Params().Len() {
@@ -62,30 +96,44 @@ func dataTypes(pkg *types.Package, ifaces []*types.TypeName) []*types.TypeName {
 	for _, tn := range ifaces {
 		walk(tn.Type())
 	}
-	var out []*types.TypeName
-	for p := range pkgs {
-		scope := p.Scope()
-		for _, name := range scope.Names() {
-			tn, ok := scope.Lookup(name).(*types.TypeName)
-			if !ok || !tn.Exported() || tn.IsAlias() {
+}
+
+// droppedEmbeds describes each struct type the interfaces ifaces reach
+// that embeds a struct of an unexported type with exported fields: Go
+// promotes those fields, and encoding/json sends them, but the embedded
+// field itself is unexported, so they do not cross (as gob drops them),
+// without an error on either side.
+func droppedEmbeds(ifaces []*types.TypeName) []string {
+	var notes []string
+	reachable(ifaces, func(t types.Type) {
+		u, ok := t.Underlying().(*types.Struct)
+		if !ok || converted(t) || marshals(t) {
+			return
+		}
+		for i := range u.NumFields() {
+			f := u.Field(i)
+			if f.Exported() || !f.Embedded() {
 				continue
 			}
-			if n, ok := tn.Type().(*types.Named); !ok || n.TypeParams().Len() > 0 {
-				continue
+			et := f.Type()
+			if p, ok := et.(*types.Pointer); ok {
+				et = p.Elem()
 			}
-			if isData(tn.Type()) {
-				out = append(out, tn)
+			if es, ok := et.Underlying().(*types.Struct); ok && hasExported(es) {
+				notes = append(notes, fmt.Sprintf("%s embeds %s, an unexported type: its fields do not cross (as with gob; encoding/json would promote them). Export the type, or give the field a name", typeName(t), typeName(f.Type())))
 			}
+		}
+	})
+	return notes
+}
+
+func hasExported(s *types.Struct) bool {
+	for i := range s.NumFields() {
+		if s.Field(i).Exported() {
+			return true
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Pkg().Path() != b.Pkg().Path() {
-			return a.Pkg().Path() < b.Pkg().Path()
-		}
-		return a.Name() < b.Name()
-	})
-	return out
+	return false
 }
 
 // isData reports whether values of t are data that can cross by value.
@@ -94,16 +142,8 @@ func isData(t types.Type) bool {
 	case *types.Interface, *types.Signature, *types.Chan, *types.Pointer:
 		return false
 	case *types.Struct:
-		if !marshals(t) {
-			exported := 0
-			for i := range u.NumFields() {
-				if u.Field(i).Exported() {
-					exported++
-				}
-			}
-			if exported == 0 {
-				return false
-			}
+		if !marshals(t) && !hasExported(u) {
+			return false
 		}
 	}
 	_, bad, _ := cannotCross(t, nil, map[types.Type]bool{})

@@ -137,6 +137,9 @@ func generate(dir, output string, names []string) ([]byte, error) {
 			return nil, err
 		}
 	}
+	for _, n := range droppedEmbeds(ifaces) {
+		fmt.Fprintf(notes, "refgen: %s\n", n)
+	}
 	if data := dataTypes(pkg.Types, ifaces); len(data) > 0 {
 		rb := g.imports[refbrokerPath]
 		var b strings.Builder
@@ -227,11 +230,10 @@ type generator struct {
 	taken   map[string]bool   // local names of imports
 	body    bytes.Buffer
 	inits   []string
-	noted   map[string]bool // notes already written (dropped fields)
 }
 
 func newGenerator(pkg *types.Package) *generator {
-	g := &generator{pkg: pkg, imports: map[string]string{}, taken: map[string]bool{}, noted: map[string]bool{}}
+	g := &generator{pkg: pkg, imports: map[string]string{}, taken: map[string]bool{}}
 	g.importName(refbrokerPath, "refbroker")
 	return g
 }
@@ -266,15 +268,8 @@ func (g *generator) proxy(tn *types.TypeName) error {
 	if g.pkg.Scope().Lookup(proxy) != nil {
 		return fmt.Errorf("refgen: %s: %s is already declared in package %s (remove the hand-written proxy)", name, proxy, g.pkg.Path())
 	}
-	problems, dropped := crossProblems(g.pkg, name, iface)
-	if len(problems) > 0 {
+	if problems := crossProblems(g.pkg, name, iface); len(problems) > 0 {
 		return fmt.Errorf("refgen: %s", strings.Join(problems, "\nrefgen: "))
-	}
-	for _, n := range dropped {
-		if !g.noted[n] {
-			g.noted[n] = true
-			fmt.Fprintf(notes, "refgen: %s\n", n)
-		}
 	}
 	methods := map[string]bool{}
 	for i := range iface.NumMethods() {
