@@ -47,6 +47,7 @@ func main() {
 	flag.StringVar(&cfg.only, "only", "", "run only the workloads whose name contains this")
 	flag.BoolVar(&autoMTLS, "automtls", false, "load the refplug plugins of the workload and many-plugins tables with mutual TLS (host.Load's default); off by default here, since the baselines there run without TLS (the start-up table measures both ways)")
 	cpuprofile := flag.String("cpuprofile", "", "write the host's CPU profile to this file")
+	startupOnly := flag.Bool("startup", false, "instead of the comparison, time only the parts of a plugin's life (the start-up table), 4×rounds lives a side")
 	floor := flag.Bool("floor", false, "instead of the comparison, measure round trips from a bare socket ping-pong up to net/rpc and refbroker (where a call's time goes)")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -57,6 +58,15 @@ func main() {
 		}
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
+	}
+	if *startupOnly {
+		table, err := startupParts(4 * cfg.rounds)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "refbench:", err)
+			os.Exit(1)
+		}
+		fmt.Print(table)
+		return
 	}
 	if *floor {
 		if err := runFloor(os.Stdout, os.Stderr, cfg.rounds, cfg.round); err != nil {
