@@ -89,16 +89,37 @@ func (c *Client) connectGoPlugin(gpc *goPluginConn, timeout time.Duration, endPr
 
 // quit ends a plugin whose connection started early, which has no
 // lifeline to tell it when go-plugin's answer to the quit has reached the
-// host. Once go-plugin's connection is made (connectGoPlugin), it sends
-// go-plugin's quit (its RPC client's Close, as go-plugin's Kill would),
-// then closes the socket, which the plugin waits for before it exits, so
-// that the answer is in before the plugin is gone (go-plugin issue 331);
-// then it waits for the plugin's exit, as long as go-plugin's Kill would.
-// It reports whether the plugin exited. go-plugin's Kill, called next,
-// then finds its client closed and the process gone: its own quit fails,
-// and what is left is its bookkeeping (the process reaped, its output
-// read to the end).
+// host, and reports whether the plugin exited.
+//
+// A plugin that quits when its host hangs up (hangUp; gp.QuitEnv) is
+// ended so: quit closes the socket, and the plugin, once go-plugin has
+// sent on what it wrote to stdout and stderr, exits; quit waits for the
+// exit and then for the host's copies of that output to end (waitOutputs),
+// before go-plugin's Kill closes the streams they read. go-plugin's own
+// quit, the first message on its connection, cold on both sides, is not
+// sent.
+//
+// Otherwise (a plugin of an older refplug), once go-plugin's connection is
+// made (connectGoPlugin), quit sends go-plugin's quit (its RPC client's
+// Close, as go-plugin's Kill would), then closes the socket, which the
+// plugin waits for before it exits, so that the answer is in before the
+// plugin is gone (go-plugin issue 331); then it waits for the plugin's
+// exit, as long as go-plugin's Kill would.
+//
+// Either way go-plugin's Kill, called next, then finds the process gone:
+// its own quit fails, and what is left is its bookkeeping (the process
+// reaped, its stderr read to the end).
 func (c *Client) quit() bool {
+	if c.hangUp {
+		c.log.Debug("ending the plugin: hanging up", "plugin", c.name)
+		c.conn.Close()
+		if !c.awaitExit() {
+			return false
+		}
+		c.waitOutputs()
+		return true
+	}
+	c.log.Debug("ending the plugin: go-plugin's quit, then hanging up", "plugin", c.name)
 	<-c.gpReady
 	if c.rpc == nil { // go-plugin's connection failed: Kill ends the process
 		c.conn.Close()
@@ -110,6 +131,12 @@ func (c *Client) quit() bool {
 		c.log.Debug("go-plugin's quit failed; go-plugin's Kill tries again", "plugin", c.name, "error", err)
 		return false
 	}
+	return c.awaitExit()
+}
+
+// awaitExit waits for the plugin to exit, for at most quitGrace (as long
+// as go-plugin's Kill would), and reports whether it did.
+func (c *Client) awaitExit() bool {
 	if c.exited != nil {
 		select {
 		case <-c.exited:
@@ -127,6 +154,36 @@ func (c *Client) quit() bool {
 	}
 	return true
 }
+
+// waitOutputs waits, for at most outputWait, until the host's copies of
+// the exited plugin's stdout and stderr have ended: go-plugin's
+// connection has then ended too, and everything the plugin sent on it
+// has been read and written where WithStdout and WithStderr (or the log)
+// say. There is nothing to wait for if go-plugin's connection was never
+// made (Close came too soon after Load for any method to have run).
+func (c *Client) waitOutputs() {
+	timeout := time.NewTimer(outputWait)
+	defer timeout.Stop()
+	select {
+	case <-c.gpReady:
+	case <-timeout.C:
+		return
+	}
+	if c.rpc == nil {
+		return
+	}
+	for _, o := range c.outputs {
+		select {
+		case <-o.done:
+		case <-timeout.C:
+			c.log.Debug("the plugin's output had not all been copied a second after it exited; Close goes on", "plugin", c.name)
+			return
+		}
+	}
+}
+
+// outputWait bounds waitOutputs.
+const outputWait = time.Second
 
 // quitGrace is how long quit waits for the plugin to exit: go-plugin's
 // Kill waits as long before it kills the process.

@@ -12,7 +12,10 @@ import (
 // Close ends the plugin: calls in flight and every later call through its
 // proxies fail with refbroker.ErrDisconnected at once, and the process is
 // asked to exit and, if it does not within two seconds, killed, with every
-// process it started (its process group). Close returns within 5 seconds
+// process it started (its process group). What the plugin's methods wrote
+// to stdout and stderr before Close has reached the host's log (or
+// WithStdout's and WithStderr's writers) when Close returns (on Linux;
+// elsewhere the last of it may be lost as the plugin exits). Close returns within 5 seconds
 // whatever the plugin's descendants hold open (go-plugin itself would wait
 // for its stdout and stderr to close). Close is idempotent.
 func (c *Client) Close() error {
@@ -23,10 +26,11 @@ func (c *Client) Close() error {
 			c.gp.Kill() // the process is not ours: this only marks the client done
 		} else {
 			// Fail this side's calls at once, then ask the plugin to exit
-			// (go-plugin's Kill: a graceful quit, then a forced kill after two
-			// seconds), and only then close the stream: the plugin waits for
-			// the host to hang up before it exits, so go-plugin's answer to
-			// the quit is never lost (go-plugin issue 331).
+			// (by hanging up, or go-plugin's Kill: a graceful quit, then a
+			// forced kill after two seconds; see kill and quit), and only
+			// then close the stream: a plugin asked through go-plugin waits
+			// for the host to hang up before it exits, so go-plugin's answer
+			// to the quit is never lost (go-plugin issue 331).
 			c.conn.Shutdown()
 			c.kill()
 			errs = multierror.Append(errs, c.conn.Close())

@@ -42,6 +42,12 @@ type Client struct {
 	// early: the connection started on the socket without a lifeline
 	// (gp.Plugin.StartEarly), so Close quits the plugin itself (quit).
 	early bool
+	// hangUp: the plugin of an early start exits when the host closes the
+	// connection (gp.QuitEnv), so Close quits it so (quit).
+	hangUp bool
+	// outputs are the plugin's stdout and stderr as the host copies them
+	// (Load only): Close waits for the copies to end (waitOutputs).
+	outputs []*outputSink
 	// gpReady is closed once go-plugin's connection of an early start is
 	// made, or has failed (connectGoPlugin); rpc is set before, if made.
 	gpReady chan struct{}
@@ -148,6 +154,12 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 				p.Early = true
 				cmd.Env = append(cmd.Env, gp.EarlyEnv+"=1")
 			}
+			if p.MayStartEarly() { // offer to end the plugin by hanging up (gp.QuitEnv)
+				if token, err := gp.NewQuitToken(); err == nil {
+					p.QuitToken = token
+					cmd.Env = append(cmd.Env, gp.QuitEnv+"="+token)
+				}
+			}
 		}
 	}
 	for _, adjust := range cfg.adjustCmd {
@@ -167,7 +179,11 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 	}
 	tail := &stderrTail{split: lineSplitter{max: tailLineSize}}
 	failing, quitDone := new(atomic.Bool), new(atomic.Bool)
-	stdout, stderr := cfg.outputs(name)
+	var fence []byte
+	if p.QuitToken != "" {
+		fence = gp.Fence(p.QuitToken)
+	}
+	stdout, stderr := cfg.outputs(name, fence)
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  handshake,
 		VersionedPlugins: versioned,
@@ -234,6 +250,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 	}
 	c := r.c
 	c.endProc, c.cmd, c.reattachable, c.quitDone = endProc, cmd, cfg.reattachable, quitDone
+	c.outputs = []*outputSink{stdout, stderr}
 	// The pid from the command go-plugin started, not from go-plugin's
 	// Client.ID, which waits for go-plugin's lock, held while its
 	// connection is made in the background.
@@ -330,7 +347,7 @@ func open(client *goplugin.Client, name string, log hclog.Logger, early *earlySt
 			return nil, &openError{stage: errConnect, err: err}
 		}
 		if conn != nil {
-			c := &Client{name: name, gp: client, conn: conn.Conn, transport: conn.Transport, early: conn.Early, gpReady: gpReady, log: log, endProc: func() {}}
+			c := &Client{name: name, gp: client, conn: conn.Conn, transport: conn.Transport, early: conn.Early, hangUp: conn.HangUp, gpReady: gpReady, log: log, endProc: func() {}}
 			yl.client.Store(c)
 			go c.connectGoPlugin(gpc, early.timeout, early.endProc)
 			return c, nil

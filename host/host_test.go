@@ -823,6 +823,55 @@ func TestPluginOutput(t *testing.T) {
 	}
 }
 
+// TestPluginOutputBeforeClose: what a plugin's method wrote to stdout and
+// stderr has reached the host's writers, whole and with nothing added,
+// when Close returns, however soon after the method Close comes: the
+// plugin, told by the hang-up, waits until go-plugin has sent it on, and
+// Close waits until the host has copied it. Before, the plugin exited
+// after go-plugin's quit with its last line possibly still on its way
+// (1–3 lives in 30 lost it). Each life also writes more than a pipe holds.
+func TestPluginOutputBeforeClose(t *testing.T) {
+	big := strings.Repeat("a long line of output, ", 10) + "\n"
+	big = strings.Repeat(big, 100<<10/len(big))
+	for _, tc := range []struct {
+		name string
+		opts []host.Option
+	}{{"defaults", nil}, {"without TLS", []host.Option{host.WithAutoMTLS(false)}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			for life := range 12 {
+				var out, errOut testutil.Buffer
+				c := load(t, "svcplugin", append([]host.Option{host.WithStdout(&out), host.WithStderr(&errOut)}, tc.opts...)...)
+				svc := dispenseSvc(t, c)
+				if life%4 == 0 {
+					if err := svc.Print(big); err != nil {
+						t.Fatal(err)
+					}
+				}
+				last := fmt.Sprintf("the last line of life %d", life)
+				if err := svc.Print(last); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.Close(); err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+				want := last + "\n"
+				if life%4 == 0 {
+					want = big + "\n" + want
+				}
+				if got := out.String(); got != want {
+					t.Fatalf("life %d: when Close returned, the host had %d bytes of the plugin's stdout, ending %q; want %d, ending %q", life, len(got), tail(got), len(want), tail(want))
+				}
+				if got := errOut.String(); !strings.HasSuffix(got, "err: "+last+"\n") || strings.Contains(got, "\x00") {
+					t.Fatalf("life %d: when Close returned, the plugin's stderr ended %q; want %q, and no fence", life, tail(got), "err: "+last+"\n")
+				}
+			}
+		})
+	}
+}
+
+// tail is the end of s, for messages.
+func tail(s string) string { return s[max(0, len(s)-40):] }
+
 // TestReattach: a host loads a plugin WithReattachable, hands its
 // ReattachInfo on and exits without closing it; a later host reattaches,
 // calls it, and its Close ends the plugin.

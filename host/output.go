@@ -87,51 +87,83 @@ func logLines(log hclog.Logger, stream string) *lineWriter {
 	}}
 }
 
-// outputs returns where the plugin named name's stdout and stderr go.
-func (c *config) outputs(name string) (stdout, stderr io.Writer) {
-	stdout, stderr = c.stdout, c.stderr
-	if stdout == nil {
-		stdout = logLines(c.logger.Named(name), "stdout")
+// outputs returns where the plugin named name's stdout and stderr go, with
+// fence (gp.Fence; nil: none) taken out of them.
+func (c *config) outputs(name string, fence []byte) (stdout, stderr *outputSink) {
+	out, errOut := c.stdout, c.stderr
+	if out == nil {
+		out = logLines(c.logger.Named(name), "stdout")
 	}
-	if stderr == nil {
-		stderr = logLines(c.logger.Named(name), "stderr")
+	if errOut == nil {
+		errOut = logLines(c.logger.Named(name), "stderr")
 	}
-	return outputSink{stdout}, outputSink{stderr}
+	return newOutputSink(out, fence), newOutputSink(errOut, fence)
 }
 
 // outputSink is what go-plugin copies one of the plugin's output streams
 // into, for the plugin's life: w, read into through a buffer of
 // outputBuffer bytes. (go-plugin's io.Copy would otherwise make one of 32
 // KiB per stream, 64 KiB of each loaded plugin's host memory, kept while
-// it waits for output that mostly never comes.)
-type outputSink struct{ w io.Writer }
+// it waits for output that mostly never comes.) The fence a plugin writes
+// as it ends (gp.FlushOutput) is taken out, and done is closed once the
+// copy has ended: Close waits for that, so that what the plugin wrote
+// before it exited has reached w.
+type outputSink struct {
+	w      io.Writer
+	filter *gp.FenceFilter
+	done   chan struct{}
+	ended  sync.Once
+}
 
 const outputBuffer = 4 << 10
 
-func (s outputSink) Write(p []byte) (int, error) { return s.w.Write(p) }
+func newOutputSink(w io.Writer, fence []byte) *outputSink {
+	return &outputSink{w: w, filter: gp.NewFenceFilter(fence), done: make(chan struct{})}
+}
 
-// ReadFrom copies r into w until r ends, as io.Copy would.
-func (s outputSink) ReadFrom(r io.Reader) (int64, error) {
+// Write writes p to w, the fence taken out.
+func (s *outputSink) Write(p []byte) (int, error) {
+	if err := s.pass(s.filter.Pass(p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// pass writes p to w, as io.Copy would: an error for a short write, or a
+// writer that says it wrote more than it was given.
+func (s *outputSink) pass(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	m, err := s.w.Write(p)
+	switch {
+	case m < 0 || m > len(p):
+		return fmt.Errorf("host: the plugin output's writer reported %d bytes written of %d", m, len(p))
+	case err != nil:
+		return err
+	case m < len(p):
+		return io.ErrShortWrite
+	}
+	return nil
+}
+
+// ReadFrom copies r into w until r ends, as io.Copy would, and returns the
+// number of bytes read from r.
+func (s *outputSink) ReadFrom(r io.Reader) (int64, error) {
+	defer s.ended.Do(func() { close(s.done) })
 	buf := make([]byte, outputBuffer)
 	var total int64
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			m, werr := s.w.Write(buf[:n])
-			if m < 0 || m > n {
-				m, werr = 0, fmt.Errorf("host: the plugin output's writer reported %d bytes written of %d", m, n)
-			}
-			total += int64(m)
-			switch {
-			case werr != nil:
+			if werr := s.pass(s.filter.Pass(buf[:n])); werr != nil {
 				return total, werr
-			case m < n:
-				return total, io.ErrShortWrite
 			}
+			total += int64(n)
 		}
 		switch {
 		case err == io.EOF:
-			return total, nil
+			return total, s.pass(s.filter.End())
 		case err != nil:
 			return total, err
 		}

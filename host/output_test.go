@@ -39,7 +39,7 @@ func TestOutputSink(t *testing.T) {
 	data := strings.Repeat("a line of the plugin's output\n", 1000) // ~30 KiB
 	var got bytes.Buffer
 	src := &sizeReader{r: strings.NewReader(data)}
-	n, err := io.Copy(outputSink{&got}, src)
+	n, err := io.Copy(newOutputSink(&got, nil), src)
 	if err != nil || n != int64(len(data)) || got.String() != data {
 		t.Fatalf("io.Copy = %d, %v; copied %d bytes of %d", n, err, got.Len(), len(data))
 	}
@@ -57,7 +57,7 @@ func TestOutputSink(t *testing.T) {
 		{"short", shortWriter{}, io.ErrShortWrite.Error()},
 		{"lying", lyingWriter{}, "reported"},
 	} {
-		n, err := io.Copy(outputSink{tc.w}, &sizeReader{r: strings.NewReader(data)}) // no WriteTo, as go-plugin's stream
+		n, err := io.Copy(newOutputSink(tc.w, nil), &sizeReader{r: strings.NewReader(data)}) // no WriteTo, as go-plugin's stream
 		if err == nil || !strings.Contains(err.Error(), tc.want) || n > int64(outputBuffer) {
 			t.Errorf("%s writer: io.Copy = %d, %v; want an error with %q after one buffer at most", tc.name, n, err, tc.want)
 		}

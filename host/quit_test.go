@@ -14,21 +14,28 @@ import (
 // TestCloseEndsPluginInOrder: however host and plugin connected — the
 // plugin serving on its socket at once (with refplug's mutual TLS, the
 // default, or without TLS), or a plugin of a refplug that waits for
-// go-plugin's Dispense although the host offered the early start — calls
-// work, Close ends the plugin the orderly way
-// (go-plugin's quit answered, the plugin's code after Serve run and its
-// last log line forwarded before Close returns, exit status 0), and
-// nothing is logged above Info on the way.
+// go-plugin's Dispense although the host offered the early start, or one
+// that starts early but does not take the host's offer to end it by
+// hanging up — calls work, Close ends the plugin the orderly way (by
+// hanging up where the plugin took the offer, or with go-plugin's quit
+// answered; the plugin's code after Serve run and its last log line
+// forwarded before Close returns, exit status 0), and nothing is logged
+// above Info on the way.
 func TestCloseEndsPluginInOrder(t *testing.T) {
 	oldStart := host.WithCmd(func(cmd *exec.Cmd) { cmd.Env = append(cmd.Env, "REFPLUG_TEST_OLD_START=1") })
+	goPluginQuit := host.WithCmd(func(cmd *exec.Cmd) { cmd.Env = append(cmd.Env, "REFPLUG_TEST_QUIT_BY_GOPLUGIN=1") })
+	const hangUp, goPlugin = "ending the plugin: hanging up", "ending the plugin: go-plugin's quit"
 	for _, c := range []struct {
 		name string
 		opts []host.Option
+		way  string // how Close ends an early start (the host's debug log)
 	}{
-		{"defaults", nil},
-		{"without TLS", []host.Option{host.WithAutoMTLS(false)}},
-		{"plugin of an older refplug", []host.Option{oldStart}},
-		{"plugin of an older refplug, without TLS", []host.Option{oldStart, host.WithAutoMTLS(false)}},
+		{"defaults", nil, hangUp},
+		{"without TLS", []host.Option{host.WithAutoMTLS(false)}, hangUp},
+		{"plugin of an older refplug", []host.Option{oldStart}, ""},
+		{"plugin of an older refplug, without TLS", []host.Option{oldStart, host.WithAutoMTLS(false)}, ""},
+		{"plugin ended through go-plugin's quit", []host.Option{goPluginQuit}, goPlugin},
+		{"plugin ended through go-plugin's quit, without TLS", []host.Option{goPluginQuit, host.WithAutoMTLS(false)}, goPlugin},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for range 3 {
@@ -52,6 +59,11 @@ func TestCloseEndsPluginInOrder(t *testing.T) {
 					t.Errorf("after Close: ExitStatus = %v, %v; want exit status 0", st, exited)
 				}
 				out := logs.String()
+				for _, way := range []string{hangUp, goPlugin} {
+					if strings.Contains(out, way) != (way == c.way) {
+						t.Errorf("the host's log says %q: %t; want %t", way, !(way == c.way), way == c.way)
+					}
+				}
 				if !strings.Contains(out, "svcplugin: served") {
 					t.Errorf("the plugin's last log line did not reach the host before Close returned:\n%s", out)
 				}

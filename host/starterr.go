@@ -99,7 +99,8 @@ func startFailure(path string, cmd *exec.Cmd, tail *stderrTail, goErr error) err
 // cleaned up (the process is being killed on purpose; the start's error
 // says what happened), nor go-plugin Kill's complaints once Close has quit
 // the plugin itself (Client.quit: the quit Kill sends again fails, as the
-// plugin has already gone).
+// plugin has already gone, and so does its connection if it was still
+// being made).
 type startLogger struct {
 	hclog.Logger
 	failing  *atomic.Bool
@@ -117,7 +118,7 @@ func (l startLogger) Warn(msg string, args ...any) {
 }
 
 func (l startLogger) Error(msg string, args ...any) {
-	if l.failing.Load() && msg == "client" {
+	if (l.failing.Load() || l.quitDone.Load()) && msg == "client" {
 		return
 	}
 	l.Logger.Error(msg, args...)

@@ -113,7 +113,11 @@ const exitGrace = 500 * time.Millisecond
 // returns when the host is done with the plugin: it closed the plugin, or
 // it went away (then Serve returns within half a second, so a plugin never
 // outlives its host, and, on Linux, first ends every process the plugin
-// started: the host, which would otherwise end them, is gone). Each object is dispensed by the host as an interface
+// started: the host, which would otherwise end them, is gone). When the
+// host closes the plugin, Serve first waits (half a second at most) until
+// what the plugin's methods wrote to os.Stdout and os.Stderr is on its way
+// to the host, so that nothing written before Close is lost when the
+// process exits after Serve. Each object is dispensed by the host as an interface
 // type; it must have that interface's methods.
 //
 // Run by hand rather than by a host, the binary prints that it is a plugin
@@ -150,6 +154,14 @@ func Serve(objects map[string]any, opts ...Option) {
 	// one after the other or at once, until one closes it.
 	reattachable := os.Getenv(gp.ReattachEnv) == "1"
 	os.Unsetenv(gp.ReattachEnv)
+	// The host's offer to end this plugin by hanging up (see the end of
+	// Serve), taken unless hosts may reattach; and where the plugin's
+	// output goes before go-plugin's Serve points it at its pipes.
+	quitToken := gp.OfferedHangUp()
+	if quitToken != "" && !reattachable {
+		socket.AcceptHangUp()
+	}
+	stdout, stderr := os.Stdout, os.Stderr
 	var connected chan *refbroker.Conn
 	if !reattachable {
 		connected = make(chan *refbroker.Conn, 1)
@@ -214,6 +226,12 @@ func Serve(objects map[string]any, opts ...Option) {
 			cfg.logger.Debug("asked to quit, but the host did not hang up within a second; exiting")
 		}
 	case <-conn.Done(): // the host closed the connection or died
+		if socket.QuitsOnHangUp() {
+			// The host ends this plugin so (gp.QuitEnv): once go-plugin has
+			// sent on what its methods wrote, it waits for the exit.
+			flushOutput(conn, stdout, stderr, quitToken, cfg.logger)
+			break
+		}
 		select {
 		case <-served:
 		case <-time.After(exitGrace):
@@ -225,6 +243,27 @@ func Serve(objects map[string]any, opts ...Option) {
 		// whoever would end the processes this plugin started: end them
 		// here. Otherwise the host ends them once this process exits.
 		gp.KillDescendants()
+	}
+}
+
+// flushOutput waits, for at most exitGrace, until go-plugin has sent on
+// to the host what the plugin's methods wrote to os.Stdout and os.Stderr
+// (gp.FlushOutput). It has nothing to wait for if no method ran: the host
+// calls only once go-plugin's Serve has pointed os.Stdout and os.Stderr at
+// its pipes (stdout and stderr are what they were before), so they are
+// read only then.
+func flushOutput(conn *refbroker.Conn, stdout, stderr *os.File, token string, log hclog.Logger) {
+	if conn.Stats().CallsServed == 0 {
+		return
+	}
+	var pipes []*os.File
+	for _, f := range []struct{ now, before *os.File }{{os.Stdout, stdout}, {os.Stderr, stderr}} {
+		if f.now != f.before && f.now != nil {
+			pipes = append(pipes, f.now)
+		}
+	}
+	if len(pipes) > 0 && !gp.FlushOutput(pipes, gp.Fence(token), time.Now().Add(exitGrace)) {
+		log.Debug("the host hung up; what the plugin last wrote to stdout and stderr may not have reached it")
 	}
 }
 

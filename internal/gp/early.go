@@ -42,10 +42,13 @@ import (
 // socket, which without TLS it could talk to, reaches no object.
 //
 // Such a connection has no lifeline (see Plugin.Client): the plugin learns
-// that its host hung up from the socket itself, and at Close the host asks
-// the plugin to quit through go-plugin first and closes the socket only
-// once go-plugin's answer is in (host.Client.Close), which keeps that
-// answer from being lost as the plugin exits (go-plugin issue 331).
+// that its host hung up from the socket itself. At Close the host hangs
+// up, and the plugin exits once its output is sent on, if it said it
+// would (earlyReadyHangUp; see hangup.go); otherwise (an older refplug)
+// the host asks the plugin to quit through go-plugin first and closes the
+// socket only once go-plugin's answer is in (host.Client.Close), which
+// keeps that answer from being lost as the plugin exits (go-plugin issue
+// 331).
 
 // earlyMTLS is MTLSEnv's value when the host starts early.
 const earlyMTLS = "2"
@@ -99,7 +102,13 @@ func (s *SocketSlot) StartEarlyPlain(plugins map[int]*Plugin, started func(*refb
 }
 
 func (s *SocketSlot) startEarly(sock net.Conn, plugins map[int]*Plugin, ready <-chan struct{}, started func(*refbroker.Conn, error)) error {
-	if _, err := sock.Write([]byte{earlyReady}); err != nil {
+	s.mu.Lock()
+	mark := earlyReady
+	if s.hangUp {
+		mark = earlyReadyHangUp
+	}
+	s.mu.Unlock()
+	if _, err := sock.Write([]byte{mark}); err != nil {
 		sock.Close()
 		return fmt.Errorf("writing to the socket: %w", err)
 	}
@@ -190,8 +199,10 @@ func (p *Plugin) StartEarly(version int, callAfter <-chan struct{}) (*Connection
 		return nil, fmt.Errorf("reading the plugin's socket: %w", err)
 	case mark < 0:
 		return nil, nil // no mark: dispense
-	case byte(mark) != earlyReady:
-		return nil, fmt.Errorf("the plugin's socket begins with %#x, not the mark of a plugin serving there (%#x)", mark, earlyReady)
+	case byte(mark) == earlyReadyHangUp && p.QuitToken == "":
+		return nil, fmt.Errorf("the plugin's socket begins with %#x, the mark of a plugin that quits when its host hangs up, which this host did not offer", mark)
+	case byte(mark) != earlyReady && byte(mark) != earlyReadyHangUp:
+		return nil, fmt.Errorf("the plugin's socket begins with %#x, not the mark of a plugin serving there (%#x or %#x)", mark, earlyReady, earlyReadyHangUp)
 	}
 	sock, _ = s.Take()
 	head := []byte{earlyStart, 0, 0, 0, 0}
@@ -202,5 +213,5 @@ func (p *Plugin) StartEarly(version int, callAfter <-chan struct{}) (*Connection
 	}
 	opts := p.options("host", "plugin")
 	opts.CallAfter = callAfter
-	return &Connection{Conn: refbroker.NewConn(sock, opts), Transport: TransportSocket, Early: true}, nil
+	return &Connection{Conn: refbroker.NewConn(sock, opts), Transport: TransportSocket, Early: true, HangUp: byte(mark) == earlyReadyHangUp}, nil
 }

@@ -74,8 +74,11 @@ type Connection struct {
 	Transport string // TransportSocket or TransportMuxBroker
 	// Early: the connection was started early (StartEarly) and has no
 	// lifeline; the host must close it only once go-plugin's quit has
-	// been answered.
+	// been answered, unless HangUp.
 	Early bool
+	// HangUp: the plugin of an early start exits, its output sent on,
+	// when the host closes the connection (QuitEnv): the host quits it so.
+	HangUp bool
 }
 
 // Plugin is the goplugin.Plugin both sides register. The plugin side sets
@@ -105,6 +108,10 @@ type Plugin struct {
 	// Early, on the host, says it asked the plugin, which uses no TLS, to
 	// serve on its socket at once (EarlyEnv; with MTLS, MTLS says so).
 	Early bool
+
+	// QuitToken, on the host, is the token of the offer to quit the
+	// plugin by hanging up (QuitEnv), if made.
+	QuitToken string
 }
 
 // SocketSlot hands out one socket end, once.
@@ -119,6 +126,9 @@ type SocketSlot struct {
 	// early: the plugin serves its host on the socket (StartEarly), and
 	// refuses to serve anyone else through go-plugin.
 	early bool
+	// hangUp: the plugin exits when its host hangs up (AcceptHangUp), and
+	// its early start says so.
+	hangUp bool
 }
 
 // NewSocketSlot holds conn, or err saying why there is none.

@@ -3,7 +3,10 @@
 // when REFPLUG_TEST_VAR is set, as "launch" one whose name says how it was
 // started. With REFPLUG_TEST_OLD_START=1 it starts as a plugin of a
 // refplug without the early start would (it waits for go-plugin's
-// Dispense); with REFPLUG_TEST_SOCKET_GARBAGE=1 it first writes a byte of
+// Dispense); with REFPLUG_TEST_QUIT_BY_GOPLUGIN=1 as a plugin of a
+// refplug that starts early but is ended through go-plugin's quit (it
+// does not take the host's offer to quit when the host hangs up); with
+// REFPLUG_TEST_SOCKET_GARBAGE=1 it first writes a byte of
 // garbage down its socket, as a broken or hostile plugin might; with
 // REFPLUG_TEST_HUGE_FRAME=FILE it serves as "hostile" a hugeFrame that
 // announces a frame it never finishes (and creates FILE once it has sent
@@ -69,6 +72,9 @@ func main() {
 			os.Setenv("REFPLUG_MTLS", "1") // what an older host asks for
 		}
 		os.Unsetenv("REFPLUG_EARLY") // which an older plugin ignores
+	}
+	if os.Getenv("REFPLUG_TEST_QUIT_BY_GOPLUGIN") == "1" {
+		os.Unsetenv("REFPLUG_QUIT") // which such a plugin ignores
 	}
 	if os.Getenv("REFPLUG_TEST_SOCKET_GARBAGE") == "1" {
 		if fd, err := strconv.Atoi(os.Getenv("REFPLUG_SOCKET_FD")); err == nil {
