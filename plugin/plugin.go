@@ -258,7 +258,7 @@ func flushOutput(conn *refbroker.Conn, stdout, stderr *os.File, token string, lo
 	}
 	var pipes []*os.File
 	for _, f := range []struct{ now, before *os.File }{{os.Stdout, stdout}, {os.Stderr, stderr}} {
-		if f.now != f.before && f.now != nil {
+		if f.now != f.before && f.now != nil && gp.IsPipe(f.now) { // not a file the plugin's own code put there
 			pipes = append(pipes, f.now)
 		}
 	}

@@ -115,6 +115,14 @@ func FlushOutput(files []*os.File, fence []byte, deadline time.Time) bool {
 	return drained(files, deadline)
 }
 
+// IsPipe reports whether f is a pipe, as go-plugin's stdout and stderr
+// are (and a file or terminal the plugin's own code might put in their
+// place is not).
+func IsPipe(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeNamedPipe != 0
+}
+
 // drained waits until every pipe in files is empty, or the deadline.
 func drained(files []*os.File, deadline time.Time) bool {
 	pause := 10 * time.Microsecond

@@ -170,6 +170,18 @@ func TestFlushOutput(t *testing.T) {
 		t.Fatalf("when FlushOutput returned, %d bytes of %d had been sent on", len(got), len(data))
 	}
 
+	if !IsPipe(w) {
+		t.Error("IsPipe of a pipe = false")
+	}
+	file, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	if IsPipe(file) {
+		t.Error("IsPipe of a file = true")
+	}
+
 	// Nobody reads: FlushOutput gives up at its deadline.
 	r2, w2, err := os.Pipe()
 	if err != nil {
