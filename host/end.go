@@ -14,8 +14,9 @@ import (
 // asked to exit and, if it does not within two seconds, killed, with every
 // process it started (its process group). What the plugin's methods wrote
 // to stdout and stderr before Close has reached the host's log (or
-// WithStdout's and WithStderr's writers) when Close returns (on Linux;
-// elsewhere the last of it may be lost as the plugin exits). Close returns within 5 seconds
+// WithStdout's and WithStderr's writers) when Close returns (on Linux, on
+// the socket pair; elsewhere, and with WithMuxBroker or WithReattachable,
+// the last of it may be lost as the plugin exits). Close returns within 5 seconds
 // whatever the plugin's descendants hold open (go-plugin itself would wait
 // for its stdout and stderr to close). Close is idempotent.
 func (c *Client) Close() error {
