@@ -154,7 +154,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 				p.Early = true
 				cmd.Env = append(cmd.Env, gp.EarlyEnv+"=1")
 			}
-			if p.MayStartEarly() { // offer to end the plugin by hanging up (gp.QuitEnv)
+			if p.MayStartEarly() && gp.CanTellHostExiting { // offer to end the plugin by hanging up (gp.QuitEnv)
 				if token, err := gp.NewQuitToken(); err == nil {
 					p.QuitToken = token
 					cmd.Env = append(cmd.Env, gp.QuitEnv+"="+token)

@@ -158,7 +158,7 @@ func Serve(objects map[string]any, opts ...Option) {
 	// Serve), taken unless hosts may reattach; and where the plugin's
 	// output goes before go-plugin's Serve points it at its pipes.
 	quitToken := gp.OfferedHangUp()
-	if quitToken != "" && !reattachable {
+	if quitToken != "" && !reattachable && gp.CanTellHostExiting {
 		socket.AcceptHangUp()
 	}
 	stdout, stderr := os.Stdout, os.Stderr
@@ -215,6 +215,13 @@ func Serve(objects map[string]any, opts ...Option) {
 	}
 	current.Store(conn)
 	defer conn.Close()
+	// hostDied tells the host's death from its orderly end: a process
+	// whose host died gets a new parent, a moment after it sees the
+	// connection end; one that ends when its host hangs up asks the system
+	// whether the host is exiting.
+	hostDied := func() bool {
+		return os.Getppid() != parent || socket.QuitsOnHangUp() && gp.HostExiting(parent)
+	}
 	select {
 	case <-served:
 		// The host asked us to quit. It hangs up as soon as it has the
@@ -228,8 +235,11 @@ func Serve(objects map[string]any, opts ...Option) {
 	case <-conn.Done(): // the host closed the connection or died
 		if socket.QuitsOnHangUp() {
 			// The host ends this plugin so (gp.QuitEnv): once go-plugin has
-			// sent on what its methods wrote, it waits for the exit.
-			flushOutput(conn, stdout, stderr, quitToken, cfg.logger)
+			// sent on what its methods wrote, it waits for the exit. (A
+			// host that died reads nothing more.)
+			if !hostDied() {
+				flushOutput(conn, stdout, stderr, quitToken, cfg.logger)
+			}
 			break
 		}
 		select {
@@ -238,7 +248,7 @@ func Serve(objects map[string]any, opts ...Option) {
 			cfg.logger.Debug("the host connection ended; exiting")
 		}
 	}
-	if ownGroup && os.Getppid() != parent {
+	if ownGroup && hostDied() {
 		// The host is gone (this process has a new parent), and with it
 		// whoever would end the processes this plugin started: end them
 		// here. Otherwise the host ends them once this process exits.

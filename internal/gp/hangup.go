@@ -29,6 +29,11 @@ import (
 // plugin of an older refplug writes earlyReady, and the host quits it
 // through go-plugin as before. A plugin whose host did not offer (an older
 // host, which sends go-plugin's quit) never writes earlyReadyHangUp.
+//
+// A host that dies closes the socket too. The plugin tells that apart by
+// asking whether its parent is exiting (HostExiting), so the offer is
+// made and taken only where that can be asked (CanTellHostExiting: Linux,
+// where FlushOutput works too).
 
 // QuitEnv carries, from host to plugin, the offer to quit by hanging up:
 // its value is the fence's token (Fence), 16 random bytes in hex.

@@ -1,6 +1,7 @@
 package gp
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -59,13 +60,47 @@ func awaitPidfd(pid int) bool {
 	}
 	waited := false
 	err = rc.Read(func(uintptr) bool {
-		// A pidfd is readable only once its process has exited, and the
-		// poller reports an fd that is readable when it is added.
+		// A pidfd is readable once its process has exited. Ask whether it
+		// has, rather than trust an event: the poller's readiness from
+		// when the pidfd was added is forgotten as the read begins, so a
+		// process that exited before would be waited for forever. Where
+		// waitid cannot be asked about a pidfd (Linux 5.3), the first
+		// wake says it.
+		switch pidfdExited(fd) {
+		case yes:
+			return true
+		case no:
+			return false
+		}
 		done := waited
 		waited = true
 		return done
 	})
 	return err == nil // or not pollable after all
+}
+
+type answer int
+
+const (
+	no answer = iota
+	yes
+	cannotTell
+)
+
+// pidfdExited reports whether the child process of pidfd fd has exited
+// (without reaping it).
+func pidfdExited(fd uintptr) answer {
+	var info [128]byte // siginfo_t: si_signo first
+	_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pPidfd, fd, uintptr(unsafe.Pointer(&info)), wExited|wNoWait|wNoHang, 0, 0)
+	switch {
+	case e == syscall.ECHILD: // reaped already
+		return yes
+	case e != 0:
+		return cannotTell
+	case int32(binary.NativeEndian.Uint32(info[:4])) == int32(syscall.SIGCHLD): // WNOHANG leaves it 0 for a running child
+		return yes
+	}
+	return no
 }
 
 // waitid's arguments.
@@ -142,4 +177,35 @@ func hasChildren() bool {
 		}
 	}
 	return false
+}
+
+// CanTellHostExiting says whether HostExiting works on this system.
+const CanTellHostExiting = true
+
+// HostExiting reports whether process pid (the host that started this
+// plugin) is exiting or has exited: gone from /proc, a zombie, or its
+// leader marked as exiting (PF_EXITING, which the kernel sets as a
+// process begins to exit, before it closes its files). A plugin that finds
+// its socket closed can so tell the host's death, whose closing of every
+// file it sees first, from an orderly hang-up, without waiting for the
+// kernel to give it a new parent.
+func HostExiting(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		_, self := os.Stat("/proc/self/stat")
+		return self == nil // gone; without /proc, it cannot be told
+	}
+	// pid (comm) state ppid pgrp session tty tpgid flags ...: comm may
+	// hold spaces and parentheses, so read after the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return false
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 7 {
+		return false
+	}
+	const pfExiting = 0x4
+	flags, err := strconv.ParseUint(fields[6], 10, 64)
+	return fields[0] == "Z" || fields[0] == "X" || err == nil && flags&pfExiting != 0
 }

@@ -90,3 +90,43 @@ func TestAwaitExit(t *testing.T) {
 		}
 	}
 }
+
+// TestHostExiting: a running process is not exiting; one killed is, from
+// the moment its closed pipe is seen (the kernel closes a dying process's
+// files after marking it exiting), as a zombie not yet reaped, and once
+// gone. And AwaitExit of a process that exited before the wait began
+// returns at once (it waited forever in about one run in a hundred: the
+// poller forgot the pidfd's readiness).
+func TestHostExiting(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	if HostExiting(pid) {
+		t.Error("HostExiting of a running process = true")
+	}
+	cmd.Process.Kill()
+	closed := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, stdout); closed <- err }() // until the dying process's end is closed
+	testutil.Receive(t, closed, 10*time.Second, "the killed process's pipe to close")
+	if !HostExiting(pid) {
+		t.Error("HostExiting of a killed process whose files are closed = false")
+	}
+	awaited := make(chan error, 1)
+	go func() { awaited <- AwaitExit(pid) }() // it has exited already: at once
+	if err := testutil.Receive(t, awaited, 10*time.Second, "AwaitExit of a process that had exited before it began"); err != nil {
+		t.Fatal(err)
+	}
+	if !HostExiting(pid) {
+		t.Error("HostExiting of a zombie = false")
+	}
+	cmd.Wait()
+	if !HostExiting(pid) {
+		t.Error("HostExiting of a reaped process = false")
+	}
+}

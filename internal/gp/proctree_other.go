@@ -35,3 +35,9 @@ func KillDescendants() {}
 
 // IgnoreBrokenPipes does nothing here.
 func IgnoreBrokenPipes() {}
+
+// CanTellHostExiting says whether HostExiting works on this system.
+const CanTellHostExiting = false
+
+// HostExiting cannot tell here.
+func HostExiting(int) bool { return false }

@@ -13,3 +13,9 @@ func AwaitExit(pid int) error { return errors.ErrUnsupported }
 
 // KillDescendants is not available here.
 func KillDescendants() {}
+
+// CanTellHostExiting says whether HostExiting works on this system.
+const CanTellHostExiting = false
+
+// HostExiting cannot tell here.
+func HostExiting(int) bool { return false }
