@@ -150,7 +150,7 @@ func readBuf(n int) []byte {
 // sent; outs are a served call's results, of whichever method (a Close's,
 // a Seek's hold none).
 func recycleRead(outs []reflect.Value) {
-	if len(outs) == 2 && outs[0].Kind() == reflect.Slice {
+	if len(outs) == 2 && outs[0].Kind() == reflect.Slice && outs[0].Type().Elem().Kind() == reflect.Uint8 {
 		if b := outs[0].Bytes(); cap(b) == streamChunk {
 			recycle(b)
 		}

@@ -28,12 +28,14 @@
 // the receiver gets a func of the exact type, built with reflect.MakeFunc.
 // io.Reader, io.Writer, io.Closer, io.ReadCloser, io.WriteCloser,
 // io.ReadWriter, io.ReadWriteCloser, io.ReaderAt, io.WriterAt, io.Seeker,
-// io.ReadSeeker, io.ReadSeekCloser, fmt.Stringer, http.Handler and
-// http.ResponseWriter have proxies registered by this package; an
-// io.Reader (and an io.ReaderAt) crosses with a wire method that returns
-// the bytes read, which moves only what was read (builtin.go,
-// builtin_seek.go, builtin_rw.go). An *http.Request crosses by value with
-// its body streamed and the call's context as its own (builtin_http.go).
+// io.ReadSeeker, io.ReadSeekCloser, fmt.Stringer, http.Handler,
+// http.ResponseWriter, fs.FS, fs.File and fs.ReadDirFile have proxies
+// registered by this package; an io.Reader (and an io.ReaderAt) crosses
+// with a wire method that returns the bytes read, which moves only what
+// was read (builtin.go, builtin_seek.go, builtin_rw.go, builtin_fs.go). An
+// *http.Request crosses by value with its body streamed and the call's
+// context as its own (builtin_http.go); fs.FileInfo and fs.DirEntry cross
+// by value (builtin_fs.go).
 //
 // # What crosses how
 //

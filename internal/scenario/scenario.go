@@ -52,6 +52,7 @@ func Run(t *testing.T, svc contract.Service) {
 		{"FilledBuffers", FilledBuffers},
 		{"RandomAccess", RandomAccess},
 		{"Duplex", Duplex},
+		{"FileSystems", FileSystems},
 	} {
 		t.Run(s.name, func(t *testing.T) { s.fn(t, svc) })
 	}

@@ -14,7 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"iter"
+	"strings"
+	"testing/fstest"
 	"time"
 
 	"github.com/refplug/refplug/refbroker"
@@ -174,6 +177,11 @@ type Service interface {
 	// to "msg n-1", a line each, on another, then closes conn and returns
 	// what it read: full duplex, as a protocol on a connection is.
 	Chat(conn io.ReadWriteCloser, n int) (string, error)
+	// Walk lists every directory ("path/") and file ("path size first
+	// line") of fsys, as plugin code would: fs.WalkDir, fs.ReadFile.
+	Walk(fsys fs.FS) ([]string, error)
+	// Files returns a filesystem of the serving side's: FilesTree(big).
+	Files(big int) (fs.FS, error)
 }
 
 // Blob is a file-like object of a contract's own: its reads fill the
@@ -275,6 +283,22 @@ func init() {
 }
 
 // Pattern returns n deterministic bytes, for checking streams.
+// FilesTree is a filesystem of small files at several depths, an empty
+// directory, modes and times, and, if big > 0, a file of Pattern(big).
+func FilesTree(big int) fstest.MapFS {
+	when := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	m := fstest.MapFS{
+		"a.txt":         {Data: []byte("alpha\n"), Mode: 0o644, ModTime: when},
+		"dir/b.txt":     {Data: []byte("bravo\nmore\n"), Mode: 0o600, ModTime: when.Add(time.Hour)},
+		"dir/sub/c.txt": {Data: []byte("charlie\n" + strings.Repeat("c", 300)), ModTime: when},
+		"empty":         {Mode: fs.ModeDir | 0o755},
+	}
+	if big > 0 {
+		m["dir/sub/big.bin"] = &fstest.MapFile{Data: Pattern(big), Mode: 0o444}
+	}
+	return m
+}
+
 func Pattern(n int) []byte {
 	b := make([]byte, n)
 	for i := range b {

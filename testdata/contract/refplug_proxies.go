@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/refplug/refplug/refbroker"
 	"io"
+	"io/fs"
 	"iter"
 	"time"
 )
@@ -180,6 +181,12 @@ func (p serviceProxy) Fail(code int) error {
 
 func (p serviceProxy) Fanout(sinks []Sink, byName map[string]Sink, msg string) error {
 	return p.Ref.Invoke("Fanout", []any{sinks, byName, msg})
+}
+
+func (p serviceProxy) Files(big int) (fs.FS, error) {
+	var r0 fs.FS
+	err := p.Ref.Invoke("Files", []any{big}, &r0)
+	return r0, err
 }
 
 func (p serviceProxy) Fill(cfg *Settings) error {
@@ -367,6 +374,12 @@ func (p serviceProxy) Upload(ctx context.Context, data []byte) (int, error) {
 
 func (p serviceProxy) Wait(ctx context.Context, started func()) error {
 	return p.Ref.Invoke("Wait", []any{ctx, started})
+}
+
+func (p serviceProxy) Walk(fsys fs.FS) ([]string, error) {
+	var r0 []string
+	err := p.Ref.Invoke("Walk", []any{fsys}, &r0)
+	return r0, err
 }
 
 // blobProxy forwards Blob's methods to the remote object.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"iter"
 	"os"
 	"runtime"
@@ -382,6 +383,29 @@ func (s *service) Copy(w io.Writer, r io.Reader) (int64, error) { return io.Copy
 type nopCloser struct{ io.Reader }
 
 func (nopCloser) Close() error { return nil }
+
+func (s *service) Walk(fsys fs.FS) ([]string, error) {
+	var out []string
+	err := fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			out = append(out, path+"/")
+			return nil
+		}
+		data, err := fs.ReadFile(fsys, path)
+		if err != nil {
+			return err
+		}
+		first, _, _ := strings.Cut(string(data), "\n")
+		out = append(out, fmt.Sprintf("%s %d %s", path, len(data), first[:min(len(first), 8)]))
+		return nil
+	})
+	return out, err
+}
+
+func (s *service) Files(big int) (fs.FS, error) { return FilesTree(big), nil }
 
 func (s *service) OpenBlob(n int) (Blob, error) { return blob{bytes.NewReader(Pattern(n))}, nil }
 

@@ -1,0 +1,271 @@
+package refbroker_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"io/fs"
+	"sort"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/refplug/refplug/refbroker"
+)
+
+// Files hands out filesystems and reads the ones it is given.
+type Files interface {
+	Tree() (fs.FS, error)
+	Small() (fs.FS, error)
+	Bare() (fs.FS, error)
+	Walk(fsys fs.FS) ([]string, error)
+	Info(fsys fs.FS, name string) (fs.FileInfo, []fs.DirEntry, error)
+}
+
+type filesProxy struct{ *refbroker.Ref }
+
+func (p filesProxy) Tree() (fs.FS, error) {
+	var f fs.FS
+	err := p.Invoke("Tree", nil, &f)
+	return f, err
+}
+
+func (p filesProxy) Small() (fs.FS, error) {
+	var f fs.FS
+	err := p.Invoke("Small", nil, &f)
+	return f, err
+}
+
+func (p filesProxy) Bare() (fs.FS, error) {
+	var f fs.FS
+	err := p.Invoke("Bare", nil, &f)
+	return f, err
+}
+
+func (p filesProxy) Walk(fsys fs.FS) ([]string, error) {
+	var out []string
+	err := p.Invoke("Walk", []any{fsys}, &out)
+	return out, err
+}
+
+func (p filesProxy) Info(fsys fs.FS, name string) (fs.FileInfo, []fs.DirEntry, error) {
+	var fi fs.FileInfo
+	var entries []fs.DirEntry
+	err := p.Invoke("Info", []any{fsys, name}, &fi, &entries)
+	return fi, entries, err
+}
+
+func init() {
+	refbroker.RegisterInterface[Files](func(r *refbroker.Ref) Files { return filesProxy{r} })
+}
+
+var modTime = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+// small is a filesystem with files at several depths, an empty
+// directory, and modes and times to carry. (fstest.TestFS reads its files
+// a few bytes at a time, each read a round trip.)
+func small() fstest.MapFS {
+	return fstest.MapFS{
+		"a.txt":             {Data: []byte("alpha\n"), Mode: 0o644, ModTime: modTime},
+		"dir/b.txt":         {Data: []byte("bravo\n"), Mode: 0o600, ModTime: modTime.Add(time.Hour)},
+		"dir/sub/c.txt":     {Data: []byte("charlie\n" + strings.Repeat("c", 300)), ModTime: modTime},
+		"empty":             {Mode: fs.ModeDir | 0o755},
+		"dir/sub/link.note": {Data: []byte("x"), Mode: 0o444},
+	}
+}
+
+// tree is small with a file larger than one remote read.
+func tree() fstest.MapFS {
+	m := small()
+	m["dir/sub/big.bin"] = &fstest.MapFile{Data: []byte(strings.Repeat("0123456789abcdef", 3<<16))} // 3 MiB
+	return m
+}
+
+// bareFS serves files with only fs.File's own methods: no ReadDir, Seek
+// or ReadAt.
+type bareFS struct{ m fstest.MapFS }
+
+type bareFile struct{ f fs.File }
+
+func (b bareFile) Stat() (fs.FileInfo, error) { return b.f.Stat() }
+func (b bareFile) Read(p []byte) (int, error) { return b.f.Read(p) }
+func (b bareFile) Close() error               { return b.f.Close() }
+
+func (b bareFS) Open(name string) (fs.File, error) {
+	f, err := b.m.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return bareFile{f}, nil
+}
+
+type files struct{}
+
+func (files) Tree() (fs.FS, error)  { return tree(), nil }
+func (files) Small() (fs.FS, error) { return small(), nil }
+func (files) Bare() (fs.FS, error)  { return bareFS{tree()}, nil }
+
+// Walk lists every file of fsys with its contents' length and first line,
+// and every directory, as plugin code would: fs.WalkDir and fs.ReadFile.
+func (files) Walk(fsys fs.FS) ([]string, error) {
+	var out []string
+	err := fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			out = append(out, path+"/")
+			return nil
+		}
+		data, err := fs.ReadFile(fsys, path)
+		if err != nil {
+			return err
+		}
+		first, _, _ := strings.Cut(string(data), "\n")
+		out = append(out, path+" "+first[:min(len(first), 8)]+" "+strings.Repeat("#", len(data)>>20))
+		return nil
+	})
+	return out, err
+}
+
+func (files) Info(fsys fs.FS, name string) (fs.FileInfo, []fs.DirEntry, error) {
+	fi, err := fs.Stat(fsys, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	entries, err := fs.ReadDir(fsys, name)
+	if err != nil {
+		return fi, nil, nil
+	}
+	return fi, entries, nil
+}
+
+func filesPair(t *testing.T) Files {
+	t.Helper()
+	client, _ := refbroker.NewPair(t, refbroker.Options{Roots: map[string]any{"files": files{}}}, refbroker.Options{})
+	f, err := refbroker.Dispense[Files](client, "files")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestRemoteFS: a filesystem returned by the peer passes testing/fstest's
+// own checks of an fs.FS (opening, reading, seeking, ReadAt, directory
+// listings in parts, Stat, ReadFile, ReadDir, Sub, Glob), its errors are
+// fs's (errors.Is holds for fs.ErrNotExist and fs.ErrInvalid), and a file
+// without fs.File's optional methods says so when its proxy is asked for
+// them.
+func TestRemoteFS(t *testing.T) {
+	f := filesPair(t)
+	fsys, err := f.Small()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fstest.TestFS(fsys, "a.txt", "dir/b.txt", "dir/sub/c.txt", "dir/sub/link.note"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fsys.Open("missing.txt"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open of a missing file = %v; want fs.ErrNotExist", err)
+	}
+
+	// A file larger than a remote read: read whole, at an offset, after a
+	// seek.
+	big, err := f.Tree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte(strings.Repeat("0123456789abcdef", 3<<16))
+	if data, err := fs.ReadFile(big, "dir/sub/big.bin"); err != nil || !bytes.Equal(data, want) {
+		t.Errorf("ReadFile of 3 MiB = %d bytes, %v", len(data), err)
+	}
+	file, err := big.Open("dir/sub/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, 2<<20)
+	if n, err := file.(io.ReaderAt).ReadAt(p, 5); n != len(p) || err != nil || !bytes.Equal(p, want[5:5+len(p)]) {
+		t.Errorf("ReadAt of 2 MiB at 5 = %d, %v", n, err)
+	}
+	if pos, err := file.(io.Seeker).Seek(-10, io.SeekEnd); pos != int64(len(want))-10 || err != nil {
+		t.Errorf("Seek(-10, end) = %d, %v", pos, err)
+	}
+	if rest, err := io.ReadAll(file); err != nil || string(rest) != string(want[len(want)-10:]) {
+		t.Errorf("reading after the seek = %q, %v", rest, err)
+	}
+	file.Close()
+	fi, err := fs.Stat(fsys, "dir/b.txt")
+	if err != nil || fi.Name() != "b.txt" || fi.Size() != 6 || fi.Mode() != 0o600 || !fi.ModTime().Equal(modTime.Add(time.Hour)) || fi.IsDir() || fi.Sys() != nil {
+		t.Errorf("Stat = %v, %v", fi, err)
+	}
+
+	bare, err := f.Bare()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bareFile, err := bare.Open("a.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bareFile.Close()
+	file = bareFile
+	if data, err := io.ReadAll(file); err != nil || string(data) != "alpha\n" {
+		t.Errorf("reading a bare file = %q, %v", data, err)
+	}
+	if _, err := file.(io.Seeker).Seek(0, io.SeekStart); err == nil || !strings.Contains(err.Error(), "not an io.Seeker") {
+		t.Errorf("Seek on a file without it = %v; want an error saying so", err)
+	}
+	if _, err := file.(io.ReaderAt).ReadAt(make([]byte, 1), 0); err == nil || !strings.Contains(err.Error(), "not an io.ReaderAt") {
+		t.Errorf("ReadAt on a file without it = %v; want an error saying so", err)
+	}
+	dir, err := bare.Open("dir")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	if _, err := dir.(fs.ReadDirFile).ReadDir(-1); err == nil || !strings.Contains(err.Error(), "not an fs.ReadDirFile") {
+		t.Errorf("ReadDir on a directory without it = %v; want an error saying so", err)
+	}
+	if _, err := fs.ReadDir(bare, "dir"); err == nil {
+		t.Error("fs.ReadDir through a directory without ReadDir succeeded")
+	}
+}
+
+// TestFSPassedToThePeer: the peer walks a filesystem it is given (fs.WalkDir,
+// fs.ReadFile) and sees every directory and file, with their contents;
+// FileInfo and DirEntry cross by value with what their methods said.
+func TestFSPassedToThePeer(t *testing.T) {
+	f := filesPair(t)
+	got, err := f.Walk(tree())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"./", "a.txt alpha ", "dir/", "dir/b.txt bravo ", "dir/sub/", "dir/sub/big.bin 01234567 ###", "dir/sub/c.txt charlie ", "dir/sub/link.note x ", "empty/"}
+	sort.Strings(got)
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("the peer walked\n%q\nwant\n%q", got, want)
+	}
+
+	fi, entries, err := f.Info(tree(), "dir/sub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Name() != "sub" || !fi.IsDir() {
+		t.Errorf("FileInfo = %v", fi)
+	}
+	var names []string
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || info.Name() != e.Name() || info.IsDir() != e.IsDir() {
+			t.Errorf("entry %s: Info = %v, %v", e.Name(), info, err)
+		}
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "big.bin c.txt link.note" {
+		t.Errorf("entries = %q", names)
+	}
+	if _, _, err := f.Info(tree(), "nope"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Info of a missing name = %v; want fs.ErrNotExist", err)
+	}
+}
