@@ -280,7 +280,8 @@ func TestHugeFramePrefixBoundsTheHost(t *testing.T) {
 // sends a million of them in a megabyte, which would decode here into a
 // gigabyte (the fields only this side has keep their zero values). The
 // call fails, naming the message's memory budget, without the host
-// allocating more than about that budget, and the plugin serves on.
+// allocating more than about that budget (64 bytes a byte, and 128 apart
+// for such fields), and the plugin serves on.
 func TestReceiverOnlyFieldsBoundTheHost(t *testing.T) {
 	c := load(t, "skewplugin")
 	w, err := host.Dispense[contract.Wides](c, "widener")
@@ -298,8 +299,8 @@ func TestReceiverOnlyFieldsBoundTheHost(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "more memory than its budget") {
 		t.Fatalf("Wides(1<<20) = %v; want the message's memory budget named", err)
 	}
-	if grew := allocs[0].Value.Uint64() - before; grew > 256<<20 {
-		t.Errorf("the host allocated %d MiB for a 1 MiB message; want it bounded by the budget (about 64 MiB)", grew>>20)
+	if grew := allocs[0].Value.Uint64() - before; grew > 3*192<<20 {
+		t.Errorf("the host allocated %d MiB for a 1 MiB message; want it bounded by the budget (about 192 MiB)", grew>>20)
 	}
 	if got, err := w.Wides(10); err != nil || len(got) != 10 {
 		t.Errorf("Wides(10) after the refused message = %d, %v", len(got), err)

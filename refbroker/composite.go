@@ -32,7 +32,7 @@ func buildPointerCodec(c *codec, building map[reflect.Type]*codec) error {
 		case 0:
 			v.SetZero()
 		case 1:
-			if !d.enter() || !d.charge(uint64(t.Elem().Size())) {
+			if !d.enter() || !d.chargeElems(1, t.Elem()) {
 				return
 			}
 			defer d.leave()
@@ -117,7 +117,7 @@ func fitsEagerly(d *decoder, n int, size uintptr) bool {
 func decodeSlice(d *decoder, elem *codec, t reflect.Type, n int) reflect.Value {
 	size := t.Elem().Size()
 	if fitsEagerly(d, n, size) {
-		if !d.chargeN(n, size) {
+		if !d.chargeElems(n, t.Elem()) {
 			return reflect.Zero(t)
 		}
 		s := reflect.MakeSlice(t, n, n)
@@ -125,14 +125,14 @@ func decodeSlice(d *decoder, elem *codec, t reflect.Type, n int) reflect.Value {
 		return s
 	}
 	c := min(n, max(1, eagerAlloc/int(max(size, 1))))
-	if !d.chargeN(c, size) {
+	if !d.chargeElems(c, t.Elem()) {
 		return reflect.Zero(t)
 	}
 	s := reflect.MakeSlice(t, c, c)
 	for i := 0; i < n && d.err == nil; i++ {
 		if i == s.Len() {
 			nc := min(n, 2*s.Len())
-			if !d.chargeN(nc-s.Len(), size) {
+			if !d.chargeElems(nc-s.Len(), t.Elem()) {
 				break
 			}
 			ns := reflect.MakeSlice(t, nc, nc)

@@ -112,7 +112,9 @@
 // 1,048,576). The peer's type descriptions are bounded too (65536 types,
 // 4 MiB, 262144 methods, structs and fields), and decoding allocates with
 // the bytes received, not with the counts the peer claims: at most 256 KiB
-// and 64 bytes a byte of the message. A peer that breaks the protocol (a
+// and 64 bytes a byte of the message, and, apart, 128 bytes a byte (1 GiB
+// at most) for the fields of this side's structs the peer's version lacks
+// (zero values: a contract that gained fields). A peer that breaks the protocol (a
 // malformed message, a reused call number) ends the connection; the
 // reason is logged and is in Err. A peer that does not answer holds a call
 // until the caller's context ends; calls whose caller has no context to

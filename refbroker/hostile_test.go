@@ -11,6 +11,7 @@ import (
 	"os"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -246,8 +247,9 @@ func receiverItems() reflect.Value {
 // TestDecodeBoundsReceiverOnlyFields: a peer whose version of a struct
 // has none of this side's fields sends each element of a slice of it in
 // one byte, which this side decodes into a kilobyte (its fields keep their
-// zero values). Decoding stops at the message's memory budget, naming it,
-// instead of allocating a kilobyte for each byte received.
+// zero values). Decoding stops at the message's memory budget for such
+// fields (layoutFactor bytes a byte), naming it and the type, instead of
+// allocating a kilobyte for each byte received.
 func TestDecodeBoundsReceiverOnlyFields(t *testing.T) {
 	client, server := testPair(t, nil)
 	send, recv := senderItems(256<<10), receiverItems()
@@ -258,11 +260,63 @@ func TestDecodeBoundsReceiverOnlyFields(t *testing.T) {
 	d := &decoder{buf: msg, refs: client}
 	rc.dec(d, recv)
 	got := allocated() - before
-	if d.err == nil || !strings.Contains(d.err.Error(), "more memory than its budget") {
-		t.Fatalf("decoding %d one-byte elements of a kilobyte each = %v; want the memory budget named", send.Len(), d.err)
+	if d.err == nil || !strings.Contains(d.err.Error(), "more memory than its budget") || !strings.Contains(d.err.Error(), "refbroker.item") {
+		t.Fatalf("decoding %d one-byte elements of a kilobyte each = %v; want the memory budget named, and the type", send.Len(), d.err)
 	}
-	if limit := uint64(3 * (decodeBase + decodeFactor*len(msg))); got > limit {
+	if limit := uint64(3 * (decodeBase + (decodeFactor+layoutFactor)*len(msg))); got > limit {
 		t.Errorf("decoding a %d KiB message allocated %d MiB; want at most about its budget", len(msg)>>10, got>>20)
+	}
+}
+
+// Two builds of a record: the sender's of an older contract, with two
+// fields; the receiver's, which gained twenty strings since.
+func olderRecords(n int) reflect.Value {
+	type record struct {
+		ID   int
+		Name string
+	}
+	rs := make([]record, n)
+	for i := range rs {
+		rs[i] = record{ID: i, Name: strconv.Itoa(i % 10)}
+	}
+	return reflect.ValueOf(rs)
+}
+
+func newerRecords() reflect.Value {
+	type record struct {
+		ID                                      int
+		Name                                    string
+		A1, A2, A3, A4, A5, A6, A7, A8, A9, A10 string
+		B1, B2, B3, B4, B5, B6, B7, B8, B9, B10 string
+	}
+	return reflect.New(reflect.TypeOf([]record{})).Elem()
+}
+
+// TestDecodeTakesReceiverOnlyFields: a newer contract's record with twenty
+// more fields than the peer's version decodes from about 4.4 bytes an
+// element into 344 (78 a byte, past the budget's 64): 100,000 of them
+// arrive whole, each with its ID and name. Before the fields the sender
+// lacks were counted apart, 5,000 were refused as malformed.
+func TestDecodeTakesReceiverOnlyFields(t *testing.T) {
+	client, server := testPair(t, nil)
+	const n = 100_000
+	send, recv := olderRecords(n), newerRecords()
+	learnLayouts(t, client, server, send.Type().Elem(), recv.Type().Elem())
+	msg := encodeBy(t, server, send)
+	rc, _ := codecFor(recv.Type())
+	d := &decoder{buf: msg, refs: client}
+	rc.dec(d, recv)
+	if d.err != nil {
+		t.Fatalf("decoding %d records (%d bytes) = %v", n, len(msg), d.err)
+	}
+	if recv.Len() != n {
+		t.Fatalf("decoded %d records; want %d", recv.Len(), n)
+	}
+	for _, i := range []int{0, 1, n / 2, n - 1} {
+		r := recv.Index(i)
+		if r.FieldByName("ID").Int() != int64(i) || r.FieldByName("Name").String() != strconv.Itoa(i%10) || r.FieldByName("B10").String() != "" {
+			t.Errorf("record %d = %v", i, r.Interface())
+		}
 	}
 }
 

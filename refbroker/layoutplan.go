@@ -13,6 +13,10 @@ type structPlan struct {
 	err   error  // the layouts are incompatible: decoding fails with err
 	nPeer uint64 // the sender's field count
 	steps []fieldStep
+	// ownOnly is how many bytes of the receiver's struct no field of the
+	// sender's fills (its own fields, and padding): zero values, which
+	// cost the sender nothing (decoder.chargeElems).
+	ownOnly uint64
 }
 
 // fieldStep handles one of the sender's fields, in the sender's order.
@@ -38,6 +42,7 @@ func newStructPlan(c *Conn, own reflect.Type, peer *structLayout) *structPlan {
 			byName[f.Name] = i
 		}
 	}
+	p.ownOnly = uint64(own.Size())
 	for _, g := range peer.fields {
 		i, ok := byName[g.name]
 		if !ok {
@@ -45,6 +50,7 @@ func newStructPlan(c *Conn, own reflect.Type, peer *structLayout) *structPlan {
 			continue
 		}
 		f := own.Field(i)
+		p.ownOnly -= uint64(f.Type.Size())
 		fc, err := codecFor(f.Type)
 		if err != nil { // cannot happen: own is a type this side decodes
 			p.err = err
