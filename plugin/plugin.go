@@ -249,9 +249,10 @@ func Serve(objects map[string]any, opts ...Option) {
 		}
 	}
 	if ownGroup && hostDied() {
-		// The host is gone (this process has a new parent), and with it
-		// whoever would end the processes this plugin started: end them
-		// here. Otherwise the host ends them once this process exits.
+		// The host is gone (this process has a new parent, or its host is
+		// exiting), and with it whoever would end the processes this
+		// plugin started: end them here. Otherwise the host ends them once
+		// this process exits.
 		gp.KillDescendants()
 	}
 }
