@@ -45,18 +45,6 @@ func SocketPair() (conn net.Conn, child *os.File, err error) {
 	return conn, os.NewFile(uintptr(fds[1]), "refplug-plugin-end"), nil
 }
 
-// SocketBuffer is the send and receive buffer each end of a socket pair
-// asks for. With the kernel's default (about 208 KiB on Linux) a message of
-// a megabyte, the size of a streamed chunk (a proxied io.Reader's or
-// io.Writer's), fills the socket four times over, and each time the writer
-// sleeps until the reader has drained it: the two alternate instead of
-// overlapping. With a megabyte (which Linux doubles) a chunk fits whole; a
-// 1 MiB streamed echo measured 520-610 µs against 720-820. The kernel caps
-// the request at net.core.wmem_max and rmem_max, and memory is taken only
-// as data waits in the socket, so a peer that stops reading holds at most
-// this much more of ours in the kernel, per direction.
-const SocketBuffer = 1 << 20
-
 // InheritedSocket takes the socket a host passed to this plugin process
 // (SocketEnv names its descriptor). It returns nil, nil when the host
 // passed none. The variable is removed from the environment and the
