@@ -12,7 +12,7 @@ FUZZTIME ?= 300000x
 # without it (and say so).
 RACE ?= $(shell command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
 
-.PHONY: all build run test generate check-generate lint fuzz stress bench clean
+.PHONY: all build run test generate check-generate lint cross fuzz stress bench clean
 
 all: build
 
@@ -40,6 +40,14 @@ check-generate: generate
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 lint:
 	$(GO) run $(STATICCHECK) ./...
+
+# The module, tests included, builds and vets on the other systems go-plugin
+# supports (CI runs it): the code that only Linux or unix runs is in files
+# of their own, and the rest must not lean on it.
+cross:
+	GOOS=darwin $(GO) vet ./...
+	GOOS=windows $(GO) vet ./...
+	GOOS=freebsd $(GO) vet ./...
 
 # The long stress run: 64 goroutines for 30s, in-process and against a
 # real plugin process (make test runs a 2s version).
