@@ -13,7 +13,8 @@ import (
 // embed.FS, an fstest.MapFS) for fs.WalkDir, fs.Glob, template.ParseFS or
 // http.FS, and a plugin can return one.
 //
-//   - fs.FS crosses by reference. On the wire it also has Stat and
+//   - fs.FS crosses by reference (and so do fs.StatFS, fs.ReadDirFS and
+//     fs.ReadFileFS, as an fs.FS). On the wire it also has Stat and
 //     ReadDir, which the owner answers with fs.Stat and fs.ReadDir (so
 //     through Open where its FS has no faster way): the proxy is an
 //     fs.StatFS and fs.ReadDirFS, one round trip each instead of three,
@@ -233,7 +234,13 @@ func init() {
 	fileReads := [][]string{{"Stat", "ReadAtMost", "ReadDir", "Seek", "ReadSpan"}}
 	adapt(fileReads, func(f fs.File) fileWire { return fileAdapter{readerAdapter{f}, f} })
 	adapt(fileReads, func(f fs.ReadDirFile) fileWire { return fileAdapter{readerAdapter{f}, f} })
+	adapt(nil, func(fsys fs.StatFS) fsWire { return fsAdapter{fsys} })
+	adapt(nil, func(fsys fs.ReadDirFS) fsWire { return fsAdapter{fsys} })
+	adapt(nil, func(fsys fs.ReadFileFS) fsWire { return fsAdapter{fsys} })
 	RegisterInterface[fs.FS](func(r *Ref) fs.FS { return fsProxy{r} })
+	RegisterInterface[fs.StatFS](func(r *Ref) fs.StatFS { return fsProxy{r} })
+	RegisterInterface[fs.ReadDirFS](func(r *Ref) fs.ReadDirFS { return fsProxy{r} })
+	RegisterInterface[fs.ReadFileFS](func(r *Ref) fs.ReadFileFS { return fsProxy{r} })
 	RegisterInterface[fs.File](func(r *Ref) fs.File { return fileProxy{r} })
 	RegisterInterface[fs.ReadDirFile](func(r *Ref) fs.ReadDirFile { return fileProxy{r} })
 }

@@ -18,6 +18,7 @@ type Files interface {
 	Tree() (fs.FS, error)
 	Small() (fs.FS, error)
 	Bare() (fs.FS, error)
+	Readable() (fs.ReadFileFS, error)
 	Info(fsys fs.FS, name string) (fs.FileInfo, []fs.DirEntry, error)
 }
 
@@ -38,6 +39,12 @@ func (p filesProxy) Small() (fs.FS, error) {
 func (p filesProxy) Bare() (fs.FS, error) {
 	var f fs.FS
 	err := p.Invoke("Bare", nil, &f)
+	return f, err
+}
+
+func (p filesProxy) Readable() (fs.ReadFileFS, error) {
+	var f fs.ReadFileFS
+	err := p.Invoke("Readable", nil, &f)
 	return f, err
 }
 
@@ -83,6 +90,8 @@ func (files) Tree() (fs.FS, error)  { return tree(), nil }
 func (files) Small() (fs.FS, error) { return small(), nil }
 func (files) Bare() (fs.FS, error)  { return bareFS{tree()}, nil }
 
+func (files) Readable() (fs.ReadFileFS, error) { return small(), nil }
+
 func (files) Info(fsys fs.FS, name string) (fs.FileInfo, []fs.DirEntry, error) {
 	fi, err := fs.Stat(fsys, name)
 	if err != nil {
@@ -122,6 +131,15 @@ func TestRemoteFS(t *testing.T) {
 	}
 	if _, err := fsys.Open("missing.txt"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Open of a missing file = %v; want fs.ErrNotExist", err)
+	}
+
+	// Declared as one of io/fs's richer filesystems, it crosses the same.
+	rf, err := f.Readable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data, err := rf.ReadFile("dir/b.txt"); err != nil || string(data) != string(small()["dir/b.txt"].Data) {
+		t.Errorf("ReadFile through an fs.ReadFileFS = %q, %v", data, err)
 	}
 
 	// A file larger than a remote read: read whole, at an offset, after a

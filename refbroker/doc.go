@@ -29,7 +29,8 @@
 // io.Reader, io.Writer, io.Closer, io.ReadCloser, io.WriteCloser,
 // io.ReadWriter, io.ReadWriteCloser, io.ReaderAt, io.WriterAt, io.Seeker,
 // io.ReadSeeker, io.ReadSeekCloser, fmt.Stringer, http.Handler,
-// http.ResponseWriter, fs.FS, fs.File and fs.ReadDirFile have proxies
+// http.ResponseWriter, fs.FS (and fs.StatFS, fs.ReadDirFS and
+// fs.ReadFileFS), fs.File and fs.ReadDirFile have proxies
 // registered by this package; an io.Reader (and an io.ReaderAt) crosses
 // with a wire method that returns the bytes read, which moves only what
 // was read (builtin.go, builtin_seek.go, builtin_rw.go, builtin_fs.go). An
