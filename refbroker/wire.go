@@ -195,7 +195,7 @@ type decoder struct {
 	// budget is 0 until the first charge sets it from buf's length.
 	spent, budget uint64
 	// layoutSpent is the memory taken by fields of this side's structs
-	// the sender's layout lacks (chargeElems), of layoutBudget.
+	// the sender's layout lacks (chargeElems), against layoutFactor.
 	layoutSpent uint64
 }
 
