@@ -28,6 +28,9 @@ import (
 //   - fs.FileInfo and fs.DirEntry cross by value: name, size, mode and
 //     modification time (Sys is nil on the receiving side); a DirEntry
 //     carries its Info, or the error its Info returned.
+//   - What a remote filesystem answers is checked where io/fs's helpers
+//     would trust it: a nil file, FileInfo or entry without an error, or
+//     more entries than asked for, is an error for the caller.
 
 // fileInfoWire is how an fs.FileInfo crosses (nil: a nil FileInfo).
 type fileInfoWire struct {
@@ -104,7 +107,11 @@ func dirEntryToWire(v reflect.Value) reflect.Value {
 func dirEntryFromWire(w reflect.Value, _ *decoder) (reflect.Value, error) {
 	v := reflect.New(dirEntryType).Elem()
 	if !w.IsNil() {
-		v.Set(reflect.ValueOf(remoteDirEntry{*w.Interface().(*dirEntryWire)}))
+		e := *w.Interface().(*dirEntryWire)
+		if e.Info == nil && e.InfoErr == nil { // a peer's answer, not to be trusted
+			e.InfoErr = fmt.Errorf("refbroker: fs.DirEntry.Info of %q: the peer sent no information and no error", e.Name)
+		}
+		v.Set(reflect.ValueOf(remoteDirEntry{e}))
 	}
 	return v, nil
 }
@@ -175,22 +182,51 @@ func lacks(method, iface string) error {
 
 type fsProxy struct{ *Ref }
 
+// The proxies check what a remote filesystem answers where io/fs's own
+// helpers trust it (fs.WalkDir calls a FileInfo's and a DirEntry's
+// methods): a nil file, FileInfo or DirEntry without an error is an error
+// here, not a nil pointer for the caller to trip on.
+
 func (p fsProxy) Open(name string) (fs.File, error) {
 	var f fs.File
 	err := p.Invoke("Open", []any{name}, &f)
+	if err == nil && f == nil {
+		err = noAnswer("fs.FS.Open", name)
+	}
 	return f, err
 }
 
 func (p fsProxy) Stat(name string) (fs.FileInfo, error) {
 	var fi fs.FileInfo
 	err := p.Invoke("Stat", []any{name}, &fi)
+	if err == nil && fi == nil {
+		err = noAnswer("fs.FS.Stat", name)
+	}
 	return fi, err
 }
 
 func (p fsProxy) ReadDir(name string) ([]fs.DirEntry, error) {
 	var entries []fs.DirEntry
 	err := p.Invoke("ReadDir", []any{name}, &entries)
+	if bad := checkEntries("fs.FS.ReadDir", entries); bad != nil {
+		return nil, bad
+	}
 	return entries, err
+}
+
+// noAnswer is the error of a remote call that returned nil and no error.
+func noAnswer(what, name string) error {
+	return fmt.Errorf("refbroker: %s(%q): the remote filesystem returned nothing and no error", what, name)
+}
+
+// checkEntries returns an error if entries holds a nil entry.
+func checkEntries(what string, entries []fs.DirEntry) error {
+	for i, e := range entries {
+		if e == nil {
+			return fmt.Errorf("refbroker: %s: the remote filesystem returned a nil entry (%d of %d)", what, i, len(entries))
+		}
+	}
+	return nil
 }
 
 // ReadFile opens the named file and reads it to the end.
@@ -218,12 +254,21 @@ func (p fileProxy) Close() error { return p.Invoke("Close", nil) }
 func (p fileProxy) Stat() (fs.FileInfo, error) {
 	var fi fs.FileInfo
 	err := p.Invoke("Stat", nil, &fi)
+	if err == nil && fi == nil {
+		err = noAnswer("fs.File.Stat", "")
+	}
 	return fi, err
 }
 
 func (p fileProxy) ReadDir(n int) ([]fs.DirEntry, error) {
 	var entries []fs.DirEntry
 	err := p.Invoke("ReadDir", []any{n}, &entries)
+	if n > 0 && len(entries) > n { // a peer's count, not to be trusted
+		return nil, fmt.Errorf("refbroker: fs.ReadDirFile.ReadDir(%d): the remote file returned %d entries", n, len(entries))
+	}
+	if bad := checkEntries("fs.ReadDirFile.ReadDir", entries); bad != nil {
+		return nil, bad
+	}
 	return entries, err
 }
 

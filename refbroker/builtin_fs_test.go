@@ -19,6 +19,7 @@ type Files interface {
 	Small() (fs.FS, error)
 	Bare() (fs.FS, error)
 	Readable() (fs.ReadFileFS, error)
+	Broken() (fs.FS, error)
 	Info(fsys fs.FS, name string) (fs.FileInfo, []fs.DirEntry, error)
 }
 
@@ -45,6 +46,12 @@ func (p filesProxy) Bare() (fs.FS, error) {
 func (p filesProxy) Readable() (fs.ReadFileFS, error) {
 	var f fs.ReadFileFS
 	err := p.Invoke("Readable", nil, &f)
+	return f, err
+}
+
+func (p filesProxy) Broken() (fs.FS, error) {
+	var f fs.FS
+	err := p.Invoke("Broken", nil, &f)
 	return f, err
 }
 
@@ -91,6 +98,28 @@ func (files) Small() (fs.FS, error) { return small(), nil }
 func (files) Bare() (fs.FS, error)  { return bareFS{tree()}, nil }
 
 func (files) Readable() (fs.ReadFileFS, error) { return small(), nil }
+func (files) Broken() (fs.FS, error)           { return brokenFS{}, nil }
+
+// brokenFS answers nil and no error wherever io/fs lets it answer nil, as
+// a buggy or hostile plugin's filesystem might.
+type brokenFS struct{}
+
+func (brokenFS) Open(string) (fs.File, error)          { return nil, nil }
+func (brokenFS) Stat(string) (fs.FileInfo, error)      { return nil, nil }
+func (brokenFS) ReadDir(string) ([]fs.DirEntry, error) { return []fs.DirEntry{nil}, nil }
+
+// emptyEntry's Info returns nothing and no error.
+type emptyEntry struct{}
+
+func (emptyEntry) Name() string               { return "x" }
+func (emptyEntry) IsDir() bool                { return false }
+func (emptyEntry) Type() fs.FileMode          { return 0 }
+func (emptyEntry) Info() (fs.FileInfo, error) { return nil, nil }
+
+// entriesFS lists one emptyEntry.
+type entriesFS struct{ fstest.MapFS }
+
+func (entriesFS) ReadDir(string) ([]fs.DirEntry, error) { return []fs.DirEntry{emptyEntry{}}, nil }
 
 func (files) Info(fsys fs.FS, name string) (fs.FileInfo, []fs.DirEntry, error) {
 	fi, err := fs.Stat(fsys, name)
@@ -202,6 +231,39 @@ func TestRemoteFS(t *testing.T) {
 	}
 	if _, err := fs.ReadDir(bare, "dir"); err == nil {
 		t.Error("fs.ReadDir through a directory without ReadDir succeeded")
+	}
+}
+
+// TestBrokenRemoteFS: a remote filesystem that answers nil and no error
+// (a nil file, FileInfo or directory entry, an entry whose Info says
+// nothing) gives the caller errors, not nil values that io/fs's own
+// helpers (fs.WalkDir) would call methods on and panic.
+func TestBrokenRemoteFS(t *testing.T) {
+	f := filesPair(t)
+	broken, err := f.Broken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if file, err := broken.Open("a"); file != nil || err == nil || !strings.Contains(err.Error(), "returned nothing and no error") {
+		t.Errorf("Open = %v, %v; want an error", file, err)
+	}
+	if fi, err := fs.Stat(broken, "a"); fi != nil || err == nil {
+		t.Errorf("Stat = %v, %v; want an error", fi, err)
+	}
+	if entries, err := fs.ReadDir(broken, "."); entries != nil || err == nil || !strings.Contains(err.Error(), "nil entry") {
+		t.Errorf("ReadDir = %v, %v; want an error", entries, err)
+	}
+	var walkErr error
+	fs.WalkDir(broken, ".", func(_ string, _ fs.DirEntry, err error) error { walkErr = err; return nil })
+	if walkErr == nil {
+		t.Error("fs.WalkDir of a broken filesystem saw no error")
+	}
+	_, entries, err := f.Info(entriesFS{small()}, ".")
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("Info = %v, %v", entries, err)
+	}
+	if info, err := entries[0].Info(); info != nil || err == nil || !strings.Contains(err.Error(), "no information and no error") {
+		t.Errorf("DirEntry.Info = %v, %v; want an error", info, err)
 	}
 }
 
