@@ -103,6 +103,9 @@ func (p seekerProxy) Seek(offset int64, whence int) (int64, error) {
 func remoteSeek(r *Ref, offset int64, whence int) (int64, error) {
 	var pos int64
 	err := r.Invoke("Seek", []any{offset, whence}, &pos)
+	if err == nil && pos < 0 { // a peer's number, not to be trusted: a size made of it must not be negative
+		return 0, fmt.Errorf("refbroker: io.Seeker.Seek: the remote seeker returned offset %d and no error", pos)
+	}
 	return pos, err
 }
 
