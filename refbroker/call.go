@@ -434,7 +434,10 @@ func (c *Conn) readReturn(m *inbound, name string, out []*codec, outs []reflect.
 			readOutParams(d, restore.plan, restore.args)
 		}
 		if restore != nil && restore.fills && d.err == nil {
-			readFilled(d, restore)
+			filled := readFilled(d, restore)
+			if d.err == nil && len(outs) > 0 {
+				checkFilled(d, outs[0], filled)
+			}
 		}
 		if d.err == nil && d.remaining() != 0 {
 			d.fail(malformed("%d bytes left after the results", d.remaining()))

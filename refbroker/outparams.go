@@ -162,25 +162,38 @@ func writeFilled(e *encoder, p, n reflect.Value) {
 }
 
 // readFilled copies what writeFilled wrote into the caller's buffer
-// (restore.args[0]), or drops it when nobody waits. More bytes
-// than the buffer holds is a malformed return.
-func readFilled(d *decoder, restore *outArgs) {
+// (restore.args[0]), or drops it when nobody waits, and returns how many
+// bytes were filled. More bytes than the buffer holds is a malformed
+// return.
+func readFilled(d *decoder, restore *outArgs) int {
 	k := d.uvarint()
 	if d.err != nil {
-		return
+		return 0
 	}
 	if k > uint64(d.remaining()) {
 		d.fail(malformed("a filled buffer of %d bytes with %d left", k, d.remaining()))
-		return
+		return 0
 	}
 	b := d.take(int(k))
 	if restore.args == nil {
-		return
+		return len(b)
 	}
 	dst := restore.args[0].Bytes()
 	if len(b) > len(dst) {
 		d.fail(malformed("%d bytes filled into a buffer of %d", len(b), len(dst)))
-		return
+		return 0
 	}
 	copy(dst, b)
+	return len(b)
+}
+
+// checkFilled fails d unless n, the count a method that fills a buffer
+// returned, is the number of bytes it filled: a count past the caller's
+// buffer (or below zero), from a broken or hostile peer, would have the
+// caller's io.ReadAll or io.ReadFull slice past it and panic.
+func checkFilled(d *decoder, n reflect.Value, filled int) {
+	if !n.IsValid() || !n.CanInt() || n.Int() == int64(filled) {
+		return
+	}
+	d.fail(malformed("the method returned %d, but %d bytes were filled (a read returns the count it filled, 0 <= n <= len(p))", n.Int(), filled))
 }
