@@ -1,6 +1,7 @@
 package gp
 
 import (
+	"bytes"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -45,10 +46,8 @@ func awaitPidfd(pid int) bool {
 	// The pid may have been reaped, and taken by another process, before
 	// the pidfd was opened: a process that is not this one's child (or
 	// is reaped) has no exit for it to wait for. (Linux before 5.4 cannot
-	// say: EINVAL.)
-	var info [128]byte // siginfo_t
-	_, _, e = syscall.Syscall6(syscall.SYS_WAITID, pPidfd, fd, uintptr(unsafe.Pointer(&info)), wExited|wNoWait|wNoHang, 0, 0)
-	if e == syscall.ECHILD {
+	// say.)
+	if pidfdExited(fd) == yes {
 		syscall.Close(int(fd))
 		return true
 	}
@@ -197,7 +196,7 @@ func HostExiting(pid int) bool {
 	}
 	// pid (comm) state ppid pgrp session tty tpgid flags ...: comm may
 	// hold spaces and parentheses, so read after the last ')'.
-	i := strings.LastIndexByte(string(b), ')')
+	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return false
 	}
