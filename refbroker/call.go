@@ -310,7 +310,7 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 	var r reply
 	got := true
 	if reading {
-		r, got = c.readFor(p.ch, ctx)
+		r, got = c.readFor(p.ch, ctx, placementFor(seq, restore, out))
 	} else {
 		select {
 		case r = <-p.ch:
@@ -434,7 +434,7 @@ func (c *Conn) readReturn(m *inbound, name string, out []*codec, outs []reflect.
 			readOutParams(d, restore.plan, restore.args)
 		}
 		if restore != nil && restore.fills && d.err == nil {
-			filled := readFilled(d, restore)
+			filled := readFilled(d, restore, m.placed)
 			if d.err == nil && len(outs) > 0 {
 				checkFilled(d, outs[0], filled)
 			}
@@ -464,4 +464,20 @@ func (c *Conn) readReturn(m *inbound, name string, out []*codec, outs []reflect.
 		}
 		return fmt.Errorf("refbroker: %s: %w", name, malformed("bad return status %d", status))
 	}
+}
+
+// placementFor says where a caller reading its own return has the bytes a
+// method filled read: straight into its buffer, for a method that fills
+// one (restore.fills) of at least placeMin bytes with results (int,
+// error) and no out-parameters, which saves copying them out of the frame
+// (frameReader.placeable); nil otherwise.
+func placementFor(seq uint64, restore *outArgs, out []*codec) *placement {
+	if restore == nil || !restore.fills || restore.plan.outParams != nil || restore.args == nil || len(out) != 2 || out[0].t != intType {
+		return nil
+	}
+	dst := restore.args[0].Bytes()
+	if len(dst) < placeMin-placeHead {
+		return nil
+	}
+	return &placement{seq: seq, dst: dst}
 }

@@ -147,7 +147,8 @@ func (c *Conn) interruptCaller() {
 
 // readFor reads frames, as the reader, until ch holds the caller's reply,
 // or until ctxDone closes: then it passes the role on and returns false.
-func (c *Conn) readFor(ch chan reply, ctx context.Context) (reply, bool) {
+// want, if not nil, is where the bytes its method fills go (placement).
+func (c *Conn) readFor(ch chan reply, ctx context.Context, want *placement) (reply, bool) {
 	var ctxDone <-chan struct{}
 	if ctx != nil {
 		ctxDone = ctx.Done()
@@ -176,7 +177,9 @@ func (c *Conn) readFor(ch chan reply, ctx context.Context) (reply, bool) {
 		if c.rd.spinner.able() {
 			c.rd.spinner.arm(c.waitingCalls() == 1)
 		}
+		c.rd.fr.want = want
 		in, _, st := c.readOne()
+		c.rd.fr.want = nil
 		c.rd.spinner.disarm()
 		switch st {
 		case readEnded:

@@ -17,6 +17,7 @@ import (
 
 var (
 	errorType             = reflect.TypeFor[error]()
+	intType               = reflect.TypeFor[int]()
 	contextType           = reflect.TypeFor[context.Context]()
 	anyType               = reflect.TypeFor[any]()
 	gobEncoderType        = reflect.TypeFor[gob.GobEncoder]()

@@ -62,7 +62,7 @@ func TestFilledBytesFromAHostilePeer(t *testing.T) {
 		tc.msg(e)
 		buf := make([]byte, 10, 40)
 		d := &decoder{buf: e.buf}
-		readFilled(d, &outArgs{fills: true, args: []reflect.Value{reflect.ValueOf(buf)}})
+		readFilled(d, &outArgs{fills: true, args: []reflect.Value{reflect.ValueOf(buf)}}, false)
 		if d.err == nil || !strings.Contains(d.err.Error(), tc.want) {
 			t.Errorf("%s: %v; want a malformed message naming %q", tc.name, d.err, tc.want)
 		}
@@ -75,7 +75,7 @@ func TestFilledBytesFromAHostilePeer(t *testing.T) {
 	e.uvarint(3)
 	e.rawBytes([]byte("abc"))
 	d := &decoder{buf: e.buf}
-	readFilled(d, &outArgs{fills: true})
+	readFilled(d, &outArgs{fills: true}, false)
 	if d.err != nil || d.remaining() != 0 {
 		t.Errorf("dropping a filled buffer: %v, %d bytes left", d.err, d.remaining())
 	}

@@ -109,6 +109,9 @@ type inbound struct {
 	frame  []byte // from framePool if pooled
 	pooled bool
 	no     uint64 // its number in the decode order; 0 if not counted
+	// placed says the frame ends before the bytes its method filled,
+	// which the caller's buffer holds already (frameReader.placed).
+	placed bool
 }
 
 // errReadAfterFinish guards against reading a message whose buffer went

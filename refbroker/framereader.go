@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"sync/atomic"
 )
 
 // frameReader reads frames from the stream. A read that fails with a
@@ -24,7 +25,39 @@ type frameReader struct {
 	overSize uint64
 	overHead []byte
 	overLeft uint64
+	// A caller reading for its own return to a method that fills a buffer
+	// (want) has the filled bytes read straight into that buffer: the
+	// frame's first bytes are read into head (peek) to find whether it is
+	// that return and where its filled bytes begin; if so they go into
+	// tail, the caller's buffer, and the frame returned ends before them
+	// (placed).
+	want     *placement
+	peek     bool
+	head     [placeHead]byte
+	tail     []byte
+	tailHave int
+	placed   bool
+	// Frames placed, and frames whose placing was interrupted, so far
+	// (for tests).
+	nPlaced, nUntailed atomic.Uint64
 }
+
+// placement is where a caller that reads for its own return wants the
+// bytes filled into its buffer: the return to the call numbered seq, to a
+// method that fills (methodPlan.fills) dst, with results (int, error).
+type placement struct {
+	seq uint64
+	dst []byte
+}
+
+// placeMin is the smallest frame whose filled bytes are placed: below it
+// the copy out of the frame costs less than the look ahead.
+const placeMin = 16 << 10
+
+// placeHead is how much of a frame is read to decide where its tail goes:
+// more than a return's head (type, sequence number, status, the count, a
+// nil error, the filled length: at most 33 bytes).
+const placeHead = 64
 
 // oversized is a frame over the size limit that was skipped unread.
 type oversized struct {
@@ -36,7 +69,11 @@ var errLengthOverflow = errors.New("a frame's length prefix overflows 64 bits")
 
 // next returns the next frame, or, for one longer than max, what is known
 // of it once it has been skipped. On an error, what was read is kept.
+//
+// placed reports, after a frame is returned, whether its filled bytes went
+// into the buffer f.want named rather than into the frame.
 func (f *frameReader) next(max int) (frame []byte, over *oversized, err error) {
+	f.placed = false
 	if f.body == nil && !f.over {
 		if err := f.header(max); err != nil {
 			return nil, nil, err
@@ -45,8 +82,12 @@ func (f *frameReader) next(max int) (frame []byte, over *oversized, err error) {
 	if f.over {
 		return f.skip()
 	}
-	for f.have < f.size {
+	for f.have < f.size && f.tail == nil {
 		if f.have == len(f.body) {
+			if f.peek {
+				f.decide()
+				continue
+			}
 			f.body = f.grow()
 		}
 		n, err := f.br.Read(f.body[f.have:])
@@ -55,8 +96,90 @@ func (f *frameReader) next(max int) (frame []byte, over *oversized, err error) {
 			return nil, nil, unexpected(err)
 		}
 	}
-	frame, f.body, f.have, f.size = f.body, nil, 0, 0
+	for f.tailHave < len(f.tail) {
+		n, err := f.br.Read(f.tail[f.tailHave:])
+		f.tailHave += n
+		if err != nil && f.tailHave < len(f.tail) {
+			// Whoever reads next goes on into a buffer of the frame's own:
+			// the caller whose buffer this is may be on its way out.
+			f.untail()
+			return nil, nil, unexpected(err)
+		}
+	}
+	if f.placed = f.tail != nil; f.placed {
+		f.nPlaced.Add(1)
+	}
+	frame, f.body, f.have, f.size, f.tail, f.tailHave = f.body, nil, 0, 0, nil, 0
 	return frame, nil, nil
+}
+
+// decide is called once the first bytes of a frame a caller may want
+// placed are in head: if the frame is that caller's return, with its
+// filled bytes last, they are read into the caller's buffer (tail) and the
+// frame's buffer holds what precedes them; otherwise the frame is read as
+// any other.
+func (f *frameReader) decide() {
+	f.peek = false
+	head := f.body[:f.have]
+	if at, ok := f.placeable(head); ok {
+		body := getFrame(at)
+		copy(body, head[:at])
+		f.tail = f.want.dst[:f.size-at]
+		f.tailHave = copy(f.tail, head[at:])
+		f.body, f.have = body, at
+		return
+	}
+	body := getFrame(min(f.size, frameStep))
+	copy(body, head)
+	f.body = body
+}
+
+// placeable reports whether a frame beginning with head is the return
+// f.want waits for, succeeding, its count n equal to the bytes filled, its
+// error nil, and those bytes, which fit the caller's buffer, the rest of
+// the frame; and if so, where they begin. The decoder checks it all again
+// (readFilled).
+func (f *frameReader) placeable(head []byte) (at int, ok bool) {
+	w := f.want
+	if w == nil || len(head) < 3 || head[0] != msgReturn {
+		return 0, false
+	}
+	seq, k := binary.Uvarint(head[1:])
+	at = 1 + k
+	if k <= 0 || seq != w.seq || at >= len(head) || head[at] != statusOK {
+		return 0, false
+	}
+	at++
+	count, k := binary.Varint(head[at:])
+	if k <= 0 {
+		return 0, false
+	}
+	at += k
+	if at >= len(head) || head[at] != errTagNil {
+		return 0, false
+	}
+	at++
+	filled, k := binary.Uvarint(head[at:])
+	if k <= 0 {
+		return 0, false
+	}
+	at += k
+	if count < 0 || uint64(count) != filled || filled > uint64(len(w.dst)) || uint64(f.size-at) != filled {
+		return 0, false
+	}
+	return at, true
+}
+
+// untail goes back to reading the frame whose filled bytes were being
+// placed into a buffer of its own, what was placed copied over.
+func (f *frameReader) untail() {
+	have := f.have + f.tailHave
+	body := getFrame(min(f.size, max(frameStep, have)))
+	copy(body, f.body[:f.have])
+	copy(body[f.have:], f.tail[:f.tailHave])
+	putFrame(f.body[:0])
+	f.body, f.have, f.tail, f.tailHave = body, have, nil, 0
+	f.nUntailed.Add(1)
 }
 
 // frameStep bounds what a length prefix alone makes the reader allocate:
@@ -94,7 +217,12 @@ func (f *frameReader) header(max int) error {
 					f.overHead = make([]byte, 0, min(n, 16))
 				} else {
 					f.size, f.have = int(n), 0
-					f.body = getFrame(min(f.size, frameStep))
+					if f.want != nil && f.size >= placeMin && f.size-placeHead <= len(f.want.dst) {
+						f.peek = true
+						f.body = f.head[:]
+					} else {
+						f.body = getFrame(min(f.size, frameStep))
+					}
 				}
 				return nil
 			}

@@ -164,11 +164,20 @@ func writeFilled(e *encoder, p, n reflect.Value) {
 // readFilled copies what writeFilled wrote into the caller's buffer
 // (restore.args[0]), or drops it when nobody waits, and returns how many
 // bytes were filled. More bytes than the buffer holds is a malformed
-// return.
-func readFilled(d *decoder, restore *outArgs) int {
+// return. If placed, the caller read the return itself and the filled
+// bytes went straight into its buffer (frameReader.placeable), the frame
+// ending before them: then there is nothing to copy.
+func readFilled(d *decoder, restore *outArgs, placed bool) int {
 	k := d.uvarint()
 	if d.err != nil {
 		return 0
+	}
+	if placed {
+		if d.remaining() != 0 || restore.args != nil && k > uint64(restore.args[0].Len()) {
+			d.fail(malformed("a filled buffer of %d bytes placed with %d bytes after it", k, d.remaining()))
+			return 0
+		}
+		return int(k)
 	}
 	if k > uint64(d.remaining()) {
 		d.fail(malformed("a filled buffer of %d bytes with %d left", k, d.remaining()))

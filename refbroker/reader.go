@@ -279,7 +279,9 @@ func (c *Conn) readOne() (in *incoming, typ byte, st int) {
 	if len(buf) > 0 {
 		typ = buf[0]
 	}
-	in, err = c.dispatch(c.newInbound(buf, true))
+	m := c.newInbound(buf, true)
+	m.placed = c.rd.fr.placed
+	in, err = c.dispatch(m)
 	if err != nil {
 		c.log.Warn("refbroker: closing the connection after a bad message", "error", err)
 		c.shutdown(err)
