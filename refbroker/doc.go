@@ -75,9 +75,10 @@
 //     io.ReaderAt's ReadAt are: named Read, or Read followed by a capital
 //     letter, its first parameter after a context a byte slice, its
 //     results (int, error); the first n bytes of the callee's copy are
-//     copied into the caller's p[:n]; as io.Reader requires, the callee
-//     must not keep p, whose memory serves the next message once it
-//     returns. Any other byte slice argument is the callee's copy.
+//     copied into the caller's p[:n] (read from the stream straight into
+//     it, where the caller reads its own return); as io.Reader requires,
+//     the callee must not keep p, whose memory serves the next message
+//     once it returns. Any other byte slice argument is the callee's copy.
 //  4. A reference that comes back to the side that owns it arrives as the
 //     original object, never a proxy of a proxy. Sending the same object
 //     again reuses its reference; the receiver keeps one proxy per remote
