@@ -16,8 +16,11 @@ RACE ?= $(shell command -v "$$($(GO) env CC)" >/dev/null 2>&1 && echo -race)
 
 all: build
 
+# The plugin is built static (no cgo): it then starts without the
+# dynamic loader, 0.5-0.7 ms sooner at every Load (README, Performance).
 build:
-	$(GO) build -o $(BIN)/ ./cmd/example-plugin ./cmd/host
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/example-plugin
+	$(GO) build -o $(BIN)/ ./cmd/host
 
 run: build
 	./$(BIN)/host run ./$(BIN)/example-plugin
