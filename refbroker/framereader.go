@@ -141,33 +141,22 @@ func (f *frameReader) decide() {
 // (readFilled).
 func (f *frameReader) placeable(head []byte) (at int, ok bool) {
 	w := f.want
-	if w == nil || len(head) < 3 || head[0] != msgReturn {
+	if w == nil {
 		return 0, false
 	}
-	seq, k := binary.Uvarint(head[1:])
-	at = 1 + k
-	if k <= 0 || seq != w.seq || at >= len(head) || head[at] != statusOK {
+	d := decoder{buf: head}
+	if d.byte1() != msgReturn || d.uvarint() != w.seq || d.byte1() != statusOK {
 		return 0, false
 	}
-	at++
-	count, k := binary.Varint(head[at:])
-	if k <= 0 {
+	count := d.varint()
+	if d.byte1() != errTagNil {
 		return 0, false
 	}
-	at += k
-	if at >= len(head) || head[at] != errTagNil {
+	filled := d.uvarint()
+	if d.err != nil || count < 0 || uint64(count) != filled || filled > uint64(len(w.dst)) || uint64(f.size-d.off) != filled {
 		return 0, false
 	}
-	at++
-	filled, k := binary.Uvarint(head[at:])
-	if k <= 0 {
-		return 0, false
-	}
-	at += k
-	if count < 0 || uint64(count) != filled || filled > uint64(len(w.dst)) || uint64(f.size-at) != filled {
-		return 0, false
-	}
-	return at, true
+	return d.off, true
 }
 
 // untail goes back to reading the frame whose filled bytes were being
