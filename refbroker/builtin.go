@@ -274,7 +274,11 @@ func remoteWrite(r *Ref, b []byte) (int, error) {
 // remoteReadFrom copies src into the remote writer r until EOF, as
 // io.Copy's loop would with a buffer of streamChunk bytes.
 func remoteReadFrom(r *Ref, src io.Reader) (int64, error) {
-	buf := make([]byte, streamChunk)
+	// A pooled buffer: src must not keep it (io.Reader), and a Write's
+	// frame does not hold it once remoteWrite has returned (the write
+	// queue copies what it keeps).
+	buf := getStreamBuf(streamChunk)
+	defer recycle(buf)
 	var total int64
 	for {
 		n, rerr := src.Read(buf)

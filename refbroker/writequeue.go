@@ -25,8 +25,12 @@ var errQueueFull = errors.New("write queue full")
 // waits for the writer to take the queue, unless it is the only one.
 type writeQueue struct {
 	sync.Mutex
-	writing bool          // a goroutine is writing to the stream
-	pending []byte        // frames to write next, in order
+	writing bool   // a goroutine is writing to the stream
+	pending []byte // frames to write next, in order
+	// inParts: a frame in parts waits for the writer role, or holds it
+	// (writeParts); waiting: the bytes of the one that waits.
+	inParts bool
+	waiting int
 	spare   []byte        // the last written buffer, reused
 	room    chan struct{} // closed when the writer takes pending; nil if nobody waits
 	err     error         // the write error that ended the connection
@@ -36,8 +40,14 @@ type writeQueue struct {
 // locked.
 func (c *Conn) hasRoom(n int) bool {
 	q := &c.wq
-	return len(q.pending) == 0 || len(q.pending)+n <= c.maxQueue
+	held := q.held()
+	return held == 0 || held+n <= c.maxQueue
 }
+
+// held is what waits to be written: the queue, and a frame in parts that
+// waits for the writer (writeParts), which counts against MaxQueuedBytes
+// as the queue does. q is locked.
+func (q *writeQueue) held() int { return len(q.pending) + q.waiting }
 
 // maxBuilding bounds the messages of calls and returns being built at
 // once: each is admitted (admit) before it is encoded and leaves when its
@@ -90,7 +100,7 @@ func (c *Conn) waitRoom(ctx context.Context) error {
 	q := &c.wq
 	for {
 		q.Lock()
-		if !q.writing || len(q.pending) < c.maxQueue/2 {
+		if !q.writing || q.held() < c.maxQueue/2 {
 			q.Unlock()
 			return nil
 		}
@@ -227,22 +237,40 @@ func (c *Conn) takeQueued(err error) []byte {
 }
 
 // writeParts is write for a frame in parts (a message carrying large byte
-// slices uncopied, encoder.rawBytes): written with one writev when this
-// goroutine becomes the writer, copied whole into the queue otherwise
-// (write returns before a queued frame is on the wire, and the slices are
-// the caller's).
+// slices uncopied, encoder.rawBytes): written with one writev by this
+// goroutine as the writer. If another goroutine is writing, the frame
+// waits for it to finish, unless another frame in parts waits or is being
+// written: then it is copied whole into the queue (write returns before a
+// queued frame is on the wire, and the slices are the caller's). The copy
+// is a fresh buffer of the frame's size, and its collection: where a large
+// frame meets a small one being written (a release, another call), the
+// wait costs far less. One frame at most waits, so the queue still fills,
+// and holds calls back (waitRoom), when the peer stops reading; the wait
+// ends when ctx or the connection does.
 func (c *Conn) writeParts(parts net.Buffers, ctx context.Context, full int) (queued bool, err error) {
 	q := &c.wq
 	q.Lock()
-	if q.writing || q.err != nil {
+	if q.writing && q.err == nil && !q.inParts && full == waitForRoom {
+		if err := c.awaitWriter(parts, ctx); err != nil {
+			return false, err // q unlocked
+		}
+	}
+	if err := q.err; err != nil {
+		q.Unlock()
+		return false, err
+	}
+	if q.writing {
 		q.Unlock()
 		return c.write(flatten(parts), ctx, full)
 	}
-	q.writing = true
+	q.writing, q.inParts = true, true
 	q.Unlock()
 	intr := c.armInterrupt(ctx)
 	err = c.writeVec(&parts, ctx)
 	intr.disarm()
+	q.Lock()
+	q.inParts = false
+	q.Unlock()
 	if err != nil && ctx != nil && err == ctx.Err() {
 		go c.flushAside(flatten(parts)) // the rest must still go
 		return true, err
@@ -251,6 +279,32 @@ func (c *Conn) writeParts(parts net.Buffers, ctx context.Context, full int) (que
 		return true, c.flush(buf, nil, ctx)
 	}
 	return true, err
+}
+
+// awaitWriter waits, as the frame in parts that waits, until nobody
+// writes or the connection has failed. q is locked, and still is when it
+// returns nil; if ctx ends or the connection does first, it returns why
+// with q unlocked.
+func (c *Conn) awaitWriter(parts net.Buffers, ctx context.Context) error {
+	q := &c.wq
+	size := 0
+	for _, p := range parts {
+		size += len(p)
+	}
+	q.inParts, q.waiting = true, size
+	for q.writing && q.err == nil {
+		room := q.roomChan()
+		q.Unlock()
+		err := awaitClosed(room, ctx, c.done)
+		q.Lock()
+		if err != nil {
+			q.inParts, q.waiting = false, 0
+			q.Unlock()
+			return err
+		}
+	}
+	q.inParts, q.waiting = false, 0
+	return nil
 }
 
 // flatten copies parts into one buffer.
