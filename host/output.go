@@ -107,7 +107,9 @@ func (c *config) outputs(name string, fence []byte) (stdout, stderr *outputSink)
 // it waits for output that mostly never comes.) The fence a plugin writes
 // as it ends (gp.FlushOutput) is taken out, and done is closed once the
 // copy has ended: Close waits for that, so that what the plugin wrote
-// before it exited has reached w.
+// before it exited has reached w. The copy ends at the fence, which is
+// the plugin's last output: a read after it would wait for go-plugin's
+// session to shut down, in which yamux v0.1.2 spins (RELIABILITY.md).
 type outputSink struct {
 	w      io.Writer
 	filter *gp.FenceFilter
@@ -160,6 +162,9 @@ func (s *outputSink) ReadFrom(r io.Reader) (int64, error) {
 				return total, werr
 			}
 			total += int64(n)
+			if s.filter.Fenced() {
+				return total, s.pass(s.filter.End())
+			}
 		}
 		switch {
 		case err == io.EOF:

@@ -6,6 +6,10 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/refplug/refplug/internal/gp"
+	"github.com/refplug/refplug/internal/testutil"
 )
 
 // sizeReader hands out its data in Reads, recording each buffer's size.
@@ -61,5 +65,36 @@ func TestOutputSink(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || n > int64(outputBuffer) {
 			t.Errorf("%s writer: io.Copy = %d, %v; want an error with %q after one buffer at most", tc.name, n, err, tc.want)
 		}
+	}
+}
+
+// TestOutputSinkEndsAtTheFence: the copy of a plugin's output ends at the
+// fence the plugin writes as it exits (all it wrote before is in), rather
+// than reading on until go-plugin's connection ends: the stream below
+// never ends, as a yamux stream does not until its session has shut down,
+// and a read then can spin (RELIABILITY.md, Close).
+func TestOutputSinkEndsAtTheFence(t *testing.T) {
+	fence := gp.Fence(strings.Repeat("ab", 16))
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.Close() })
+	var got bytes.Buffer
+	sink := newOutputSink(&got, fence)
+	copied := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(sink, &sizeReader{r: pr})
+		copied <- err
+	}()
+	// The fence may come split across reads, with output before it.
+	for _, part := range [][]byte{[]byte("last words\n"), fence[:5], fence[5:]} {
+		if _, err := pw.Write(part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := testutil.Receive(t, copied, 10*time.Second, "the copy to end at the fence"); err != nil {
+		t.Fatalf("io.Copy = %v", err)
+	}
+	testutil.Receive(t, sink.done, time.Second, "done to be closed")
+	if got.String() != "last words\n" {
+		t.Errorf("the sink got %q; want the output before the fence, without it", got.String())
 	}
 }

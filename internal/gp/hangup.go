@@ -155,9 +155,15 @@ func drained(files []*os.File, deadline time.Time) bool {
 // as the host copies it: bytes that could begin a fence are held until
 // the next read tells, and given back at the end if they did not.
 type FenceFilter struct {
-	fence []byte
-	held  []byte
+	fence  []byte
+	held   []byte
+	fenced bool
 }
+
+// Fenced reports whether a fence has been taken out of the stream: the
+// plugin wrote it as it ended, once go-plugin had taken everything before
+// it (FlushOutput).
+func (f *FenceFilter) Fenced() bool { return f.fenced }
 
 // NewFenceFilter removes fence (nil: nothing) from a stream.
 func NewFenceFilter(fence []byte) *FenceFilter { return &FenceFilter{fence: fence} }
@@ -172,6 +178,7 @@ func (f *FenceFilter) Pass(p []byte) []byte {
 	f.held = nil
 	if bytes.Contains(b, f.fence) {
 		b = bytes.ReplaceAll(b, f.fence, nil)
+		f.fenced = true
 	}
 	for k := min(len(b), len(f.fence)-1); k > 0; k-- {
 		if bytes.HasPrefix(f.fence, b[len(b)-k:]) {
