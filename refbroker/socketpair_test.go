@@ -19,27 +19,40 @@ import (
 // serving goroutines as it does between processes.
 func socketPair(t *testing.T) (hostSide, pluginSide *refbroker.Conn) {
 	t.Helper()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := func(fd int) net.Conn {
-		f := os.NewFile(uintptr(fd), "socketpair")
-		defer f.Close()
-		c, err := net.FileConn(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	a, b := socketConns(t, 0)
 	logger := testutil.Logger(t, "test")
-	pluginSide = refbroker.NewConn(conn(fds[1]), refbroker.Options{Logger: logger.Named("plugin"), Roots: map[string]any{"svc": contract.NewService(nil)}})
-	hostSide = refbroker.NewConn(conn(fds[0]), refbroker.Options{Logger: logger.Named("host")})
+	pluginSide = refbroker.NewConn(b, refbroker.Options{Logger: logger.Named("plugin"), Roots: map[string]any{"svc": contract.NewService(nil)}})
+	hostSide = refbroker.NewConn(a, refbroker.Options{Logger: logger.Named("host")})
 	t.Cleanup(func() {
 		hostSide.Close()
 		pluginSide.Close()
 	})
 	return hostSide, pluginSide
+}
+
+// socketConns returns the ends of a unix socket pair, each asking for
+// send and receive buffers of bufs bytes if bufs > 0.
+func socketConns(tb testing.TB, bufs int) (a, b net.Conn) {
+	tb.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	conn := func(fd int) net.Conn {
+		if bufs > 0 {
+			for _, opt := range []int{syscall.SO_SNDBUF, syscall.SO_RCVBUF} {
+				syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, opt, bufs)
+			}
+		}
+		f := os.NewFile(uintptr(fd), "socketpair")
+		defer f.Close()
+		c, err := net.FileConn(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return c
+	}
+	return conn(fds[0]), conn(fds[1])
 }
 
 // TestFreshReferenceSocketPair: concurrent first imports of one reference,

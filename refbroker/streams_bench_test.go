@@ -5,9 +5,6 @@ package refbroker_test
 import (
 	"bytes"
 	"io"
-	"net"
-	"os"
-	"syscall"
 	"testing"
 
 	"github.com/refplug/refplug/internal/bench"
@@ -21,24 +18,9 @@ import (
 // fresh buffer per round trip would show (B/op), as refbench's bulk rows
 // show it between processes.
 func BenchmarkStreams(b *testing.B) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	conn := func(fd int) net.Conn {
-		for _, opt := range []int{syscall.SO_SNDBUF, syscall.SO_RCVBUF} {
-			syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, opt, gp.SocketBuffer)
-		}
-		f := os.NewFile(uintptr(fd), "socketpair")
-		defer f.Close()
-		c, err := net.FileConn(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		return c
-	}
-	plugin := refbroker.NewConn(conn(fds[1]), refbroker.Options{Roots: map[string]any{"streams": bench.StreamsImpl{}}})
-	host := refbroker.NewConn(conn(fds[0]), refbroker.Options{})
+	hostEnd, pluginEnd := socketConns(b, gp.SocketBuffer)
+	plugin := refbroker.NewConn(pluginEnd, refbroker.Options{Roots: map[string]any{"streams": bench.StreamsImpl{}}})
+	host := refbroker.NewConn(hostEnd, refbroker.Options{})
 	b.Cleanup(func() {
 		host.Close()
 		plugin.Close()
