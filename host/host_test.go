@@ -523,10 +523,10 @@ func TestStressPluginProcess(t *testing.T) {
 	testutil.Eventually(t, "host goroutines to return to baseline", func() bool {
 		return runtime.NumGoroutine() <= goroutines
 	})
-	t.Logf("plugin-process stress: 64 goroutines for %v: %d iterations, %d failures; host made %d calls, served %d callbacks; "+
+	t.Logf("plugin-process stress: 64 goroutines for %v: %d iterations (%d large), %d failures; host made %d calls, served %d callbacks; "+
 		"host exports created/dropped %d/%d, imports created/released %d/%d; plugin exports created/dropped %d/%d, imports created/released %d/%d; "+
 		"plugin goroutines before %d, after %d; host goroutines before %d, after %d",
-		d, res.Iterations, res.Failures, hs.CallsMade, hs.CallsServed, hs.ExportsCreated, hs.ExportsDropped, hs.ImportsCreated, hs.ImportsReleased,
+		d, res.Iterations, res.Bulk, res.Failures, hs.CallsMade, hs.CallsServed, hs.ExportsCreated, hs.ExportsDropped, hs.ImportsCreated, hs.ImportsReleased,
 		after.Stats.ExportsCreated, after.Stats.ExportsDropped, after.Stats.ImportsCreated, after.Stats.ImportsReleased,
 		before.Goroutines, after.Goroutines, goroutines, runtime.NumGoroutine())
 }

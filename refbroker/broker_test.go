@@ -70,9 +70,9 @@ func TestStressInProcess(t *testing.T) {
 	testutil.Eventually(t, "goroutines to return to baseline", func() bool {
 		return runtime.NumGoroutine() <= goroutines
 	})
-	t.Logf("in-process stress: 64 goroutines for %v: %d iterations, %d failures; host made %d calls and served %d; "+
+	t.Logf("in-process stress: 64 goroutines for %v: %d iterations (%d large), %d failures; host made %d calls and served %d; "+
 		"host exports created/dropped %d/%d, imports created/released %d/%d; plugin exports created/dropped %d/%d; goroutines before %d, after %d",
-		d, res.Iterations, res.Failures, hs.CallsMade, hs.CallsServed, hs.ExportsCreated, hs.ExportsDropped,
+		d, res.Iterations, res.Bulk, res.Failures, hs.CallsMade, hs.CallsServed, hs.ExportsCreated, hs.ExportsDropped,
 		hs.ImportsCreated, hs.ImportsReleased, ps.ExportsCreated, ps.ExportsDropped, goroutines, runtime.NumGoroutine())
 }
 

@@ -1,7 +1,9 @@
 package scenario
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -29,27 +31,36 @@ func StressDuration(t *testing.T) time.Duration {
 // StressResult counts what a stress run did.
 type StressResult struct {
 	Iterations int64
+	Bulk       int64 // of them, the large slices and streams
 	Failures   int64
 }
 
 // Stress runs workers goroutines against svc for d, mixing plain calls,
 // callbacks, re-entrant calls, nested objects, identity round trips and
-// cancelled contexts, and checks every result. Failures are reported with
-// t.Error (from this goroutine, never the workers).
+// cancelled contexts, while bulkWorkers more goroutines send large slices
+// and streams (64 KiB to 1 MiB, written from and read into their frames)
+// among them; it checks every result. Failures are reported with t.Error
+// (from this goroutine, never the workers).
 func Stress(t *testing.T, svc contract.Service, workers int, d time.Duration) StressResult {
 	var res StressResult
-	errs := make(chan error, workers)
+	src := bulkSource()
+	errs := make(chan error, workers+bulkWorkers)
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
-	for w := range workers {
+	for w := range workers + bulkWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), 42))
+			step, count := stressStep, &res.Iterations
+			if w >= workers {
+				step = bulkStep
+				count = &res.Bulk
+			}
 			var first error
 			for i := 0; time.Now().Before(stop); i++ {
-				atomic.AddInt64(&res.Iterations, 1)
-				if err := stressStep(svc, rng, w, i); err != nil {
+				atomic.AddInt64(count, 1)
+				if err := step(svc, rng, src, w, i); err != nil {
 					atomic.AddInt64(&res.Failures, 1)
 					if first == nil {
 						first = fmt.Errorf("worker %d, iteration %d: %w", w, i, err)
@@ -60,6 +71,7 @@ func Stress(t *testing.T, svc contract.Service, workers int, d time.Duration) St
 		}()
 	}
 	wg.Wait()
+	res.Iterations += res.Bulk
 	close(errs)
 	for err := range errs {
 		if err != nil {
@@ -69,7 +81,11 @@ func Stress(t *testing.T, svc contract.Service, workers int, d time.Duration) St
 	return res
 }
 
-func stressStep(svc contract.Service, rng *rand.Rand, w, i int) error {
+// bulkWorkers is how many of Stress's goroutines send large slices and
+// streams (each a megabyte at most).
+const bulkWorkers = 1
+
+func stressStep(svc contract.Service, rng *rand.Rand, _ []byte, w, i int) error {
 	switch rng.IntN(7) {
 	case 0:
 		if n, err := svc.Sum(w, i, 1); err != nil || n != w+i+1 {
@@ -118,4 +134,42 @@ func stressStep(svc contract.Service, rng *rand.Rand, w, i int) error {
 		}
 	}
 	return nil
+}
+
+// bulkStep is one of bulkWorkers' steps.
+func bulkStep(svc contract.Service, rng *rand.Rand, src []byte, w, i int) error {
+	switch rng.IntN(2) {
+	case 0: // a large slice there and back, sent from and received into the frame's own memory
+		body := bulk(rng, src, i)
+		d, err := svc.Echo(contract.Doc{ID: fmt.Sprint(w, "/", i), Body: body})
+		if err != nil || d.ID != fmt.Sprint(w, "/", i) || !bytes.Equal(d.Body, body) {
+			return fmt.Errorf("svc.Echo of a %d-byte body = %q, %d bytes back (equal %v), %v", len(body), d.ID, len(d.Body), bytes.Equal(d.Body, body), err)
+		}
+	case 1: // a large stream through the caller's reader and writer
+		data := bulk(rng, src, i)
+		var got bytes.Buffer
+		if n, err := svc.Copy(&got, bytes.NewReader(data)); err != nil || n != int64(len(data)) || !bytes.Equal(got.Bytes(), data) {
+			return fmt.Errorf("svc.Copy of %d bytes = %d, %v (the writer got %d bytes, equal %v)", len(data), n, err, got.Len(), bytes.Equal(got.Bytes(), data))
+		}
+	}
+	return nil
+}
+
+// bulkSource is a megabyte and more of random bytes, for the large steps
+// to take their slices from.
+func bulkSource() []byte {
+	b := make([]byte, 1<<20+64<<10)
+	rand.NewChaCha8([32]byte{7}).Read(b)
+	return b
+}
+
+// bulk returns 64 KiB to 1 MiB of src from a random place, with the
+// iteration i in its first bytes: a frame written into another's place,
+// or cut short, shows.
+func bulk(rng *rand.Rand, src []byte, i int) []byte {
+	n := 64<<10 + rng.IntN(960<<10)
+	off := rng.IntN(len(src) - n + 1)
+	b := bytes.Clone(src[off : off+n])
+	binary.LittleEndian.PutUint64(b, uint64(i))
+	return b
 }
