@@ -162,12 +162,9 @@ func (s *outputSink) ReadFrom(r io.Reader) (int64, error) {
 				return total, werr
 			}
 			total += int64(n)
-			if s.filter.Fenced() {
-				return total, s.pass(s.filter.End())
-			}
 		}
 		switch {
-		case err == io.EOF:
+		case err == io.EOF || s.filter.Fenced(): // the fence is the plugin's last output
 			return total, s.pass(s.filter.End())
 		case err != nil:
 			return total, err
