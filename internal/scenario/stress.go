@@ -43,7 +43,7 @@ type StressResult struct {
 // (from this goroutine, never the workers).
 func Stress(t *testing.T, svc contract.Service, workers int, d time.Duration) StressResult {
 	var res StressResult
-	src := bulkSource()
+	bulkSource() // made before the clock starts
 	errs := make(chan error, workers+bulkWorkers)
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
@@ -60,7 +60,7 @@ func Stress(t *testing.T, svc contract.Service, workers int, d time.Duration) St
 			var first error
 			for i := 0; time.Now().Before(stop); i++ {
 				atomic.AddInt64(count, 1)
-				if err := step(svc, rng, src, w, i); err != nil {
+				if err := step(svc, rng, w, i); err != nil {
 					atomic.AddInt64(&res.Failures, 1)
 					if first == nil {
 						first = fmt.Errorf("worker %d, iteration %d: %w", w, i, err)
@@ -85,7 +85,7 @@ func Stress(t *testing.T, svc contract.Service, workers int, d time.Duration) St
 // streams (each a megabyte at most).
 const bulkWorkers = 1
 
-func stressStep(svc contract.Service, rng *rand.Rand, _ []byte, w, i int) error {
+func stressStep(svc contract.Service, rng *rand.Rand, w, i int) error {
 	switch rng.IntN(7) {
 	case 0:
 		if n, err := svc.Sum(w, i, 1); err != nil || n != w+i+1 {
@@ -137,16 +137,16 @@ func stressStep(svc contract.Service, rng *rand.Rand, _ []byte, w, i int) error 
 }
 
 // bulkStep is one of bulkWorkers' steps.
-func bulkStep(svc contract.Service, rng *rand.Rand, src []byte, w, i int) error {
+func bulkStep(svc contract.Service, rng *rand.Rand, w, i int) error {
 	switch rng.IntN(2) {
 	case 0: // a large slice there and back, sent from and received into the frame's own memory
-		body := bulk(rng, src, i)
+		body := bulk(rng, i)
 		d, err := svc.Echo(contract.Doc{ID: fmt.Sprint(w, "/", i), Body: body})
 		if err != nil || d.ID != fmt.Sprint(w, "/", i) || !bytes.Equal(d.Body, body) {
 			return fmt.Errorf("svc.Echo of a %d-byte body = %q, %d bytes back (equal %v), %v", len(body), d.ID, len(d.Body), bytes.Equal(d.Body, body), err)
 		}
 	case 1: // a large stream through the caller's reader and writer
-		data := bulk(rng, src, i)
+		data := bulk(rng, i)
 		var got bytes.Buffer
 		if n, err := svc.Copy(&got, bytes.NewReader(data)); err != nil || n != int64(len(data)) || !bytes.Equal(got.Bytes(), data) {
 			return fmt.Errorf("svc.Copy of %d bytes = %d, %v (the writer got %d bytes, equal %v)", len(data), n, err, got.Len(), bytes.Equal(got.Bytes(), data))
@@ -155,18 +155,19 @@ func bulkStep(svc contract.Service, rng *rand.Rand, src []byte, w, i int) error 
 	return nil
 }
 
-// bulkSource is a megabyte and more of random bytes, for the large steps
-// to take their slices from.
-func bulkSource() []byte {
+// bulkSource is a megabyte and more of random bytes, made once, for the
+// large steps to take their slices from.
+var bulkSource = sync.OnceValue(func() []byte {
 	b := make([]byte, 1<<20+64<<10)
 	rand.NewChaCha8([32]byte{7}).Read(b)
 	return b
-}
+})
 
-// bulk returns 64 KiB to 1 MiB of src from a random place, with the
-// iteration i in its first bytes: a frame written into another's place,
-// or cut short, shows.
-func bulk(rng *rand.Rand, src []byte, i int) []byte {
+// bulk returns 64 KiB to 1 MiB of bulkSource from a random place, with
+// the iteration i in its first bytes: a frame written into another's
+// place, or cut short, shows.
+func bulk(rng *rand.Rand, i int) []byte {
+	src := bulkSource()
 	n := 64<<10 + rng.IntN(960<<10)
 	off := rng.IntN(len(src) - n + 1)
 	b := bytes.Clone(src[off : off+n])
