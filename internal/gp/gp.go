@@ -52,15 +52,16 @@ const ReattachEnv = "REFPLUG_REATTACHABLE"
 const SocketEnv = "REFPLUG_SOCKET_FD"
 
 // SocketBuffer is the send and receive buffer each end of a socket pair
-// asks for (where there are socket pairs: socket_unix.go). With the kernel's default (about 208 KiB on Linux) a message of
-// a megabyte, the size of a streamed chunk (a proxied io.Reader's or
-// io.Writer's), fills the socket four times over, and each time the writer
-// sleeps until the reader has drained it: the two alternate instead of
-// overlapping. With a megabyte (which Linux doubles) a chunk fits whole; a
-// 1 MiB streamed echo measured 520-610 µs against 720-820. The kernel caps
-// the request at net.core.wmem_max and rmem_max, and memory is taken only
-// as data waits in the socket, so a peer that stops reading holds at most
-// this much more of ours in the kernel, per direction.
+// asks for (where there are socket pairs: socket_unix.go). With the
+// kernel's default (about 208 KiB on Linux) a message of a megabyte, the
+// size of a streamed chunk (a proxied io.Reader's or io.Writer's), fills
+// the socket four times over, and each time the writer sleeps until the
+// reader has drained it: the two alternate instead of overlapping. With
+// a megabyte (which Linux doubles) a chunk fits whole; a 1 MiB streamed
+// echo measured 520-610 µs against 720-820. The kernel caps the request
+// at net.core.wmem_max and rmem_max, and memory is taken only as data
+// waits in the socket, so a peer that stops reading holds at most this
+// much more of ours in the kernel, per direction.
 const SocketBuffer = 1 << 20
 
 // EarlyEnv, set to "1", asks a plugin whose host uses no TLS to serve on
