@@ -23,6 +23,21 @@ const (
 	streamTarget = 0.5 // io.Copy through a passed reader or writer: at least this share of the socket's bandwidth
 )
 
+// reuseWriter copies what it is given into buf, from the start each time
+// n is reset, counting it.
+type reuseWriter struct {
+	buf []byte
+	n   int
+}
+
+func (w *reuseWriter) Write(b []byte) (int, error) {
+	if w.n+len(b) > len(w.buf) {
+		return 0, fmt.Errorf("reuseWriter: %d bytes past its %d", w.n+len(b), len(w.buf))
+	}
+	w.n += copy(w.buf[w.n:], b)
+	return len(b), nil
+}
+
 // countingWriter discards what it is given, counting it.
 type countingWriter struct{ n int64 }
 
@@ -54,13 +69,13 @@ func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Durati
 	// The same megabyte in and out through a reader and a writer the
 	// host passes (the plugin io.Copies one to the other), into a
 	// buffer the host reuses, as the floor's echo reads into one.
-	src, dst := bytes.NewReader(mib), &bench.ReuseWriter{Buf: make([]byte, bulkMsg)}
+	src, dst := bytes.NewReader(mib), &reuseWriter{buf: make([]byte, bulkMsg)}
 	streamEcho := func() error {
 		src.Reset(mib)
-		dst.N = 0
+		dst.n = 0
 		n, err := streams.Echo(dst, src)
-		if err == nil && (n != bulkMsg || dst.N != bulkMsg) {
-			err = fmt.Errorf("streams.Echo copied %d bytes (the host got %d) of %d", n, dst.N, bulkMsg)
+		if err == nil && (n != bulkMsg || dst.n != bulkMsg) {
+			err = fmt.Errorf("streams.Echo copied %d bytes (the host got %d) of %d", n, dst.n, bulkMsg)
 		}
 		return err
 	}

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"fmt"
 	"io"
 )
 
@@ -40,21 +39,5 @@ type Zeros struct{}
 
 func (Zeros) Read(b []byte) (int, error) {
 	clear(b)
-	return len(b), nil
-}
-
-// ReuseWriter copies what it is given into Buf, from the start each time N
-// is reset, counting it in N: a destination that takes no fresh memory,
-// for the streaming measurements.
-type ReuseWriter struct {
-	Buf []byte
-	N   int
-}
-
-func (w *ReuseWriter) Write(b []byte) (int, error) {
-	if w.N+len(b) > len(w.Buf) {
-		return 0, fmt.Errorf("ReuseWriter: %d bytes past its %d", w.N+len(b), len(w.Buf))
-	}
-	w.N += copy(w.Buf[w.N:], b)
 	return len(b), nil
 }
