@@ -3,9 +3,6 @@
 package refbroker_test
 
 import (
-	"net"
-	"os"
-	"syscall"
 	"testing"
 
 	"github.com/refplug/refplug/internal/scenario"
@@ -19,7 +16,7 @@ import (
 // serving goroutines as it does between processes.
 func socketPair(t *testing.T) (hostSide, pluginSide *refbroker.Conn) {
 	t.Helper()
-	a, b := socketConns(t, 0)
+	a, b := refbroker.SocketConns(t, 0)
 	logger := testutil.Logger(t, "test")
 	pluginSide = refbroker.NewConn(b, refbroker.Options{Logger: logger.Named("plugin"), Roots: map[string]any{"svc": contract.NewService(nil)}})
 	hostSide = refbroker.NewConn(a, refbroker.Options{Logger: logger.Named("host")})
@@ -28,31 +25,6 @@ func socketPair(t *testing.T) (hostSide, pluginSide *refbroker.Conn) {
 		pluginSide.Close()
 	})
 	return hostSide, pluginSide
-}
-
-// socketConns returns the ends of a unix socket pair, each asking for
-// send and receive buffers of bufs bytes if bufs > 0.
-func socketConns(tb testing.TB, bufs int) (a, b net.Conn) {
-	tb.Helper()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	conn := func(fd int) net.Conn {
-		if bufs > 0 {
-			for _, opt := range []int{syscall.SO_SNDBUF, syscall.SO_RCVBUF} {
-				syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, opt, bufs)
-			}
-		}
-		f := os.NewFile(uintptr(fd), "socketpair")
-		defer f.Close()
-		c, err := net.FileConn(f)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return c
-	}
-	return conn(fds[0]), conn(fds[1])
 }
 
 // TestFreshReferenceSocketPair: concurrent first imports of one reference,

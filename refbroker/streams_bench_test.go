@@ -18,7 +18,7 @@ import (
 // fresh buffer per round trip would show (B/op), as refbench's bulk rows
 // show it between processes.
 func BenchmarkStreams(b *testing.B) {
-	hostEnd, pluginEnd := socketConns(b, gp.SocketBuffer)
+	hostEnd, pluginEnd := refbroker.SocketConns(b, gp.SocketBuffer)
 	plugin := refbroker.NewConn(pluginEnd, refbroker.Options{Roots: map[string]any{"streams": bench.StreamsImpl{}}})
 	host := refbroker.NewConn(hostEnd, refbroker.Options{})
 	b.Cleanup(func() {
