@@ -101,7 +101,7 @@ func (c *Conn) idleTakeBack() {
 	c.rd.holder = roleLoop
 	c.workers.Add(1)
 	c.rd.Unlock()
-	c.readLoop()
+	c.run(readingTurn)
 }
 
 // takeRole makes the calling caller the reader, if the role is free.
@@ -119,7 +119,7 @@ func (c *Conn) takeRole() bool {
 }
 
 // giveBackRole ends a caller's turn as the reader: the role is left free
-// if the side is quiet, else passed to a new reader goroutine.
+// if the side is quiet, else passed to a reader goroutine.
 func (c *Conn) giveBackRole() {
 	c.rd.Lock()
 	defer c.rd.Unlock()
@@ -131,7 +131,7 @@ func (c *Conn) giveBackRole() {
 	default:
 		c.rd.holder = roleLoop
 		c.workers.Add(1)
-		go c.readLoop()
+		c.startReader()
 	}
 }
 
@@ -191,7 +191,7 @@ func (c *Conn) readFor(ch chan reply, ctx context.Context, want *placement) (rep
 			continue
 		}
 		if in != nil {
-			go c.serveCall(in) // an export appeared meanwhile: serve aside
+			c.serveAside(in) // an export appeared meanwhile
 		}
 	}
 }

@@ -167,6 +167,7 @@ type Conn struct {
 	serveGate  gate           // Options.ServeAfter
 	callGate   gate           // Options.CallAfter
 	workers    sync.WaitGroup // the reader while it reads, the watchdog and the flusher
+	srv        servers        // goroutines serving calls aside (servers.go)
 }
 
 // state is what the connection's mutex guards. Code reaches it only
@@ -215,6 +216,7 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 		flushReady:  make(chan struct{}, 1),
 		done:        make(chan struct{}),
 	}
+	c.srv.init()
 	c.serveGate.init(opts.ServeAfter)
 	c.callGate.init(opts.CallAfter)
 	if c.log == nil {
@@ -241,7 +243,7 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 	c.st.init()
 	c.initReader(rwc, !opts.NoSpin)
 	c.workers.Add(2)
-	go c.readLoop()
+	go c.run(readingTurn)
 	go c.flushControl()
 	return c
 }

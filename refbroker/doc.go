@@ -152,7 +152,11 @@
 // reading passes to a new goroutine as soon as that call makes a call of
 // its own, or has run for 1–2 ms, so a blocked or long method delays other
 // messages by at most that. A call that arrives with others behind it runs
-// on a goroutine of its own. On a side that serves nothing (no roots, no
+// on a goroutine of its own: one that has served before and waits for the
+// next call (keeping the stack it grew), if one waits, or a new one; never
+// behind another call. (So a method runs on a goroutine the connection
+// owns and goes on using: one that locks its OS thread must unlock it
+// before it returns.) On a side that serves nothing (no roots, no
 // exports), a caller reads its own return when nobody else reads, which
 // saves the hand-off from the reader to the caller.
 //
@@ -190,7 +194,8 @@
 // their own returns), spinread.go (reads that spin briefly where the next
 // frame is due), framereader.go (frames read across interruptions),
 // call.go (outgoing calls and their
-// returns), serve.go (incoming calls and replies), context.go (contexts
+// returns), serve.go (incoming calls and replies), servers.go (the
+// goroutines that serve calls aside, reused), context.go (contexts
 // across the wire), bootstrap.go (Dispense), export.go and import.go (the two
 // reference tables), release.go (releases, the decode order they wait
 // for, and the flusher that sends them and cancels), typeinfo.go (type

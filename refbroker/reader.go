@@ -32,9 +32,10 @@ import (
 // goroutine's call) is read when the inline call ends or at the watchdog's
 // tick: the price of the shortcut, bounded by the watchdog.
 //
-// The goroutine that served inline then ends when its call returns; if the
-// role did not pass, it goes back to reading. Each inline call has an
-// episode number, so a goroutine whose role passed cannot take it back.
+// When its call returns, the goroutine that served inline goes back to
+// reading if the role did not pass, and otherwise waits to serve calls
+// aside (servers.go). Each inline call has an episode number, so a
+// goroutine whose role passed cannot take it back.
 //
 // The same hand-off costs a caller on the other side of the call; on a
 // side that serves nothing, callers read their own returns instead
@@ -106,8 +107,9 @@ func (c *Conn) initReader(rd io.Reader, spin bool) {
 
 // readLoop reads and dispatches frames until the connection ends, until
 // the reader role passes on while this goroutine serves a call inline, or
-// until it leaves the role free (yield).
-func (c *Conn) readLoop() {
+// until it leaves the role free (yield). It reports whether the role
+// passed on while this goroutine served (it may then serve calls aside).
+func (c *Conn) readLoop() bool {
 	served := false // the last frame was a call, served inline
 	for {
 		c.rd.spinner.deciding.Store(true) // before armLoop counts: see wakeReaderToSpin
@@ -119,27 +121,27 @@ func (c *Conn) readLoop() {
 		switch st {
 		case readEnded:
 			c.workers.Done()
-			return
+			return false
 		case readTimeout: // a deadline an interrupted caller left: not ours
 			c.setReadDeadline(time.Time{})
 			continue
 		}
 		if in == nil {
 			if typ == msgReturn && c.yield() {
-				return
+				return false
 			}
 			continue
 		}
 		if c.rd.fr.br.Buffered() > 0 { // more is waiting: serve this call aside
 			c.rd.spinner.arm(false) // calls come at once: no spinning
-			go c.serveCall(in)
+			c.serveAside(in)
 			continue
 		}
 		ep := c.goInline()
 		c.serveCall(in)
 		served = true
 		if !c.resume(ep) {
-			return
+			return true
 		}
 	}
 }
@@ -197,7 +199,7 @@ func (c *Conn) handOffLocked() {
 	}
 	c.rd.inline.Store(0)
 	c.workers.Add(1)
-	go c.readLoop()
+	c.startReader()
 }
 
 // stopReaders marks the stream closed for the reader role: no goroutine
