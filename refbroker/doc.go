@@ -149,7 +149,7 @@
 // depth, and may block. A call that arrives while nothing else waits to be
 // read is run by the connection's reader goroutine itself, which saves a
 // goroutine hand-off (on a small machine, most of a call's cost); the
-// reading passes to a new goroutine as soon as that call makes a call of
+// reading passes to another goroutine as soon as that call makes a call of
 // its own, or has run for 1–2 ms, so a blocked or long method delays other
 // messages by at most that. A call that arrives with others behind it runs
 // on a goroutine of its own: one that has served before and waits for the

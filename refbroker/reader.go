@@ -20,7 +20,8 @@ import (
 // another goroutine wakes a second thread, and on a small machine that
 // wake-up, not the broker's code, is most of a call's cost
 // (BENCHMARKS.md). While the reader serves, nobody reads, so the role
-// passes to a new goroutine as soon as the stream must be read:
+// passes to another goroutine (a waiting server or a new one: servers.go)
+// as soon as the stream must be read:
 //
 //   - a call of ours starts waiting for its return (needReader, from
 //     roundTrip), typically the inline call calling back;
@@ -192,7 +193,7 @@ func (c *Conn) needReader() {
 }
 
 // handOffLocked passes the reader role from the inline episode in
-// progress, if any, to a new goroutine. c.rd is locked.
+// progress, if any, to another goroutine (startReader). c.rd is locked.
 func (c *Conn) handOffLocked() {
 	if c.rd.inline.Load() == 0 || c.rd.stopped {
 		return
