@@ -50,8 +50,8 @@ type servers struct {
 const (
 	// idleServe is the period after which waiting servers are ended.
 	idleServe = 10 * time.Millisecond
-	// maxIdleServers bounds the servers waiting at once (each holds its
-	// stack, commonly 8–16 KiB).
+	// maxIdleServers bounds the servers waiting at once (each holds the
+	// stack it grew).
 	maxIdleServers = 64
 )
 
