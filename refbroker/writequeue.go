@@ -287,33 +287,33 @@ func (c *Conn) writeParts(parts net.Buffers, ctx context.Context, full int) (que
 // with q unlocked.
 func (c *Conn) awaitWriter(parts net.Buffers, ctx context.Context) error {
 	q := &c.wq
-	size := 0
-	for _, p := range parts {
-		size += len(p)
-	}
-	q.inParts, q.waiting = true, size
-	for q.writing && q.err == nil {
+	q.inParts, q.waiting = true, partsLen(parts)
+	var err error
+	for q.writing && q.err == nil && err == nil {
 		room := q.roomChan()
 		q.Unlock()
-		err := awaitClosed(room, ctx, c.done)
+		err = awaitClosed(room, ctx, c.done)
 		q.Lock()
-		if err != nil {
-			q.inParts, q.waiting = false, 0
-			q.Unlock()
-			return err
-		}
 	}
 	q.inParts, q.waiting = false, 0
-	return nil
+	if err != nil {
+		q.Unlock()
+	}
+	return err
 }
 
-// flatten copies parts into one buffer.
-func flatten(parts net.Buffers) []byte {
+// partsLen is the length of a frame in parts.
+func partsLen(parts net.Buffers) int {
 	n := 0
 	for _, p := range parts {
 		n += len(p)
 	}
-	buf := make([]byte, 0, n)
+	return n
+}
+
+// flatten copies parts into one buffer.
+func flatten(parts net.Buffers) []byte {
+	buf := make([]byte, 0, partsLen(parts))
 	for _, p := range parts {
 		buf = append(buf, p...)
 	}
