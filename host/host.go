@@ -117,15 +117,15 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 	// unless go-plugin has already reaped the plugin (exec.CommandContext).
 	procCtx, endProc := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(procCtx, path, cfg.args...)
-	if !cfg.noHostEnv {
-		cmd.Env = os.Environ()
-	}
-	cmd.Env = append(cmd.Env, gp.LogLevelEnv+"="+cfg.logger.GetLevel().String())
+	// vars are refplug's variables for the plugin, set after the host's
+	// environment and again after WithCmd's adjustments (below).
+	vars := []string{gp.LogLevelEnv + "=" + cfg.logger.GetLevel().String()}
 	if cfg.reattachable {
-		cmd.Env = append(cmd.Env, gp.ReattachEnv+"=1")
+		vars = append(vars, gp.ReattachEnv+"=1")
 	}
 	leaderGone := new(atomic.Bool)
 	gp.OwnGroup(cmd, leaderGone)
+	vars, cmd.Env = append(vars, cmd.Env...), nil // OwnGroup's variable is refplug's too
 	handshake := cfg.handshake()
 	p := cfg.plugin(name)
 	var child *os.File // the plugin's end of the socket pair, closed here once it has started
@@ -140,7 +140,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 			p.Socket = gp.NewSocketSlot(sock, nil)
 			defer p.Socket.Close() // unless the connection took it
 			cmd.ExtraFiles = []*os.File{child}
-			cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", gp.SocketEnv, 3)) // ExtraFiles[0] is descriptor 3
+			vars = append(vars, fmt.Sprintf("%s=%d", gp.SocketEnv, 3)) // ExtraFiles[0] is descriptor 3
 			if cfg.autoMTLS {
 				env, err := ownMTLS(sock)
 				if err != nil {
@@ -149,22 +149,32 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 					return nil, fmt.Errorf("host: load plugin %s: %w", path, err)
 				}
 				tlsConfig, autoMTLS, p.MTLS = env.config, false, env.mtls
-				cmd.Env = append(cmd.Env, env.vars...)
+				vars = append(vars, env.vars...)
 			} else if !cfg.reattachable { // a host that reattaches needs go-plugin's Dispense
 				p.Early = true
-				cmd.Env = append(cmd.Env, gp.EarlyEnv+"=1")
+				vars = append(vars, gp.EarlyEnv+"=1")
 			}
 			if p.MayStartEarly() && gp.CanTellHostExiting { // offer to end the plugin by hanging up (gp.QuitEnv)
 				if token, err := gp.NewQuitToken(); err == nil {
 					p.QuitToken = token
-					cmd.Env = append(cmd.Env, gp.QuitEnv+"="+token)
+					vars = append(vars, gp.QuitEnv+"="+token)
 				}
 			}
 		}
 	}
+	if !cfg.noHostEnv {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, vars...)
 	for _, adjust := range cfg.adjustCmd {
 		adjust(cmd)
 	}
+	// os/exec keeps the last value of a name given twice: so a variable
+	// WithCmd set wins over the host's of the same name, and refplug's win
+	// over both. (go-plugin, unless told to skip the host's environment,
+	// would append it after all of these, undoing both: the host's is in
+	// cmd.Env already, so it is told to.)
+	cmd.Env = append(cmd.Env, vars...)
 	gp.KeepOwnGroup(cmd)
 	versioned := map[int]goplugin.PluginSet{}
 	for _, v := range cfg.versions {
@@ -197,7 +207,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		SyncStdout:       stdout,
 		SyncStderr:       stderr,
 		StartTimeout:     cfg.startTimeout + time.Second, // LoadContext's own timeout, which covers the whole start, comes first
-		SkipHostEnv:      cfg.noHostEnv,
+		SkipHostEnv:      true,                           // cmd.Env has it (above)
 	})
 
 	// The start timeout covers the whole start, the connection after

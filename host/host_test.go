@@ -155,9 +155,15 @@ func closingWrapper(t *testing.T, name string) string {
 }
 
 // TestLaunchControl: WithCmd adjusts the command (directory,
-// environment), WithoutHostEnv leaves the host's environment out, and
-// Attach refuses the options that concern a process it does not start.
+// environment: a variable it sets wins over the host's of the same name),
+// WithoutHostEnv leaves the host's environment out, and Attach refuses
+// the options that concern a process it does not start.
 func TestLaunchControl(t *testing.T) {
+	t.Setenv("REFPLUG_TEST_VAR", "the host's")
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	adjust := host.WithCmd(func(cmd *exec.Cmd) {
 		cmd.Dir = dir
@@ -171,6 +177,11 @@ func TestLaunchControl(t *testing.T) {
 	}{
 		{"WithCmd", []host.Option{adjust}, fmt.Sprintf("dir=%s var=x path=true", dir)},
 		{"WithCmd and WithoutHostEnv", []host.Option{adjust, host.WithoutHostEnv()}, fmt.Sprintf("dir=%s var=x path=false", dir)},
+		{"the host's environment", nil, fmt.Sprintf("dir=%s var=the host's path=true", wd)},
+		{"WithCmd replacing it whole", []host.Option{host.WithCmd(func(cmd *exec.Cmd) {
+			cmd.Dir = dir
+			cmd.Env = []string{"REFPLUG_TEST_VAR=y"}
+		})}, fmt.Sprintf("dir=%s var=y path=false", dir)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cl := load(t, "svcplugin", c.opts...)
@@ -183,7 +194,7 @@ func TestLaunchControl(t *testing.T) {
 			}
 		})
 	}
-	_, err := host.Attach("127.0.0.1:1", host.WithArgs("x"), host.WithChecksum([]byte{1}), host.WithLogger(testutil.Logger(t, "host")))
+	_, err = host.Attach("127.0.0.1:1", host.WithArgs("x"), host.WithChecksum([]byte{1}), host.WithLogger(testutil.Logger(t, "host")))
 	if err == nil || !strings.Contains(err.Error(), "WithArgs, WithChecksum apply only to a plugin this host starts with Load") {
 		t.Errorf("Attach with process options = %v; want them named and refused", err)
 	}
