@@ -111,6 +111,7 @@ func (c *Client) connectGoPlugin(gpc *goPluginConn, timeout time.Duration, endPr
 // reaped, its stderr read to the end).
 func (c *Client) quit() bool {
 	if c.hangUp {
+		c.awaitGoPlugin()
 		c.log.Debug("ending the plugin: hanging up", "plugin", c.name)
 		c.conn.Close()
 		if !c.awaitExit() {
@@ -132,6 +133,24 @@ func (c *Client) quit() bool {
 		return false
 	}
 	return c.awaitExit()
+}
+
+// awaitGoPlugin waits, for at most outputWait, until go-plugin's
+// connection is made or has failed (connectGoPlugin), before quit hangs
+// up. Its yamux session logs to the process's standard error until it
+// can be given the host's logger (yamuxLines), which is only once
+// go-plugin's Client has returned: a plugin that went away while the
+// session was being set up, as it did when Close came at once after Load,
+// left "[ERR] yamux: Failed to write header: EOF" there. A call waits for
+// the connection anyway (open), so only a Close with no call before it
+// waits here, for what is left of a TLS handshake.
+func (c *Client) awaitGoPlugin() {
+	t := time.NewTimer(outputWait)
+	defer t.Stop()
+	select {
+	case <-c.gpReady:
+	case <-t.C:
+	}
 }
 
 // awaitExit waits for the plugin to exit, for at most quitGrace (as long

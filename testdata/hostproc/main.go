@@ -3,8 +3,9 @@
 // With "-reattach" first, it loads the plugin WithReattachable, prints its
 // ReattachInfo as JSON, and exits without closing it. With "-crash N"
 // first, it loads the plugin N times, and each time has it exit as its
-// first call (svc's Exit), then closes it; it logs at debug level, and
-// exits 0 if every life went so.
+// first call (svc's Exit), then closes it; with "-close N", it loads the
+// plugin N times and closes it at once each time, with no call between.
+// Both log at debug level, and exit 0 if every life went so.
 package main
 
 import (
@@ -40,6 +41,16 @@ func main() {
 				time.Sleep(time.Millisecond)
 			}
 			c.Close()
+		}
+		os.Exit(0)
+	}
+	if len(os.Args) == 4 && os.Args[1] == "-close" {
+		n, _ := strconv.Atoi(os.Args[2])
+		logger := host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Debug, Output: os.Stderr}))
+		for range n {
+			c, err := host.Load(os.Args[3], logger)
+			check(err)
+			check(c.Close())
 		}
 		os.Exit(0)
 	}
