@@ -188,7 +188,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		secure = &goplugin.SecureConfig{Checksum: cfg.checksum, Hash: sha256.New()}
 	}
 	tail := &stderrTail{split: lineSplitter{max: tailLineSize}}
-	failing, quitDone := new(atomic.Bool), new(atomic.Bool)
+	failing, quitDone, loaded := new(atomic.Bool), new(atomic.Bool), new(atomic.Bool)
 	var fence []byte
 	if p.QuitToken != "" {
 		fence = gp.Fence(p.QuitToken)
@@ -202,7 +202,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		AutoMTLS:         autoMTLS,
 		TLSConfig:        tlsConfig,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolNetRPC},
-		Logger:           startLogger{Logger: cfg.logger, failing: failing, quitDone: quitDone},
+		Logger:           startLogger{Logger: cfg.logger, failing: failing, quitDone: quitDone, loaded: loaded},
 		Stderr:           tail,
 		SyncStdout:       stdout,
 		SyncStderr:       stderr,
@@ -277,6 +277,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 			}
 		}()
 	}
+	loaded.Store(true)
 	return c, nil
 }
 

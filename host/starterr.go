@@ -97,7 +97,10 @@ func startFailure(path string, cmd *exec.Cmd, tail *stderrTail, goErr error) err
 // warning that a plugin "failed to exit gracefully", nor its error that
 // it could not connect to it ("client"), while a failed start is being
 // cleaned up (the process is being killed on purpose; the start's error
-// says what happened), nor go-plugin Kill's complaints once Close has quit
+// says what happened), with its error that the "plugin process exited"
+// at debug level until Load has returned the plugin (Load's error says how
+// a process that exits before then ended; go-plugin's says "context
+// canceled" of one killed on purpose), nor go-plugin Kill's complaints once Close has quit
 // the plugin itself (Client.quit: the quit Kill sends again fails, as the
 // plugin has already gone, and so does its connection if it was still
 // being made).
@@ -105,6 +108,7 @@ type startLogger struct {
 	hclog.Logger
 	failing  *atomic.Bool
 	quitDone *atomic.Bool
+	loaded   *atomic.Bool // Load has returned the plugin
 }
 
 func (l startLogger) Warn(msg string, args ...any) {
@@ -118,7 +122,11 @@ func (l startLogger) Warn(msg string, args ...any) {
 }
 
 func (l startLogger) Error(msg string, args ...any) {
-	if (l.failing.Load() || l.quitDone.Load()) && msg == "client" {
+	switch {
+	case (l.failing.Load() || l.quitDone.Load()) && msg == "client":
+		return
+	case !l.loaded.Load() && msg == "plugin process exited":
+		l.Logger.Debug(msg, args...)
 		return
 	}
 	l.Logger.Error(msg, args...)
