@@ -135,7 +135,7 @@ func (c *Client) quit() bool {
 	return c.awaitExit()
 }
 
-// awaitGoPlugin waits, for at most outputWait, until go-plugin's
+// awaitGoPlugin waits, for at most goPluginWait, until go-plugin's
 // connection is made or has failed (connectGoPlugin), before quit hangs
 // up. Its yamux session logs to the process's standard error until it
 // can be given the host's logger (yamuxLines), which is only once
@@ -145,7 +145,7 @@ func (c *Client) quit() bool {
 // the connection anyway (open), so only a Close with no call before it
 // waits here, for what is left of a TLS handshake.
 func (c *Client) awaitGoPlugin() {
-	t := time.NewTimer(outputWait)
+	t := time.NewTimer(goPluginWait)
 	defer t.Stop()
 	select {
 	case <-c.gpReady:
@@ -203,6 +203,12 @@ func (c *Client) waitOutputs() {
 
 // outputWait bounds waitOutputs.
 const outputWait = time.Second
+
+// goPluginWait bounds awaitGoPlugin: go-plugin's connection is made within
+// a few milliseconds of Load even on a loaded machine (its TLS handshake
+// resumes a session), so a plugin whose go-plugin side never answers
+// costs Close this much, not a second.
+const goPluginWait = 250 * time.Millisecond
 
 // quitGrace is how long quit waits for the plugin to exit: go-plugin's
 // Kill waits as long before it kills the process.
