@@ -111,7 +111,7 @@ func (c *Client) connectGoPlugin(gpc *goPluginConn, timeout time.Duration, endPr
 // reaped, its stderr read to the end).
 func (c *Client) quit() bool {
 	if c.hangUp {
-		c.awaitGoPlugin()
+		c.awaitGoPlugin(goPluginWait)
 		c.log.Debug("ending the plugin: hanging up", "plugin", c.name)
 		c.conn.Close()
 		if !c.awaitExit() {
@@ -135,21 +135,25 @@ func (c *Client) quit() bool {
 	return c.awaitExit()
 }
 
-// awaitGoPlugin waits, for at most goPluginWait, until go-plugin's
-// connection is made or has failed (connectGoPlugin), before quit hangs
-// up. Its yamux session logs to the process's standard error until it
+// awaitGoPlugin waits, for at most d, until go-plugin's connection is
+// made or has failed (connectGoPlugin), and reports whether it is made.
+//
+// quit waits so (goPluginWait) before it hangs up: the yamux session
+// under that connection logs to the process's standard error until it
 // can be given the host's logger (yamuxLines), which is only once
-// go-plugin's Client has returned: a plugin that went away while the
+// go-plugin's Client has returned, and a plugin that went away while the
 // session was being set up, as it did when Close came at once after Load,
 // left "[ERR] yamux: Failed to write header: EOF" there. A call waits for
 // the connection anyway (open), so only a Close with no call before it
-// waits here, for what is left of a TLS handshake.
-func (c *Client) awaitGoPlugin() {
-	t := time.NewTimer(goPluginWait)
+// waits there, for what is left of a TLS handshake.
+func (c *Client) awaitGoPlugin(d time.Duration) bool {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-c.gpReady:
+		return c.rpc != nil
 	case <-t.C:
+		return false
 	}
 }
 
@@ -179,18 +183,13 @@ func (c *Client) awaitExit() bool {
 // connection has then ended too, and everything the plugin sent on it
 // has been read and written where WithStdout and WithStderr (or the log)
 // say. There is nothing to wait for if go-plugin's connection was never
-// made (Close came too soon after Load for any method to have run).
+// made (it failed, or quit hung up before it was).
 func (c *Client) waitOutputs() {
+	if !c.awaitGoPlugin(outputWait) {
+		return
+	}
 	timeout := time.NewTimer(outputWait)
 	defer timeout.Stop()
-	select {
-	case <-c.gpReady:
-	case <-timeout.C:
-		return
-	}
-	if c.rpc == nil {
-		return
-	}
 	for _, o := range c.outputs {
 		select {
 		case <-o.done:
