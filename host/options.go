@@ -81,9 +81,10 @@ func WithArgs(args ...string) Option {
 // WithoutHostEnv) and refplug's variables. adjust may add to it, or
 // replace it whole: a variable it sets wins over the host's of the same
 // name (`cmd.Env = append(cmd.Env, "GOGC=400")`), and refplug sets its
-// own again after adjust, so they are never lost. refplug keeps SysProcAttr.Setpgid set (the plugin leads its own process
-// group, see Load) and its socket as ExtraFiles[0]. Several WithCmd run in
-// order. Default: none.
+// own again after adjust, so they are never lost. refplug keeps
+// SysProcAttr.Setpgid set (the plugin leads its own process group, see
+// Load) and its socket as ExtraFiles[0]. Several WithCmd run in order.
+// Default: none.
 func WithCmd(adjust func(cmd *exec.Cmd)) Option {
 	return func(c *config) {
 		c.adjustCmd = append(c.adjustCmd, adjust)

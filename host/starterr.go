@@ -98,12 +98,12 @@ func startFailure(path string, cmd *exec.Cmd, tail *stderrTail, goErr error) err
 // it could not connect to it ("client"), while a failed start is being
 // cleaned up (the process is being killed on purpose; the start's error
 // says what happened), with its error that the "plugin process exited"
-// at debug level until Load has returned the plugin (Load's error says how
-// a process that exits before then ended; go-plugin's says "context
-// canceled" of one killed on purpose), nor go-plugin Kill's complaints once Close has quit
-// the plugin itself (Client.quit: the quit Kill sends again fails, as the
-// plugin has already gone, and so does its connection if it was still
-// being made).
+// at debug level until Load has returned the plugin (Load's error says
+// how a process that exits before then ended; go-plugin's says "context
+// canceled" of one killed on purpose), nor go-plugin Kill's complaints
+// once Close has quit the plugin itself (Client.quit: the quit Kill sends
+// again fails, as the plugin has already gone, and so does its connection
+// if it was still being made).
 type startLogger struct {
 	hclog.Logger
 	failing  *atomic.Bool
