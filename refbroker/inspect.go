@@ -135,13 +135,17 @@ func (c *Conn) serveCallJSON(ctx *callCtx, seq uint64, object, method string, ar
 	}
 	obj, ok := c.roots[object]
 	if !ok || obj == nil {
-		c.replyFailed(seq, fmt.Errorf("refbroker: no object named %q is served here", object))
+		c.replyFailed(seq, fmt.Errorf("refbroker: no object named %q is served here (served: %q)", object, slices.Sorted(maps.Keys(c.roots))))
 		return
 	}
 	v := reflect.ValueOf(obj)
 	mt, ok := v.Type().MethodByName(method)
 	if !ok || !mt.IsExported() {
-		c.replyFailed(seq, fmt.Errorf("refbroker: %s (%s) has no method %s", object, v.Type(), method))
+		names := make([]string, v.NumMethod())
+		for i := range names {
+			names[i] = v.Type().Method(i).Name
+		}
+		c.replyFailed(seq, fmt.Errorf("refbroker: %s (%s) has no method %s (its methods: %s)", object, v.Type(), method, strings.Join(names, ", ")))
 		return
 	}
 	fn := v.Method(mt.Index)

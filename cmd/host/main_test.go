@@ -95,8 +95,8 @@ func TestCallCommand(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"call", plugin, "indexer", "Nope"}, 1, "has no method Nope"},
-		{[]string{"call", plugin, "nope", "Name"}, 1, `no object named "nope"`},
+		{[]string{"call", plugin, "indexer", "Nope"}, 1, "has no method Nope (its methods: Build, Name)"},
+		{[]string{"call", plugin, "nope", "Name"}, 1, `no object named "nope" is served here (served: ["indexer"])`},
 		{[]string{"call", plugin, "indexer", "Name", "not-json"}, 1, "argument 1 is not JSON"},
 		{[]string{"call", plugin, "indexer", "Build", "null", "null"}, 1, "argument 1 (shared.Source) cannot be given as JSON"},
 		{[]string{"call", plugin}, 2, "usage: host call"},
