@@ -97,8 +97,9 @@ func startFailure(path string, cmd *exec.Cmd, tail *stderrTail, goErr error) err
 // warning that a plugin "failed to exit gracefully", nor its error that
 // it could not connect to it ("client"), while a failed start is being
 // cleaned up (the process is being killed on purpose; the start's error
-// says what happened), with its error that the "plugin process exited"
-// at debug level until Load has returned the plugin (Load's error says
+// says what happened), with its line that the "plugin process exited"
+// (an error, or information for status 0) at debug level until Load has
+// returned the plugin (Load's error says
 // how a process that exits before then ended; go-plugin's says "context
 // canceled" of one killed on purpose), nor go-plugin Kill's complaints
 // once Close has quit the plugin itself (Client.quit: the quit Kill sends
@@ -119,6 +120,14 @@ func (l startLogger) Warn(msg string, args ...any) {
 		return
 	}
 	l.Logger.Warn(msg, args...)
+}
+
+func (l startLogger) Info(msg string, args ...any) {
+	if !l.loaded.Load() && msg == "plugin process exited" {
+		l.Logger.Debug(msg, args...) // status 0: Load's error says so
+		return
+	}
+	l.Logger.Info(msg, args...)
 }
 
 func (l startLogger) Error(msg string, args ...any) {
