@@ -254,7 +254,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 	case errors.Is(err, goplugin.ErrChecksumsDoNotMatch):
 		return nil, fmt.Errorf("host: load plugin %s: its SHA-256 checksum is not the one given to WithChecksum: %w", path, err)
 	case errors.Is(err, errStart):
-		return nil, startFailure(path, cmd, tail, errors.Unwrap(err))
+		return nil, startFailure(path, cmd, tail, errors.Unwrap(err), failing.Load())
 	case err != nil:
 		return nil, fmt.Errorf("host: connect to plugin %s: %w (is it a refplug plugin?)", path, errors.Unwrap(err))
 	}

@@ -257,14 +257,18 @@ func TestLoadErrors(t *testing.T) {
 	for _, c := range []struct {
 		name, path string
 		want       []string
+		opts       []host.Option
 	}{
-		{"missing file", filepath.Join(bin, "no-such-plugin"), []string{"no such file"}},
-		{"directory", bin, []string{"is a directory"}},
-		{"not executable", notExec, []string{"not executable"}},
-		{"exits at once", filepath.Join(bin, "exits"), []string{"exited with status 2", "exits: I am not a plugin"}},
-		{"another cookie", filepath.Join(bin, "versioned"), []string{"exited with status 1", "This binary is a plugin", "handshake cookie"}},
-		{"nothing to serve", filepath.Join(bin, "empty"), []string{"exited with status 1", "plugin: Serve was given no objects to serve"}},
-		{"never handshakes", filepath.Join(bin, "hangs"), []string{"timeout"}},
+		{"missing file", filepath.Join(bin, "no-such-plugin"), []string{"no such file"}, nil},
+		{"directory", bin, []string{"is a directory"}, nil},
+		{"not executable", notExec, []string{"not executable"}, nil},
+		{"exits at once", filepath.Join(bin, "exits"), []string{"exited with status 2", "exits: I am not a plugin"}, nil},
+		{"another cookie", filepath.Join(bin, "versioned"), []string{"exited with status 1", "This binary is a plugin", "handshake cookie"}, nil},
+		{"nothing to serve", filepath.Join(bin, "empty"), []string{"exited with status 1", "plugin: Serve was given no objects to serve"}, nil},
+		{"never handshakes", filepath.Join(bin, "hangs"), []string{"timeout"}, nil},
+		// go-plugin refuses the handshake line and the host kills the
+		// process: the error says why, not "signal: killed".
+		{"no version in common", filepath.Join(bin, "svcplugin"), []string{"incompatible API version", "Plugin version: 1", "Client versions: [7 8]", "WithVersions", "its process was killed"}, []host.Option{host.WithVersions(7, 8)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// At the default level (Info): the error must say it all, and a
@@ -272,7 +276,7 @@ func TestLoadErrors(t *testing.T) {
 			// "plugin process exited" with the status the error gives.
 			var logs testutil.Buffer
 			start := time.Now()
-			cl, err := host.Load(c.path, host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs})), host.WithStartTimeout(2*time.Second))
+			cl, err := host.Load(c.path, append([]host.Option{host.WithLogger(hclog.New(&hclog.LoggerOptions{Level: hclog.Info, Output: &logs})), host.WithStartTimeout(2 * time.Second)}, c.opts...)...)
 			if err == nil {
 				cl.Close()
 				t.Fatalf("Load(%s) succeeded", c.path)

@@ -69,17 +69,25 @@ func (t *stderrTail) empty() bool {
 
 // startFailure explains a start that failed with goErr: how the process
 // ended (it has been reaped: abort waited for go-plugin) and the last
-// lines it wrote to stderr.
-func startFailure(path string, cmd *exec.Cmd, tail *stderrTail, goErr error) error {
+// lines it wrote to stderr. killed says the host killed it, once goErr
+// had ended the start: then goErr says why (a handshake line go-plugin
+// refused, say no protocol version in common), not the kill.
+func startFailure(path string, cmd *exec.Cmd, tail *stderrTail, goErr error, killed bool) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "host: start plugin %s: ", path)
 	switch st := cmd.ProcessState; {
 	case st != nil && st.Exited():
 		fmt.Fprintf(&b, "it exited with status %d before completing go-plugin's handshake", st.ExitCode())
-	case st != nil:
+	case st != nil && !killed:
 		fmt.Fprintf(&b, "it ended (%v) before completing go-plugin's handshake", st)
 	default:
 		fmt.Fprintf(&b, "%v", goErr)
+		if goErr != nil && strings.Contains(goErr.Error(), "incompatible API version") {
+			b.WriteString(" (this host's versions are set by WithVersions, the plugin's by plugin.WithVersion)")
+		}
+		if st != nil {
+			b.WriteString("; its process was killed")
+		}
 	}
 	if strings.Contains(tail.String(), "This binary is a plugin") {
 		b.WriteString(" (its handshake cookie is not this host's: see WithHandshake)")
