@@ -32,6 +32,14 @@ func (c *Client) Close() error {
 			// then close the stream: a plugin asked through go-plugin waits
 			// for the host to hang up before it exits, so go-plugin's answer
 			// to the quit is never lost (go-plugin issue 331).
+			if exited, known := c.exitSeen(); known && exited {
+				// It crashed, or another host ended it: go-plugin's Kill
+				// only does its bookkeeping, and its complaints that its
+				// quit failed are not news (startLogger). (Where the exit
+				// is not watched, asking go-plugin could wait for its
+				// lock: the complaints stay.)
+				c.quitDone.Store(true)
+			}
 			c.conn.Shutdown()
 			c.kill()
 			errs = multierror.Append(errs, c.conn.Close())
