@@ -265,6 +265,9 @@ func TestLoadErrors(t *testing.T) {
 		{"exits at once", filepath.Join(bin, "exits"), []string{"exited with status 2", "exits: I am not a plugin"}, nil},
 		{"another cookie", filepath.Join(bin, "versioned"), []string{"exited with status 1", "This binary is a plugin", "handshake cookie"}, nil},
 		{"nothing to serve", filepath.Join(bin, "empty"), []string{"exited with status 1", "plugin: Serve was given no objects to serve"}, nil},
+		{"a value whose methods need a pointer", filepath.Join(bin, "empty"), []string{"exited with status 1", `the object named "counter": main.counter has no methods`, "(Add) have pointer receivers", "serve &value"}, []host.Option{host.WithCmd(func(cmd *exec.Cmd) {
+			cmd.Env = append(cmd.Env, "REFPLUG_TEST_VALUE_ROOT=1")
+		})}},
 		{"never handshakes", filepath.Join(bin, "hangs"), []string{"timeout"}, nil},
 		// go-plugin refuses the handshake line and the host kills the
 		// process: the error says why, not "signal: killed".

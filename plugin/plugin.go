@@ -6,7 +6,9 @@ package plugin
 import (
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -122,7 +124,9 @@ const exitGrace = 500 * time.Millisecond
 //
 // Run by hand rather than by a host, the binary prints that it is a plugin
 // and exits with status 1. Serve exits with status 1, naming the problem, if
-// objects is empty or holds a nil object.
+// objects is empty, holds a nil object, or holds a value whose methods have
+// pointer receivers (it has none: serve a pointer to it;
+// refbroker.CheckServable).
 func Serve(objects map[string]any, opts ...Option) {
 	cfg := config{}
 	for _, o := range opts {
@@ -327,6 +331,11 @@ func checkObjects(objects map[string]any) error {
 	if len(bad) > 0 {
 		sort.Strings(bad)
 		return fmt.Errorf("plugin: Serve: the objects named %v are nil", bad)
+	}
+	for _, name := range slices.Sorted(maps.Keys(objects)) {
+		if err := refbroker.CheckServable(objects[name]); err != nil {
+			return fmt.Errorf("plugin: Serve: the object named %q: %w", name, err)
+		}
 	}
 	return nil
 }

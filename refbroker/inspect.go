@@ -127,6 +127,33 @@ func (c *Conn) serveDescribe(seq uint64) {
 	c.replyValue(seq, reflect.ValueOf(infos))
 }
 
+// CheckServable reports why obj, served as a root object, would offer
+// its host nothing to call: it is a value, not a pointer, of a type with
+// no exported methods whose pointer type has some — its methods have
+// pointer receivers, so only a pointer to it has them (the method set Go
+// gives a value). plugin.Serve refuses such an object with this error;
+// anything else (a pointer, a func, a value with methods) gives nil.
+func CheckServable(obj any) error {
+	v := reflect.ValueOf(obj)
+	if !v.IsValid() {
+		return nil
+	}
+	t := v.Type()
+	switch t.Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Interface:
+		return nil
+	}
+	pt := reflect.PointerTo(t)
+	if t.NumMethod() > 0 || pt.NumMethod() == 0 {
+		return nil
+	}
+	names := make([]string, pt.NumMethod())
+	for i := range names {
+		names[i] = pt.Method(i).Name
+	}
+	return fmt.Errorf("%s has no methods: its methods (%s) have pointer receivers, so only a pointer to it has them (hint: serve &value, a %s)", t, strings.Join(names, ", "), pt)
+}
+
 // serveCallJSON runs a CallJSON; ctx is the method's context, if it takes
 // one.
 func (c *Conn) serveCallJSON(ctx *callCtx, seq uint64, object, method string, args [][]byte) {

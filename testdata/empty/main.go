@@ -1,6 +1,22 @@
-// Command empty is a test plugin that gives plugin.Serve nothing to serve.
+// Command empty is a test plugin that gives plugin.Serve nothing to serve;
+// with REFPLUG_TEST_VALUE_ROOT=1, an object whose methods have pointer
+// receivers, served as a value (so it has none).
 package main
 
-import "github.com/refplug/refplug/plugin"
+import (
+	"os"
 
-func main() { plugin.Serve(map[string]any{}) }
+	"github.com/refplug/refplug/plugin"
+)
+
+type counter struct{ n int }
+
+func (c *counter) Add(n int) (int, error) { c.n += n; return c.n, nil }
+
+func main() {
+	if os.Getenv("REFPLUG_TEST_VALUE_ROOT") == "1" {
+		plugin.Serve(map[string]any{"counter": counter{}})
+		return
+	}
+	plugin.Serve(map[string]any{})
+}
