@@ -1,5 +1,7 @@
 package host
 
+import "time"
+
 // AwaitGoPluginConnection waits until go-plugin's connection to a plugin
 // whose own connection started early is made and has carried a round trip
 // (or has failed): the plugin then runs every goroutine it keeps while
@@ -11,4 +13,12 @@ func AwaitGoPluginConnection(c *Client) {
 	if c.rpc != nil {
 		c.rpc.Ping()
 	}
+}
+
+// SetProbeWait sets how long Attach waits for what listens at its address
+// to answer, and returns what restores it.
+func SetProbeWait(d time.Duration) (restore func()) {
+	old := probeWait
+	probeWait = d
+	return func() { probeWait = old }
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/refplug/refplug/internal/gp"
@@ -53,7 +54,7 @@ func (c *Client) ReattachInfo() (ReattachInfo, error) {
 func Reattach(info ReattachInfo, opts ...Option) (*Client, error) {
 	cfg := newConfig(opts, config{})
 	if len(cfg.processOnly) > 0 {
-		return nil, fmt.Errorf("host: reattach to %s: %v apply only to a plugin this host starts with Load", info.Name, cfg.processOnly)
+		return nil, fmt.Errorf("host: reattach to %s: %s %s only to a plugin this host starts with Load", info.Name, strings.Join(cfg.processOnly, ", "), agree(len(cfg.processOnly), "applies", "apply"))
 	}
 	var addr net.Addr
 	switch info.Network {

@@ -32,11 +32,13 @@ func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
 // WithChecksum, WithAutoMTLS) and WithVersions do not apply, and Attach
 // fails naming any that are given: a remote plugin serves one protocol
 // version, the handshake's, and its calls travel on a go-plugin broker
-// stream.
+// stream. Attach first checks that go-plugin's server answers at addr (a
+// yamux ping, after the TLS handshake if any), so a wrong address fails
+// within 5 s saying what answered there, or that nothing did.
 func Attach(addr string, opts ...Option) (*Client, error) {
 	cfg := newConfig(opts, config{})
 	if len(cfg.processOnly) > 0 {
-		return nil, fmt.Errorf("host: attach to %s: %s apply only to a plugin this host starts with Load, not to one it attaches to (drop them)", addr, strings.Join(cfg.processOnly, ", "))
+		return nil, fmt.Errorf("host: attach to %s: %s %s only to a plugin this host starts with Load, not to one it attaches to (drop %s)", addr, strings.Join(cfg.processOnly, ", "), agree(len(cfg.processOnly), "applies", "apply"), agree(len(cfg.processOnly), "it", "them"))
 	}
 	tcpAddr, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {
@@ -46,10 +48,8 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 		cfg.tls = cfg.tls.Clone()
 		cfg.tls.ServerName, _, _ = net.SplitHostPort(addr) // verify the plugin's certificate for addr
 	}
-	if cfg.tls != nil {
-		if err := probeTLS(addr, cfg.tls); err != nil {
-			return nil, fmt.Errorf("host: attach to %s: %w", addr, err)
-		}
+	if err := probe(addr, cfg.tls); err != nil {
+		return nil, fmt.Errorf("host: attach to %s: %w", addr, err)
 	}
 	handshake := cfg.handshake()
 	r := &remoteRunner{addr: addr, done: make(chan struct{})}
@@ -86,33 +86,61 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// probeTLS shakes hands with the plugin at addr before go-plugin does, so
-// that a TLS failure (a certificate the plugin refuses, or one this host
-// does not trust) is Attach's error rather than a line yamux writes to the
-// process's stderr, which go-plugin does not let a host redirect. A
-// refusal of this host's certificate reaches the client only after the
-// handshake (TLS 1.3), so the probe sends a yamux ping, which go-plugin's
-// server answers once it has accepted the host: the answer, or the
-// refusal, settles it.
-func probeTLS(addr string, cfg *tls.Config) error {
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	conn, err := tls.DialWithDialer(d, "tcp", addr, cfg)
-	if err != nil {
-		return fmt.Errorf("TLS handshake: %w", err)
+// probe checks that what listens at addr is go-plugin's server before
+// go-plugin connects to it, so that Attach's error says what is wrong, and
+// says it within probeWait. It sends a yamux ping, which go-plugin's
+// server answers once it has accepted the host; go-plugin itself makes no
+// such round trip, and would wait for yamux's keepalive to fail (about 40
+// s) at a port that accepts and says nothing.
+//
+// With TLS (cfg not nil) it shakes hands first, so that a TLS failure (a
+// certificate the plugin refuses, or one this host does not trust) is
+// Attach's error rather than a line yamux writes to the process's stderr,
+// which go-plugin does not let a host redirect. A refusal of this host's
+// certificate reaches the client only after the handshake (TLS 1.3): the
+// ping's answer, or the refusal, settles it.
+func probe(addr string, cfg *tls.Config) error {
+	d := &net.Dialer{Timeout: probeWait}
+	var conn net.Conn
+	var err error
+	if cfg != nil {
+		conn, err = tls.DialWithDialer(d, "tcp", addr, cfg)
+		if err != nil {
+			return fmt.Errorf("TLS handshake: %w", err)
+		}
+	} else if conn, err = d.Dial("tcp", addr); err != nil {
+		return err
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn.SetDeadline(time.Now().Add(probeWait))
 	// yamux header: version 0, type 2 (ping), flags 1 (SYN), stream 0,
-	// the ping's opaque value 1.
+	// the ping's opaque value 1. The answer: flags 2 (ACK), the same value.
 	ping := []byte{0, 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1}
-	if _, err := conn.Write(ping); err != nil {
-		return fmt.Errorf("TLS: the plugin refused this host: %w", err)
-	}
 	var pong [12]byte
-	if _, err := io.ReadFull(conn, pong[:]); err != nil {
+	if _, err = conn.Write(ping); err == nil {
+		_, err = io.ReadFull(conn, pong[:])
+	}
+	switch {
+	case err != nil && cfg != nil:
 		return fmt.Errorf("TLS: the plugin refused this host: %w", err)
+	case isTimeout(err):
+		return fmt.Errorf("no answer to go-plugin's yamux ping within %v: is it a refplug plugin (plugin.ServeRemote)?", probeWait)
+	case err != nil:
+		return fmt.Errorf("it did not answer go-plugin's yamux ping (%w): is it a refplug plugin (plugin.ServeRemote), and does it expect TLS (WithTLS)?", err)
+	case pong != [12]byte{0, 2, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1}:
+		return fmt.Errorf("it answered go-plugin's yamux ping with % x: is it a refplug plugin (plugin.ServeRemote), and does it expect TLS (WithTLS)?", pong)
 	}
 	return nil
+}
+
+// probeWait bounds each step of probe: the dial, and the ping's answer
+// (a variable for the tests).
+var probeWait = 5 * time.Second
+
+// isTimeout reports whether err is a deadline's.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // remoteRunner stands for a plugin process on another machine: nothing to
@@ -142,4 +170,12 @@ func (r *remoteRunner) PluginToHost(network, addr string) (string, string, error
 
 func (r *remoteRunner) HostToPlugin(network, addr string) (string, string, error) {
 	return network, addr, nil
+}
+
+// agree picks the singular or the plural for n things.
+func agree(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

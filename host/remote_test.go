@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,5 +164,63 @@ func TestRemotePlugin(t *testing.T) {
 	if c, err := host.Attach(addr, host.WithLogger(testutil.Logger(t, "host"))); err == nil {
 		c.Close()
 		t.Errorf("a host without TLS attached")
+	}
+}
+
+// TestAttachToSomethingElse: Attach to an address where something other
+// than a refplug plugin listens fails within its probe's wait, saying what
+// it found, rather than after yamux's keepalive gives up (~40 s for a port
+// that accepts and says nothing).
+func TestAttachToSomethingElse(t *testing.T) {
+	defer host.SetProbeWait(300 * time.Millisecond)()
+	for _, c := range []struct {
+		name  string
+		serve func(net.Conn)
+		want  string
+	}{
+		{"silent", func(net.Conn) {}, "no answer to go-plugin's yamux ping within 300ms"},
+		{"another protocol", func(c net.Conn) { c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n")) }, "it answered go-plugin's yamux ping with 53 53 48"},
+		{"hangs up", func(c net.Conn) { c.Close() }, "it did not answer go-plugin's yamux ping"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var conns []net.Conn
+			var mu sync.Mutex
+			go func() {
+				for {
+					conn, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					mu.Lock()
+					conns = append(conns, conn)
+					mu.Unlock()
+					c.serve(conn)
+				}
+			}()
+			t.Cleanup(func() {
+				ln.Close()
+				mu.Lock()
+				defer mu.Unlock()
+				for _, conn := range conns {
+					conn.Close()
+				}
+			})
+			done := make(chan error, 1)
+			go func() {
+				cl, err := host.Attach(ln.Addr().String(), host.WithLogger(testutil.Logger(t, "host")))
+				if err == nil {
+					cl.Close()
+				}
+				done <- err
+			}()
+			err = testutil.Receive(t, done, 10*time.Second, "Attach is still waiting, well past its probe's 300 ms")
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Attach = %v; want an error containing %q", err, c.want)
+			}
+		})
 	}
 }
