@@ -51,6 +51,10 @@ func (c *Client) ReattachInfo() (ReattachInfo, error) {
 // plugin, as Close on the client that loaded it does (then every other
 // host's calls fail with refbroker.ErrDisconnected). A host that just goes
 // away leaves it running, for the next one.
+//
+// Reattach first checks that go-plugin's server answers at the address (a
+// yamux ping), so information that no longer leads to a running plugin
+// fails within 5 s, saying so.
 func Reattach(info ReattachInfo, opts ...Option) (*Client, error) {
 	cfg := newConfig(opts, config{})
 	if len(cfg.processOnly) > 0 {
@@ -75,6 +79,9 @@ func Reattach(info ReattachInfo, opts ...Option) (*Client, error) {
 	name := info.Name
 	if name == "" {
 		name = info.Address
+	}
+	if err := probe(info.Network, info.Address, nil); err != nil {
+		return nil, fmt.Errorf("host: reattach to %s: %w (was it loaded WithReattachable, and is it still running?)", name, err)
 	}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig: cfg.handshake(),

@@ -48,8 +48,8 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 		cfg.tls = cfg.tls.Clone()
 		cfg.tls.ServerName, _, _ = net.SplitHostPort(addr) // verify the plugin's certificate for addr
 	}
-	if err := probe(addr, cfg.tls); err != nil {
-		return nil, fmt.Errorf("host: attach to %s: %w", addr, err)
+	if err := probe("tcp", addr, cfg.tls); err != nil {
+		return nil, fmt.Errorf("host: attach to %s: %w (is a refplug plugin served there with plugin.ServeRemote, and does TLS match: WithTLS?)", addr, err)
 	}
 	handshake := cfg.handshake()
 	r := &remoteRunner{addr: addr, done: make(chan struct{})}
@@ -87,7 +87,8 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 }
 
 // probe checks that what listens at addr is go-plugin's server before
-// go-plugin connects to it, so that Attach's error says what is wrong, and
+// go-plugin connects to it, so that Attach's (or Reattach's) error says
+// what is wrong, and
 // says it within probeWait. It sends a yamux ping, which go-plugin's
 // server answers once it has accepted the host; go-plugin itself makes no
 // such round trip, and would wait for yamux's keepalive to fail (about 40
@@ -99,16 +100,16 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 // which go-plugin does not let a host redirect. A refusal of this host's
 // certificate reaches the client only after the handshake (TLS 1.3): the
 // ping's answer, or the refusal, settles it.
-func probe(addr string, cfg *tls.Config) error {
+func probe(network, addr string, cfg *tls.Config) error {
 	d := &net.Dialer{Timeout: probeWait}
 	var conn net.Conn
 	var err error
 	if cfg != nil {
-		conn, err = tls.DialWithDialer(d, "tcp", addr, cfg)
+		conn, err = tls.DialWithDialer(d, network, addr, cfg)
 		if err != nil {
 			return fmt.Errorf("TLS handshake: %w", err)
 		}
-	} else if conn, err = d.Dial("tcp", addr); err != nil {
+	} else if conn, err = d.Dial(network, addr); err != nil {
 		return err
 	}
 	defer conn.Close()
@@ -124,11 +125,11 @@ func probe(addr string, cfg *tls.Config) error {
 	case err != nil && cfg != nil:
 		return fmt.Errorf("TLS: the plugin refused this host: %w", err)
 	case isTimeout(err):
-		return fmt.Errorf("no answer to go-plugin's yamux ping within %v: is it a refplug plugin (plugin.ServeRemote)?", probeWait)
+		return fmt.Errorf("no answer to go-plugin's yamux ping within %v", probeWait)
 	case err != nil:
-		return fmt.Errorf("it did not answer go-plugin's yamux ping (%w): is it a refplug plugin (plugin.ServeRemote), and does it expect TLS (WithTLS)?", err)
+		return fmt.Errorf("it did not answer go-plugin's yamux ping: %w", err)
 	case pong != [12]byte{0, 2, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1}:
-		return fmt.Errorf("it answered go-plugin's yamux ping with % x: is it a refplug plugin (plugin.ServeRemote), and does it expect TLS (WithTLS)?", pong)
+		return fmt.Errorf("it answered go-plugin's yamux ping with % x", pong)
 	}
 	return nil
 }

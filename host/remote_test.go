@@ -224,3 +224,37 @@ func TestAttachToSomethingElse(t *testing.T) {
 		})
 	}
 }
+
+// TestReattachToSomethingElse: Reattach with information that leads to a
+// socket where no plugin answers (the plugin gone, its address reused)
+// fails within the probe's wait, saying so.
+func TestReattachToSomethingElse(t *testing.T) {
+	defer host.SetProbeWait(300 * time.Millisecond)()
+	sock := filepath.Join(t.TempDir(), "plugin.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer conn.Close() // silent until the test ends
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		c, err := host.Reattach(host.ReattachInfo{Name: "gone", Network: "unix", Address: sock, Pid: os.Getpid(), Protocol: "netrpc"}, host.WithLogger(testutil.Logger(t, "host")))
+		if err == nil {
+			c.Close()
+		}
+		done <- err
+	}()
+	err = testutil.Receive(t, done, 10*time.Second, "Reattach is still waiting, well past its probe's 300 ms")
+	if err == nil || !strings.Contains(err.Error(), "no answer to go-plugin's yamux ping within 300ms") || !strings.Contains(err.Error(), "WithReattachable") {
+		t.Errorf("Reattach = %v; want the silence named, with the hint", err)
+	}
+}
