@@ -108,6 +108,11 @@ func generate(dir, output string, names []string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if st, err := os.Stat(absDir); err != nil {
+		return nil, fmt.Errorf("refgen: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("refgen: %s is not a directory (give the contract package's directory)", dir)
+	}
 	outPath := filepath.Join(absDir, output)
 	cfg := &packages.Config{
 		Mode: packages.NeedName | packages.NeedTypes | packages.NeedFiles | packages.NeedSyntax | packages.NeedTypesInfo,
@@ -120,12 +125,32 @@ func generate(dir, output string, names []string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("refgen: loading %s: %w", dir, err)
 	}
-	if len(pkgs) != 1 || pkgs[0].Types == nil {
+	switch {
+	case len(pkgs) == 0:
+		return nil, fmt.Errorf("refgen: %s: no Go package found there (is it inside a Go module, with a go.mod in it or above it?)", dir)
+	case len(pkgs) > 1:
 		return nil, fmt.Errorf("refgen: %s is not one Go package", dir)
 	}
 	// Type errors are tolerated: the package may use the very proxies being
-	// generated. Errors in the interfaces themselves surface when the
-	// generated code is compiled.
+	// generated (go list reports them too, as its compile's). Errors in the
+	// interfaces themselves surface when the generated code is compiled.
+	// A file that does not parse is not tolerated, nor a package that could
+	// not be loaded at all.
+	var bad []string
+	for _, e := range pkgs[0].Errors {
+		if e.Kind == packages.ParseError || pkgs[0].Types == nil {
+			bad = append(bad, e.Error())
+		}
+	}
+	if len(bad) > 0 || pkgs[0].Types == nil {
+		if len(bad) == 0 {
+			bad = []string{"no Go package found there"}
+		}
+		if n := len(bad); n > 3 {
+			bad = append(bad[:3], fmt.Sprintf("and %d more", n-3))
+		}
+		return nil, fmt.Errorf("refgen: %s: %s", dir, strings.Join(bad, "; "))
+	}
 	pkg := pkgs[0]
 	ifaces, err := selectInterfaces(pkg.Types, names)
 	if err != nil {

@@ -73,6 +73,37 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestLoadErrors: a directory refgen cannot read as a package gets an
+// error that says why: missing, a file, outside any module, or not Go
+// that parses (the compiler's first errors). Type errors alone are
+// tolerated (the package may use the proxies being generated).
+func TestLoadErrors(t *testing.T) {
+	outside := t.TempDir() // no go.mod in it or above it
+	if err := os.WriteFile(filepath.Join(outside, "x.go"), []byte("package x\n\ntype X interface{ F() error }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	broken, err := os.MkdirTemp("testdata", "broken")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(broken) })
+	if err := os.WriteFile(filepath.Join(broken, "x.go"), []byte("package broken\n\ntype X interface{ F( }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, dir, want string
+	}{
+		{"missing", filepath.Join(outside, "nope"), "stat " + filepath.Join(outside, "nope") + ": no such file or directory"},
+		{"a file", "main.go", "main.go is not a directory"},
+		{"outside any module", outside, "no Go package found there (is it inside a Go module"},
+		{"a syntax error", broken, "x.go:3:22: expected ')', found '}'"},
+	} {
+		if _, err := generate(c.dir, "refplug_proxies.go", nil); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v; want an error containing %q", c.name, err, c.want)
+		}
+	}
+}
+
 // captureNotes collects what refgen notes on stderr until the test ends.
 func captureNotes(t *testing.T) *strings.Builder {
 	buf := &strings.Builder{}
