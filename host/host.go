@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,6 +110,11 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("host: load plugin %s: %w", path, err)
+	}
+	for _, v := range cfg.versions {
+		if v < 1 {
+			return nil, fmt.Errorf("host: load plugin %s: WithVersions(%s): protocol versions start at 1", path, strings.ReplaceAll(strings.Trim(fmt.Sprint(cfg.versions), "[]"), " ", ", "))
+		}
 	}
 	if cfg.reattachable && cfg.autoMTLS {
 		return nil, fmt.Errorf("host: load plugin %s: WithReattachable needs WithAutoMTLS(false): AutoMTLS's certificates die with the host that made them, so no later host could reattach", path)

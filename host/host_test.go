@@ -265,6 +265,10 @@ func TestLoadErrors(t *testing.T) {
 		{"exits at once", filepath.Join(bin, "exits"), []string{"exited with status 2", "exits: I am not a plugin"}, nil},
 		{"another cookie", filepath.Join(bin, "versioned"), []string{"exited with status 1", "This binary is a plugin", "handshake cookie"}, nil},
 		{"nothing to serve", filepath.Join(bin, "empty"), []string{"exited with status 1", "plugin: Serve was given no objects to serve"}, nil},
+		{"protocol versions Serve cannot take", filepath.Join(bin, "empty"), []string{"exited with status 1", "WithProtocolVersion(0): protocol versions start at 1", "WithVersion(-2, …): protocol versions start at 1", "WithVersion(1, …): version 1 is the objects given to Serve"}, []host.Option{host.WithCmd(func(cmd *exec.Cmd) {
+			cmd.Env = append(cmd.Env, "REFPLUG_TEST_BAD_VERSIONS=1")
+		})}},
+		{"protocol versions Load cannot take", filepath.Join(bin, "svcplugin"), []string{"WithVersions(2, 0, -1): protocol versions start at 1"}, []host.Option{host.WithVersions(2, 0, -1)}},
 		{"a value whose methods need a pointer", filepath.Join(bin, "empty"), []string{"exited with status 1", `the object named "counter": main.counter has no methods`, "(Add) have pointer receivers", "serve &value"}, []host.Option{host.WithCmd(func(cmd *exec.Cmd) {
 			cmd.Env = append(cmd.Env, "REFPLUG_TEST_VALUE_ROOT=1")
 		})}},

@@ -213,7 +213,8 @@ func WithHandshake(key, value string) Option {
 
 // WithVersions sets the protocol versions this host supports; the highest
 // one the plugin also serves (plugin.WithVersion) is used, and
-// Client.Version reports it. Default: 1.
+// Client.Version reports it. Versions start at 1: Load refuses any below.
+// Default: 1.
 func WithVersions(versions ...int) Option {
 	return func(c *config) { c.versions = versions; c.processOnly = append(c.processOnly, "WithVersions") }
 }

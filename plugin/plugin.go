@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,21 @@ type config struct {
 	versions    map[int]map[string]any
 	version     int // the protocol version of the objects given to Serve
 	tls         *tls.Config
+	bad         []string // options given values they cannot take (check)
+}
+
+// check reports the options given values they cannot take, and a
+// WithVersion of the version the objects given to Serve already are
+// (base), as Serve's error.
+func (c *config) check(base int) error {
+	bad := c.bad
+	if _, ok := c.versions[base]; ok {
+		bad = append(bad, fmt.Sprintf("WithVersion(%d, …): version %d is the objects given to Serve (WithProtocolVersion, default 1); give each version once", base, base))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("plugin: Serve: %s", strings.Join(bad, "; "))
+	}
+	return nil
 }
 
 // WithLogger sets the logger of the plugin's own diagnostics (go-plugin's
@@ -90,13 +106,21 @@ func WithHandshake(key, value string) Option {
 
 // WithVersion also serves objects under protocol version v, for hosts
 // that ask for it (host.WithVersions). The objects given to Serve are
-// version 1's, unless WithProtocolVersion says otherwise.
+// version 1's, unless WithProtocolVersion says otherwise. Versions start
+// at 1, and each is given once: Serve refuses v below 1, or given twice.
 func WithVersion(v int, objects map[string]any) Option {
 	return func(c *config) {
-		if c.versions == nil {
-			c.versions = map[int]map[string]any{}
+		switch _, twice := c.versions[v]; {
+		case v < 1:
+			c.bad = append(c.bad, fmt.Sprintf("WithVersion(%d, …): protocol versions start at 1", v))
+		case twice:
+			c.bad = append(c.bad, fmt.Sprintf("WithVersion(%d, …) is given twice", v))
+		default:
+			if c.versions == nil {
+				c.versions = map[int]map[string]any{}
+			}
+			c.versions[v] = objects
 		}
-		c.versions[v] = objects
 	}
 }
 
@@ -104,8 +128,16 @@ func WithVersion(v int, objects map[string]any) Option {
 // Serve are, so that a plugin may serve any set of versions, version 1
 // among them or not: Serve(v2objs, WithProtocolVersion(2),
 // WithVersion(3, v3objs)) serves versions 2 and 3 only, and a host that
-// supports neither fails to load it. Default: 1.
-func WithProtocolVersion(v int) Option { return func(c *config) { c.version = v } }
+// supports neither fails to load it. Default: 1 (Serve refuses v below 1).
+func WithProtocolVersion(v int) Option {
+	return func(c *config) {
+		if v < 1 {
+			c.bad = append(c.bad, fmt.Sprintf("WithProtocolVersion(%d): protocol versions start at 1", v))
+			return
+		}
+		c.version = v
+	}
+}
 
 // exitGrace is how long a plugin whose host connection ended waits for the
 // host's orderly shutdown request before it exits by itself.
@@ -126,7 +158,8 @@ const exitGrace = 500 * time.Millisecond
 // and exits with status 1. Serve exits with status 1, naming the problem, if
 // objects is empty, holds a nil object, or holds a value whose methods have
 // pointer receivers (it has none: serve a pointer to it;
-// refbroker.CheckServable).
+// refbroker.CheckServable), or if a protocol version is below 1 or given
+// twice (WithProtocolVersion, WithVersion).
 func Serve(objects map[string]any, opts ...Option) {
 	cfg := config{}
 	for _, o := range opts {
@@ -142,6 +175,10 @@ func Serve(objects map[string]any, opts ...Option) {
 	base := int(handshake.ProtocolVersion)
 	if cfg.version > 0 {
 		base = cfg.version
+	}
+	if err := cfg.check(base); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	all := map[int]map[string]any{base: objects}
 	for v, objs := range cfg.versions {

@@ -33,6 +33,9 @@ func ServeRemote(ln net.Listener, objects map[string]any, opts ...Option) error 
 	if err := checkObjects(objects); err != nil {
 		return err
 	}
+	if err := cfg.check(0); err != nil { // ServeRemote serves one version: the handshake's
+		return err
+	}
 	if cfg.tls != nil {
 		ln = tls.NewListener(ln, cfg.tls)
 	}

@@ -1,6 +1,7 @@
 // Command empty is a test plugin that gives plugin.Serve nothing to serve;
 // with REFPLUG_TEST_VALUE_ROOT=1, an object whose methods have pointer
-// receivers, served as a value (so it has none).
+// receivers, served as a value (so it has none); with
+// REFPLUG_TEST_BAD_VERSIONS=1, protocol versions Serve cannot take.
 package main
 
 import (
@@ -16,6 +17,11 @@ func (c *counter) Add(n int) (int, error) { c.n += n; return c.n, nil }
 func main() {
 	if os.Getenv("REFPLUG_TEST_VALUE_ROOT") == "1" {
 		plugin.Serve(map[string]any{"counter": counter{}})
+		return
+	}
+	if os.Getenv("REFPLUG_TEST_BAD_VERSIONS") == "1" {
+		objs := map[string]any{"counter": &counter{}}
+		plugin.Serve(objs, plugin.WithProtocolVersion(0), plugin.WithVersion(-2, objs), plugin.WithVersion(1, objs))
 		return
 	}
 	plugin.Serve(map[string]any{})
