@@ -88,11 +88,10 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 
 // probe checks that what listens at addr is go-plugin's server before
 // go-plugin connects to it, so that Attach's (or Reattach's) error says
-// what is wrong, and
-// says it within probeWait. It sends a yamux ping, which go-plugin's
-// server answers once it has accepted the host; go-plugin itself makes no
-// such round trip, and would wait for yamux's keepalive to fail (about 40
-// s) at a port that accepts and says nothing.
+// what is wrong, and says it within probeWait. It sends a yamux ping,
+// which go-plugin's server answers once it has accepted the host;
+// go-plugin itself makes no such round trip, and would wait for yamux's
+// keepalive to fail (about 40 s) at a port that accepts and says nothing.
 //
 // With TLS (cfg not nil) it shakes hands first, so that a TLS failure (a
 // certificate the plugin refuses, or one this host does not trust) is
