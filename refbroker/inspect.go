@@ -147,11 +147,16 @@ func CheckServable(obj any) error {
 	if t.NumMethod() > 0 || pt.NumMethod() == 0 {
 		return nil
 	}
-	names := make([]string, pt.NumMethod())
+	return fmt.Errorf("%s has no methods: its methods (%s) have pointer receivers, so only a pointer to it has them (hint: serve &value, a %s)", t, methodNames(pt), pt)
+}
+
+// methodNames lists t's exported methods, in order, for an error.
+func methodNames(t reflect.Type) string {
+	names := make([]string, t.NumMethod())
 	for i := range names {
-		names[i] = pt.Method(i).Name
+		names[i] = t.Method(i).Name
 	}
-	return fmt.Errorf("%s has no methods: its methods (%s) have pointer receivers, so only a pointer to it has them (hint: serve &value, a %s)", t, strings.Join(names, ", "), pt)
+	return strings.Join(names, ", ")
 }
 
 // serveCallJSON runs a CallJSON; ctx is the method's context, if it takes
@@ -168,11 +173,7 @@ func (c *Conn) serveCallJSON(ctx *callCtx, seq uint64, object, method string, ar
 	v := reflect.ValueOf(obj)
 	mt, ok := v.Type().MethodByName(method)
 	if !ok || !mt.IsExported() {
-		names := make([]string, v.NumMethod())
-		for i := range names {
-			names[i] = v.Type().Method(i).Name
-		}
-		c.replyFailed(seq, fmt.Errorf("refbroker: %s (%s) has no method %s (its methods: %s)", object, v.Type(), method, strings.Join(names, ", ")))
+		c.replyFailed(seq, fmt.Errorf("refbroker: %s (%s) has no method %s (its methods: %s)", object, v.Type(), method, methodNames(v.Type())))
 		return
 	}
 	fn := v.Method(mt.Index)
