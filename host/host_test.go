@@ -268,6 +268,9 @@ func TestLoadErrors(t *testing.T) {
 		{"protocol versions Serve cannot take", filepath.Join(bin, "empty"), []string{"exited with status 1", "WithProtocolVersion(0): protocol versions start at 1", "WithVersion(-2, …): protocol versions start at 1", "WithVersion(1, …): version 1 is the objects given to Serve"}, []host.Option{host.WithCmd(func(cmd *exec.Cmd) {
 			cmd.Env = append(cmd.Env, "REFPLUG_TEST_BAD_VERSIONS=1")
 		})}},
+		{"a line on stdout before Serve", filepath.Join(bin, "empty"), []string{`its first line on stdout, "starting my plugin v1.2", is not go-plugin's handshake line`, "write nothing to stdout before plugin.Serve"}, []host.Option{host.WithCmd(func(cmd *exec.Cmd) {
+			cmd.Env = append(cmd.Env, "REFPLUG_TEST_STDOUT_FIRST=1")
+		})}},
 		{"protocol versions Load cannot take", filepath.Join(bin, "svcplugin"), []string{"WithVersions(2, 0, -1): protocol versions start at 1"}, []host.Option{host.WithVersions(2, 0, -1)}},
 		{"a value whose methods need a pointer", filepath.Join(bin, "empty"), []string{"exited with status 1", `the object named "counter": main.counter has no methods`, "(Add) have pointer receivers", "serve &value"}, []host.Option{host.WithCmd(func(cmd *exec.Cmd) {
 			cmd.Env = append(cmd.Env, "REFPLUG_TEST_VALUE_ROOT=1")

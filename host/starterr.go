@@ -81,10 +81,7 @@ func startFailure(path string, cmd *exec.Cmd, tail *stderrTail, goErr error, kil
 	case st != nil && !killed:
 		fmt.Fprintf(&b, "it ended (%v) before completing go-plugin's handshake", st)
 	default:
-		fmt.Fprintf(&b, "%v", goErr)
-		if goErr != nil && strings.Contains(goErr.Error(), "incompatible API version") {
-			b.WriteString(" (this host's versions are set by WithVersions, the plugin's by plugin.WithVersion)")
-		}
+		b.WriteString(explainGoErr(goErr))
 		if st != nil {
 			b.WriteString("; its process was killed")
 		}
@@ -99,6 +96,29 @@ func startFailure(path string, cmd *exec.Cmd, tail *stderrTail, goErr error, kil
 		b.WriteString(tail.String())
 	}
 	return fmt.Errorf("%s", b.String())
+}
+
+// explainGoErr words go-plugin's error for a start it refused: a line on
+// the plugin's stdout that is not its handshake line comes with a list of
+// causes that cannot apply to a process that ran and printed it (another
+// architecture, missing libraries, permissions), so it is said plainly.
+func explainGoErr(goErr error) string {
+	if goErr == nil {
+		return "go-plugin's start failed"
+	}
+	msg := goErr.Error()
+	const unrecognized = "Unrecognized remote plugin message: "
+	switch {
+	case strings.HasPrefix(msg, unrecognized):
+		line, _, _ := strings.Cut(strings.TrimPrefix(msg, unrecognized), "\n")
+		if line == "" {
+			return "it wrote no handshake line on stdout"
+		}
+		return fmt.Sprintf("its first line on stdout, %q, is not go-plugin's handshake line: a plugin must write nothing to stdout before plugin.Serve (log with plugin.Logger, which writes to stderr)", line)
+	case strings.Contains(msg, "incompatible API version"):
+		return msg + " (this host's versions are set by WithVersions, the plugin's by plugin.WithVersion)"
+	}
+	return msg
 }
 
 // startLogger is the logger go-plugin gets: the host's, without go-plugin's
