@@ -230,7 +230,7 @@ func TestDispenseErrors(t *testing.T) {
 	_, err = host.Dispense[contract.BadService](c, "svc")
 	check("chan parameter", err, "BadService.Watch", "parameter 1", "chan int cannot cross", "hint")
 	_, err = host.Dispense[contract.UsesUnregistered](c, "svc")
-	check("unregistered interface", err, "no proxy registered for interface contract.Unregistered", "RegisterInterface")
+	check("unregistered interface", err, "no proxy registered for interface contract.Unregistered", "refgen", "RegisterInterface")
 	_, err = host.Dispense[contract.Mismatched](c, "svc")
 	check("mismatched contract", err, `object "svc" (*contract.service) does not implement contract.Mismatched`, "missing method Missing",
 		"Echo is func(contract.Doc) (contract.Doc, error) in the object, func(contract.Doc, int) (contract.Doc, error) in contract.Mismatched")

@@ -134,7 +134,7 @@ func within(err error, step string) error {
 
 // noProxyError says an interface that crosses by reference has no proxy.
 func noProxyError(t reflect.Type) error {
-	return fmt.Errorf("no proxy registered for interface %s (hint: call refbroker.RegisterInterface[%s] in an init func of the package that declares it)", t, t)
+	return fmt.Errorf("no proxy registered for interface %s (hint: generate its proxy with refgen in the package that declares it, or call refbroker.RegisterInterface[%s] in an init func there)", t, t)
 }
 
 func depthError(t reflect.Type) error {
