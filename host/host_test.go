@@ -278,7 +278,7 @@ func TestLoadErrors(t *testing.T) {
 		{"never handshakes", filepath.Join(bin, "hangs"), []string{"timeout"}, nil},
 		// go-plugin refuses the handshake line and the host kills the
 		// process: the error says why, not "signal: killed".
-		{"no version in common", filepath.Join(bin, "svcplugin"), []string{"incompatible API version", "Plugin version: 1", "Client versions: [7 8]", "WithVersions", "its process was killed"}, []host.Option{host.WithVersions(7, 8)}},
+		{"no version in common", filepath.Join(bin, "svcplugin"), []string{"incompatible API version", "Plugin version: 1", "Client versions: [7]", "WithVersions", "its process was killed"}, []host.Option{host.WithVersions(7)}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// At the default level (Info): the error must say it all, and a
