@@ -32,14 +32,6 @@ func (c *Client) Close() error {
 			// then close the stream: a plugin asked through go-plugin waits
 			// for the host to hang up before it exits, so go-plugin's answer
 			// to the quit is never lost (go-plugin issue 331).
-			if exited, known := c.exitSeen(); known && exited {
-				// It crashed, or another host ended it: go-plugin's Kill
-				// only does its bookkeeping, and its complaints that its
-				// quit failed are not news (startLogger). (Where the exit
-				// is not watched, asking go-plugin could wait for its
-				// lock: the complaints stay.)
-				c.quitDone.Store(true)
-			}
 			c.conn.Shutdown()
 			c.kill()
 			errs = multierror.Append(errs, c.conn.Close())
@@ -78,7 +70,13 @@ func (c *Client) ExitStatus() (state *os.ProcessState, exited bool) {
 func (c *Client) kill() {
 	killed := make(chan struct{})
 	go func() {
-		if c.early && c.quit() {
+		// Once quit has ended the plugin, or it had exited by itself (it
+		// crashed, or another host ended it; seen only where the exit is
+		// watched: asking go-plugin could wait for its lock), go-plugin's
+		// Kill only does its bookkeeping, and its complaints that its own
+		// quit failed are not news (startLogger).
+		ended := c.early && c.quit()
+		if exited, known := c.exitSeen(); ended || (known && exited) {
 			c.quitDone.Store(true)
 		}
 		c.gp.Kill()

@@ -55,9 +55,10 @@ type Client struct {
 	// exited is closed once the plugin process has exited (Load, where
 	// that can be seen; nil otherwise).
 	exited chan struct{}
-	// quitDone is set once quit has ended the plugin, so that go-plugin's
-	// Kill, left with its bookkeeping, does not log that its own quit
-	// failed (startLogger).
+	// quitDone is set once the plugin has ended before go-plugin's Kill
+	// (quit ended it, or it had exited by itself; see kill), so that Kill,
+	// left with its bookkeeping, does not log that its own quit failed
+	// (startLogger).
 	quitDone *atomic.Bool
 }
 
