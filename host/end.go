@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-multierror"
+	"github.com/refplug/refplug/internal/gp"
 )
 
 // Ending a plugin: Close, and what says whether and how the process ended.
@@ -18,12 +19,21 @@ import (
 // the socket pair; elsewhere, and with WithMuxBroker or WithReattachable,
 // the last of it may be lost as the plugin exits). Close returns within 5 seconds
 // whatever the plugin's descendants hold open (go-plugin itself would wait
-// for its stdout and stderr to close). Close is idempotent.
+// for its stdout and stderr to close). For a client made by Attach, Close
+// disconnects within 3 seconds even from a plugin that has hung (it then
+// reports that go-plugin's quit went unanswered). Close is idempotent.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		var errs *multierror.Error
 		if c.detach != nil {
-			errs = multierror.Append(errs, c.conn.Close(), c.detach())
+			// Fail this side's calls at once, then say goodbye (go-plugin's
+			// quit, bounded), which closes go-plugin's session, and only then
+			// close the stream: a broker stream's Close is a half-close, and
+			// its reader ends only when the peer answers it, or when the
+			// session under it closes (a plugin that has hung does neither).
+			c.conn.Shutdown()
+			err := c.detach()
+			errs = multierror.Append(errs, c.conn.Close(), err)
 			c.gp.Kill() // the process is not ours: this only marks the client done
 		} else {
 			// Fail this side's calls at once, then ask the plugin to exit
@@ -86,6 +96,13 @@ func (c *Client) kill() {
 	case <-killed:
 	case <-time.After(groupGrace):
 		c.endProc()
+		if c.rpc != nil {
+			// go-plugin's quit has no timeout: closing the session under
+			// it fails it, and go-plugin's Kill goes on to kill the process
+			// (the only way to end a reattached plugin that has hung: it is
+			// not in this host's process group).
+			gp.CloseSession(c.rpc)
+		}
 		select {
 		case <-killed:
 		case <-time.After(closeBound - groupGrace):

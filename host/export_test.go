@@ -22,3 +22,11 @@ func SetProbeWait(d time.Duration) (restore func()) {
 	probeWait = d
 	return func() { probeWait = old }
 }
+
+// SetQuitWait sets how long Close waits for a remote plugin to answer
+// go-plugin's quit, and returns what restores it.
+func SetQuitWait(d time.Duration) (restore func()) {
+	old := quitWait
+	quitWait = d
+	return func() { quitWait = old }
+}

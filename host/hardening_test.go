@@ -4,6 +4,7 @@ package host_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -486,4 +487,84 @@ func TestMaxServedBytesBoundsTheHost(t *testing.T) {
 	if most > 4 {
 		t.Errorf("%d writes of 1 MiB were held in the host at once; the limit is 4 MiB", most)
 	}
+}
+
+// TestCloseOfAHungRemotePlugin: Close of a client attached to a remote
+// plugin that has hung (stopped with SIGSTOP) returns once go-plugin's
+// quit has gone unanswered for its wait, saying so, disconnected; the
+// plugin, when it runs again, serves the next host.
+func TestCloseOfAHungRemotePlugin(t *testing.T) {
+	defer host.SetQuitWait(300 * time.Millisecond)()
+	addr, clientTLS, _, pid := startRemote(t)
+	c, err := host.Attach(addr, host.WithTLS(clientTLS), host.WithLogger(testutil.Logger(t, "host")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := host.Dispense[contract.Service](c, "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := svc.Sum(2, 3); err != nil || n != 5 {
+		t.Fatalf("Sum = %d, %v", n, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resume := func() { syscall.Kill(pid, syscall.SIGCONT) }
+	t.Cleanup(resume)
+	testutil.Eventually(t, "the remote plugin to stop", func() bool { return procState(pid) == 'T' })
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	err = testutil.Receive(t, done, 10*time.Second, "Close of a hung remote plugin still waits, well past its 300 ms")
+	if err == nil || !strings.Contains(err.Error(), "did not answer go-plugin's quit within 300ms") {
+		t.Errorf("Close of a hung remote plugin = %v; want the unanswered quit named", err)
+	}
+	if !c.Exited() {
+		t.Error("Exited() = false after Close returned")
+	}
+	if _, err := svc.Sum(1); !errors.Is(err, refbroker.ErrDisconnected) {
+		t.Errorf("Sum after Close = %v; want ErrDisconnected", err)
+	}
+	resume()
+	c2, err := host.Attach(addr, host.WithTLS(clientTLS), host.WithLogger(testutil.Logger(t, "host")))
+	if err != nil {
+		t.Fatalf("Attach once the plugin runs again: %v", err)
+	}
+	defer c2.Close()
+	svc2, err := host.Dispense[contract.Service](c2, "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := svc2.Sum(4, 5); err != nil || n != 9 {
+		t.Errorf("Sum through the next host = %d, %v", n, err)
+	}
+}
+
+// TestCloseOfAHungReattachedPlugin: Close of a reattached plugin that has
+// hung (stopped with SIGSTOP) ends it all the same, within Close's bound:
+// it is not in this host's process group, so only go-plugin's Kill can
+// end it, which waits for its unanswered quit until the session under it
+// is closed.
+func TestCloseOfAHungReattachedPlugin(t *testing.T) {
+	cmd := exec.Command(filepath.Join(bin, "hostproc"), "-reattach", filepath.Join(bin, "svcplugin"))
+	cmd.Stderr = testutil.Writer{T: t}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("the first host: %v", err)
+	}
+	var info host.ReattachInfo
+	if err := json.Unmarshal(out, &info); err != nil {
+		t.Fatalf("the first host printed %q: %v", out, err)
+	}
+	t.Cleanup(func() { syscall.Kill(info.Pid, syscall.SIGKILL) })
+	c, err := host.Reattach(info, host.WithLogger(testutil.Logger(t, "host")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := dispenseSvc(t, c)
+	stopPlugin(t, svc)
+	done := make(chan error, 1)
+	go func() { done <- c.Close() }()
+	testutil.Receive(t, done, 10*time.Second, "Close of a hung reattached plugin still waits, past Close's 5 s bound")
+	testutil.Eventually(t, "the hung reattached plugin to be killed at Close", func() bool { return !alive(info.Pid) })
 }

@@ -117,6 +117,9 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 			return nil, fmt.Errorf("host: load plugin %s: WithVersions(%s): protocol versions start at 1", path, strings.ReplaceAll(strings.Trim(fmt.Sprint(cfg.versions), "[]"), " ", ", "))
 		}
 	}
+	if err := cfg.checkStartTimeout(); err != nil {
+		return nil, fmt.Errorf("host: load plugin %s: %w", path, err)
+	}
 	if cfg.reattachable && cfg.autoMTLS {
 		return nil, fmt.Errorf("host: load plugin %s: WithReattachable needs WithAutoMTLS(false): AutoMTLS's certificates die with the host that made them, so no later host could reattach", path)
 	}

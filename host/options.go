@@ -2,6 +2,7 @@ package host
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,8 +15,8 @@ import (
 )
 
 // DefaultStartTimeout is how long Load waits for a plugin to start,
-// complete the handshake and connect, unless WithStartTimeout says
-// otherwise.
+// complete the handshake and connect, and Attach and Reattach for the
+// connection, unless WithStartTimeout says otherwise.
 const DefaultStartTimeout = 20 * time.Second
 
 // Option configures Load.
@@ -106,9 +107,19 @@ func WithLogger(l hclog.Logger) Option { return func(c *config) { c.logger = l }
 
 // WithStartTimeout bounds how long Load waits for the plugin to start,
 // complete go-plugin's handshake and connect; past it, the process is
-// killed and Load fails. Default: DefaultStartTimeout (20s).
+// killed and Load fails. For Attach and Reattach it bounds the
+// connection. It must be positive. Default: DefaultStartTimeout (20s).
 func WithStartTimeout(d time.Duration) Option {
-	return func(c *config) { c.startTimeout = d; c.processOnly = append(c.processOnly, "WithStartTimeout") }
+	return func(c *config) { c.startTimeout = d }
+}
+
+// checkStartTimeout refuses a start timeout WithStartTimeout gave that
+// no start could meet.
+func (c *config) checkStartTimeout() error {
+	if c.startTimeout <= 0 {
+		return fmt.Errorf("WithStartTimeout(%v): the start timeout must be positive", c.startTimeout)
+	}
+	return nil
 }
 
 // WithMaxMessageSize bounds one message between host and plugin, in bytes.

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -54,11 +55,26 @@ func (c *Client) ReattachInfo() (ReattachInfo, error) {
 //
 // Reattach first checks that go-plugin's server answers at the address (a
 // yamux ping), so information that no longer leads to a running plugin
-// fails within 5 s, saying so.
+// fails within 5 s, saying so; and the whole connection is bounded by the
+// start timeout (WithStartTimeout, default DefaultStartTimeout), so a
+// plugin that answers the ping but not go-plugin's calls (one that has
+// hung) cannot hold Reattach either. A Reattach that fails leaves the
+// plugin running.
 func Reattach(info ReattachInfo, opts ...Option) (*Client, error) {
-	cfg := newConfig(opts, config{})
+	return ReattachContext(context.Background(), info, opts...)
+}
+
+// ReattachContext is Reattach, ended early when ctx ends: it returns
+// ctx's error at once, and what it had connected is closed (the plugin
+// left running). ctx bounds only the connection; it has no effect once
+// ReattachContext has returned.
+func ReattachContext(ctx context.Context, info ReattachInfo, opts ...Option) (*Client, error) {
+	cfg := newConfig(opts, config{startTimeout: DefaultStartTimeout})
 	if len(cfg.processOnly) > 0 {
 		return nil, fmt.Errorf("host: reattach to %s: %s %s only to a plugin this host starts with Load", info.Name, strings.Join(cfg.processOnly, ", "), agree(len(cfg.processOnly), "applies", "apply"))
+	}
+	if err := cfg.checkStartTimeout(); err != nil {
+		return nil, fmt.Errorf("host: reattach to %s: %w", info.Name, err)
 	}
 	var addr net.Addr
 	switch info.Network {
@@ -80,7 +96,15 @@ func Reattach(info ReattachInfo, opts ...Option) (*Client, error) {
 	if name == "" {
 		name = info.Address
 	}
-	if err := probe(info.Network, info.Address, nil); err != nil {
+	bound, cancel := context.WithTimeout(ctx, cfg.startTimeout)
+	defer cancel()
+	if err := probe(bound, info.Network, info.Address, nil); err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("host: reattach to %s: %w", name, ctx.Err())
+		case bound.Err() != nil:
+			return nil, fmt.Errorf("host: reattach to %s: no answer within the start timeout (%v, WithStartTimeout)", name, cfg.startTimeout)
+		}
 		return nil, fmt.Errorf("host: reattach to %s: %w (was it loaded WithReattachable, and is it still running?)", name, err)
 	}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
@@ -97,8 +121,19 @@ func Reattach(info ReattachInfo, opts ...Option) (*Client, error) {
 	})
 	// A failed reattach leaves the plugin alone: it is not this host's to
 	// end (closing go-plugin's client would ask it to quit).
-	c, err := open(client, name, cfg.logger, nil, func() {}, func(goplugin.ClientProtocol) {})
+	c, err := connectWithin(bound, client, func() (*Client, error) {
+		return open(client, name, cfg.logger, nil, func() {}, func(goplugin.ClientProtocol) {})
+	}, func(c *Client) {
+		c.conn.Close()
+		gp.CloseSession(c.rpc)
+	})
 	if err != nil {
+		if errors.Is(err, errNoAnswer) {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("host: reattach to %s: %w", name, ctx.Err())
+			}
+			return nil, fmt.Errorf("host: reattach to %s: not connected within the start timeout (%v, WithStartTimeout): the plugin answered yamux's ping but not go-plugin's calls (has it hung?); it was left running", name, cfg.startTimeout)
+		}
 		if errors.Is(err, errConnect) {
 			return nil, fmt.Errorf("host: reattach to %s: %w (was it loaded WithReattachable?)", name, errors.Unwrap(err))
 		}

@@ -27,18 +27,31 @@ func WithTLS(cfg *tls.Config) Option { return func(c *config) { c.tls = cfg } }
 // (host:port), through go-plugin's reattach mechanism. The plugin process
 // is not this host's: Close disconnects from it and leaves it running, and
 // Exited reports whether this host has disconnected. Options as for Load
-// (WithTLS, WithLogger, WithHandshake, the limits); the options about the
-// process (WithArgs, WithCmd, WithoutHostEnv, WithStartTimeout,
+// (WithTLS, WithLogger, WithHandshake, WithStartTimeout, the limits); the
+// options about the process (WithArgs, WithCmd, WithoutHostEnv,
 // WithChecksum, WithAutoMTLS) and WithVersions do not apply, and Attach
 // fails naming any that are given: a remote plugin serves one protocol
 // version, the handshake's, and its calls travel on a go-plugin broker
 // stream. Attach first checks that go-plugin's server answers at addr (a
 // yamux ping, after the TLS handshake if any), so a wrong address fails
-// within 5 s saying what answered there, or that nothing did.
+// within 5 s saying what answered there, or that nothing did; and the
+// whole connection is bounded by the start timeout (WithStartTimeout,
+// default DefaultStartTimeout), so a server that answers the ping but not
+// go-plugin's calls (a plugin that has hung) cannot hold Attach either.
 func Attach(addr string, opts ...Option) (*Client, error) {
-	cfg := newConfig(opts, config{})
+	return AttachContext(context.Background(), addr, opts...)
+}
+
+// AttachContext is Attach, ended early when ctx ends: it returns ctx's
+// error at once, and what it had connected is closed. ctx bounds only the
+// connection; it has no effect once AttachContext has returned.
+func AttachContext(ctx context.Context, addr string, opts ...Option) (*Client, error) {
+	cfg := newConfig(opts, config{startTimeout: DefaultStartTimeout})
 	if len(cfg.processOnly) > 0 {
 		return nil, fmt.Errorf("host: attach to %s: %s %s only to a plugin this host starts with Load, not to one it attaches to (drop %s)", addr, strings.Join(cfg.processOnly, ", "), agree(len(cfg.processOnly), "applies", "apply"), agree(len(cfg.processOnly), "it", "them"))
+	}
+	if err := cfg.checkStartTimeout(); err != nil {
+		return nil, fmt.Errorf("host: attach to %s: %w", addr, err)
 	}
 	tcpAddr, err := net.ResolveTCPAddr("tcp", addr)
 	if err != nil {
@@ -48,7 +61,15 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 		cfg.tls = cfg.tls.Clone()
 		cfg.tls.ServerName, _, _ = net.SplitHostPort(addr) // verify the plugin's certificate for addr
 	}
-	if err := probe("tcp", addr, cfg.tls); err != nil {
+	bound, cancel := context.WithTimeout(ctx, cfg.startTimeout)
+	defer cancel()
+	if err := probe(bound, "tcp", addr, cfg.tls); err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("host: attach to %s: %w", addr, ctx.Err())
+		case bound.Err() != nil:
+			return nil, fmt.Errorf("host: attach to %s: no answer within the start timeout (%v, WithStartTimeout)", addr, cfg.startTimeout)
+		}
 		return nil, fmt.Errorf("host: attach to %s: %w (is a refplug plugin served there with plugin.ServeRemote, and does TLS match: WithTLS?)", addr, err)
 	}
 	handshake := cfg.handshake()
@@ -66,25 +87,104 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 		TLSConfig: cfg.tls,
 		Logger:    cfg.logger,
 	})
-	c, err := open(client, addr, cfg.logger, nil, func() {}, func(rpc goplugin.ClientProtocol) {
-		if rpc != nil {
-			rpc.Close()
-		}
+	c, err := connectWithin(bound, client, func() (*Client, error) {
+		return open(client, addr, cfg.logger, nil, func() {}, func(rpc goplugin.ClientProtocol) {
+			if rpc != nil {
+				closeWithin(rpc, quitWait)
+			}
+			r.stop()
+		})
+	}, func(c *Client) {
+		c.conn.Close()
+		closeWithin(c.rpc, quitWait)
 		r.stop()
 	})
 	if err != nil {
+		if errors.Is(err, errNoAnswer) {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("host: attach to %s: %w", addr, ctx.Err())
+			}
+			return nil, fmt.Errorf("host: attach to %s: not connected within the start timeout (%v, WithStartTimeout): the server there answered yamux's ping but not go-plugin's calls (has the plugin hung?)", addr, cfg.startTimeout)
+		}
 		if errors.Is(err, errConnect) {
 			return nil, fmt.Errorf("host: attach to %s: %w (is it a refplug plugin, and does TLS match?)", addr, errors.Unwrap(err))
 		}
 		return nil, fmt.Errorf("host: attach to %s: %w", addr, errors.Unwrap(err))
 	}
 	c.detach = func() error {
-		err := c.rpc.Close()
+		err := closeWithin(c.rpc, quitWait)
 		r.stop()
 		return err
 	}
 	return c, nil
 }
+
+// errNoAnswer is connectWithin's error when its context ends first.
+var errNoAnswer = errors.New("no answer")
+
+// connectWithin runs connect (go-plugin's connection to a plugin that is
+// not this host's to start, and the Dispense on it: open) until ctx ends.
+// go-plugin's calls have no timeout of their own, so a server that
+// answers yamux's pings but not the calls would hold connect for as long
+// as its socket stays open. If ctx ends first, connectWithin returns
+// errNoAnswer at once and leaves a goroutine to close the session under
+// go-plugin's connection, once go-plugin has made it (its Client is
+// bounded by yamux's write timeout), which ends the calls waiting on it;
+// a client connect returns all the same is then abandoned.
+func connectWithin(ctx context.Context, client *goplugin.Client, connect func() (*Client, error), abandon func(*Client)) (*Client, error) {
+	type result struct {
+		c   *Client
+		err error
+	}
+	made := make(chan goplugin.ClientProtocol, 1) // go-plugin's connection, once made
+	done := make(chan result, 1)
+	go func() {
+		rpc, err := client.Client() // open's own call then returns this one
+		if err != nil {
+			close(made)
+			done <- result{nil, &openError{stage: errStart, err: err}}
+			return
+		}
+		made <- rpc
+		c, err := connect()
+		done <- result{c, err}
+	}()
+	select {
+	case r := <-done:
+		return r.c, r.err
+	case <-ctx.Done():
+	}
+	go func() {
+		if rpc, ok := <-made; ok {
+			gp.CloseSession(rpc)
+		}
+		if r := <-done; r.c != nil {
+			abandon(r.c)
+		}
+	}()
+	return nil, errNoAnswer
+}
+
+// closeWithin closes go-plugin's connection to a plugin that is not this
+// host's to end (go-plugin's quit, which a remote plugin takes as this
+// host's goodbye). A plugin that does not answer the quit within d (one
+// that has hung) is disconnected from all the same: the session under
+// the connection is closed.
+func closeWithin(rpc goplugin.ClientProtocol, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- rpc.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		gp.CloseSession(rpc)
+		return fmt.Errorf("the plugin did not answer go-plugin's quit within %v (has it hung?); disconnected", d)
+	}
+}
+
+// quitWait bounds how long Close waits for a remote plugin to answer
+// go-plugin's quit (a variable for the tests).
+var quitWait = 3 * time.Second
 
 // probe checks that what listens at addr is go-plugin's server before
 // go-plugin connects to it, so that Attach's (or Reattach's) error says
@@ -99,19 +199,28 @@ func Attach(addr string, opts ...Option) (*Client, error) {
 // which go-plugin does not let a host redirect. A refusal of this host's
 // certificate reaches the client only after the handshake (TLS 1.3): the
 // ping's answer, or the refusal, settles it.
-func probe(network, addr string, cfg *tls.Config) error {
+//
+// ctx ends it early, with ctx's error.
+func probe(ctx context.Context, network, addr string, cfg *tls.Config) error {
 	d := &net.Dialer{Timeout: probeWait}
 	var conn net.Conn
 	var err error
 	if cfg != nil {
-		conn, err = tls.DialWithDialer(d, network, addr, cfg)
-		if err != nil {
+		conn, err = (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, network, addr)
+		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("TLS handshake: %w", err)
 		}
-	} else if conn, err = d.Dial(network, addr); err != nil {
+	} else {
+		conn, err = d.DialContext(ctx, network, addr)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return err
 	}
 	defer conn.Close()
+	defer context.AfterFunc(ctx, func() { conn.Close() })()
 	conn.SetDeadline(time.Now().Add(probeWait))
 	// yamux header: version 0, type 2 (ping), flags 1 (SYN), stream 0,
 	// the ping's opaque value 1. The answer: flags 2 (ACK), the same value.
@@ -121,6 +230,8 @@ func probe(network, addr string, cfg *tls.Config) error {
 		_, err = io.ReadFull(conn, pong[:])
 	}
 	switch {
+	case err != nil && ctx.Err() != nil:
+		return ctx.Err()
 	case err != nil && cfg != nil:
 		return fmt.Errorf("TLS: the plugin refused this host: %w", err)
 	case isTimeout(err):

@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -10,6 +11,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -20,10 +23,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/refplug/refplug/internal/testutil"
-
+	"github.com/hashicorp/yamux"
 	"github.com/refplug/refplug/host"
 	"github.com/refplug/refplug/internal/scenario"
+	"github.com/refplug/refplug/internal/testutil"
 	"github.com/refplug/refplug/refbroker"
 	"github.com/refplug/refplug/testdata/contract"
 )
@@ -83,10 +86,12 @@ func (ca *testCA) issue(t *testing.T, serial int64, usage x509.ExtKeyUsage) (cer
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
 
-// TestRemotePlugin: a plugin serving on TCP with mutual TLS, attached to
-// over loopback; a host without a client certificate is refused; the
-// plugin keeps serving after a host detaches.
-func TestRemotePlugin(t *testing.T) {
+// startRemote starts testdata/remoteplugin on a loopback port with TLS
+// (client certificates required), and returns its address, a TLS
+// configuration with a client certificate its CA signed, that CA's pool,
+// and its process ID. It runs until the test ends.
+func startRemote(t *testing.T) (addr string, clientTLS *tls.Config, roots *x509.CertPool, pid int) {
+	t.Helper()
 	ca := newTestCA(t)
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
@@ -108,20 +113,25 @@ func TestRemotePlugin(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr, err := bufio.NewReader(out).ReadString('\n')
+	addr, err = bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		t.Fatalf("reading the plugin's address: %v", err)
 	}
-	addr = strings.TrimSpace(addr)
-
-	roots := x509.NewCertPool()
+	roots = x509.NewCertPool()
 	roots.AppendCertsFromPEM(ca.pem)
 	pair, err := tls.X509KeyPair(clientCert, clientKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clientTLS := &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	clientTLS = &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	return strings.TrimSpace(addr), clientTLS, roots, cmd.Process.Pid
+}
 
+// TestRemotePlugin: a plugin serving on TCP with mutual TLS, attached to
+// over loopback; a host without a client certificate is refused; the
+// plugin keeps serving after a host detaches.
+func TestRemotePlugin(t *testing.T) {
+	addr, clientTLS, roots, _ := startRemote(t)
 	for round := range 2 { // the plugin serves one host after another
 		c, err := host.Attach(addr, host.WithTLS(clientTLS), host.WithLogger(testutil.Logger(t, "host")))
 		if err != nil {
@@ -256,5 +266,150 @@ func TestReattachToSomethingElse(t *testing.T) {
 	err = testutil.Receive(t, done, 10*time.Second, "Reattach is still waiting, well past its probe's 300 ms")
 	if err == nil || !strings.Contains(err.Error(), "no answer to go-plugin's yamux ping within 300ms") || !strings.Contains(err.Error(), "WithReattachable") {
 		t.Errorf("Reattach = %v; want the silence named, with the hint", err)
+	}
+}
+
+// hungServer listens on ln as a go-plugin server that has hung would: its
+// yamux session accepts the host's streams and answers pings (yamux does
+// that by itself) but nothing answers a call. It returns how many of the
+// sessions it accepted are still open.
+func hungServer(t *testing.T, ln net.Listener) (open func() int) {
+	var mu sync.Mutex
+	var sessions []*yamux.Session
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			cfg := yamux.DefaultConfig()
+			cfg.LogOutput = io.Discard
+			s, err := yamux.Server(conn, cfg)
+			if err != nil {
+				conn.Close()
+				continue
+			}
+			mu.Lock()
+			sessions = append(sessions, s)
+			mu.Unlock()
+			go func() {
+				for {
+					st, err := s.Accept()
+					if err != nil {
+						return
+					}
+					go io.Copy(io.Discard, st) // read the calls, answer none
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range sessions {
+			s.Close()
+		}
+	})
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, s := range sessions {
+			if !s.IsClosed() {
+				n++
+			}
+		}
+		return n
+	}
+}
+
+// TestAttachToAHungServer: a server that answers yamux's ping (so the
+// probe passes) but none of go-plugin's calls holds Attach for no longer
+// than its start timeout, and AttachContext for no longer than its
+// context; the connection is then closed, not left behind.
+func TestAttachToAHungServer(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		attach func(addr string) (*host.Client, error)
+		want   func(error) bool
+	}{
+		{"start timeout", func(addr string) (*host.Client, error) {
+			return host.Attach(addr, host.WithLogger(testutil.Logger(t, "host")), host.WithStartTimeout(300*time.Millisecond))
+		}, func(err error) bool {
+			return strings.Contains(err.Error(), "not connected within the start timeout (300ms, WithStartTimeout)")
+		}},
+		{"context", func(addr string) (*host.Client, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			return host.AttachContext(ctx, addr, host.WithLogger(testutil.Logger(t, "host")))
+		}, func(err error) bool { return errors.Is(err, context.DeadlineExceeded) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			open := hungServer(t, ln)
+			done := make(chan error, 1)
+			go func() {
+				cl, err := c.attach(ln.Addr().String())
+				if err == nil {
+					cl.Close()
+				}
+				done <- err
+			}()
+			err = testutil.Receive(t, done, 10*time.Second, "Attach to a hung server is still waiting, well past its 300 ms")
+			if err == nil || !c.want(err) {
+				t.Fatalf("Attach to a hung server = %v", err)
+			}
+			testutil.Eventually(t, "the host to close its connection to the hung server", func() bool { return open() == 0 })
+		})
+	}
+}
+
+// TestReattachToAHungPlugin: likewise for ReattachContext, on a unix
+// socket.
+func TestReattachToAHungPlugin(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "plugin.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := hungServer(t, ln)
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		c, err := host.ReattachContext(ctx, host.ReattachInfo{Name: "hung", Network: "unix", Address: sock, Pid: os.Getpid(), Protocol: "netrpc", ProtocolVersion: 1}, host.WithLogger(testutil.Logger(t, "host")))
+		if err == nil {
+			c.Close()
+		}
+		done <- err
+	}()
+	err = testutil.Receive(t, done, 10*time.Second, "Reattach to a hung plugin is still waiting, well past its 300 ms")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "reattach to hung") {
+		t.Fatalf("Reattach to a hung plugin = %v; want the context's deadline, the plugin named", err)
+	}
+	testutil.Eventually(t, "the host to close its connection to the hung plugin", func() bool { return open() == 0 })
+}
+
+// TestStartTimeoutMustBePositive: a start timeout no start could meet is
+// refused at once, by Load, Attach and Reattach alike.
+func TestStartTimeoutMustBePositive(t *testing.T) {
+	for _, d := range []time.Duration{0, -time.Second} {
+		want := fmt.Sprintf("WithStartTimeout(%v): the start timeout must be positive", d)
+		_, err := host.Load(filepath.Join(bin, "svcplugin"), host.WithStartTimeout(d))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Load with WithStartTimeout(%v) = %v; want %q", d, err, want)
+		}
+		_, err = host.Attach("127.0.0.1:1", host.WithStartTimeout(d))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Attach with WithStartTimeout(%v) = %v; want %q", d, err, want)
+		}
+		_, err = host.Reattach(host.ReattachInfo{Name: "p", Network: "unix", Address: "/nonexistent", Pid: 1}, host.WithStartTimeout(d))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Reattach with WithStartTimeout(%v) = %v; want %q", d, err, want)
+		}
 	}
 }

@@ -29,8 +29,8 @@ func RouteYamuxLog(client goplugin.ClientProtocol, w io.Writer) bool {
 	if !ok || rc == nil {
 		return false
 	}
-	broker := field(reflect.ValueOf(rc).Elem(), "broker", reflect.Pointer)
-	if !broker.IsValid() || broker.IsNil() {
+	broker := brokerField(rc)
+	if !broker.IsValid() {
 		return false
 	}
 	session := field(broker.Elem(), "session", reflect.Pointer)
@@ -50,6 +50,41 @@ func RouteYamuxLog(client goplugin.ClientProtocol, w io.Writer) bool {
 	l.SetFlags(0)
 	l.SetOutput(w)
 	return true
+}
+
+// CloseSession closes the yamux session under go-plugin's connection to
+// a plugin (client, as go-plugin's Client returned it), and reports
+// whether it could. Every call waiting on that connection then fails at
+// once: go-plugin's own calls (its Dispense, its quit) have no timeout,
+// and a peer that stops answering them would hold them for as long as its
+// socket stays open. The session is closed through go-plugin's MuxBroker
+// (its Close closes the session), which RPCClient keeps unexported; a
+// go-plugin that lays it out otherwise makes this report false
+// (TestCloseSession).
+func CloseSession(client goplugin.ClientProtocol) bool {
+	rc, ok := client.(*goplugin.RPCClient)
+	if !ok || rc == nil {
+		return false
+	}
+	broker := brokerField(rc)
+	if !broker.IsValid() {
+		return false
+	}
+	b, ok := reflect.NewAt(broker.Type(), unsafe.Pointer(broker.UnsafeAddr())).Elem().Interface().(*goplugin.MuxBroker)
+	if !ok || b == nil {
+		return false
+	}
+	b.Close()
+	return true
+}
+
+// brokerField returns rc's MuxBroker field (not nil), or the zero Value.
+func brokerField(rc *goplugin.RPCClient) reflect.Value {
+	broker := field(reflect.ValueOf(rc).Elem(), "broker", reflect.Pointer)
+	if !broker.IsValid() || broker.IsNil() {
+		return reflect.Value{}
+	}
+	return broker
 }
 
 // field returns v's field name if it has one of kind k, else the zero Value.

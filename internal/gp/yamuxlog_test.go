@@ -52,3 +52,42 @@ func TestRouteYamuxLog(t *testing.T) {
 		t.Error("RouteYamuxLog(nil) reports it routed something")
 	}
 }
+
+// TestCloseSession: CloseSession ends a go-plugin call that waits on a
+// server which never answers. It fails on a go-plugin that no longer lays
+// its fields out as CloseSession expects.
+func TestCloseSession(t *testing.T) {
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	server, err := yamux.Server(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { // accepts go-plugin's streams and never answers on them
+		for {
+			if _, err := server.Accept(); err != nil {
+				return
+			}
+		}
+	}()
+	rc, err := goplugin.NewRPCClient(a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- rc.Ping() }()
+	select {
+	case err := <-done:
+		t.Fatalf("Ping of a server that never answers returned %v", err)
+	case <-time.After(50 * time.Millisecond): // it waits (not what synchronises: the close below is)
+	}
+	if !CloseSession(rc) {
+		t.Fatal("CloseSession did not find go-plugin's yamux session")
+	}
+	if err := testutil.Receive(t, done, 5*time.Second, "Ping still waits after CloseSession"); err == nil {
+		t.Error("Ping through a closed session succeeded")
+	}
+	if CloseSession(nil) {
+		t.Error("CloseSession(nil) reports it closed something")
+	}
+}
