@@ -117,7 +117,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 			return nil, fmt.Errorf("host: load plugin %s: WithVersions(%s): protocol versions start at 1", path, strings.ReplaceAll(strings.Trim(fmt.Sprint(cfg.versions), "[]"), " ", ", "))
 		}
 	}
-	if err := cfg.checkStartTimeout(); err != nil {
+	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("host: load plugin %s: %w", path, err)
 	}
 	if cfg.reattachable && cfg.autoMTLS {

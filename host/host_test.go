@@ -265,13 +265,14 @@ func TestLoadErrors(t *testing.T) {
 		{"exits at once", filepath.Join(bin, "exits"), []string{"exited with status 2", "exits: I am not a plugin"}, nil},
 		{"another cookie", filepath.Join(bin, "versioned"), []string{"exited with status 1", "This binary is a plugin", "handshake cookie"}, nil},
 		{"nothing to serve", filepath.Join(bin, "empty"), []string{"exited with status 1", "plugin: Serve was given no objects to serve"}, nil},
-		{"protocol versions Serve cannot take", filepath.Join(bin, "empty"), []string{"exited with status 1", "WithProtocolVersion(0): protocol versions start at 1", "WithVersion(-2, …): protocol versions start at 1", "WithVersion(1, …): version 1 is the objects given to Serve"}, []host.Option{host.WithCmd(func(cmd *exec.Cmd) {
+		{"protocol versions Serve cannot take", filepath.Join(bin, "empty"), []string{"exited with status 1", "WithProtocolVersion(0): protocol versions start at 1", "WithVersion(-2, …): protocol versions start at 1", "WithVersion(1, …): version 1 is the objects given to Serve", "WithMaxMessageSize(-1): a limit cannot be negative (0 means the default, 64 MiB)"}, []host.Option{host.WithCmd(func(cmd *exec.Cmd) {
 			cmd.Env = append(cmd.Env, "REFPLUG_TEST_BAD_VERSIONS=1")
 		})}},
 		{"a line on stdout before Serve", filepath.Join(bin, "empty"), []string{`its first line on stdout, "starting my plugin v1.2", is not go-plugin's handshake line`, "write nothing to stdout before plugin.Serve"}, []host.Option{host.WithCmd(func(cmd *exec.Cmd) {
 			cmd.Env = append(cmd.Env, "REFPLUG_TEST_STDOUT_FIRST=1")
 		})}},
 		{"protocol versions Load cannot take", filepath.Join(bin, "svcplugin"), []string{"WithVersions(2, 0, -1): protocol versions start at 1"}, []host.Option{host.WithVersions(2, 0, -1)}},
+		{"limits Load cannot take", filepath.Join(bin, "svcplugin"), []string{"WithMaxQueuedBytes(-1): a limit cannot be negative (0 means the default, 16 MiB)", "WithCallTimeout(-1s): a timeout cannot be negative"}, []host.Option{host.WithMaxQueuedBytes(-1), host.WithCallTimeout(-time.Second)}},
 		{"a value whose methods need a pointer", filepath.Join(bin, "empty"), []string{"exited with status 1", `the object named "counter": main.counter has no methods`, "(Add) have pointer receivers", "serve &value"}, []host.Option{host.WithCmd(func(cmd *exec.Cmd) {
 			cmd.Env = append(cmd.Env, "REFPLUG_TEST_VALUE_ROOT=1")
 		})}},

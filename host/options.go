@@ -2,10 +2,12 @@ package host
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -19,7 +21,10 @@ import (
 // connection, unless WithStartTimeout says otherwise.
 const DefaultStartTimeout = 20 * time.Second
 
-// Option configures Load.
+// Option configures Load (and Attach, Reattach and Manager). A limit
+// (WithMax…) given 0 takes its default; Load, Attach and Reattach refuse
+// a negative limit, a negative WithCallTimeout and a WithStartTimeout of
+// zero or less, naming each.
 type Option func(*config)
 
 type config struct {
@@ -113,22 +118,27 @@ func WithStartTimeout(d time.Duration) Option {
 	return func(c *config) { c.startTimeout = d }
 }
 
-// checkStartTimeout refuses a start timeout WithStartTimeout gave that
-// no start could meet.
-func (c *config) checkStartTimeout() error {
+// check refuses options given values they cannot take: a start timeout
+// no start could meet, a negative limit.
+func (c *config) check() error {
+	var bad []string
 	if c.startTimeout <= 0 {
-		return fmt.Errorf("WithStartTimeout(%v): the start timeout must be positive", c.startTimeout)
+		bad = append(bad, fmt.Sprintf("WithStartTimeout(%v): the start timeout must be positive", c.startTimeout))
+	}
+	bad = append(bad, gp.LimitProblems(c.limits)...)
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
 	}
 	return nil
 }
 
 // WithMaxMessageSize bounds one message between host and plugin, in bytes.
-// Default: refbroker.DefaultMaxMessageSize (64 MiB).
+// Default (and 0): refbroker.DefaultMaxMessageSize (64 MiB).
 func WithMaxMessageSize(n int) Option { return func(c *config) { c.limits.MaxMessageSize = n } }
 
 // WithMaxConcurrentCalls bounds how many of the plugin's calls into the
 // host (callbacks, and calls on objects the host passed) run at once; a
-// call beyond it fails at once with an error naming the limit. Default:
+// call beyond it fails at once with an error naming the limit. Default (and 0):
 // refbroker.DefaultMaxConcurrentCalls (1024).
 func WithMaxConcurrentCalls(n int) Option {
 	return func(c *config) { c.limits.MaxConcurrentCalls = n }
@@ -139,13 +149,13 @@ func WithMaxConcurrentCalls(n int) Option {
 // buffers, many at a time, to a slow io.Writer the host passed it would
 // otherwise have the host hold up to WithMaxConcurrentCalls of them); a
 // call beyond it fails at once with an error naming the limit, and a call
-// alone always runs. Default: refbroker.DefaultMaxServedBytes (256 MiB).
+// alone always runs. Default (and 0): refbroker.DefaultMaxServedBytes (256 MiB).
 func WithMaxServedBytes(n int) Option { return func(c *config) { c.limits.MaxServedBytes = n } }
 
 // WithMaxImports bounds how many of the plugin's objects the host holds
 // proxies for at once (Client.Stats().Imports); a result or callback
 // argument that would pass it fails its call with an error naming the
-// limit. Default: refbroker.DefaultMaxImports (1,048,576, about 250 MiB of
+// limit. Default (and 0): refbroker.DefaultMaxImports (1,048,576, about 250 MiB of
 // proxies).
 func WithMaxImports(n int) Option { return func(c *config) { c.limits.MaxImports = n } }
 
@@ -154,12 +164,12 @@ func WithMaxImports(n int) Option { return func(c *config) { c.limits.MaxImports
 // once (Client.Stats().Exports): each keeps its object alive in the host
 // until the plugin releases it. A call that would export more fails with
 // an error naming the limit (for a callback's result, the plugin's call
-// does). Default: refbroker.DefaultMaxExports (1,048,576).
+// does). Default (and 0): refbroker.DefaultMaxExports (1,048,576).
 func WithMaxExports(n int) Option { return func(c *config) { c.limits.MaxExports = n } }
 
 // WithMaxQueuedBytes bounds the host's outgoing data waiting for a plugin
 // that is slow to read: callers beyond it wait for room, and return when
-// their context ends. Default: refbroker.DefaultMaxQueuedBytes (16 MiB).
+// their context ends. Default (and 0): refbroker.DefaultMaxQueuedBytes (16 MiB).
 func WithMaxQueuedBytes(n int) Option { return func(c *config) { c.limits.MaxQueuedBytes = n } }
 
 // WithCallTimeout bounds each call the host makes into the plugin that

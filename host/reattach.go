@@ -73,7 +73,7 @@ func ReattachContext(ctx context.Context, info ReattachInfo, opts ...Option) (*C
 	if len(cfg.processOnly) > 0 {
 		return nil, fmt.Errorf("host: reattach to %s: %s %s only to a plugin this host starts with Load", info.Name, strings.Join(cfg.processOnly, ", "), agree(len(cfg.processOnly), "applies", "apply"))
 	}
-	if err := cfg.checkStartTimeout(); err != nil {
+	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("host: reattach to %s: %w", info.Name, err)
 	}
 	var addr net.Addr

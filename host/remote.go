@@ -50,7 +50,7 @@ func AttachContext(ctx context.Context, addr string, opts ...Option) (*Client, e
 	if len(cfg.processOnly) > 0 {
 		return nil, fmt.Errorf("host: attach to %s: %s %s only to a plugin this host starts with Load, not to one it attaches to (drop %s)", addr, strings.Join(cfg.processOnly, ", "), agree(len(cfg.processOnly), "applies", "apply"), agree(len(cfg.processOnly), "it", "them"))
 	}
-	if err := cfg.checkStartTimeout(); err != nil {
+	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("host: attach to %s: %w", addr, err)
 	}
 	tcpAddr, err := net.ResolveTCPAddr("tcp", addr)

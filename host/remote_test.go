@@ -395,8 +395,16 @@ func TestReattachToAHungPlugin(t *testing.T) {
 }
 
 // TestStartTimeoutMustBePositive: a start timeout no start could meet is
-// refused at once, by Load, Attach and Reattach alike.
+// refused at once, by Load, Attach and Reattach alike, and so is a
+// negative limit.
 func TestStartTimeoutMustBePositive(t *testing.T) {
+	const limit = "WithMaxImports(-3): a limit cannot be negative (0 means the default, 1,048,576)"
+	if _, err := host.Attach("127.0.0.1:1", host.WithMaxImports(-3)); err == nil || !strings.Contains(err.Error(), limit) {
+		t.Errorf("Attach with WithMaxImports(-3) = %v; want %q", err, limit)
+	}
+	if _, err := host.Reattach(host.ReattachInfo{Name: "p", Network: "unix", Address: "/nonexistent", Pid: 1}, host.WithMaxImports(-3)); err == nil || !strings.Contains(err.Error(), limit) {
+		t.Errorf("Reattach with WithMaxImports(-3) = %v; want %q", err, limit)
+	}
 	for _, d := range []time.Duration{0, -time.Second} {
 		want := fmt.Sprintf("WithStartTimeout(%v): the start timeout must be positive", d)
 		_, err := host.Load(filepath.Join(bin, "svcplugin"), host.WithStartTimeout(d))

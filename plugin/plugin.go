@@ -21,7 +21,9 @@ import (
 	"github.com/refplug/refplug/refbroker"
 )
 
-// Option configures Serve.
+// Option configures Serve (and ServeRemote). A limit (WithMax…) given 0
+// takes its default; Serve refuses a negative limit or WithCallTimeout,
+// naming each.
 type Option func(*config)
 
 type config struct {
@@ -39,7 +41,7 @@ type config struct {
 // WithVersion of the version the objects given to Serve already are
 // (base), as Serve's error.
 func (c *config) check(base int) error {
-	bad := c.bad
+	bad := append(c.bad, gp.LimitProblems(c.limits)...)
 	if _, ok := c.versions[base]; ok {
 		bad = append(bad, fmt.Sprintf("WithVersion(%d, …): version %d is the objects given to Serve (WithProtocolVersion, default 1); give each version once", base, base))
 	}
@@ -54,33 +56,33 @@ func (c *config) check(base int) error {
 func WithLogger(l hclog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // WithMaxMessageSize bounds one message between host and plugin, in bytes.
-// Default: refbroker.DefaultMaxMessageSize (64 MiB).
+// Default (and 0): refbroker.DefaultMaxMessageSize (64 MiB).
 func WithMaxMessageSize(n int) Option { return func(c *config) { c.limits.MaxMessageSize = n } }
 
 // WithMaxConcurrentCalls bounds how many of the host's calls the plugin
 // runs at once; a call beyond it fails at once with an error naming the
-// limit. Default: refbroker.DefaultMaxConcurrentCalls (1024).
+// limit. Default (and 0): refbroker.DefaultMaxConcurrentCalls (1024).
 func WithMaxConcurrentCalls(n int) Option {
 	return func(c *config) { c.limits.MaxConcurrentCalls = n }
 }
 
 // WithMaxImports bounds how many of the host's objects (callbacks, and
-// objects the host passed) the plugin holds proxies for at once. Default:
+// objects the host passed) the plugin holds proxies for at once. Default (and 0):
 // refbroker.DefaultMaxImports (1,048,576).
 func WithMaxImports(n int) Option { return func(c *config) { c.limits.MaxImports = n } }
 
 // WithMaxServedBytes bounds the bytes of the host's calls into the plugin
 // running at once (the sizes of their messages); a call beyond it fails at
 // once with an error naming the limit, and a call alone always runs.
-// Default: refbroker.DefaultMaxServedBytes (256 MiB).
+// Default (and 0): refbroker.DefaultMaxServedBytes (256 MiB).
 func WithMaxServedBytes(n int) Option { return func(c *config) { c.limits.MaxServedBytes = n } }
 
 // WithMaxExports bounds how many of the plugin's objects the host holds
-// references to at once. Default: refbroker.DefaultMaxExports (1,048,576).
+// references to at once. Default (and 0): refbroker.DefaultMaxExports (1,048,576).
 func WithMaxExports(n int) Option { return func(c *config) { c.limits.MaxExports = n } }
 
 // WithMaxQueuedBytes bounds the plugin's outgoing data waiting for a host
-// that is slow to read. Default: refbroker.DefaultMaxQueuedBytes (16 MiB).
+// that is slow to read. Default (and 0): refbroker.DefaultMaxQueuedBytes (16 MiB).
 func WithMaxQueuedBytes(n int) Option { return func(c *config) { c.limits.MaxQueuedBytes = n } }
 
 // WithCallTimeout bounds each call the plugin makes into the host that

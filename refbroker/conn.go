@@ -24,7 +24,9 @@ import (
 // unless Options.MaxMessageSize says otherwise.
 const DefaultMaxMessageSize = 64 << 20
 
-// Options configure a Conn. The zero value is ready to use.
+// Options configure a Conn. The zero value is ready to use; a limit (the
+// Max… fields) of zero or less takes its default, and a CallTimeout of
+// zero or less bounds nothing.
 type Options struct {
 	// Logger receives the connection's diagnostics: panics in called
 	// methods (with their stacks) at error level, protocol problems at warn.

@@ -1,7 +1,8 @@
 // Command empty is a test plugin that gives plugin.Serve nothing to serve;
 // with REFPLUG_TEST_VALUE_ROOT=1, an object whose methods have pointer
 // receivers, served as a value (so it has none); with
-// REFPLUG_TEST_BAD_VERSIONS=1, protocol versions Serve cannot take; with
+// REFPLUG_TEST_BAD_VERSIONS=1, protocol versions (and a limit) Serve
+// cannot take; with
 // REFPLUG_TEST_STDOUT_FIRST=1, a line on stdout before Serve.
 package main
 
@@ -28,7 +29,7 @@ func main() {
 	}
 	if os.Getenv("REFPLUG_TEST_BAD_VERSIONS") == "1" {
 		objs := map[string]any{"counter": &counter{}}
-		plugin.Serve(objs, plugin.WithProtocolVersion(0), plugin.WithVersion(-2, objs), plugin.WithVersion(1, objs))
+		plugin.Serve(objs, plugin.WithProtocolVersion(0), plugin.WithVersion(-2, objs), plugin.WithVersion(1, objs), plugin.WithMaxMessageSize(-1))
 		return
 	}
 	plugin.Serve(map[string]any{})
