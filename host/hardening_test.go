@@ -4,7 +4,6 @@ package host_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -546,17 +545,7 @@ func TestCloseOfAHungRemotePlugin(t *testing.T) {
 // end it, which waits for its unanswered quit until the session under it
 // is closed.
 func TestCloseOfAHungReattachedPlugin(t *testing.T) {
-	cmd := exec.Command(filepath.Join(bin, "hostproc"), "-reattach", filepath.Join(bin, "svcplugin"))
-	cmd.Stderr = testutil.Writer{T: t}
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("the first host: %v", err)
-	}
-	var info host.ReattachInfo
-	if err := json.Unmarshal(out, &info); err != nil {
-		t.Fatalf("the first host printed %q: %v", out, err)
-	}
-	t.Cleanup(func() { syscall.Kill(info.Pid, syscall.SIGKILL) })
+	info := reattachablePlugin(t)
 	c, err := host.Reattach(info, host.WithLogger(testutil.Logger(t, "host")))
 	if err != nil {
 		t.Fatal(err)

@@ -903,16 +903,7 @@ func tail(s string) string { return s[max(0, len(s)-40):] }
 // ReattachInfo on and exits without closing it; a later host reattaches,
 // calls it, and its Close ends the plugin.
 func TestReattach(t *testing.T) {
-	cmd := exec.Command(filepath.Join(bin, "hostproc"), "-reattach", filepath.Join(bin, "svcplugin"))
-	cmd.Stderr = testutil.Writer{T: t}
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("the first host: %v", err)
-	}
-	var info host.ReattachInfo
-	if err := json.Unmarshal(out, &info); err != nil {
-		t.Fatalf("the first host printed %q: %v", out, err)
-	}
+	info := reattachablePlugin(t)
 	if !alive(info.Pid) {
 		t.Fatalf("the plugin (pid %d) did not outlive the host that loaded it WithReattachable", info.Pid)
 	}
@@ -939,6 +930,29 @@ func TestReattach(t *testing.T) {
 	if _, err := host.Load(filepath.Join(bin, "svcplugin"), host.WithReattachable()); err == nil || !strings.Contains(err.Error(), "WithAutoMTLS(false)") {
 		t.Errorf("WithReattachable with AutoMTLS = %v; want it refused, naming WithAutoMTLS(false)", err)
 	}
+}
+
+// reattachablePlugin has another host process (hostproc) load svcplugin
+// WithReattachable and exit, and returns the plugin's ReattachInfo. The
+// plugin is killed when the test ends, if it still runs.
+func reattachablePlugin(t *testing.T) host.ReattachInfo {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "hostproc"), "-reattach", filepath.Join(bin, "svcplugin"))
+	cmd.Stderr = testutil.Writer{T: t}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("the first host: %v", err)
+	}
+	var info host.ReattachInfo
+	if err := json.Unmarshal(out, &info); err != nil {
+		t.Fatalf("the first host printed %q: %v", out, err)
+	}
+	t.Cleanup(func() {
+		if p, err := os.FindProcess(info.Pid); err == nil && alive(info.Pid) {
+			p.Kill()
+		}
+	})
+	return info
 }
 
 // TestHTTPPluginProcess: a plugin process's http.Handler answers real HTTP

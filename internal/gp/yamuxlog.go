@@ -25,11 +25,7 @@ import (
 // these out otherwise leaves the lines where they were, and this reports
 // false (TestRouteYamuxLog fails on such a version, so it is noticed).
 func RouteYamuxLog(client goplugin.ClientProtocol, w io.Writer) bool {
-	rc, ok := client.(*goplugin.RPCClient)
-	if !ok || rc == nil {
-		return false
-	}
-	broker := brokerField(rc)
+	broker := brokerField(client)
 	if !broker.IsValid() {
 		return false
 	}
@@ -62,11 +58,7 @@ func RouteYamuxLog(client goplugin.ClientProtocol, w io.Writer) bool {
 // go-plugin that lays it out otherwise makes this report false
 // (TestCloseSession).
 func CloseSession(client goplugin.ClientProtocol) bool {
-	rc, ok := client.(*goplugin.RPCClient)
-	if !ok || rc == nil {
-		return false
-	}
-	broker := brokerField(rc)
+	broker := brokerField(client)
 	if !broker.IsValid() {
 		return false
 	}
@@ -78,8 +70,13 @@ func CloseSession(client goplugin.ClientProtocol) bool {
 	return true
 }
 
-// brokerField returns rc's MuxBroker field (not nil), or the zero Value.
-func brokerField(rc *goplugin.RPCClient) reflect.Value {
+// brokerField returns the MuxBroker field (not nil) of client, a
+// go-plugin RPCClient, or the zero Value.
+func brokerField(client goplugin.ClientProtocol) reflect.Value {
+	rc, ok := client.(*goplugin.RPCClient)
+	if !ok || rc == nil {
+		return reflect.Value{}
+	}
 	broker := field(reflect.ValueOf(rc).Elem(), "broker", reflect.Pointer)
 	if !broker.IsValid() || broker.IsNil() {
 		return reflect.Value{}

@@ -16,23 +16,7 @@ import (
 // the standard logger's date. It fails on a go-plugin or yamux that no
 // longer lays its fields out as RouteYamuxLog expects.
 func TestRouteYamuxLog(t *testing.T) {
-	a, b := net.Pipe()
-	t.Cleanup(func() { a.Close(); b.Close() })
-	server, err := yamux.Server(b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { // go-plugin's client opens its control and stdio streams
-		for {
-			if _, err := server.Accept(); err != nil {
-				return
-			}
-		}
-	}()
-	rc, err := goplugin.NewRPCClient(a, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc, b := mutePluginServer(t)
 	var logs testutil.Buffer
 	if !RouteYamuxLog(rc, &logs) {
 		t.Fatal("RouteYamuxLog did not find go-plugin's yamux session's logger")
@@ -57,23 +41,7 @@ func TestRouteYamuxLog(t *testing.T) {
 // server which never answers. It fails on a go-plugin that no longer lays
 // its fields out as CloseSession expects.
 func TestCloseSession(t *testing.T) {
-	a, b := net.Pipe()
-	t.Cleanup(func() { a.Close(); b.Close() })
-	server, err := yamux.Server(b, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { // accepts go-plugin's streams and never answers on them
-		for {
-			if _, err := server.Accept(); err != nil {
-				return
-			}
-		}
-	}()
-	rc, err := goplugin.NewRPCClient(a, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc, _ := mutePluginServer(t)
 	done := make(chan error, 1)
 	go func() { done <- rc.Ping() }()
 	select {
@@ -90,4 +58,29 @@ func TestCloseSession(t *testing.T) {
 	if CloseSession(nil) {
 		t.Error("CloseSession(nil) reports it closed something")
 	}
+}
+
+// mutePluginServer returns a go-plugin RPC client connected through a
+// pipe to a yamux server that accepts its streams (go-plugin's client
+// opens its control and stdio streams) and never answers on them, and
+// the server's end of the pipe.
+func mutePluginServer(t *testing.T) (*goplugin.RPCClient, net.Conn) {
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	server, err := yamux.Server(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			if _, err := server.Accept(); err != nil {
+				return
+			}
+		}
+	}()
+	rc, err := goplugin.NewRPCClient(a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc, b
 }
