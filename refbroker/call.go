@@ -296,7 +296,9 @@ func (c *Conn) roundTrip(ctx context.Context, name string, out []*codec, outs []
 		return fmt.Errorf("refbroker: %s: %w", name, err)
 	}
 	c.callsMade.Add(1)
-	reading := c.takeRole() // if nobody reads, this caller does (reader.go)
+	// If nobody reads, or the reader serves a call inline (this caller's,
+	// say), this caller reads for its return (callerread.go).
+	reading := c.takeRole() || c.borrowRole()
 	if !reading {
 		c.needReader()
 		c.wakeReaderToSpin()

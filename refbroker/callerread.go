@@ -118,17 +118,45 @@ func (c *Conn) takeRole() bool {
 	return true
 }
 
-// giveBackRole ends a caller's turn as the reader: the role is left free
-// if the side is quiet, else passed to a reader goroutine.
+// borrowRole makes the calling caller the reader while the reader
+// goroutine serves a call inline (the role is held, but nobody reads),
+// and reports whether it did: typically the inline call itself, calling
+// out (a callback, a Write to the peer's io.Writer). Otherwise the role
+// would pass to another goroutine (needReader), which would then hand the
+// return to the caller: two thread wake-ups a call, one of them on the
+// call's path. The borrower gives the role back when it has its return
+// (giveBackRole).
+func (c *Conn) borrowRole() bool {
+	if !c.rd.deadline || c.rd.inline.Load() == 0 {
+		return false
+	}
+	c.rd.Lock()
+	defer c.rd.Unlock()
+	if c.rd.stopped || c.rd.holder != roleLoop || c.rd.inline.Load() == 0 {
+		return false
+	}
+	c.rd.holder = roleCaller
+	c.rd.lends++
+	return true
+}
+
+// giveBackRole ends a caller's turn as the reader: back to the inline
+// call it borrowed the role from, if that still runs and nothing else is
+// due (its goroutine reads again when the call ends, or the watchdog
+// passes the role on); else left free if the side is quiet, or passed to
+// a reader goroutine.
 func (c *Conn) giveBackRole() {
 	c.rd.Lock()
 	defer c.rd.Unlock()
 	switch {
 	case c.rd.stopped:
 		c.rd.holder = roleFree
+	case c.rd.inline.Load() != 0 && c.rd.fr.br.Buffered() == 0 && c.waitingCalls() == 0:
+		c.rd.holder = roleLoop
 	case c.quiet():
 		c.leaveFreeLocked()
 	default:
+		c.rd.inline.Store(0) // a borrowed role passes on from the inline call
 		c.rd.holder = roleLoop
 		c.workers.Add(1)
 		c.startReader()

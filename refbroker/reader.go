@@ -29,6 +29,13 @@ import (
 //     may be blocked, waiting for its cancellation, or simply long, and
 //     other messages must not wait for it.
 //
+// A caller that starts waiting while the reader serves inline (the inline
+// call calling back, typically) first tries to borrow the role instead: it
+// reads until its own return has come, then gives the role back to the
+// inline call (callerread.go), so neither the call out nor its return
+// needs a hand-off. The watchdog leaves an inline call whose role was
+// borrowed since its last tick alone.
+//
 // A return awaited since before the reader went inline (another
 // goroutine's call) is read when the inline call ends or at the watchdog's
 // tick: the price of the shortcut, bounded by the watchdog.
@@ -59,7 +66,8 @@ const watchTick = time.Millisecond
 // 50 plugins starting at once on two cores paid in time (BENCHMARKS.md,
 // Many plugins). An inline call seen at two ticks in a row is handed off
 // before the watchdog could stop (it counts as idle only from its second
-// tick).
+// tick); a tick at which the inline call has borrowed the role since the
+// last one is not idle either.
 const watchIdleTicks = 3
 
 // Who holds the reader role.
@@ -79,7 +87,9 @@ type readerRole struct {
 	episodes uint64        // the last episode number given out
 	watching bool          // the watchdog goroutine runs
 	stopped  bool          // the stream is closed: no new readers or watchdog
-	callers  bool          // callers may read: the stream has read deadlines
+	callers  bool          // callers may take the free role: the stream has read deadlines, and the side no roots
+	deadline bool          // the stream has read deadlines: callers may read (and borrow the role: callerread.go)
+	lends    uint64        // times a caller borrowed the role from an inline call (the watchdog's, and tests')
 	idle     *time.Timer   // takes the role back when it has been free for idleAfter
 	armed    bool          // idle is set to fire
 	sets     int           // times idle was set when the role was left free (tests)
@@ -99,8 +109,8 @@ const readBuffer = 16 << 10
 func (c *Conn) initReader(rd io.Reader, spin bool) {
 	c.rd.spinner = newSpinReader(rd, spin)
 	c.rd.fr.br = bufio.NewReaderSize(c.rd.spinner, readBuffer)
-	_, c.rd.callers = c.rwc.(readDeadliner)
-	c.rd.callers = c.rd.callers && len(c.roots) == 0
+	_, c.rd.deadline = c.rwc.(readDeadliner)
+	c.rd.callers = c.rd.deadline && len(c.roots) == 0
 	c.rd.idle = time.AfterFunc(time.Hour, c.idleTakeBack)
 	c.rd.idle.Stop()
 	c.rd.idleAfter = idleRead
@@ -166,7 +176,9 @@ func (c *Conn) goInline() uint64 {
 
 // resume ends inline episode ep. It reports whether the goroutine is
 // still the reader (then it counts as a worker again); false if the role
-// passed on meanwhile or the connection's stream is closed.
+// passed on meanwhile, or a caller borrowed it and still reads (it passes
+// the role on when it has its return), or the connection's stream is
+// closed.
 func (c *Conn) resume(ep uint64) bool {
 	c.rd.Lock()
 	defer c.rd.Unlock()
@@ -174,7 +186,7 @@ func (c *Conn) resume(ep uint64) bool {
 		return false
 	}
 	c.rd.inline.Store(0)
-	if c.rd.stopped {
+	if c.rd.stopped || c.rd.holder == roleCaller {
 		return false
 	}
 	c.workers.Add(1)
@@ -193,9 +205,10 @@ func (c *Conn) needReader() {
 }
 
 // handOffLocked passes the reader role from the inline episode in
-// progress, if any, to another goroutine (startReader). c.rd is locked.
+// progress, if any, to another goroutine (startReader), unless a caller
+// has borrowed it and reads. c.rd is locked.
 func (c *Conn) handOffLocked() {
-	if c.rd.inline.Load() == 0 || c.rd.stopped {
+	if c.rd.inline.Load() == 0 || c.rd.stopped || c.rd.holder == roleCaller {
 		return
 	}
 	c.rd.inline.Store(0)
@@ -214,13 +227,15 @@ func (c *Conn) stopReaders() {
 }
 
 // watch is the watchdog: every tick, an inline episode already running at
-// the previous tick loses the reader role. It stops after watchIdleTicks
-// ticks without inline calls, or when the connection ends.
+// the previous tick loses the reader role, unless a caller borrowed the
+// role since (the inline call is calling out, and the stream is read
+// during each call). It stops after watchIdleTicks ticks without inline
+// calls, or when the connection ends.
 func (c *Conn) watch() {
 	defer c.workers.Done()
 	t := time.NewTimer(watchTick)
 	defer t.Stop()
-	var lastInline, lastEpisodes uint64
+	var lastInline, lastEpisodes, lastLends uint64
 	idle := 0
 	for {
 		select {
@@ -234,15 +249,18 @@ func (c *Conn) watch() {
 		c.rd.Lock()
 		c.rd.ticks++
 		cur := c.rd.inline.Load()
-		if cur != 0 && cur == lastInline {
+		if cur != 0 && cur == lastInline && c.rd.lends == lastLends {
 			c.handOffLocked()
 		}
-		if c.rd.episodes == lastEpisodes {
+		// An inline call that keeps borrowing the role is not idleness:
+		// the watchdog must still be there to pass the role on once it
+		// stops calling out (and may then block).
+		if c.rd.episodes == lastEpisodes && c.rd.lends == lastLends {
 			idle++
 		} else {
 			idle = 0
 		}
-		lastInline, lastEpisodes = cur, c.rd.episodes
+		lastInline, lastEpisodes, lastLends = cur, c.rd.episodes, c.rd.lends
 		if idle >= watchIdleTicks || c.rd.stopped {
 			c.rd.watching = false
 			c.rd.Unlock()

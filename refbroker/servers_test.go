@@ -4,6 +4,9 @@ package refbroker
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,8 +22,15 @@ import (
 // it serves, as between processes, and serves calls aside.
 func serversPair(t *testing.T, roots map[string]any) (client, server *Conn) {
 	t.Helper()
+	return serversPairOn(t, roots, func(c net.Conn) io.ReadWriteCloser { return c })
+}
+
+// serversPairOn is serversPair with the server's end of the socket pair
+// wrapped by wrap.
+func serversPairOn(t *testing.T, roots map[string]any, wrap func(net.Conn) io.ReadWriteCloser) (client, server *Conn) {
+	t.Helper()
 	a, b := socketConns(t, 0)
-	server = NewConn(a, Options{Roots: roots})
+	server = NewConn(wrap(a), Options{Roots: roots})
 	client = NewConn(b, Options{})
 	t.Cleanup(func() {
 		client.Close()
@@ -192,11 +202,16 @@ type applyImpl struct{}
 
 func (applyImpl) Apply(fn func(int) (int, error), n int) (int, error) { return fn(n) }
 
+// noDeadlines hides a stream's read deadlines: its callers cannot read
+// (callerread.go).
+type noDeadlines struct{ io.ReadWriteCloser }
+
 // TestReadingGoesToAWaitingServer: when a method served inline calls
-// back, the reading passes to a server that waits rather than to a new
-// goroutine, and the goroutine that served inline waits in turn.
+// back on a stream whose callers cannot read (no read deadlines), the
+// reading passes to a server that waits rather than to a new goroutine,
+// and the goroutine that served inline waits in turn.
 func TestReadingGoesToAWaitingServer(t *testing.T) {
-	client, server := serversPair(t, map[string]any{"a": applyImpl{}})
+	client, server := serversPairOn(t, map[string]any{"a": applyImpl{}}, func(c net.Conn) io.ReadWriteCloser { return noDeadlines{c} })
 	server.srv.mu.Lock()
 	server.srv.period = time.Minute // waiting servers stay for the test
 	server.srv.mu.Unlock()
@@ -229,5 +244,102 @@ func TestReadingGoesToAWaitingServer(t *testing.T) {
 	// one a call.
 	if started := server.srv.started.Load() - before; started > 4 {
 		t.Errorf("%d goroutines started for the reading in %d calls, though a server waited each time", started, calls-1)
+	}
+}
+
+// TestInlineCallBorrowsTheReading: a method served inline that calls
+// back reads its callback's return itself (it borrows the reader role)
+// and gives the reading back: no goroutine is started or handed the
+// reading for it, and none is left waiting as a server.
+func TestInlineCallBorrowsTheReading(t *testing.T) {
+	client, server := serversPair(t, map[string]any{"a": applyImpl{}})
+	a, err := Dispense[applier](client, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	double := func(n int) (int, error) { return 2 * n, nil }
+	lends := func() uint64 {
+		server.rd.Lock()
+		defer server.rd.Unlock()
+		return server.rd.lends
+	}
+	if got, err := a.Apply(double, 1); err != nil || got != 2 {
+		t.Fatalf("Apply(double, 1) = %d, %v", got, err)
+	}
+	started, lent := server.srv.started.Load(), lends()
+	const calls = 20
+	for i := range calls {
+		if got, err := a.Apply(double, i); err != nil || got != 2*i {
+			t.Fatalf("Apply(double, %d) = %d, %v", i, got, err)
+		}
+	}
+	if n := lends() - lent; n != calls {
+		t.Errorf("the method borrowed the reading %d times in %d calls that called back; want each", n, calls)
+	}
+	// The watchdog may pass the role on once if a call ran across two of
+	// its ticks without calling back (a slow moment on a loaded machine).
+	if n := server.srv.started.Load() - started; n > 1 {
+		t.Errorf("%d goroutines started for %d calls that called back; want none", n, calls)
+	}
+}
+
+// gatedApplier's Apply calls fn once, and then again and again for n
+// milliseconds (across n of the watchdog's ticks), then closes blocked and
+// waits until gate is closed.
+type gatedApplier struct{ blocked, gate chan struct{} }
+
+func (g gatedApplier) Apply(fn func(int) (int, error), n int) (int, error) {
+	start := time.Now()
+	r, err := fn(0)
+	for i := 1; err == nil && time.Since(start) < time.Duration(n)*time.Millisecond; i++ {
+		r, err = fn(i)
+	}
+	close(g.blocked)
+	<-g.gate
+	return r, err
+}
+
+// openingApplier's Apply closes gate.
+type openingApplier struct{ gate chan struct{} }
+
+func (o openingApplier) Apply(_ func(int) (int, error), n int) (int, error) {
+	close(o.gate)
+	return n, nil
+}
+
+// TestBorrowedThenBlocked: a method served inline that calls back (and
+// so borrowed the reading), once or for many of the watchdog's ticks, and
+// then blocks until another call opens its gate does not keep that call
+// from being read: the watchdog passes the reading on once the method has
+// stopped calling out.
+func TestBorrowedThenBlocked(t *testing.T) {
+	for _, ms := range []int{0, 20} {
+		t.Run(fmt.Sprintf("calling back for %d ms", ms), func(t *testing.T) {
+			blocked, gate := make(chan struct{}), make(chan struct{})
+			client, _ := serversPair(t, map[string]any{"wait": gatedApplier{blocked, gate}, "open": openingApplier{gate}})
+			wait, err := Dispense[applier](client, "wait")
+			if err != nil {
+				t.Fatal(err)
+			}
+			open, err := Dispense[applier](client, "open")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := wait.Apply(func(n int) (int, error) { return n, nil }, ms)
+				done <- err
+			}()
+			// The method has had its last return and gave the reading back.
+			testutil.Receive(t, blocked, 10*time.Second, "the method to call back and block")
+			opened := make(chan error, 1)
+			go func() { _, err := open.Apply(nil, 2); opened <- err }()
+			if err := testutil.Receive(t, opened, 10*time.Second, "the call that opens the gate is still unread"); err != nil {
+				t.Fatalf("the call that opens the gate: %v", err)
+			}
+			if err := testutil.Receive(t, done, 10*time.Second, "the method behind the gate to return"); err != nil {
+				t.Errorf("the method behind the gate: %v", err)
+			}
+		})
 	}
 }
