@@ -124,8 +124,8 @@ func ReattachContext(ctx context.Context, info ReattachInfo, opts ...Option) (*C
 	c, err := connectWithin(bound, client, func() (*Client, error) {
 		return open(client, name, cfg.logger, nil, func() {}, func(goplugin.ClientProtocol) {})
 	}, func(c *Client) {
+		gp.CloseSession(c.rpc) // closed already: the stream's reader ends with it
 		c.conn.Close()
-		gp.CloseSession(c.rpc)
 	})
 	if err != nil {
 		if errors.Is(err, errNoAnswer) {

@@ -95,11 +95,12 @@ func AttachContext(ctx context.Context, addr string, opts ...Option) (*Client, e
 			r.stop()
 		})
 	}, func(c *Client) {
+		closeWithin(c.rpc, quitWait) // its session is closed already
 		c.conn.Close()
-		closeWithin(c.rpc, quitWait)
 		r.stop()
 	})
 	if err != nil {
+		r.stop() // go-plugin waits on the runner until then
 		if errors.Is(err, errNoAnswer) {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("host: attach to %s: %w", addr, ctx.Err())
