@@ -64,10 +64,8 @@ const watchTick = time.Millisecond
 // otherwise idle process: lingering 50 ticks after each burst cost a
 // plugin that was called once and then left alone 1.3–1.8 ms of CPU, which
 // 50 plugins starting at once on two cores paid in time (BENCHMARKS.md,
-// Many plugins). An inline call seen at two ticks in a row is handed off
-// before the watchdog could stop (it counts as idle only from its second
-// tick); a tick at which the inline call has borrowed the role since the
-// last one is not idle either.
+// Many plugins). A tick at which an inline call runs is not idle: the
+// watchdog stops only once none has run for this many ticks.
 const watchIdleTicks = 3
 
 // Who holds the reader role.
@@ -229,8 +227,8 @@ func (c *Conn) stopReaders() {
 // watch is the watchdog: every tick, an inline episode already running at
 // the previous tick loses the reader role, unless a caller borrowed the
 // role since (the inline call is calling out, and the stream is read
-// during each call). It stops after watchIdleTicks ticks without inline
-// calls, or when the connection ends.
+// during each call) or holds it now. It stops after watchIdleTicks ticks
+// without inline calls, or when the connection ends.
 func (c *Conn) watch() {
 	defer c.workers.Done()
 	t := time.NewTimer(watchTick)
@@ -252,10 +250,11 @@ func (c *Conn) watch() {
 		if cur != 0 && cur == lastInline && c.rd.lends == lastLends {
 			c.handOffLocked()
 		}
-		// An inline call that keeps borrowing the role is not idleness:
-		// the watchdog must still be there to pass the role on once it
-		// stops calling out (and may then block).
-		if c.rd.episodes == lastEpisodes && c.rd.lends == lastLends {
+		// A tick while an inline call runs is never idle: its role may be
+		// borrowed (for one long call out, or call after call), and the
+		// watchdog must still be there to pass the role on once the
+		// borrowing stops (the method may then block).
+		if cur == 0 && c.rd.episodes == lastEpisodes {
 			idle++
 		} else {
 			idle = 0

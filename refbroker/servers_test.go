@@ -308,13 +308,17 @@ func (o openingApplier) Apply(_ func(int) (int, error), n int) (int, error) {
 }
 
 // TestBorrowedThenBlocked: a method served inline that calls back (and
-// so borrowed the reading), once or for many of the watchdog's ticks, and
+// so borrowed the reading), once, or for many of the watchdog's ticks, or
+// once but for a callback that takes several ticks, and
 // then blocks until another call opens its gate does not keep that call
 // from being read: the watchdog passes the reading on once the method has
 // stopped calling out.
 func TestBorrowedThenBlocked(t *testing.T) {
-	for _, ms := range []int{0, 20} {
-		t.Run(fmt.Sprintf("calling back for %d ms", ms), func(t *testing.T) {
+	for _, c := range []struct {
+		ms   int           // how long the method calls back
+		slow time.Duration // how long each callback takes
+	}{{0, 0}, {20, 0}, {0, 10 * time.Millisecond}} {
+		t.Run(fmt.Sprintf("calling back for %d ms, each callback %v", c.ms, c.slow), func(t *testing.T) {
 			blocked, gate := make(chan struct{}), make(chan struct{})
 			client, _ := serversPair(t, map[string]any{"wait": gatedApplier{blocked, gate}, "open": openingApplier{gate}})
 			wait, err := Dispense[applier](client, "wait")
@@ -327,7 +331,10 @@ func TestBorrowedThenBlocked(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() {
-				_, err := wait.Apply(func(n int) (int, error) { return n, nil }, ms)
+				_, err := wait.Apply(func(n int) (int, error) {
+					time.Sleep(c.slow) // the callback's own work, across the watchdog's ticks
+					return n, nil
+				}, c.ms)
 				done <- err
 			}()
 			// The method has had its last return and gave the reading back.
