@@ -153,6 +153,7 @@ func (c *Conn) giveBackRole() {
 		c.rd.holder = roleFree
 	case c.rd.inline.Load() != 0 && c.rd.fr.br.Buffered() == 0 && c.waitingCalls() == 0:
 		c.rd.holder = roleLoop
+		c.watchLocked() // it may have stopped while the role was borrowed
 	case c.quiet():
 		c.leaveFreeLocked()
 	default:

@@ -64,8 +64,9 @@ const watchTick = time.Millisecond
 // otherwise idle process: lingering 50 ticks after each burst cost a
 // plugin that was called once and then left alone 1.3–1.8 ms of CPU, which
 // 50 plugins starting at once on two cores paid in time (BENCHMARKS.md,
-// Many plugins). A tick at which an inline call runs is not idle: the
-// watchdog stops only once none has run for this many ticks.
+// Many plugins). A tick at which an inline call holds the role is not
+// idle; one at which a caller has borrowed it is (the borrower starts
+// the watchdog again when it gives the role back to the inline call).
 const watchIdleTicks = 3
 
 // Who holds the reader role.
@@ -163,13 +164,18 @@ func (c *Conn) goInline() uint64 {
 	c.rd.episodes++
 	ep := c.rd.episodes
 	c.rd.inline.Store(ep)
+	c.watchLocked()
+	c.workers.Done()
+	return ep
+}
+
+// watchLocked starts the watchdog unless it runs. c.rd is locked.
+func (c *Conn) watchLocked() {
 	if !c.rd.watching && !c.rd.stopped {
 		c.rd.watching = true
 		c.workers.Add(1)
 		go c.watch()
 	}
-	c.workers.Done()
-	return ep
 }
 
 // resume ends inline episode ep. It reports whether the goroutine is
@@ -250,11 +256,11 @@ func (c *Conn) watch() {
 		if cur != 0 && cur == lastInline && c.rd.lends == lastLends {
 			c.handOffLocked()
 		}
-		// A tick while an inline call runs is never idle: its role may be
-		// borrowed (for one long call out, or call after call), and the
-		// watchdog must still be there to pass the role on once the
-		// borrowing stops (the method may then block).
-		if cur == 0 && c.rd.episodes == lastEpisodes {
+		// A tick while an inline call holds the role is never idle; while
+		// a caller has borrowed it, someone reads, and the borrower
+		// starts the watchdog again when it gives the role back
+		// (giveBackRole).
+		if (cur == 0 || c.rd.holder == roleCaller) && c.rd.episodes == lastEpisodes && c.rd.lends == lastLends {
 			idle++
 		} else {
 			idle = 0

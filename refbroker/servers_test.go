@@ -350,3 +350,43 @@ func TestBorrowedThenBlocked(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchdogRestsWhileBorrowed: while a method served inline waits for
+// a callback (having borrowed the reading), the watchdog stops ticking
+// (someone reads); when the method has its return and then blocks, the
+// watchdog runs again and passes the reading on, so the call that opens
+// the method's gate is read.
+func TestWatchdogRestsWhileBorrowed(t *testing.T) {
+	blocked, gate := make(chan struct{}), make(chan struct{})
+	client, server := serversPair(t, map[string]any{"wait": gatedApplier{blocked, gate}, "open": openingApplier{gate}})
+	wait, err := Dispense[applier](client, "wait")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, err := Dispense[applier](client, "open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	watching := func() bool {
+		server.rd.Lock()
+		defer server.rd.Unlock()
+		return server.rd.watching
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := wait.Apply(func(n int) (int, error) {
+			testutil.Eventually(t, "the server's watchdog to stop while its method waits for this callback", func() bool { return !watching() })
+			return n, nil
+		}, 0)
+		done <- err
+	}()
+	testutil.Receive(t, blocked, 10*time.Second, "the method to call back and block")
+	opened := make(chan error, 1)
+	go func() { _, err := open.Apply(nil, 2); opened <- err }()
+	if err := testutil.Receive(t, opened, 10*time.Second, "the call that opens the gate is still unread"); err != nil {
+		t.Fatalf("the call that opens the gate: %v", err)
+	}
+	if err := testutil.Receive(t, done, 10*time.Second, "the method behind the gate to return"); err != nil {
+		t.Errorf("the method behind the gate: %v", err)
+	}
+}
