@@ -307,56 +307,13 @@ func (o openingApplier) Apply(_ func(int) (int, error), n int) (int, error) {
 	return n, nil
 }
 
-// TestBorrowedThenBlocked: a method served inline that calls back (and
-// so borrowed the reading), once, or for many of the watchdog's ticks, or
-// once but for a callback that takes several ticks, and
-// then blocks until another call opens its gate does not keep that call
-// from being read: the watchdog passes the reading on once the method has
-// stopped calling out.
-func TestBorrowedThenBlocked(t *testing.T) {
-	for _, c := range []struct {
-		ms   int           // how long the method calls back
-		slow time.Duration // how long each callback takes
-	}{{0, 0}, {20, 0}, {0, 10 * time.Millisecond}} {
-		t.Run(fmt.Sprintf("calling back for %d ms, each callback %v", c.ms, c.slow), func(t *testing.T) {
-			blocked, gate := make(chan struct{}), make(chan struct{})
-			client, _ := serversPair(t, map[string]any{"wait": gatedApplier{blocked, gate}, "open": openingApplier{gate}})
-			wait, err := Dispense[applier](client, "wait")
-			if err != nil {
-				t.Fatal(err)
-			}
-			open, err := Dispense[applier](client, "open")
-			if err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() {
-				_, err := wait.Apply(func(n int) (int, error) {
-					time.Sleep(c.slow) // the callback's own work, across the watchdog's ticks
-					return n, nil
-				}, c.ms)
-				done <- err
-			}()
-			// The method has had its last return and gave the reading back.
-			testutil.Receive(t, blocked, 10*time.Second, "the method to call back and block")
-			opened := make(chan error, 1)
-			go func() { _, err := open.Apply(nil, 2); opened <- err }()
-			if err := testutil.Receive(t, opened, 10*time.Second, "the call that opens the gate is still unread"); err != nil {
-				t.Fatalf("the call that opens the gate: %v", err)
-			}
-			if err := testutil.Receive(t, done, 10*time.Second, "the method behind the gate to return"); err != nil {
-				t.Errorf("the method behind the gate: %v", err)
-			}
-		})
-	}
-}
-
-// TestWatchdogRestsWhileBorrowed: while a method served inline waits for
-// a callback (having borrowed the reading), the watchdog stops ticking
-// (someone reads); when the method has its return and then blocks, the
-// watchdog runs again and passes the reading on, so the call that opens
-// the method's gate is read.
-func TestWatchdogRestsWhileBorrowed(t *testing.T) {
+// gatedMethod serves "wait" (gatedApplier) and "open" (openingApplier)
+// on one gate, and calls wait.Apply(callback, ms) on a goroutine of its
+// own. Once the method has blocked behind its gate (having had its last
+// return, and given the reading back), it calls open and checks that both
+// calls return: that the call that opens the gate is read at all.
+func gatedMethod(t *testing.T, callback func(int) (int, error), ms int) (server *Conn, run func()) {
+	t.Helper()
 	blocked, gate := make(chan struct{}), make(chan struct{})
 	client, server := serversPair(t, map[string]any{"wait": gatedApplier{blocked, gate}, "open": openingApplier{gate}})
 	wait, err := Dispense[applier](client, "wait")
@@ -367,26 +324,57 @@ func TestWatchdogRestsWhileBorrowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return server, func() {
+		done := make(chan error, 1)
+		go func() { _, err := wait.Apply(callback, ms); done <- err }()
+		testutil.Receive(t, blocked, 10*time.Second, "the method to call back and block")
+		opened := make(chan error, 1)
+		go func() { _, err := open.Apply(nil, 2); opened <- err }()
+		if err := testutil.Receive(t, opened, 10*time.Second, "the call that opens the gate is still unread"); err != nil {
+			t.Fatalf("the call that opens the gate: %v", err)
+		}
+		if err := testutil.Receive(t, done, 10*time.Second, "the method behind the gate to return"); err != nil {
+			t.Errorf("the method behind the gate: %v", err)
+		}
+	}
+}
+
+// TestBorrowedThenBlocked: a method served inline that calls back (and
+// so borrowed the reading), once, or for many of the watchdog's ticks, or
+// once but for a callback that takes several ticks, and then blocks until
+// another call opens its gate does not keep that call from being read:
+// the watchdog passes the reading on once the method has stopped calling
+// out.
+func TestBorrowedThenBlocked(t *testing.T) {
+	for _, c := range []struct {
+		ms   int           // how long the method calls back
+		slow time.Duration // how long each callback takes
+	}{{0, 0}, {20, 0}, {0, 10 * time.Millisecond}} {
+		t.Run(fmt.Sprintf("calling back for %d ms, each callback %v", c.ms, c.slow), func(t *testing.T) {
+			_, run := gatedMethod(t, func(n int) (int, error) {
+				time.Sleep(c.slow) // the callback's own work, across the watchdog's ticks
+				return n, nil
+			}, c.ms)
+			run()
+		})
+	}
+}
+
+// TestWatchdogRestsWhileBorrowed: while a method served inline waits for
+// a callback (having borrowed the reading), the watchdog stops ticking
+// (someone reads); when the method has its return and then blocks, the
+// watchdog runs again and passes the reading on, so the call that opens
+// the method's gate is read.
+func TestWatchdogRestsWhileBorrowed(t *testing.T) {
+	var server *Conn
 	watching := func() bool {
 		server.rd.Lock()
 		defer server.rd.Unlock()
 		return server.rd.watching
 	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := wait.Apply(func(n int) (int, error) {
-			testutil.Eventually(t, "the server's watchdog to stop while its method waits for this callback", func() bool { return !watching() })
-			return n, nil
-		}, 0)
-		done <- err
-	}()
-	testutil.Receive(t, blocked, 10*time.Second, "the method to call back and block")
-	opened := make(chan error, 1)
-	go func() { _, err := open.Apply(nil, 2); opened <- err }()
-	if err := testutil.Receive(t, opened, 10*time.Second, "the call that opens the gate is still unread"); err != nil {
-		t.Fatalf("the call that opens the gate: %v", err)
-	}
-	if err := testutil.Receive(t, done, 10*time.Second, "the method behind the gate to return"); err != nil {
-		t.Errorf("the method behind the gate: %v", err)
-	}
+	server, run := gatedMethod(t, func(n int) (int, error) {
+		testutil.Eventually(t, "the server's watchdog to stop while its method waits for this callback", func() bool { return !watching() })
+		return n, nil
+	}, 0)
+	run()
 }
