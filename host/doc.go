@@ -1,8 +1,10 @@
 // Package host is the host side of refplug: Load (or LoadContext) starts
 // a plugin binary, Dispense (or DispenseContext) hands out the objects it
 // serves as Go interface values, Close ends it. A Manager runs a directory of plugins (with
-// restarts, if asked); Attach connects to a plugin served on the network
-// (plugin.ServeRemote); Describe and CallJSON inspect any refplug plugin.
+// restarts, if asked); Attach (or AttachContext) connects to a plugin
+// served on the network (plugin.ServeRemote), Reattach (or
+// ReattachContext) to one another host loaded WithReattachable; Describe
+// and CallJSON inspect any refplug plugin.
 //
 // Options (options.go) set the start timeout, logging, security (AutoMTLS,
 // checksum, handshake cookie, TLS for Attach), protocol versions, the
