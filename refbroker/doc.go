@@ -148,10 +148,12 @@
 // re-entrant: a method may call back into the side that called it, to any
 // depth, and may block. A call that arrives while nothing else waits to be
 // read is run by the connection's reader goroutine itself, which saves a
-// goroutine hand-off (on a small machine, most of a call's cost); the
-// reading passes to another goroutine as soon as that call makes a call of
-// its own, or has run for 1–2 ms, so a blocked or long method delays other
-// messages by at most that. A call that arrives with others behind it runs
+// goroutine hand-off (on a small machine, most of a call's cost); when
+// that call makes a call of its own (a callback), it reads that call's
+// return itself, serving what else arrives meanwhile on other goroutines,
+// and the reading passes to another goroutine once it has run for 1–2 ms
+// without calling out, so a blocked or long method delays other messages
+// by at most that. A call that arrives with others behind it runs
 // on a goroutine of its own: one that has served before and waits for the
 // next call (keeping the stack it grew), if one waits, or a new one; never
 // behind another call. (So a method runs on a goroutine the connection
@@ -191,7 +193,7 @@
 // and the state its one mutex guards), frame.go (frames and buffers),
 // writequeue.go (write batching, its bound, interrupted writes), reader.go
 // (reading and dispatch, inline serving), callerread.go (callers reading
-// their own returns), spinread.go (reads that spin briefly where the next
+// their own returns, and borrowing the reading from an inline call), spinread.go (reads that spin briefly where the next
 // frame is due), framereader.go (frames read across interruptions),
 // call.go (outgoing calls and their
 // returns), serve.go (incoming calls and replies), servers.go (the
