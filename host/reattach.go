@@ -99,11 +99,8 @@ func ReattachContext(ctx context.Context, info ReattachInfo, opts ...Option) (*C
 	bound, cancel := context.WithTimeout(ctx, cfg.startTimeout)
 	defer cancel()
 	if err := probe(bound, info.Network, info.Address, nil); err != nil {
-		switch {
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("host: reattach to %s: %w", name, ctx.Err())
-		case bound.Err() != nil:
-			return nil, fmt.Errorf("host: reattach to %s: no answer within the start timeout (%v, WithStartTimeout)", name, cfg.startTimeout)
+		if ctx.Err() != nil || bound.Err() != nil {
+			return nil, fmt.Errorf("host: reattach to %s: %w", name, cfg.cutShort(ctx, "no answer", ""))
 		}
 		return nil, fmt.Errorf("host: reattach to %s: %w (was it loaded WithReattachable, and is it still running?)", name, err)
 	}
@@ -129,10 +126,7 @@ func ReattachContext(ctx context.Context, info ReattachInfo, opts ...Option) (*C
 	})
 	if err != nil {
 		if errors.Is(err, errNoAnswer) {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("host: reattach to %s: %w", name, ctx.Err())
-			}
-			return nil, fmt.Errorf("host: reattach to %s: not connected within the start timeout (%v, WithStartTimeout): the plugin answered yamux's ping but not go-plugin's calls (has it hung?); it was left running", name, cfg.startTimeout)
+			return nil, fmt.Errorf("host: reattach to %s: %w", name, cfg.cutShort(ctx, "not connected", ": the plugin answered yamux's ping but not go-plugin's calls (has it hung?); it was left running"))
 		}
 		if errors.Is(err, errConnect) {
 			return nil, fmt.Errorf("host: reattach to %s: %w (was it loaded WithReattachable?)", name, errors.Unwrap(err))

@@ -64,11 +64,8 @@ func AttachContext(ctx context.Context, addr string, opts ...Option) (*Client, e
 	bound, cancel := context.WithTimeout(ctx, cfg.startTimeout)
 	defer cancel()
 	if err := probe(bound, "tcp", addr, cfg.tls); err != nil {
-		switch {
-		case ctx.Err() != nil:
-			return nil, fmt.Errorf("host: attach to %s: %w", addr, ctx.Err())
-		case bound.Err() != nil:
-			return nil, fmt.Errorf("host: attach to %s: no answer within the start timeout (%v, WithStartTimeout)", addr, cfg.startTimeout)
+		if ctx.Err() != nil || bound.Err() != nil {
+			return nil, fmt.Errorf("host: attach to %s: %w", addr, cfg.cutShort(ctx, "no answer", ""))
 		}
 		return nil, fmt.Errorf("host: attach to %s: %w (is a refplug plugin served there with plugin.ServeRemote, and does TLS match: WithTLS?)", addr, err)
 	}
@@ -102,10 +99,7 @@ func AttachContext(ctx context.Context, addr string, opts ...Option) (*Client, e
 	if err != nil {
 		r.stop() // go-plugin waits on the runner until then
 		if errors.Is(err, errNoAnswer) {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("host: attach to %s: %w", addr, ctx.Err())
-			}
-			return nil, fmt.Errorf("host: attach to %s: not connected within the start timeout (%v, WithStartTimeout): the server there answered yamux's ping but not go-plugin's calls (has the plugin hung?)", addr, cfg.startTimeout)
+			return nil, fmt.Errorf("host: attach to %s: %w", addr, cfg.cutShort(ctx, "not connected", ": the server there answered yamux's ping but not go-plugin's calls (has the plugin hung?)"))
 		}
 		if errors.Is(err, errConnect) {
 			return nil, fmt.Errorf("host: attach to %s: %w (is it a refplug plugin, and does TLS match?)", addr, errors.Unwrap(err))
@@ -122,6 +116,17 @@ func AttachContext(ctx context.Context, addr string, opts ...Option) (*Client, e
 
 // errNoAnswer is connectWithin's error when its context ends first.
 var errNoAnswer = errors.New("no answer")
+
+// cutShort says why Attach or Reattach stopped waiting, once their bound
+// (ctx, within the start timeout) has ended: ctx's error if ctx ended,
+// else that the step named by what did not finish within the start
+// timeout, then hint.
+func (c *config) cutShort(ctx context.Context, what, hint string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s within the start timeout (%v, WithStartTimeout)%s", what, c.startTimeout, hint)
+}
 
 // connectWithin runs connect (go-plugin's connection to a plugin that is
 // not this host's to start, and the Dispense on it: open) until ctx ends.
