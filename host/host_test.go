@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -964,6 +967,46 @@ func TestHTTPPluginProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	scenario.HTTP(t, h)
+}
+
+// TestBuiltinRootsOfAPluginProcess: a plugin's root objects dispensed as
+// built-in interfaces: an fs.FS behind this host's http.FileServerFS, an
+// io.ReadSeeker read, sought and read again.
+func TestBuiltinRootsOfAPluginProcess(t *testing.T) {
+	c := load(t, "webplugin")
+	const notice = "served by webplugin\n" // testdata/webplugin
+	assets, err := host.Dispense[fs.FS](c, "assets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.FileServerFS(assets))
+	defer srv.Close()
+	for path, want := range map[string]string{"/notice.txt": notice, "/css/style.css": "body { margin: 0 }\n"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || string(body) != want {
+			t.Errorf("GET %s: %s %q (%v); want 200 %q", path, resp.Status, body, err, want)
+		}
+	}
+	r, err := host.Dispense[io.ReadSeeker](c, "notice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got, err := io.ReadAll(r); string(got) != notice || err != nil {
+			t.Errorf("reading the notice: %q, %v", got, err)
+		}
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := host.Dispense[io.Reader](c, "web"); err == nil || !strings.Contains(err.Error(), "does not implement io.Reader: missing method Read") {
+		t.Errorf("Dispense[io.Reader] of an http.Handler: %v", err)
+	}
 }
 
 // TestYamuxLinesGoThroughTheLogger: the yamux session under go-plugin's

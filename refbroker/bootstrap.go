@@ -62,6 +62,13 @@ func dispense[T any](ctx context.Context, c *Conn, name string) (T, error) {
 		}
 		return zero, err
 	}
+	// A built-in interface that crosses with other methods (io.Reader's
+	// ReadAtMost: builtin.go) is asked for with those, which its proxy
+	// calls.
+	wire := t
+	if a, ok := adapters[t]; ok {
+		wire = a.wire
+	}
 	var out T
 	outs := []reflect.Value{reflect.ValueOf(&out).Elem()}
 	err = c.roundTrip(ctx, fmt.Sprintf("Dispense(%q)", name), []*codec{rc}, outs, nil, func(e *encoder, seq uint64) error {
@@ -69,9 +76,9 @@ func dispense[T any](ctx context.Context, c *Conn, name string) (T, error) {
 		e.uvarint(seq)
 		e.string(name)
 		e.string(t.String())
-		e.uvarint(uint64(t.NumMethod()))
-		for i := range t.NumMethod() {
-			m := t.Method(i)
+		e.uvarint(uint64(wire.NumMethod()))
+		for i := range wire.NumMethod() {
+			m := wire.Method(i)
 			e.string(m.Name)
 			e.string(m.Type.String())
 		}
@@ -116,11 +123,11 @@ func (c *Conn) serveBootstrap(req *bootstrapReq) {
 		return
 	}
 	v := reflect.ValueOf(obj)
-	methods, problems := rootMethods(v, req.iface, req.want)
+	x, problems := rootExport(v, req)
 	// Describe the structs these methods carry, and check them against
 	// the dispensing side's, so that one answer lists every difference.
-	types := make([]reflect.Type, 0, len(methods.methods))
-	for _, m := range methods.methods {
+	types := make([]reflect.Type, 0, len(x.methods.methods))
+	for _, m := range x.methods.methods {
 		types = append(types, m.plan.t)
 	}
 	if err := c.describe(context.Background(), types...); err != nil {
@@ -131,7 +138,7 @@ func (c *Conn) serveBootstrap(req *bootstrapReq) {
 		c.replyFailed(req.seq, fmt.Errorf("refbroker: object %q (%s) does not implement %s: %s", req.name, v.Type(), req.iface, strings.Join(problems, "; ")))
 		return
 	}
-	id, err := c.addExport(&export{val: v, recv: v, methods: methods, count: 1})
+	id, err := c.addExport(x)
 	if err != nil {
 		c.replyFailed(req.seq, fmt.Errorf("refbroker: Dispense(%q): %w", req.name, err))
 		return
@@ -144,4 +151,52 @@ func (c *Conn) serveBootstrap(req *bootstrapReq) {
 	e.uvarint(id)
 	e.uvarint(0) // the root's type was checked by the bootstrap itself
 	_ = c.send(e)
+}
+
+// rootExport makes the export a Dispense asks for of the root object v,
+// with the problems that keep it from being granted, if any: v itself,
+// granting the methods asked for; or, asked for as a built-in interface
+// that crosses with other methods (builtin.go: an io.Reader is asked for
+// with ReadAtMost), v adapted as it would be were it passed at that type,
+// its calls taking turns as they would then.
+func rootExport(v reflect.Value, req *bootstrapReq) (*export, []string) {
+	want := req.want
+	if t, ok := adaptedNamed[req.iface]; ok && wireAsked(adapters[t].wire, want) {
+		if v.Type().Implements(t) {
+			x, err := newExport(v, t, exportKey{})
+			if err != nil {
+				return &export{methods: &ifacePlan{t: t}}, []string{err.Error()}
+			}
+			return x, nil
+		}
+		want = methodSigs(t) // name what v lacks of t, not of its wire form
+	}
+	methods, problems := rootMethods(v, req.iface, want)
+	return &export{val: v, recv: v, methods: methods, count: 1}, problems
+}
+
+// wireAsked reports whether want, a Dispense's methods, are those of the
+// wire interface w, with w's signatures: what a built-in proxy asks for.
+func wireAsked(w reflect.Type, want [][2]string) bool {
+	if len(want) != w.NumMethod() {
+		return false
+	}
+	for _, m := range want {
+		wm, ok := w.MethodByName(m[0])
+		if !ok || wm.Type.String() != m[1] {
+			return false
+		}
+	}
+	return true
+}
+
+// methodSigs lists the methods of interface t with their signatures, as a
+// Dispense asks for them.
+func methodSigs(t reflect.Type) [][2]string {
+	sigs := make([][2]string, t.NumMethod())
+	for i := range sigs {
+		m := t.Method(i)
+		sigs[i] = [2]string{m.Name, m.Type.String()}
+	}
+	return sigs
 }

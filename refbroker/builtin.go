@@ -55,6 +55,7 @@ type wireAdapter struct {
 // interface W that wrap makes of it, with the groups of W's methods serial
 // names run one at a time. Only init funcs call it.
 func adapt[T, W any](serial [][]string, wrap func(T) W) {
+	adaptedNamed[reflect.TypeFor[T]().String()] = reflect.TypeFor[T]()
 	adapters[reflect.TypeFor[T]()] = wireAdapter{
 		wire:   reflect.TypeFor[W](),
 		serial: serial,
@@ -65,8 +66,12 @@ func adapt[T, W any](serial [][]string, wrap func(T) W) {
 	}
 }
 
-// adapters is fixed at init and only read after.
-var adapters = map[reflect.Type]wireAdapter{}
+// adapters is fixed at init and only read after; so is adaptedNamed, the
+// same types by name (a Dispense names the interface it asks for).
+var (
+	adapters     = map[reflect.Type]wireAdapter{}
+	adaptedNamed = map[string]reflect.Type{}
+)
 
 // readerWire is how an io.Reader crosses.
 type readerWire interface {
