@@ -157,13 +157,18 @@ func (c *Conn) serveBootstrap(req *bootstrapReq) {
 // with the problems that keep it from being granted, if any: v itself,
 // granting the methods asked for; or, asked for as a built-in interface
 // that crosses with other methods (builtin.go: an io.Reader is asked for
-// with ReadAtMost), v adapted as it would be were it passed at that type,
-// its calls taking turns as they would then.
+// with ReadAtMost), v adapted as it would be were it passed at that type:
+// one export for every Dispense of it and every send of it at that type,
+// so that its calls take turns across them all.
 func rootExport(v reflect.Value, req *bootstrapReq) (*export, []string) {
 	want := req.want
 	if t, ok := adaptedNamed[req.iface]; ok && wireAsked(adapters[t].wire, want) {
 		if v.Type().Implements(t) {
-			x, err := newExport(v, t, exportKey{})
+			var key exportKey
+			if v.Comparable() {
+				key = exportKey{obj: v.Interface(), t: t}
+			}
+			x, err := newExport(v, t, key)
 			if err != nil {
 				return &export{methods: &ifacePlan{t: t}}, []string{err.Error()}
 			}

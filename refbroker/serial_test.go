@@ -157,3 +157,41 @@ func TestBuiltinStreamsAreCalledOneAtATime(t *testing.T) {
 		}
 	}
 }
+
+// TestBuiltinRootsAreCalledOneAtATime: a root object dispensed as an
+// io.Reader or an io.Writer, however many times, is one export, so its
+// Reads (or Writes) take turns across every Dispense of it, as they do
+// when it is passed as an argument.
+func TestBuiltinRootsAreCalledOneAtATime(t *testing.T) {
+	r, w := &oneAtATime{}, &oneAtATime{}
+	client, _ := refbroker.NewPair(t, refbroker.Options{Roots: map[string]any{"r": r, "w": w}}, refbroker.Options{})
+	var readers []io.Reader
+	var writers []io.Writer
+	for range 4 {
+		rr, err := refbroker.Dispense[io.Reader](client, "r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ww, err := refbroker.Dispense[io.Writer](client, "w")
+		if err != nil {
+			t.Fatal(err)
+		}
+		readers, writers = append(readers, rr), append(writers, ww)
+	}
+	var i atomic.Int32
+	err := all(32, func() error {
+		k := int(i.Add(1))
+		if k%2 == 0 {
+			_, err := writers[k%4].Write([]byte("x"))
+			return err
+		}
+		_, err := readers[k%4].Read(make([]byte, 1))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rm, wm := r.most.Load(), w.most.Load(); rm != 1 || wm != 1 {
+		t.Errorf("%d Reads of the root reader and %d Writes of the root writer ran at once; want 1 each", rm, wm)
+	}
+}
