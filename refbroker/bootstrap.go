@@ -181,16 +181,19 @@ func rootExport(v reflect.Value, req *bootstrapReq) (*export, []string) {
 }
 
 // wireAsked reports whether want, a Dispense's methods, are those of the
-// wire interface w, with w's signatures: what a built-in proxy asks for.
+// wire interface w, each once, with w's signatures: what a built-in proxy
+// asks for.
 func wireAsked(w reflect.Type, want [][2]string) bool {
 	if len(want) != w.NumMethod() {
 		return false
 	}
+	seen := make(map[string]bool, len(want))
 	for _, m := range want {
 		wm, ok := w.MethodByName(m[0])
-		if !ok || wm.Type.String() != m[1] {
+		if !ok || seen[m[0]] || wm.Type.String() != m[1] {
 			return false
 		}
+		seen[m[0]] = true
 	}
 	return true
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -141,5 +142,28 @@ func TestDispenseBuiltinRootMismatch(t *testing.T) {
 	_, err = Dispense[io.ReadCloser](c, "w")
 	if err == nil || !strings.Contains(err.Error(), "does not implement io.ReadCloser: missing method Close; missing method Read") {
 		t.Errorf("Dispense[io.ReadCloser] of io.Discard: %v", err)
+	}
+}
+
+// TestWireAsked: a Dispense is taken as a built-in proxy's only if it asks
+// for each of the wire interface's methods once, with its signature: a
+// peer that names one twice in place of another does not get the other.
+func TestWireAsked(t *testing.T) {
+	w := reflect.TypeFor[readCloserWire]()
+	read, closer := [2]string{"ReadAtMost", "func(int) ([]uint8, error)"}, [2]string{"Close", "func() error"}
+	for _, tc := range []struct {
+		want [][2]string
+		ok   bool
+	}{
+		{[][2]string{read, closer}, true},
+		{[][2]string{closer, read}, true},
+		{[][2]string{read, read}, false},
+		{[][2]string{read}, false},
+		{[][2]string{read, {"Close", "func() string"}}, false},
+		{[][2]string{{"Read", "func([]uint8) (int, error)"}, closer}, false},
+	} {
+		if got := wireAsked(w, tc.want); got != tc.ok {
+			t.Errorf("wireAsked(%v) = %v; want %v", tc.want, got, tc.ok)
+		}
 	}
 }
