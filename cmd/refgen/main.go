@@ -18,8 +18,11 @@
 //
 // Without -type, every exported interface with methods is covered (type
 // constraints are skipped, and so are generic interfaces, with a note on
-// stderr: name an instantiation, type StringCache = Cache[string], and
-// generate it with -type StringCache). DIR is the package
+// stderr). The instantiations of the package's generic interfaces that the
+// covered interfaces use, at any depth, get proxies too (Cache[string] as
+// cacheOfStringProxy), unless a file of the package registers one already;
+// for another, name it, type StringCache = Cache[string], and generate it
+// with -type StringCache. DIR is the package
 // directory, "." by default. With -check, refgen writes nothing and exits 1
 // if the file on disk differs from what it would write (for CI).
 //
@@ -37,11 +40,13 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"go/ast"
 	"go/format"
 	"go/parser"
 	"go/token"
 	"go/types"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -157,8 +162,23 @@ func generate(dir, output string, names []string) ([]byte, error) {
 		return nil, err
 	}
 	g := newGenerator(pkg.Types)
+	done := registered(pkg)
 	for _, tn := range ifaces {
+		for _, r := range done {
+			if types.Identical(r.t, tn.Type()) {
+				why := "remove that registration, or leave " + tn.Name() + " out with -type"
+				if n, ok := types.Unalias(tn.Type()).(*types.Named); ok && n.TypeArgs().Len() > 0 {
+					why = "refgen writes proxies for the instantiations of generic interfaces the other interfaces use: generate an alias with -type only for one they do not"
+				}
+				return nil, fmt.Errorf("refgen: %s: a proxy for %s is already registered in %s (%s)", tn.Name(), g.typeString(types.Unalias(tn.Type())), r.file, why)
+			}
+		}
 		if err := g.proxy(tn); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range instances(pkg.Types, ifaces, done) {
+		if err := g.instanceProxy(n); err != nil {
 			return nil, err
 		}
 	}
@@ -206,7 +226,7 @@ func selectInterfaces(pkg *types.Package, names []string) ([]*types.TypeName, er
 		}
 		if len(generic) > 0 {
 			// Not an error: the package may declare them for other uses.
-			fmt.Fprintf(notes, "refgen: skipping generic interface %s: name an instantiation (type X = %s[T]) and generate it with -type X\n",
+			fmt.Fprintf(notes, "refgen: generic interface %s: proxies are written for the instantiations the other interfaces use; for another, name it (type X = %s[int]) and generate it with -type X\n",
 				strings.Join(generic, ", "), generic[0])
 		}
 		if len(names) == 0 {
@@ -253,12 +273,13 @@ type generator struct {
 	pkg     *types.Package
 	imports map[string]string // path -> local name
 	taken   map[string]bool   // local names of imports
+	proxies map[string]bool   // proxy types written
 	body    bytes.Buffer
 	inits   []string
 }
 
 func newGenerator(pkg *types.Package) *generator {
-	g := &generator{pkg: pkg, imports: map[string]string{}, taken: map[string]bool{}}
+	g := &generator{pkg: pkg, imports: map[string]string{}, taken: map[string]bool{}, proxies: map[string]bool{}}
 	g.importName(refbrokerPath, "refbroker")
 	return g
 }
@@ -287,12 +308,38 @@ func (g *generator) qualifier(p *types.Package) string {
 func (g *generator) typeString(t types.Type) string { return types.TypeString(t, g.qualifier) }
 
 func (g *generator) proxy(tn *types.TypeName) error {
-	iface := tn.Type().Underlying().(*types.Interface)
-	name := tn.Name()
-	proxy := lowerFirst(name) + "Proxy"
+	proxy := lowerFirst(tn.Name()) + "Proxy"
 	if g.pkg.Scope().Lookup(proxy) != nil {
-		return fmt.Errorf("refgen: %s: %s is already declared in package %s (remove the hand-written proxy)", name, proxy, g.pkg.Path())
+		return fmt.Errorf("refgen: %s: %s is already declared in package %s (remove the hand-written proxy)", tn.Name(), proxy, g.pkg.Path())
 	}
+	return g.emit(tn.Name(), proxy, tn.Type().Underlying().(*types.Interface))
+}
+
+// instanceProxy writes the proxy of n, an instantiation of one of the
+// package's generic interfaces (Store[int]) that the contract reaches,
+// named after the interface and its type arguments (storeOfIntProxy).
+func (g *generator) instanceProxy(n *types.Named) error {
+	base := lowerFirst(n.Origin().Obj().Name()) + "Of"
+	for i := range n.TypeArgs().Len() {
+		base += identWords(types.TypeString(n.TypeArgs().At(i), func(p *types.Package) string {
+			if p == g.pkg {
+				return ""
+			}
+			return p.Name()
+		}))
+	}
+	proxy := base + "Proxy"
+	for i := 2; g.pkg.Scope().Lookup(proxy) != nil || g.proxies[proxy]; i++ {
+		proxy = fmt.Sprintf("%s%dProxy", base, i)
+	}
+	return g.emit(g.typeString(n), proxy, n.Underlying().(*types.Interface))
+}
+
+// emit writes the proxy named proxy of the interface iface, spelled typ
+// in Go (Store, or Store[int]), and its registration.
+func (g *generator) emit(typ, proxy string, iface *types.Interface) error {
+	name := typ
+	g.proxies[proxy] = true
 	if problems := crossProblems(g.pkg, name, iface); len(problems) > 0 {
 		return fmt.Errorf("refgen: %s", strings.Join(problems, "\nrefgen: "))
 	}
@@ -320,9 +367,19 @@ func (g *generator) proxy(tn *types.TypeName) error {
 		}
 		g.method(proxy, field, m)
 	}
-	typ := name
 	g.inits = append(g.inits, fmt.Sprintf("\t%s.RegisterInterface[%s](func(r *%s.Ref) %s { return %s{r} })\n", rb, typ, rb, typ, proxy))
 	return nil
+}
+
+// identWords turns a type's spelling into words for an identifier:
+// "map[string]*pkg.Event" becomes "MapStringPkgEvent", "[]int" "SliceInt".
+func identWords(s string) string {
+	s = strings.NewReplacer("[]", " slice ", "*", " ptr ", "map[", " map ", "chan ", " chan ", "func(", " func ").Replace(s)
+	var b strings.Builder
+	for _, w := range strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		b.WriteString(strings.ToUpper(w[:1]) + w[1:])
+	}
+	return b.String()
 }
 
 func (g *generator) method(proxy, field string, m *types.Func) {
@@ -493,4 +550,76 @@ func lowerFirst(s string) string {
 		}
 	}
 	return string(r)
+}
+
+// instances returns the instantiations of the package's own generic
+// interfaces (Store[int]) that the interfaces ifaces reach, at any depth,
+// but are not among them (an alias, type IntStore = Store[int], generated
+// with -type): each needs a proxy, and only this package can be relied on
+// to register it, unless it already does (done: the types the package's
+// other files register). In the order of their spelling.
+func instances(pkg *types.Package, ifaces []*types.TypeName, done []registration) []*types.Named {
+	byName := map[string]*types.Named{}
+	reachable(ifaces, func(t types.Type) {
+		n, ok := types.Unalias(t).(*types.Named)
+		if !ok || n.TypeArgs().Len() == 0 || n.Origin().Obj().Pkg() != pkg {
+			return
+		}
+		if iface, ok := n.Underlying().(*types.Interface); !ok || !iface.IsMethodSet() || iface.NumMethods() == 0 {
+			return
+		}
+		for i := range n.TypeArgs().Len() {
+			if _, ok := n.TypeArgs().At(i).(*types.TypeParam); ok {
+				return // inside a generic declaration, not an instantiation
+			}
+		}
+		for _, tn := range ifaces {
+			if types.Identical(tn.Type(), n) {
+				return
+			}
+		}
+		for _, r := range done {
+			if types.Identical(r.t, n) {
+				return
+			}
+		}
+		byName[types.TypeString(n, nil)] = n
+	})
+	out := make([]*types.Named, 0, len(byName))
+	for _, k := range slices.Sorted(maps.Keys(byName)) {
+		out = append(out, byName[k])
+	}
+	return out
+}
+
+// registration is a proxy registered in one of the package's files.
+type registration struct {
+	t    types.Type
+	file string
+}
+
+// registered returns the types the package's files register proxies for
+// (refbroker.RegisterInterface[T]): another file generated by refgen with
+// -type for an alias of an instantiation (type StringCache =
+// Cache[string]), or a hand-written proxy. The file being generated was
+// read as empty.
+func registered(pkg *packages.Package) []registration {
+	var out []registration
+	for _, f := range pkg.Syntax {
+		ast.Inspect(f, func(node ast.Node) bool {
+			ix, ok := node.(*ast.IndexExpr)
+			if !ok {
+				return true
+			}
+			if sel, ok := ix.X.(*ast.SelectorExpr); ok && sel.Sel.Name == "RegisterInterface" {
+				if obj, ok := pkg.TypesInfo.Uses[sel.Sel].(*types.Func); ok && obj.Pkg() != nil && obj.Pkg().Path() == refbrokerPath {
+					if tv, ok := pkg.TypesInfo.Types[ix.Index]; ok && tv.Type != nil {
+						out = append(out, registration{tv.Type, filepath.Base(pkg.Fset.Position(ix.Pos()).Filename)})
+					}
+				}
+			}
+			return true
+		})
+	}
+	return out
 }

@@ -114,14 +114,37 @@ func captureNotes(t *testing.T) *strings.Builder {
 
 // TestSkippedGenericInterfaces: without -type, refgen generates for every
 // interface it can and says which generic ones it skipped, and how to
-// generate for them, instead of leaving them out without a word.
+// generate for them, instead of leaving them out without a word (the
+// instantiations the contract uses get proxies: the golden file).
 func TestSkippedGenericInterfaces(t *testing.T) {
 	buf := captureNotes(t)
 	if _, err := generate("testdata/shapes", "refplug_proxies.go", nil); err != nil {
 		t.Fatal(err)
 	}
-	if want := "skipping generic interface Generic: name an instantiation (type X = Generic[T]) and generate it with -type X"; !strings.Contains(buf.String(), want) {
+	if want := "generic interface Generic: proxies are written for the instantiations the other interfaces use; for another, name it (type X = Generic[int]) and generate it with -type X"; !strings.Contains(buf.String(), want) {
 		t.Errorf("refgen said %q; want %q", buf.String(), want)
+	}
+}
+
+// TestInstancesRegisteredElsewhere: an instantiation another file of the
+// package registers a proxy for (one written by refgen -type for an alias,
+// as refgen's notes advised before it wrote instantiations itself) gets
+// no second one, which would panic at init; and generating that alias with
+// -type, once the main file has the instantiation's proxy, is refused,
+// naming the file.
+func TestInstancesRegisteredElsewhere(t *testing.T) {
+	captureNotes(t)
+	got, err := generate("testdata/instances", "refplug_proxies.go", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(got)
+	if !strings.Contains(src, "RegisterInterface[Cache[int]]") || strings.Contains(src, "RegisterInterface[Cache[string]]") {
+		t.Errorf("want a proxy for Cache[int] and none for Cache[string] (cache_string.go has one):\n%s", src)
+	}
+	_, err = generate("testdata/instances", "other_proxies.go", []string{"StringCache"})
+	if want := "StringCache: a proxy for Cache[string] is already registered in cache_string.go"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("-type StringCache: %v; want an error containing %q", err, want)
 	}
 }
 

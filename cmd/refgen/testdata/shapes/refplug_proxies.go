@@ -5,7 +5,31 @@ package shapes
 import (
 	"context"
 	"github.com/refplug/refplug/refbroker"
+	"time"
 )
+
+// genericsProxy forwards Generics's methods to the remote object.
+type genericsProxy struct{ *refbroker.Ref }
+
+func (p genericsProxy) Ints() (Generic[int], error) {
+	var r0 Generic[int]
+	err := p.Ref.Invoke("Ints", nil, &r0)
+	return r0, err
+}
+
+func (p genericsProxy) Items(of Generic[Item]) error {
+	return p.Ref.Invoke("Items", []any{of})
+}
+
+func (p genericsProxy) Nested() (map[string]Generic[Generic[string]], error) {
+	var r0 map[string]Generic[Generic[string]]
+	err := p.Ref.Invoke("Nested", nil, &r0)
+	return r0, err
+}
+
+func (p genericsProxy) Times(a0 func(Generic[[]*time.Time]) error) error {
+	return p.Ref.Invoke("Times", []any{a0})
+}
 
 // listenerProxy forwards Listener's methods to the remote object.
 type listenerProxy struct{ *refbroker.Ref }
@@ -121,11 +145,62 @@ func (p watcherProxy) Stop() error {
 	return p.Ref.Invoke("Stop", nil)
 }
 
+// genericOfSlicePtrTimeTimeProxy forwards Generic[[]*time.Time]'s methods to the remote object.
+type genericOfSlicePtrTimeTimeProxy struct{ *refbroker.Ref }
+
+func (p genericOfSlicePtrTimeTimeProxy) Get() ([]*time.Time, error) {
+	var r0 []*time.Time
+	err := p.Ref.Invoke("Get", nil, &r0)
+	return r0, err
+}
+
+// genericOfGenericStringProxy forwards Generic[Generic[string]]'s methods to the remote object.
+type genericOfGenericStringProxy struct{ *refbroker.Ref }
+
+func (p genericOfGenericStringProxy) Get() (Generic[string], error) {
+	var r0 Generic[string]
+	err := p.Ref.Invoke("Get", nil, &r0)
+	return r0, err
+}
+
+// genericOfItemProxy forwards Generic[Item]'s methods to the remote object.
+type genericOfItemProxy struct{ *refbroker.Ref }
+
+func (p genericOfItemProxy) Get() (Item, error) {
+	var r0 Item
+	err := p.Ref.Invoke("Get", nil, &r0)
+	return r0, err
+}
+
+// genericOfIntProxy forwards Generic[int]'s methods to the remote object.
+type genericOfIntProxy struct{ *refbroker.Ref }
+
+func (p genericOfIntProxy) Get() (int, error) {
+	var r0 int
+	err := p.Ref.Invoke("Get", nil, &r0)
+	return r0, err
+}
+
+// genericOfStringProxy forwards Generic[string]'s methods to the remote object.
+type genericOfStringProxy struct{ *refbroker.Ref }
+
+func (p genericOfStringProxy) Get() (string, error) {
+	var r0 string
+	err := p.Ref.Invoke("Get", nil, &r0)
+	return r0, err
+}
+
 func init() {
+	refbroker.RegisterInterface[Generics](func(r *refbroker.Ref) Generics { return genericsProxy{r} })
 	refbroker.RegisterInterface[Listener](func(r *refbroker.Ref) Listener { return listenerProxy{r} })
 	refbroker.RegisterInterface[Reffy](func(r *refbroker.Ref) Reffy { return reffyProxy{r} })
 	refbroker.RegisterInterface[Store](func(r *refbroker.Ref) Store { return storeProxy{r} })
 	refbroker.RegisterInterface[Watcher](func(r *refbroker.Ref) Watcher { return watcherProxy{r} })
+	refbroker.RegisterInterface[Generic[[]*time.Time]](func(r *refbroker.Ref) Generic[[]*time.Time] { return genericOfSlicePtrTimeTimeProxy{r} })
+	refbroker.RegisterInterface[Generic[Generic[string]]](func(r *refbroker.Ref) Generic[Generic[string]] { return genericOfGenericStringProxy{r} })
+	refbroker.RegisterInterface[Generic[Item]](func(r *refbroker.Ref) Generic[Item] { return genericOfItemProxy{r} })
+	refbroker.RegisterInterface[Generic[int]](func(r *refbroker.Ref) Generic[int] { return genericOfIntProxy{r} })
+	refbroker.RegisterInterface[Generic[string]](func(r *refbroker.Ref) Generic[string] { return genericOfStringProxy{r} })
 	// The data types the contract reaches travel by value in an any.
 	refbroker.RegisterTypes(
 		*new(Item),

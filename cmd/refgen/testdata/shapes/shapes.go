@@ -57,8 +57,19 @@ type unexported interface{ Do() error }
 // Constraint is a type constraint, skipped.
 type Constraint interface{ ~int | ~string }
 
-// Generic is generic, skipped.
+// Generic is generic: skipped itself, but the instantiations the other
+// interfaces use (Generic[int], Generic[Item], Generic[[]*time.Time], and
+// Generic[Generic[string]], which a method of Generic[Generic[string]]
+// reaches in turn) get proxies.
 type Generic[T any] interface{ Get() (T, error) }
+
+// Generics uses instantiations of Generic.
+type Generics interface {
+	Ints() (Generic[int], error)
+	Items(of Generic[Item]) error
+	Times(func(Generic[[]*time.Time]) error) error
+	Nested() (map[string]Generic[Generic[string]], error)
+}
 
 // Empty has no methods, skipped.
 type Empty interface{}
