@@ -14,19 +14,29 @@ import (
 // every exported data type of the packages the contract's signatures
 // reach: the contract's own, and those of the types in its signatures and
 // in their fields, at any depth (the standard library's and refbroker's
-// own aside: refbroker registers what of them crosses in an any). Pointers to, slices of and
+// own aside: refbroker registers what of them crosses in an any); of a
+// generic type, the instantiations reached. Pointers to, slices of and
 // maps of them are covered by those registrations.
 
 // dataTypes returns the exported named data types to register for the
-// interfaces ifaces of pkg, sorted.
-func dataTypes(pkg *types.Package, ifaces []*types.TypeName) []*types.TypeName {
+// interfaces ifaces of pkg, sorted: the non-generic ones of the packages
+// they reach, and the instantiations of generic ones (Pair[string, int])
+// they use.
+func dataTypes(pkg *types.Package, ifaces []*types.TypeName) []types.Type {
 	pkgs := map[*types.Package]bool{pkg: true}
+	var out []types.Type
+	instances := map[string]bool{}
 	reachable(ifaces, func(t types.Type) {
-		if n, ok := types.Unalias(t).(*types.Named); ok && n.Obj().Pkg() != nil && !isStd(n.Obj().Pkg()) && n.Obj().Pkg().Path() != refbrokerPath {
-			pkgs[n.Obj().Pkg()] = true
+		n, ok := types.Unalias(t).(*types.Named)
+		if !ok || n.Obj().Pkg() == nil || isStd(n.Obj().Pkg()) || n.Obj().Pkg().Path() == refbrokerPath {
+			return
+		}
+		pkgs[n.Obj().Pkg()] = true
+		if n.TypeArgs().Len() > 0 && n.Obj().Exported() && !instances[types.TypeString(n, nil)] && concrete(n) && isData(n) {
+			instances[types.TypeString(n, nil)] = true
+			out = append(out, n)
 		}
 	})
-	var out []*types.TypeName
 	for p := range pkgs {
 		scope := p.Scope()
 		for _, name := range scope.Names() {
@@ -38,18 +48,29 @@ func dataTypes(pkg *types.Package, ifaces []*types.TypeName) []*types.TypeName {
 				continue
 			}
 			if isData(tn.Type()) {
-				out = append(out, tn)
+				out = append(out, tn.Type())
 			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Pkg().Path() != b.Pkg().Path() {
-			return a.Pkg().Path() < b.Pkg().Path()
+		a, b := out[i].(*types.Named), out[j].(*types.Named)
+		if pa, pb := a.Obj().Pkg().Path(), b.Obj().Pkg().Path(); pa != pb {
+			return pa < pb
 		}
-		return a.Name() < b.Name()
+		return types.TypeString(a, nil) < types.TypeString(b, nil)
 	})
 	return out
+}
+
+// concrete reports whether the instantiation n has no type parameter in
+// its type arguments (it is not inside a generic declaration).
+func concrete(n *types.Named) bool {
+	for i := range n.TypeArgs().Len() {
+		if _, ok := n.TypeArgs().At(i).(*types.TypeParam); ok {
+			return false
+		}
+	}
+	return true
 }
 
 // reachable calls visit once for each type the interfaces ifaces reach:

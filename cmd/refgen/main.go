@@ -189,8 +189,8 @@ func generate(dir, output string, names []string) ([]byte, error) {
 		rb := g.imports[refbrokerPath]
 		var b strings.Builder
 		fmt.Fprintf(&b, "\t// The data types the contract reaches travel by value in an any.\n\t%s.RegisterTypes(\n", rb)
-		for _, tn := range data {
-			fmt.Fprintf(&b, "\t\t*new(%s),\n", g.typeString(tn.Type()))
+		for _, t := range data {
+			fmt.Fprintf(&b, "\t\t*new(%s),\n", g.typeString(t))
 		}
 		b.WriteString("\t)\n")
 		g.inits = append(g.inits, b.String())
@@ -568,10 +568,8 @@ func instances(pkg *types.Package, ifaces []*types.TypeName, done []registration
 		if iface, ok := n.Underlying().(*types.Interface); !ok || !iface.IsMethodSet() || iface.NumMethods() == 0 {
 			return
 		}
-		for i := range n.TypeArgs().Len() {
-			if _, ok := n.TypeArgs().At(i).(*types.TypeParam); ok {
-				return // inside a generic declaration, not an instantiation
-			}
+		if !concrete(n) {
+			return // inside a generic declaration, not an instantiation
 		}
 		for _, tn := range ifaces {
 			if types.Identical(tn.Type(), n) {

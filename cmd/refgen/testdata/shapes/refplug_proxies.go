@@ -21,6 +21,12 @@ func (p genericsProxy) Items(of Generic[Item]) error {
 	return p.Ref.Invoke("Items", []any{of})
 }
 
+func (p genericsProxy) List() (Page[Item], error) {
+	var r0 Page[Item]
+	err := p.Ref.Invoke("List", nil, &r0)
+	return r0, err
+}
+
 func (p genericsProxy) Nested() (map[string]Generic[Generic[string]], error) {
 	var r0 map[string]Generic[Generic[string]]
 	err := p.Ref.Invoke("Nested", nil, &r0)
@@ -204,5 +210,6 @@ func init() {
 	// The data types the contract reaches travel by value in an any.
 	refbroker.RegisterTypes(
 		*new(Item),
+		*new(Page[Item]),
 	)
 }

@@ -63,8 +63,16 @@ type Constraint interface{ ~int | ~string }
 // reaches in turn) get proxies.
 type Generic[T any] interface{ Get() (T, error) }
 
-// Generics uses instantiations of Generic.
+// Page is a generic data type: its instantiation Page[Item], which
+// Generics uses, is registered to travel in an any.
+type Page[T any] struct {
+	Items []T
+	Next  string
+}
+
+// Generics uses instantiations of Generic, and of Page.
 type Generics interface {
+	List() (Page[Item], error)
 	Ints() (Generic[int], error)
 	Items(of Generic[Item]) error
 	Times(func(Generic[[]*time.Time]) error) error
