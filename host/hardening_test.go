@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/refplug/refplug/host"
+	"github.com/refplug/refplug/internal/scenario"
 	"github.com/refplug/refplug/internal/testutil"
 	"github.com/refplug/refplug/refbroker"
 	"github.com/refplug/refplug/testdata/contract"
@@ -423,6 +425,45 @@ func TestPluginCallTimeout(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "Host.Ping") || !strings.Contains(err.Error(), "call timeout of 300ms") {
 		t.Errorf("Bounce into a hung host = %v; want the plugin's context.DeadlineExceeded, naming Host.Ping and the timeout", err)
 	}
+}
+
+// TestStreamsUnderASmallMessageLimit: a host or a plugin that lowers its
+// message size limit (hardening: 100 KiB here, against 1 MiB a round trip)
+// still streams through the built-in reader, writer, read-writer and io/fs
+// proxies, both ways, and serves HTTP: reads move what both sides' limits
+// allow, and writes the peer refuses as too large go again smaller. Each
+// failed before, at its first read or write of a megabyte, naming the
+// limit. (Values of the contract's own beyond the limit, a megabyte result
+// or a read-shaped method's megabyte buffer, are refused as before:
+// TestLoadErrors, internal_test.go.)
+func TestStreamsUnderASmallMessageLimit(t *testing.T) {
+	const limit = 100 << 10
+	for _, side := range []string{"host", "plugin", "both"} {
+		t.Run(side, func(t *testing.T) {
+			var opts []host.Option
+			if side != "plugin" {
+				opts = append(opts, host.WithMaxMessageSize(limit))
+			}
+			if side != "host" {
+				opts = append(opts, host.WithCmd(func(cmd *exec.Cmd) {
+					cmd.Env = append(cmd.Env, fmt.Sprintf("REFPLUG_TEST_MAX_MESSAGE=%d", limit))
+				}))
+			}
+			svc := dispenseSvc(t, load(t, "svcplugin", opts...))
+			for name, run := range map[string]func(*testing.T, contract.Service){
+				"Streams": scenario.Streams, "Duplex": scenario.Duplex, "FileSystems": scenario.FileSystems,
+			} {
+				t.Run(name, func(t *testing.T) { run(t, svc) })
+			}
+		})
+	}
+	t.Run("HTTP", func(t *testing.T) {
+		h, err := host.Dispense[http.Handler](load(t, "webplugin", host.WithMaxMessageSize(limit)), "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		scenario.HTTP(t, h)
+	})
 }
 
 // gateWriter's Write waits until open is closed, counting the writes in

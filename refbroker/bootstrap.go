@@ -123,7 +123,7 @@ func (c *Conn) serveBootstrap(req *bootstrapReq) {
 		return
 	}
 	v := reflect.ValueOf(obj)
-	x, problems := rootExport(v, req)
+	x, problems := rootExport(v, req, c.chunk())
 	// Describe the structs these methods carry, and check them against
 	// the dispensing side's, so that one answer lists every difference.
 	types := make([]reflect.Type, 0, len(x.methods.methods))
@@ -160,7 +160,7 @@ func (c *Conn) serveBootstrap(req *bootstrapReq) {
 // with ReadAtMost), v adapted as it would be were it passed at that type:
 // one export for every Dispense of it and every send of it at that type,
 // so that its calls take turns across them all.
-func rootExport(v reflect.Value, req *bootstrapReq) (*export, []string) {
+func rootExport(v reflect.Value, req *bootstrapReq, chunk int) (*export, []string) {
 	want := req.want
 	if t, ok := adaptedNamed[req.iface]; ok && wireAsked(adapters[t].wire, want) {
 		if v.Type().Implements(t) {
@@ -168,7 +168,7 @@ func rootExport(v reflect.Value, req *bootstrapReq) (*export, []string) {
 			if v.Comparable() {
 				key = exportKey{obj: v.Interface(), t: t}
 			}
-			x, err := newExport(v, t, key)
+			x, err := newExport(v, t, key, chunk)
 			if err != nil {
 				return &export{methods: &ifacePlan{t: t}}, []string{err.Error()}
 			}

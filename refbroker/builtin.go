@@ -1,6 +1,7 @@
 package refbroker
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -25,19 +26,75 @@ import (
 // and counts what was written. And a Write of more than streamChunk
 // bytes goes as several calls of streamChunk, so that no size of Write
 // exceeds the message size limit; it stops at the first that fails.
+// Under a MaxMessageSize below streamChunk, on either side, reads and
+// writes move less per call (Conn.chunk): reads ask for, and answer with,
+// what the side's own limit leaves room for, and a write the peer refuses
+// as too large goes again as smaller ones (writeChunk).
 
 // maxRemoteRead bounds one Read through a proxy: a Read may return fewer
 // bytes than asked, so a larger buffer simply takes more calls.
 const maxRemoteRead = 1 << 20
 
 // streamChunk is what one round trip moves in a proxy's WriteTo, ReadFrom
-// and large Write.
+// and large Write, where both sides' Options.MaxMessageSize allow it
+// (Conn.chunk).
 const streamChunk = 1 << 20
+
+// Below a MaxMessageSize of streamChunk and a little more, the streams
+// move less per round trip. chunkRoom is what a message holds besides its
+// bytes (a Write's or a read's return head: a few dozen bytes), with room
+// to spare; minChunk is the least they move.
+const (
+	chunkRoom = 1 << 10
+	minChunk  = 1 << 10
+)
+
+// chunk is the most bytes one read or write of the built-in streams moves
+// on c: streamChunk, or what c's MaxMessageSize leaves room for. (Reads
+// also fit the peer's limit, whose side reads no more than its own chunk
+// in one go; a write is cut down when the peer refuses one as too large:
+// writeChunk.)
+func (c *Conn) chunk() int { return max(minChunk, min(streamChunk, c.maxMsg-chunkRoom)) }
+
+// writeChunk is chunk, or less once the peer has refused a write as too
+// large for its MaxMessageSize (shrinkWrites).
+func (c *Conn) writeChunk() int {
+	n := c.chunk()
+	if p := int(c.peerChunk.Load()); p > 0 {
+		n = min(n, p)
+	}
+	return n
+}
+
+// shrinkWrites notes that the peer refused a write of n bytes as too large
+// for it, and reports whether a smaller one is left to try.
+func (c *Conn) shrinkWrites(n int) bool {
+	if n <= minChunk {
+		return false
+	}
+	half := int64(max(minChunk, n/2))
+	for {
+		p := c.peerChunk.Load()
+		if p != 0 && p <= half {
+			return true
+		}
+		if c.peerChunk.CompareAndSwap(p, half) {
+			return true
+		}
+	}
+}
+
+// refusedAsTooLarge reports whether err, a write's of k bytes written,
+// says the write was not taken because its message was too large: nothing
+// was written, and a smaller write may go through.
+func refusedAsTooLarge(err error, k int) bool {
+	return k == 0 && errors.Is(err, ErrMessageTooLarge)
+}
 
 // wireAdapter makes an interface cross with another method set.
 type wireAdapter struct {
-	wire reflect.Type                        // the interface served on the wire
-	wrap func(v reflect.Value) reflect.Value // the exported value, adapted to wire
+	wire reflect.Type                                   // the interface served on the wire
+	wrap func(v reflect.Value, chunk int) reflect.Value // the exported value, adapted to wire
 	// serial names groups of wire methods whose calls run one at a time
 	// on an export, each until its return is sent (serveCall): the user's
 	// object need not be safe for concurrent use (io.Readers and
@@ -53,14 +110,16 @@ type wireAdapter struct {
 
 // adapt registers how a value of static type T crosses: as the wire
 // interface W that wrap makes of it, with the groups of W's methods serial
-// names run one at a time. Only init funcs call it.
-func adapt[T, W any](serial [][]string, wrap func(T) W) {
+// names run one at a time. wrap's second argument is the most bytes one
+// read may return on the connection the value is exported on
+// (Conn.chunk). Only init funcs call it.
+func adapt[T, W any](serial [][]string, wrap func(T, int) W) {
 	adaptedNamed[reflect.TypeFor[T]().String()] = reflect.TypeFor[T]()
 	adapters[reflect.TypeFor[T]()] = wireAdapter{
 		wire:   reflect.TypeFor[W](),
 		serial: serial,
-		wrap: func(v reflect.Value) reflect.Value {
-			w := wrap(v.Interface().(T))
+		wrap: func(v reflect.Value, chunk int) reflect.Value {
+			w := wrap(v.Interface().(T), chunk)
 			return reflect.ValueOf(&w).Elem()
 		},
 	}
@@ -117,20 +176,27 @@ func recycle(b []byte) {
 	}
 }
 
-type readerAdapter struct{ r io.Reader }
-
-func (a readerAdapter) ReadAtMost(n int) ([]byte, error) {
-	return serveRead("io.Reader.Read", n, a.r.Read)
+// readerAdapter serves an io.Reader; max is the most one read returns
+// (Conn.chunk of the connection it is exported on).
+type readerAdapter struct {
+	r   io.Reader
+	max int
 }
 
-// serveRead reads at most n bytes, as the peer asked, with read (the
-// method named what), into a buffer of readBuf's, and returns what was
-// read: an n past maxRemoteRead, or a read that claims more than its
-// buffer, is an error.
-func serveRead(what string, n int, read func([]byte) (int, error)) ([]byte, error) {
-	if n < 0 || n > maxRemoteRead {
-		return nil, fmt.Errorf("refbroker: %s: asked for %d bytes, the limit is %d", what, n, maxRemoteRead)
+func (a readerAdapter) ReadAtMost(n int) ([]byte, error) {
+	return serveRead("io.Reader.Read", n, a.max, a.r.Read)
+}
+
+// serveRead reads at most n bytes, as the peer asked, but no more than max
+// (what one message of this side carries: a read may return fewer bytes
+// than asked), with read (the method named what), into a buffer of
+// readBuf's, and returns what was read: a negative n, or a read that
+// claims more than its buffer, is an error.
+func serveRead(what string, n, max int, read func([]byte) (int, error)) ([]byte, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("refbroker: %s: asked for %d bytes", what, n)
 	}
+	n = min(n, max)
 	buf := readBuf(n)
 	k, err := read(buf)
 	if k < 0 || k > n { // a broken Read
@@ -201,7 +267,7 @@ func (p readCloserProxy) WriteTo(w io.Writer) (int64, error) { return remoteWrit
 func (p readCloserProxy) Close() error                       { return p.Invoke("Close", nil) }
 
 func remoteRead(r *Ref, b []byte) (int, error) {
-	asked := min(len(b), maxRemoteRead)
+	asked := min(len(b), maxRemoteRead, r.conn.chunk())
 	var data []byte
 	err := r.Invoke("ReadAtMost", []any{asked}, &data)
 	if len(data) > asked { // a peer's answer, not to be trusted
@@ -223,11 +289,12 @@ func tooMuchRead(what string, got, asked int) error {
 // Read of the remote reader, whose data goes to w before the next.
 func remoteWriteTo(r *Ref, w io.Writer) (int64, error) {
 	var total int64
+	asked := r.conn.chunk()
 	for {
 		var data []byte
-		err := r.Invoke("ReadAtMost", []any{streamChunk}, &data)
-		if len(data) > streamChunk {
-			return total, tooMuchRead("io.Reader.Read", len(data), streamChunk)
+		err := r.Invoke("ReadAtMost", []any{asked}, &data)
+		if len(data) > asked {
+			return total, tooMuchRead("io.Reader.Read", len(data), asked)
 		}
 		if len(data) > 0 {
 			n, werr := w.Write(data)
@@ -255,13 +322,18 @@ func (p writerProxy) Write(b []byte) (int, error)           { return remoteWrite
 func (p writerProxy) ReadFrom(src io.Reader) (int64, error) { return remoteReadFrom(p.Ref, src) }
 
 // remoteWrite writes b to the remote writer r, in calls of at most
-// streamChunk bytes; it returns at the first that fails.
+// writeChunk bytes; it returns at the first that fails. A call refused as
+// too large for the peer's MaxMessageSize wrote nothing, and goes again
+// as smaller ones.
 func remoteWrite(r *Ref, b []byte) (int, error) {
 	total := 0
 	for {
-		part := b[:min(len(b), streamChunk)]
+		part := b[:min(len(b), r.conn.writeChunk())]
 		var n int
 		err := r.Invoke("Write", []any{part}, &n)
+		if refusedAsTooLarge(err, n) && r.conn.shrinkWrites(len(part)) {
+			continue
+		}
 		if n < 0 || n > len(part) { // a peer's number, not to be trusted
 			return total, fmt.Errorf("refbroker: io.Writer.Write: the remote writer reports %d bytes written of %d", n, len(part))
 		}
@@ -324,10 +396,12 @@ func (p stringerProxy) String() string {
 }
 
 func init() {
-	adapt([][]string{{"ReadAtMost"}}, func(r io.Reader) readerWire { return readerAdapter{r} })
-	adapt([][]string{{"ReadAtMost"}}, func(rc io.ReadCloser) readCloserWire { return readCloserAdapter{readerAdapter{rc}, rc} })
-	adapt([][]string{{"Write"}}, func(w io.Writer) io.Writer { return writerAdapter{w} })
-	adapt([][]string{{"Write"}}, func(wc io.WriteCloser) io.WriteCloser { return writeCloserAdapter{writerAdapter{wc}, wc} })
+	adapt([][]string{{"ReadAtMost"}}, func(r io.Reader, max int) readerWire { return readerAdapter{r, max} })
+	adapt([][]string{{"ReadAtMost"}}, func(rc io.ReadCloser, max int) readCloserWire {
+		return readCloserAdapter{readerAdapter{rc, max}, rc}
+	})
+	adapt([][]string{{"Write"}}, func(w io.Writer, _ int) io.Writer { return writerAdapter{w} })
+	adapt([][]string{{"Write"}}, func(wc io.WriteCloser, _ int) io.WriteCloser { return writeCloserAdapter{writerAdapter{wc}, wc} })
 	RegisterInterface[io.Reader](func(r *Ref) io.Reader { return readerProxy{r} })
 	RegisterInterface[io.ReadCloser](func(r *Ref) io.ReadCloser { return readCloserProxy{r} })
 	RegisterInterface[io.Writer](func(r *Ref) io.Writer { return writerProxy{r} })

@@ -170,7 +170,7 @@ func (a fileAdapter) ReadSpan(n int, off int64) ([]byte, error) {
 	if !ok {
 		return nil, lacks("ReadAt", "io.ReaderAt")
 	}
-	return serveRead("fs.File.ReadAt", n, func(b []byte) (int, error) { return ra.ReadAt(b, off) })
+	return serveReadAt("fs.File.ReadAt", n, a.max, ra, off)
 }
 
 func (a fileAdapter) Close() error { return a.f.Close() }
@@ -275,13 +275,13 @@ func (p fileProxy) ReadDir(n int) ([]fs.DirEntry, error) {
 func init() {
 	converters[fileInfoType] = converter{wire: reflect.TypeFor[*fileInfoWire](), to: fileInfoToWire, from: fileInfoFromWire}
 	converters[dirEntryType] = converter{wire: reflect.TypeFor[*dirEntryWire](), to: dirEntryToWire, from: dirEntryFromWire}
-	adapt(nil, func(fsys fs.FS) fsWire { return fsAdapter{fsys} })
+	adapt(nil, func(fsys fs.FS, _ int) fsWire { return fsAdapter{fsys} })
 	fileReads := [][]string{{"Stat", "ReadAtMost", "ReadDir", "Seek", "ReadSpan"}}
-	adapt(fileReads, func(f fs.File) fileWire { return fileAdapter{readerAdapter{f}, f} })
-	adapt(fileReads, func(f fs.ReadDirFile) fileWire { return fileAdapter{readerAdapter{f}, f} })
-	adapt(nil, func(fsys fs.StatFS) fsWire { return fsAdapter{fsys} })
-	adapt(nil, func(fsys fs.ReadDirFS) fsWire { return fsAdapter{fsys} })
-	adapt(nil, func(fsys fs.ReadFileFS) fsWire { return fsAdapter{fsys} })
+	adapt(fileReads, func(f fs.File, max int) fileWire { return fileAdapter{readerAdapter{f, max}, f} })
+	adapt(fileReads, func(f fs.ReadDirFile, max int) fileWire { return fileAdapter{readerAdapter{f, max}, f} })
+	adapt(nil, func(fsys fs.StatFS, _ int) fsWire { return fsAdapter{fsys} })
+	adapt(nil, func(fsys fs.ReadDirFS, _ int) fsWire { return fsAdapter{fsys} })
+	adapt(nil, func(fsys fs.ReadFileFS, _ int) fsWire { return fsAdapter{fsys} })
 	RegisterInterface[fs.FS](func(r *Ref) fs.FS { return fsProxy{r} })
 	RegisterInterface[fs.StatFS](func(r *Ref) fs.StatFS { return fsProxy{r} })
 	RegisterInterface[fs.ReadDirFS](func(r *Ref) fs.ReadDirFS { return fsProxy{r} })

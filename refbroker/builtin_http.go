@@ -300,7 +300,7 @@ func (p handlerProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func init() {
 	converters[requestType] = converter{wire: reflect.TypeFor[*httpRequestWire](), to: requestToWire, from: requestFromWire}
-	adapt([][]string{{"WriteHeader", "Write", "Flush"}}, func(w http.ResponseWriter) responseWire { return responseAdapter{w} })
+	adapt([][]string{{"WriteHeader", "Write", "Flush"}}, func(w http.ResponseWriter, _ int) responseWire { return responseAdapter{w} })
 	RegisterInterface[http.ResponseWriter](func(r *Ref) http.ResponseWriter { return &responseProxy{Ref: r} })
 	RegisterInterface[http.Handler](func(r *Ref) http.Handler { return handlerProxy{r} })
 }

@@ -61,9 +61,11 @@ func (p readWriteCloserProxy) Close() error { return p.Invoke("Close", nil) }
 
 func init() {
 	duplex := [][]string{{"ReadAtMost"}, {"Write"}}
-	adapt(duplex, func(rw io.ReadWriter) readWriterWire { return readWriterAdapter{readerAdapter{rw}, writerAdapter{rw}} })
-	adapt(duplex, func(rwc io.ReadWriteCloser) readWriteCloserWire {
-		return readWriteCloserAdapter{readWriterAdapter{readerAdapter{rwc}, writerAdapter{rwc}}, rwc}
+	adapt(duplex, func(rw io.ReadWriter, max int) readWriterWire {
+		return readWriterAdapter{readerAdapter{rw, max}, writerAdapter{rw}}
+	})
+	adapt(duplex, func(rwc io.ReadWriteCloser, max int) readWriteCloserWire {
+		return readWriteCloserAdapter{readWriterAdapter{readerAdapter{rwc, max}, writerAdapter{rwc}}, rwc}
 	})
 	RegisterInterface[io.ReadWriter](func(r *Ref) io.ReadWriter { return readWriterProxy{r} })
 	RegisterInterface[io.ReadWriteCloser](func(r *Ref) io.ReadWriteCloser { return readWriteCloserProxy{readWriterProxy{r}} })

@@ -43,10 +43,29 @@ type readSeekCloserWire interface {
 	Close() error
 }
 
-type readerAtAdapter struct{ ra io.ReaderAt }
+// readerAtAdapter serves an io.ReaderAt; max is as readerAdapter's.
+type readerAtAdapter struct {
+	ra  io.ReaderAt
+	max int
+}
 
 func (a readerAtAdapter) ReadSpan(n int, off int64) ([]byte, error) {
-	return serveRead("io.ReaderAt.ReadAt", n, func(b []byte) (int, error) { return a.ra.ReadAt(b, off) })
+	return serveReadAt("io.ReaderAt.ReadAt", n, a.max, a.ra, off)
+}
+
+// serveReadAt serves a ReadSpan of ra (the method named what) as
+// serveRead does, and holds ra to io.ReaderAt's promise: fewer bytes than
+// its buffer come with an error. So the proxy can tell a span cut short
+// by this side's limit (fewer bytes than it asked for, no error: it asks
+// again for the rest) from a ReaderAt that returned less and said nothing.
+func serveReadAt(what string, n, max int, ra io.ReaderAt, off int64) ([]byte, error) {
+	return serveRead(what, n, max, func(b []byte) (int, error) {
+		k, err := ra.ReadAt(b, off)
+		if err == nil && k >= 0 && k < len(b) {
+			err = fmt.Errorf("refbroker: %s: the remote reader returned %d of %d bytes at offset %d without an error", what, k, len(b), off)
+		}
+		return k, err
+	})
 }
 
 func (a readerAtAdapter) afterReply(_, outs []reflect.Value) { recycleRead(outs) }
@@ -72,11 +91,14 @@ type readerAtProxy struct{ *Ref }
 func (p readerAtProxy) ReadAt(b []byte, off int64) (int, error) { return remoteReadAt(p.Ref, b, off) }
 
 // remoteReadAt fills b from the remote io.ReaderAt r at off, in calls of
-// at most maxRemoteRead bytes.
+// at most maxRemoteRead bytes (chunk, below a small MaxMessageSize). The
+// owner may answer a call with fewer bytes than asked and no error (its
+// own MaxMessageSize bounds one answer: serveRead); the next call asks for
+// the rest.
 func remoteReadAt(r *Ref, b []byte, off int64) (int, error) {
 	n := 0
 	for n < len(b) {
-		asked := min(len(b)-n, maxRemoteRead)
+		asked := min(len(b)-n, maxRemoteRead, r.conn.chunk())
 		var data []byte
 		err := r.Invoke("ReadSpan", []any{asked, off + int64(n)}, &data)
 		if len(data) > asked { // a peer's answer, not to be trusted
@@ -87,8 +109,8 @@ func remoteReadAt(r *Ref, b []byte, off int64) (int, error) {
 		switch {
 		case err != nil:
 			return n, err
-		case len(data) < asked:
-			return n, fmt.Errorf("refbroker: io.ReaderAt.ReadAt: the remote reader returned %d of %d bytes at offset %d without an error", len(data), asked, off+int64(n-len(data)))
+		case len(data) == 0:
+			return n, fmt.Errorf("refbroker: io.ReaderAt.ReadAt: the remote reader returned 0 of %d bytes at offset %d without an error", asked, off+int64(n))
 		}
 	}
 	return n, nil
@@ -123,14 +145,18 @@ func (p readSeekCloserProxy) Close() error { return p.Invoke("Close", nil) }
 
 type writerAtProxy struct{ *Ref }
 
-// WriteAt writes b at off in calls of at most streamChunk bytes, stopping
-// at the first that fails or writes less.
+// WriteAt writes b at off in calls of at most writeChunk bytes, stopping
+// at the first that fails or writes less (a call refused as too large for
+// the peer goes again as smaller ones, as remoteWrite's).
 func (p writerAtProxy) WriteAt(b []byte, off int64) (int, error) {
 	n := 0
 	for {
-		chunk := b[n:min(len(b), n+streamChunk)]
+		chunk := b[n:min(len(b), n+p.conn.writeChunk())]
 		var k int
 		err := p.Invoke("WriteAt", []any{chunk, off + int64(n)}, &k)
+		if refusedAsTooLarge(err, k) && p.conn.shrinkWrites(len(chunk)) {
+			continue
+		}
 		if k < 0 || k > len(chunk) { // a peer's answer, not to be trusted
 			return n, fmt.Errorf("refbroker: io.WriterAt.WriteAt: the remote writer reported %d bytes written of %d", k, len(chunk))
 		}
@@ -147,10 +173,12 @@ func (p writerAtProxy) WriteAt(b []byte, off int64) (int, error) {
 }
 
 func init() {
-	adapt([][]string{{"ReadSpan"}}, func(ra io.ReaderAt) readerAtWire { return readerAtAdapter{ra} })
-	adapt([][]string{{"ReadAtMost", "Seek"}}, func(rs io.ReadSeeker) readSeekerWire { return readSeekerAdapter{readerAdapter{rs}, rs} })
-	adapt([][]string{{"ReadAtMost", "Seek"}}, func(rsc io.ReadSeekCloser) readSeekCloserWire {
-		return readSeekCloserAdapter{readSeekerAdapter{readerAdapter{rsc}, rsc}, rsc}
+	adapt([][]string{{"ReadSpan"}}, func(ra io.ReaderAt, max int) readerAtWire { return readerAtAdapter{ra, max} })
+	adapt([][]string{{"ReadAtMost", "Seek"}}, func(rs io.ReadSeeker, max int) readSeekerWire {
+		return readSeekerAdapter{readerAdapter{rs, max}, rs}
+	})
+	adapt([][]string{{"ReadAtMost", "Seek"}}, func(rsc io.ReadSeekCloser, max int) readSeekCloserWire {
+		return readSeekCloserAdapter{readSeekerAdapter{readerAdapter{rsc, max}, rsc}, rsc}
 	})
 	RegisterInterface[io.ReaderAt](func(r *Ref) io.ReaderAt { return readerAtProxy{r} })
 	RegisterInterface[io.WriterAt](func(r *Ref) io.WriterAt { return writerAtProxy{r} })

@@ -145,6 +145,10 @@ type Conn struct {
 
 	callTimeout time.Duration // Options.CallTimeout (call.go, noContext)
 
+	// peerChunk is the largest write the peer has taken since one was
+	// refused as too large for its MaxMessageSize; 0 until then (chunk).
+	peerChunk atomic.Int64
+
 	mu sync.Mutex
 	st state // guarded by mu: reached only through locked
 

@@ -185,7 +185,10 @@
 // naming how many sends of the reference it covers, and drops the object
 // once every send is released. Calls through a released proxy fail with
 // ErrReleased; every call fails with ErrDisconnected once the connection
-// has ended.
+// has ended. A call whose message, or whose return, is over a side's
+// Options.MaxMessageSize fails with an error matching ErrMessageTooLarge;
+// the built-in streams cut their reads and writes to fit both sides'
+// limits instead (docs/wire.md).
 //
 // # Where things are
 //

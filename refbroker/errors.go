@@ -17,6 +17,13 @@ var (
 	// dropped with Release.
 	ErrReleased = errors.New("refbroker: released")
 
+	// ErrMessageTooLarge is matched (errors.Is) by the error of a call
+	// whose message, or whose return, exceeds Options.MaxMessageSize: the
+	// sender's, which stops it before it is sent, or the receiver's, which
+	// skips it unread. A call refused so did not run; a return refused so
+	// is of a call that did.
+	ErrMessageTooLarge = errors.New("refbroker: message too large")
+
 	// errMalformed marks a message from the peer that could not be decoded.
 	// It has no prefix: it is always wrapped by what it failed.
 	errMalformed = errors.New("malformed message from peer")
@@ -77,3 +84,9 @@ type sentinelError struct {
 
 func (e *sentinelError) Error() string { return e.msg }
 func (e *sentinelError) Unwrap() error { return e.sentinel }
+
+// tooLarge is an error of a message over a size limit (ErrMessageTooLarge).
+type tooLarge struct{ msg string }
+
+func (e *tooLarge) Error() string        { return e.msg }
+func (e *tooLarge) Is(target error) bool { return target == ErrMessageTooLarge }

@@ -169,7 +169,7 @@ func (c *Conn) writeRef(e *encoder, v reflect.Value, t reflect.Type) error {
 	id, ok := uint64(0), false
 	c.locked(func(s *state) { id, ok = s.exports.resend(key) })
 	if !ok {
-		x, err := newExport(v, t, key)
+		x, err := newExport(v, t, key, c.chunk())
 		if err != nil {
 			return err
 		}
@@ -189,8 +189,9 @@ func (c *Conn) writeRef(e *encoder, v reflect.Value, t reflect.Type) error {
 	return nil
 }
 
-// newExport builds the export of v sent as static type t.
-func newExport(v reflect.Value, t reflect.Type, key exportKey) (*export, error) {
+// newExport builds the export of v sent as static type t on a connection
+// whose messages carry chunk bytes of a read at most (Conn.chunk).
+func newExport(v reflect.Value, t reflect.Type, key exportKey, chunk int) (*export, error) {
 	methods, err := methodsFor(t)
 	if err != nil {
 		return nil, err
@@ -204,7 +205,7 @@ func newExport(v reflect.Value, t reflect.Type, key exportKey) (*export, error) 
 	}
 	x.recv = x.val
 	if a, ok := adapters[t]; ok {
-		x.recv = a.wrap(x.val)
+		x.recv = a.wrap(x.val, chunk)
 		x.after, _ = x.recv.Interface().(afterReply)
 		for _, methods := range a.serial {
 			x.serial = append(x.serial, &serialCalls{methods: methods})

@@ -183,7 +183,7 @@ func (c *Conn) sendCtx(e *encoder, ctx context.Context, full int) (queued bool, 
 	n := e.size() - frameRoom
 	if n > c.maxMsg {
 		c.unsend(e.sent)
-		return false, fmt.Errorf("message of %d bytes exceeds the limit of %d (Options.MaxMessageSize)", n, c.maxMsg)
+		return false, &tooLarge{fmt.Sprintf("message of %d bytes exceeds the limit of %d (Options.MaxMessageSize)", n, c.maxMsg)}
 	}
 	var hdr [binary.MaxVarintLen64]byte
 	hn := binary.PutUvarint(hdr[:], uint64(n))

@@ -323,13 +323,23 @@ func TestMessageSizeLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A result over the receiver's limit fails that call only.
-	if _, err := bl.Blob(64 << 10); err == nil || !strings.Contains(err.Error(), "exceeds the receiver's limit of 4096") {
-		t.Errorf("Blob(64 KiB) = %v; want the receiver's limit named", err)
+	if _, err := bl.Blob(64 << 10); !errors.Is(err, ErrMessageTooLarge) || !strings.Contains(err.Error(), "exceeds the receiver's limit of 4096") {
+		t.Errorf("Blob(64 KiB) = %v; want ErrMessageTooLarge, the receiver's limit named", err)
 	}
 	// An argument over the sender's limit is refused before sending, and the
 	// reference sent with it is taken back.
-	if err := bl.Store(make([]byte, 64<<10), &thing{}); err == nil || !strings.Contains(err.Error(), "exceeds the limit of 4096") {
-		t.Errorf("Store(64 KiB) = %v; want the sender's limit named", err)
+	if err := bl.Store(make([]byte, 64<<10), &thing{}); !errors.Is(err, ErrMessageTooLarge) || !strings.Contains(err.Error(), "exceeds the limit of 4096") {
+		t.Errorf("Store(64 KiB) = %v; want ErrMessageTooLarge, the sender's limit named", err)
+	}
+	// An argument over the receiver's limit is refused unread there, and the
+	// refusal matches ErrMessageTooLarge here too.
+	toSmall, _ := newPair(t, Options{MaxMessageSize: 4 << 10, Roots: map[string]any{"b": blobs{}}}, Options{})
+	big, err := Dispense[blobber](toSmall, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := big.Store(make([]byte, 64<<10), &thing{}); !errors.Is(err, ErrMessageTooLarge) || !strings.Contains(err.Error(), "exceeds the receiver's limit of 4096") {
+		t.Errorf("Store(64 KiB) to a receiver limited to 4 KiB = %v; want ErrMessageTooLarge, the receiver's limit named", err)
 	}
 	if n := client.Stats().Exports; n != 0 {
 		t.Errorf("client exports after a refused send = %d, want 0", n)

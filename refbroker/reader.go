@@ -320,7 +320,7 @@ func (c *Conn) readOne() (in *incoming, typ byte, st int) {
 // frame reader skipped it without holding it in memory), so one oversized
 // message costs one call, not the connection.
 func (c *Conn) refuseOversize(o *oversized) {
-	tooBig := fmt.Errorf("refbroker: a message of %d bytes exceeds the receiver's limit of %d (Options.MaxMessageSize)", o.size, c.maxMsg)
+	tooBig := &tooLarge{fmt.Sprintf("refbroker: a message of %d bytes exceeds the receiver's limit of %d (Options.MaxMessageSize)", o.size, c.maxMsg)}
 	d := &decoder{buf: o.head}
 	typ, seq := d.byte1(), d.uvarint()
 	switch {

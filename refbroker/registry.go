@@ -51,7 +51,7 @@ func init() {
 		context.Canceled, context.DeadlineExceeded,
 		io.EOF, io.ErrUnexpectedEOF, io.ErrClosedPipe, io.ErrShortWrite, io.ErrShortBuffer,
 		fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrClosed, fs.ErrInvalid,
-		ErrDisconnected, ErrReleased,
+		ErrDisconnected, ErrReleased, ErrMessageTooLarge,
 	} {
 		RegisterError(err)
 	}

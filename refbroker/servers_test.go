@@ -235,8 +235,10 @@ func TestReadingGoesToAWaitingServer(t *testing.T) {
 			t.Fatalf("Apply(double, %d) = %d, %v", i, got, err)
 		}
 		// The method's goroutine, having lost the reading to its
-		// callback's return, waits as a server once it has replied.
-		testutil.Eventually(t, "the goroutine that served inline to wait as a server", func() bool { return idle() == 1 })
+		// callback's return, waits as a server once it has replied (with
+		// any goroutine started at a hand-off below: waiting servers stay
+		// for the test, so more than one may wait).
+		testutil.Eventually(t, "the goroutine that served inline to wait as a server", func() bool { return idle() >= 1 })
 	}
 	// After the first call a server waits at every hand-off; it may not be
 	// parked yet for the hand-off that follows at once (counted as waiting

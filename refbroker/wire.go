@@ -175,6 +175,8 @@ func (e *sizeError) Error() string {
 	return fmt.Sprintf("message exceeds the limit of %d bytes (Options.MaxMessageSize)", e.limit)
 }
 
+func (e *sizeError) Is(target error) bool { return target == ErrMessageTooLarge }
+
 // decoder reads one message from buf. Errors are sticky: after the first,
 // every read returns a zero value and err keeps the first error, so codecs
 // check it once per element rather than after every read.

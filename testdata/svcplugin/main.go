@@ -11,8 +11,10 @@
 // REFPLUG_TEST_HUGE_FRAME=FILE it serves as "hostile" a hugeFrame that
 // announces a frame it never finishes (and creates FILE once it has sent
 // the start of it); with REFPLUG_TEST_CALL_TIMEOUT=D its calls into the
-// host are bounded by D (plugin.WithCallTimeout). Once Serve returns it
-// logs "svcplugin: served".
+// host are bounded by D (plugin.WithCallTimeout); with
+// REFPLUG_TEST_MAX_MESSAGE=N its messages by N bytes
+// (plugin.WithMaxMessageSize). Once Serve returns it logs "svcplugin:
+// served".
 package main
 
 import (
@@ -91,6 +93,9 @@ func main() {
 	var opts []plugin.Option
 	if d, err := time.ParseDuration(os.Getenv("REFPLUG_TEST_CALL_TIMEOUT")); err == nil {
 		opts = append(opts, plugin.WithCallTimeout(d))
+	}
+	if n, err := strconv.Atoi(os.Getenv("REFPLUG_TEST_MAX_MESSAGE")); err == nil {
+		opts = append(opts, plugin.WithMaxMessageSize(n))
 	}
 	plugin.Serve(roots, opts...)
 	plugin.Logger().Info("svcplugin: served")
