@@ -5,6 +5,8 @@ import (
 	"io"
 	"sync"
 	"testing"
+
+	"github.com/refplug/refplug/internal/testutil"
 )
 
 // memFile is a file in memory for the random-access proxies: ReadAt,
@@ -129,8 +131,8 @@ func TestBuiltinsUnderASmallMessageLimit(t *testing.T) {
 // writes it again in smaller parts, every byte once and in order, and
 // goes on with the size that was taken.
 func TestWritesShrinkToThePeersLimit(t *testing.T) {
-	var sink bytes.Buffer
-	c, _ := newPair(t, Options{MaxMessageSize: 100 << 10, Roots: map[string]any{"w": &lockedWriter{w: &sink}}}, Options{})
+	var sink testutil.Buffer
+	c, _ := newPair(t, Options{MaxMessageSize: 100 << 10, Roots: map[string]any{"w": &sink}}, Options{})
 	w, err := Dispense[io.Writer](c, "w")
 	if err != nil {
 		t.Fatal(err)
@@ -141,22 +143,10 @@ func TestWritesShrinkToThePeersLimit(t *testing.T) {
 			t.Fatalf("Write %d of %d bytes = %d, %v", i+1, len(part), n, err)
 		}
 	}
-	if !bytes.Equal(sink.Bytes(), data) {
-		t.Errorf("the peer's writer got %d bytes, not the %d written in order", sink.Len(), len(data))
+	if got := sink.String(); got != string(data) {
+		t.Errorf("the peer's writer got %d bytes, not the %d written in order", len(got), len(data))
 	}
 	if got := c.writeChunk(); got > 100<<10 || got < (100<<10)/4 {
 		t.Errorf("writes go on in parts of %d bytes; want at most the peer's 100 KiB and not far below", got)
 	}
-}
-
-// lockedWriter serialises Writes to w.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
