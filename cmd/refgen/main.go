@@ -61,7 +61,7 @@ const refbrokerPath = "github.com/refplug/refplug/refbroker"
 
 func main() {
 	typeList := flag.String("type", "", "comma-separated interface names (default: every exported interface)")
-	output := flag.String("output", "refplug_proxies.go", "file to write, in the package directory")
+	output := flag.String("output", "refplug_proxies.go", "name of the file to write in the package directory")
 	check := flag.Bool("check", false, "do not write; exit 1 if the file is missing or stale")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: refgen [-type A,B] [-output FILE] [-check] [DIR]\n\n")
@@ -85,6 +85,10 @@ func main() {
 			}
 		}
 	}
+	if err := checkOutput(*output, dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
 	out := filepath.Join(dir, *output)
 	src, err := generate(dir, *output, names)
 	if err != nil {
@@ -103,6 +107,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "refgen:", err)
 		os.Exit(1)
 	}
+}
+
+// checkOutput refuses an -output that is not a Go file's name: refgen
+// writes it in the package directory dir, so a path (which it used to
+// join to dir, "/tmp/x.go" becoming dir/tmp/x.go) is an error.
+func checkOutput(name, dir string) error {
+	if name == "" || filepath.Base(name) != name || !strings.HasSuffix(name, ".go") {
+		return fmt.Errorf("refgen: -output %q: give a file name ending in .go; refgen writes it in the package directory (%s)", name, dir)
+	}
+	return nil
 }
 
 // generate returns the proxy file for the package in dir. The existing

@@ -73,6 +73,21 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestCheckOutput: -output names a Go file in the package directory; a
+// path or another kind of file is refused, saying so.
+func TestCheckOutput(t *testing.T) {
+	for _, name := range []string{"refplug_proxies.go", "cache_proxies.go"} {
+		if err := checkOutput(name, "."); err != nil {
+			t.Errorf("-output %s: %v", name, err)
+		}
+	}
+	for _, name := range []string{"", "/tmp/x.go", "sub/x.go", "x.txt", "../x.go"} {
+		if err := checkOutput(name, "."); err == nil || !strings.Contains(err.Error(), "give a file name ending in .go") {
+			t.Errorf("-output %q: %v; want it refused", name, err)
+		}
+	}
+}
+
 // TestLoadErrors: a directory refgen cannot read as a package gets an
 // error that says why: missing, a file, outside any module, or not Go
 // that parses (the compiler's first errors). Type errors alone are
