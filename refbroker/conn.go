@@ -145,8 +145,9 @@ type Conn struct {
 
 	callTimeout time.Duration // Options.CallTimeout (call.go, noContext)
 
-	// peerChunk is the largest write the peer has taken since one was
-	// refused as too large for its MaxMessageSize; 0 until then (chunk).
+	// peerChunk is the size the built-in streams cut their writes to
+	// since the peer refused one as too large for its MaxMessageSize; 0
+	// until then (writeChunk, shrinkWrites).
 	peerChunk atomic.Int64
 
 	mu sync.Mutex
