@@ -275,13 +275,16 @@ func TestInlineCallBorrowsTheReading(t *testing.T) {
 			t.Fatalf("Apply(double, %d) = %d, %v", i, got, err)
 		}
 	}
-	if n := lends() - lent; n != calls {
-		t.Errorf("the method borrowed the reading %d times in %d calls that called back; want each", n, calls)
-	}
 	// The watchdog may pass the role on once if a call ran across two of
-	// its ticks without calling back (a slow moment on a loaded machine).
-	if n := server.srv.started.Load() - started; n > 1 {
-		t.Errorf("%d goroutines started for %d calls that called back; want none", n, calls)
+	// its ticks without calling back (a slow moment on a loaded machine);
+	// that call's callback then has its return read by the new reader,
+	// not by borrowing.
+	passed := server.srv.started.Load() - started
+	if passed > 1 {
+		t.Errorf("%d goroutines started for %d calls that called back; want none", passed, calls)
+	}
+	if n := lends() - lent; n+uint64(passed) < calls {
+		t.Errorf("the method borrowed the reading %d times in %d calls that called back (the reading passed on %d times); want each", n, calls, passed)
 	}
 }
 
