@@ -279,6 +279,9 @@ func TestLoadErrors(t *testing.T) {
 		{"a value whose methods need a pointer", filepath.Join(bin, "empty"), []string{"exited with status 1", `the object named "counter": main.counter has no methods`, "(Add) have pointer receivers", "serve &value"}, []host.Option{host.WithCmd(func(cmd *exec.Cmd) {
 			cmd.Env = append(cmd.Env, "REFPLUG_TEST_VALUE_ROOT=1")
 		})}},
+		{"objects without methods", filepath.Join(bin, "empty"), []string{"exited with status 1", `the object named "config": struct { Name string } has no methods, so nothing can be dispensed from it`, `the object named "events": chan int has no methods`}, []host.Option{host.WithCmd(func(cmd *exec.Cmd) {
+			cmd.Env = append(cmd.Env, "REFPLUG_TEST_NO_METHODS=1")
+		})}},
 		{"never handshakes", filepath.Join(bin, "hangs"), []string{"timeout"}, nil},
 		// go-plugin refuses the handshake line and the host kills the
 		// process: the error says why, not "signal: killed".

@@ -158,9 +158,10 @@ const exitGrace = 500 * time.Millisecond
 //
 // Run by hand rather than by a host, the binary prints that it is a plugin
 // and exits with status 1. Serve exits with status 1, naming the problem, if
-// objects is empty, holds a nil object, or holds a value whose methods have
-// pointer receivers (it has none: serve a pointer to it;
-// refbroker.CheckServable), or if a protocol version is below 1 or given
+// objects is empty, holds a nil object, or holds one with no methods,
+// which no host could dispense: a value whose methods have pointer
+// receivers (serve a pointer to it), or data, a func or a channel
+// (refbroker.CheckServable); or if a protocol version is below 1 or given
 // twice (WithProtocolVersion, WithVersion).
 func Serve(objects map[string]any, opts ...Option) {
 	cfg := config{}
@@ -371,10 +372,14 @@ func checkObjects(objects map[string]any) error {
 		sort.Strings(bad)
 		return fmt.Errorf("plugin: Serve: the objects named %v are nil", bad)
 	}
+	var problems []string
 	for _, name := range slices.Sorted(maps.Keys(objects)) {
 		if err := refbroker.CheckServable(objects[name]); err != nil {
-			return fmt.Errorf("plugin: Serve: the object named %q: %w", name, err)
+			problems = append(problems, fmt.Sprintf("the object named %q: %v", name, err))
 		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("plugin: Serve: %s", strings.Join(problems, "; "))
 	}
 	return nil
 }

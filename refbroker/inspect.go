@@ -128,26 +128,39 @@ func (c *Conn) serveDescribe(seq uint64) {
 }
 
 // CheckServable reports why obj, served as a root object, would offer
-// its host nothing to call: it is a value, not a pointer, of a type with
-// no exported methods whose pointer type has some — its methods have
-// pointer receivers, so only a pointer to it has them (the method set Go
-// gives a value). plugin.Serve refuses such an object with this error;
-// anything else (a pointer, a func, a value with methods) gives nil.
+// its host nothing to call: it has no exported methods, so no interface
+// can be dispensed from it. Typically it is a value, not a pointer, of a
+// type whose methods have pointer receivers, so only a pointer to it has
+// them (the method set Go gives a value): the error says so. Or it is
+// data, a func or a channel, which crosses as what a method returns or
+// takes, not as a root. plugin.Serve refuses such an object with this
+// error; nil (no object) and anything with methods give nil.
 func CheckServable(obj any) error {
 	v := reflect.ValueOf(obj)
 	if !v.IsValid() {
 		return nil
 	}
 	t := v.Type()
+	if t.NumMethod() > 0 {
+		return nil
+	}
+	if t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface {
+		if pt := reflect.PointerTo(t); pt.NumMethod() > 0 {
+			return fmt.Errorf("%s has no methods: its methods (%s) have pointer receivers, so only a pointer to it has them (hint: serve &value, a %s)", t, methodNames(pt), pt)
+		}
+	}
+	return fmt.Errorf("%s has no methods, so nothing can be dispensed from it: a host dispenses a root as an interface and calls its methods (hint: serve an object whose methods return or take this %s)", t, kindWord(t))
+}
+
+// kindWord names what a value of t is, for CheckServable's hint.
+func kindWord(t reflect.Type) string {
 	switch t.Kind() {
-	case reflect.Pointer, reflect.Func, reflect.Interface:
-		return nil
+	case reflect.Func:
+		return "func"
+	case reflect.Chan:
+		return "channel (or a func in its place: channels cannot cross)"
 	}
-	pt := reflect.PointerTo(t)
-	if t.NumMethod() > 0 || pt.NumMethod() == 0 {
-		return nil
-	}
-	return fmt.Errorf("%s has no methods: its methods (%s) have pointer receivers, so only a pointer to it has them (hint: serve &value, a %s)", t, methodNames(pt), pt)
+	return "value"
 }
 
 // methodNames lists t's exported methods, in order, for an error.

@@ -23,8 +23,9 @@ func (*count) Inc() error { return nil }
 type noMethods struct{ A int }
 
 // TestCheckServable: a value whose methods all have pointer receivers is
-// named, with its methods and the fix; everything that has methods to
-// call, or could not have them, passes.
+// named, with its methods and the fix; so is anything else without
+// methods (data, a func, a channel), from which nothing could be
+// dispensed; everything that has methods to call passes.
 func TestCheckServable(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -33,9 +34,12 @@ func TestCheckServable(t *testing.T) {
 	}{
 		{"a pointer", &ptrMethods{}, nil},
 		{"a value with value methods", valueMethods{}, nil},
-		{"a func", func(int) int { return 0 }, nil},
 		{"nil", nil, nil},
-		{"a struct without methods at all", noMethods{}, nil},
+		{"a func", func(int) int { return 0 }, []string{"func(int) int has no methods, so nothing can be dispensed from it", "serve an object whose methods return or take this func"}},
+		{"a struct without methods at all", noMethods{}, []string{"refbroker_test.noMethods has no methods, so nothing can be dispensed from it"}},
+		{"a pointer to a struct without methods", &noMethods{}, []string{"*refbroker_test.noMethods has no methods, so nothing"}},
+		{"a channel", make(chan int), []string{"chan int has no methods", "channels cannot cross"}},
+		{"an int", 42, []string{"int has no methods"}},
 		{"a value whose methods need a pointer", ptrMethods{}, []string{"refbroker_test.ptrMethods has no methods", "(Get, Put) have pointer receivers", "serve &value, a *refbroker_test.ptrMethods"}},
 		{"a named int whose methods need a pointer", count(0), []string{"refbroker_test.count has no methods", "(Inc)"}},
 	} {
