@@ -31,13 +31,10 @@ import (
 // what the side's own limit leaves room for, and a write the peer refuses
 // as too large goes again as smaller ones (writeChunk).
 
-// maxRemoteRead bounds one Read through a proxy: a Read may return fewer
+// streamChunk is what one round trip moves in a proxy's Read, ReadAt,
+// WriteTo, ReadFrom and large Write, where both sides'
+// Options.MaxMessageSize allow it (Conn.chunk): a Read may return fewer
 // bytes than asked, so a larger buffer simply takes more calls.
-const maxRemoteRead = 1 << 20
-
-// streamChunk is what one round trip moves in a proxy's WriteTo, ReadFrom
-// and large Write, where both sides' Options.MaxMessageSize allow it
-// (Conn.chunk).
 const streamChunk = 1 << 20
 
 // Below a MaxMessageSize of streamChunk and a little more, the streams
@@ -267,7 +264,7 @@ func (p readCloserProxy) WriteTo(w io.Writer) (int64, error) { return remoteWrit
 func (p readCloserProxy) Close() error                       { return p.Invoke("Close", nil) }
 
 func remoteRead(r *Ref, b []byte) (int, error) {
-	asked := min(len(b), maxRemoteRead, r.conn.chunk())
+	asked := min(len(b), r.conn.chunk())
 	var data []byte
 	err := r.Invoke("ReadAtMost", []any{asked}, &data)
 	if len(data) > asked { // a peer's answer, not to be trusted

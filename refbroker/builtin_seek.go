@@ -14,7 +14,7 @@ import (
 //
 // A ReaderAt crosses as a Reader does, with a method that returns the
 // bytes read instead of filling a buffer sent along: readSpan(n, off).
-// The proxy's ReadAt asks for at most maxRemoteRead bytes a call, as
+// The proxy's ReadAt asks for at most streamChunk bytes a call, as
 // several calls for a larger buffer, and keeps io.ReaderAt's promise that
 // fewer bytes than asked come with an error. A ReadSeeker's reads cross
 // as a Reader's (readAtMost, and io.Copy's fast way through WriteTo), its
@@ -91,14 +91,14 @@ type readerAtProxy struct{ *Ref }
 func (p readerAtProxy) ReadAt(b []byte, off int64) (int, error) { return remoteReadAt(p.Ref, b, off) }
 
 // remoteReadAt fills b from the remote io.ReaderAt r at off, in calls of
-// at most maxRemoteRead bytes (chunk, below a small MaxMessageSize). The
+// at most streamChunk bytes (less below a small MaxMessageSize: chunk). The
 // owner may answer a call with fewer bytes than asked and no error (its
 // own MaxMessageSize bounds one answer: serveRead); the next call asks for
 // the rest.
 func remoteReadAt(r *Ref, b []byte, off int64) (int, error) {
 	n := 0
 	for n < len(b) {
-		asked := min(len(b)-n, maxRemoteRead, r.conn.chunk())
+		asked := min(len(b)-n, r.conn.chunk())
 		var data []byte
 		err := r.Invoke("ReadSpan", []any{asked, off + int64(n)}, &data)
 		if len(data) > asked { // a peer's answer, not to be trusted
