@@ -69,6 +69,7 @@ func dispense[T any](ctx context.Context, c *Conn, name string) (T, error) {
 	if a, ok := adapters[t]; ok {
 		wire = a.wire
 	}
+	want := methodSigs(wire)
 	var out T
 	outs := []reflect.Value{reflect.ValueOf(&out).Elem()}
 	err = c.roundTrip(ctx, fmt.Sprintf("Dispense(%q)", name), []*codec{rc}, outs, nil, func(e *encoder, seq uint64) error {
@@ -76,11 +77,10 @@ func dispense[T any](ctx context.Context, c *Conn, name string) (T, error) {
 		e.uvarint(seq)
 		e.string(name)
 		e.string(t.String())
-		e.uvarint(uint64(wire.NumMethod()))
-		for i := range wire.NumMethod() {
-			m := wire.Method(i)
-			e.string(m.Name)
-			e.string(m.Type.String())
+		e.uvarint(uint64(len(want)))
+		for _, m := range want {
+			e.string(m[0])
+			e.string(m[1])
 		}
 		return nil
 	})
