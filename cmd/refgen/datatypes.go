@@ -62,17 +62,6 @@ func dataTypes(pkg *types.Package, ifaces []*types.TypeName) []types.Type {
 	return out
 }
 
-// concrete reports whether the instantiation n has no type parameter in
-// its type arguments (it is not inside a generic declaration).
-func concrete(n *types.Named) bool {
-	for i := range n.TypeArgs().Len() {
-		if _, ok := n.TypeArgs().At(i).(*types.TypeParam); ok {
-			return false
-		}
-	}
-	return true
-}
-
 // reachable calls visit once for each type the interfaces ifaces reach:
 // through signatures, interfaces' methods, pointers, slices, arrays, maps
 // and exported struct fields, at any depth.
