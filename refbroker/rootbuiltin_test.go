@@ -44,26 +44,21 @@ func (f *file) Close() error {
 func TestDispenseBuiltinRoots(t *testing.T) {
 	data := pattern(5000)
 	newFile := func() *file { return &file{Reader: bytes.NewReader(data)} }
-	t.Run("io.Reader", func(t *testing.T) {
-		c, _ := testPair(t, map[string]any{"f": newFile()})
-		r, err := Dispense[io.Reader](c, "f")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := iotest.TestReader(r, data); err != nil {
-			t.Error(err)
-		}
-	})
-	t.Run("io.ReadSeeker", func(t *testing.T) {
-		c, _ := testPair(t, map[string]any{"f": newFile()})
-		r, err := Dispense[io.ReadSeeker](c, "f")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := iotest.TestReader(r, data); err != nil {
-			t.Error(err)
-		}
-	})
+	for name, dispense := range map[string]func(*Conn) (io.Reader, error){
+		"io.Reader":     func(c *Conn) (io.Reader, error) { return Dispense[io.Reader](c, "f") },
+		"io.ReadSeeker": func(c *Conn) (io.Reader, error) { return Dispense[io.ReadSeeker](c, "f") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, _ := testPair(t, map[string]any{"f": newFile()})
+			r, err := dispense(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := iotest.TestReader(r, data); err != nil {
+				t.Error(err)
+			}
+		})
+	}
 	t.Run("io.ReaderAt", func(t *testing.T) {
 		c, _ := testPair(t, map[string]any{"f": newFile()})
 		r, err := Dispense[io.ReaderAt](c, "f")
