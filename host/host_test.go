@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/refplug/refplug/internal/testutil"
@@ -1009,6 +1011,30 @@ func TestBuiltinRootsOfAPluginProcess(t *testing.T) {
 	}
 	if _, err := host.Dispense[io.Reader](c, "web"); err == nil || !strings.Contains(err.Error(), "does not implement io.Reader: missing method Read") {
 		t.Errorf("Dispense[io.Reader] of an http.Handler: %v", err)
+	}
+}
+
+// TestCopyBetweenHostObjects: a plugin io.Copying a reader of the host
+// into a writer of the host (svcplugin's Copy) has the host make the copy:
+// the data arrives whole, as does a reader's failure, and the host serves
+// one call for it, not a Read and a Write a megabyte through the plugin.
+func TestCopyBetweenHostObjects(t *testing.T) {
+	c := load(t, "svcplugin")
+	svc := dispenseSvc(t, c)
+	data := contract.Pattern(5<<20 + 3)
+	var out bytes.Buffer
+	before := c.Stats().CallsServed
+	n, err := svc.Copy(&out, bytes.NewReader(data))
+	if err != nil || n != int64(len(data)) || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("Copy = %d, %v; equal = %v", n, err, bytes.Equal(out.Bytes(), data))
+	}
+	if served := c.Stats().CallsServed - before; served != 1 {
+		t.Errorf("the host served %d calls for the copy; want 1", served)
+	}
+	out.Reset()
+	failing := io.MultiReader(bytes.NewReader(data[:1<<20]), iotest.ErrReader(fmt.Errorf("disk gone: %w", io.ErrUnexpectedEOF)))
+	if n, err := svc.Copy(&out, failing); n != 1<<20 || !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), "disk gone") {
+		t.Errorf("Copy from a failing reader = %d, %v; want %d and its error", n, err, 1<<20)
 	}
 }
 

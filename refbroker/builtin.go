@@ -285,6 +285,11 @@ func tooMuchRead(what string, got, asked int) error {
 // loop would with a buffer of streamChunk bytes: each ReadAtMost is one
 // Read of the remote reader, whose data goes to w before the next.
 func remoteWriteTo(r *Ref, w io.Writer) (int64, error) {
+	if home := plainWriterRef(w); homeable(r, home) {
+		if n, ok, err := copyHome(r, home); ok {
+			return n, err
+		}
+	}
 	var total int64
 	asked := r.conn.chunk()
 	for {
@@ -348,6 +353,11 @@ func remoteWrite(r *Ref, b []byte) (int, error) {
 // remoteReadFrom copies src into the remote writer r until EOF, as
 // io.Copy's loop would with a buffer of streamChunk bytes.
 func remoteReadFrom(r *Ref, src io.Reader) (int64, error) {
+	if home := plainReaderRef(src); homeable(home, r) {
+		if n, ok, err := copyHome(home, r); ok {
+			return n, err
+		}
+	}
 	// A pooled buffer: src must not keep it (io.Reader), and a Write's
 	// frame does not hold it once remoteWrite has returned (the write
 	// queue copies what it keeps).

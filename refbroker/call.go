@@ -459,6 +459,9 @@ func (c *Conn) readReturn(m *inbound, name string, out []*codec, outs []reflect.
 		if err == nil {
 			err = fmt.Errorf("refbroker: %s failed on the other side", name)
 		}
+		if status == statusRejected {
+			return &rejectedCall{err}
+		}
 		return err
 	default:
 		if d.err != nil {

@@ -166,7 +166,11 @@
 // are written from the sender's slice and received as part of the frame
 // they arrived in. io.Copy through a reader or writer proxy moves a
 // megabyte per round trip (the proxies are io.WriterTo and io.ReaderFrom)
-// and reuses its buffers.
+// and reuses its buffers. An io.Copy from a reader proxy into a writer
+// proxy of the same peer (both plain io.Reader or io.ReadCloser, io.Writer
+// or io.WriteCloser) asks the peer to make the copy between its own
+// objects: nothing crosses but the call (unless Options.CallTimeout is
+// set, which bounds each read and write instead).
 //
 // A variadic parameter is passed to Invoke as one slice. A method or func
 // whose last result is an error type other than error (*model.AppError)

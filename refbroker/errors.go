@@ -85,6 +85,14 @@ type sentinelError struct {
 func (e *sentinelError) Error() string { return e.msg }
 func (e *sentinelError) Unwrap() error { return e.sentinel }
 
+// rejectedCall is the error of a call the peer rejected before reading
+// its arguments (statusRejected): the method did not run. It says what
+// the peer's error says and matches what that matches.
+type rejectedCall struct{ err error }
+
+func (e *rejectedCall) Error() string { return e.err.Error() }
+func (e *rejectedCall) Unwrap() error { return e.err }
+
 // tooLarge is an error of a message over a size limit (ErrMessageTooLarge).
 type tooLarge struct{ msg string }
 

@@ -248,6 +248,12 @@ func (c *Conn) serveCall(in *incoming) {
 		return
 	}
 	m := x.methods.methods[in.method]
+	var fn reflect.Value
+	if m == nil && in.method == copyHomeName {
+		if fn = c.copyHomeFunc(x); fn.IsValid() {
+			m = copyHomeMethod
+		}
+	}
 	if m == nil {
 		c.reply(in.seq, statusRejected, fmt.Errorf("refbroker: %s has no method %q (the reference crossed as %s)", x.methods.t, in.method, x.methods.t))
 		return
@@ -310,9 +316,11 @@ func (c *Conn) serveCall(in *incoming) {
 	if end := x.serialize(in.method); end != nil {
 		defer end() // once the return is sent, below
 	}
-	fn := x.recv
-	if m.index >= 0 {
-		fn = x.recv.Method(m.index)
+	if !fn.IsValid() {
+		fn = x.recv
+		if m.index >= 0 {
+			fn = x.recv.Method(m.index)
+		}
 	}
 	outs, err := c.safeCall(m.full, fn, args, fp.variadic)
 	if err != nil {
