@@ -281,6 +281,12 @@ func tooMuchRead(what string, got, asked int) error {
 	return fmt.Errorf("refbroker: %s: the remote reader returned %d bytes for a read of %d", what, got, asked)
 }
 
+// maxEmptyReads is how many reads in a row may return nothing and no
+// error before a copy from a remote reader fails with io.ErrNoProgress, as
+// bufio.Reader's do: the peer's reader must not keep the copy asking for
+// ever.
+const maxEmptyReads = 100
+
 // remoteWriteTo copies the remote reader r into w until EOF, as io.Copy's
 // loop would with a buffer of streamChunk bytes: each ReadAtMost is one
 // Read of the remote reader, whose data goes to w before the next.
@@ -292,12 +298,20 @@ func remoteWriteTo(r *Ref, w io.Writer) (int64, error) {
 	}
 	var total int64
 	asked := r.conn.chunk()
+	empty := 0 // reads in a row that returned nothing, and no error
 	for {
 		var data []byte
 		err := r.Invoke("ReadAtMost", []any{asked}, &data)
 		if len(data) > asked {
 			return total, tooMuchRead("io.Reader.Read", len(data), asked)
 		}
+		if len(data) == 0 && err == nil {
+			if empty++; empty == maxEmptyReads {
+				return total, fmt.Errorf("refbroker: io.Reader.Read: %d reads in a row returned nothing: %w", empty, io.ErrNoProgress)
+			}
+			continue
+		}
+		empty = 0
 		if len(data) > 0 {
 			n, werr := w.Write(data)
 			recycle(data) // io.Writer does not keep it

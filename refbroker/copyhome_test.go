@@ -299,3 +299,27 @@ func TestCopyAtHomeRefusesOtherReferences(t *testing.T) {
 		t.Errorf("the reader was read %d times", src.reads)
 	}
 }
+
+// stuckReader returns nothing and no error, for ever.
+type stuckReader struct{ reads atomic.Int64 }
+
+func (s *stuckReader) Read([]byte) (int, error) { s.reads.Add(1); return 0, nil }
+
+// TestCopyFromAStuckReaderEnds: io.Copy from a peer's reader that returns
+// nothing and no error, read after read, fails with io.ErrNoProgress after
+// maxEmptyReads of them, as bufio.Reader does, instead of asking for ever.
+func TestCopyFromAStuckReaderEnds(t *testing.T) {
+	stuck := &stuckReader{}
+	r := remoteReader(t, stuck)
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, r)
+		done <- err
+	}()
+	if err := testutil.Receive(t, done, 10*time.Second, "io.Copy from a stuck reader still asks"); !errors.Is(err, io.ErrNoProgress) {
+		t.Errorf("io.Copy from a stuck reader = %v; want io.ErrNoProgress", err)
+	}
+	if n := stuck.reads.Load(); n != maxEmptyReads {
+		t.Errorf("the stuck reader was read %d times; want %d", n, maxEmptyReads)
+	}
+}
