@@ -138,8 +138,14 @@ func (c *Conn) copyHomeFunc(src *export) reflect.Value {
 // io.Copy's loop does with a buffer of streamChunk bytes, each Read and
 // Write in its export's turn; it stops before a Read once ctx has ended.
 func copyTaking(ctx context.Context, src *export, r io.Reader, dst *export, w io.Writer) (int64, error) {
-	buf := getStreamBuf(streamChunk)
-	defer recycle(buf)
+	// The buffer is taken in the reader's first turn: copies waiting for
+	// it, however many the peer asks for at once, hold none.
+	var buf []byte
+	defer func() {
+		if buf != nil {
+			recycle(buf)
+		}
+	}()
 	var total int64
 	for {
 		if err := ctx.Err(); err != nil {
@@ -147,7 +153,12 @@ func copyTaking(ctx context.Context, src *export, r io.Reader, dst *export, w io
 		}
 		var k int
 		var rerr error
-		src.during("ReadAtMost", func() { k, rerr = r.Read(buf) })
+		src.during("ReadAtMost", func() {
+			if buf == nil {
+				buf = getStreamBuf(streamChunk)
+			}
+			k, rerr = r.Read(buf)
+		})
 		if k < 0 || k > len(buf) { // a broken Read
 			return total, fmt.Errorf("refbroker: io.Reader.Read returned %d for a buffer of %d bytes", k, len(buf))
 		}

@@ -323,3 +323,48 @@ func TestCopyFromAStuckReaderEnds(t *testing.T) {
 		t.Errorf("the stuck reader was read %d times; want %d", n, maxEmptyReads)
 	}
 }
+
+// gatedReader blocks its Reads until open is closed, then ends.
+type gatedReader struct {
+	open    chan struct{}
+	reading atomic.Int32
+}
+
+func (g *gatedReader) Read([]byte) (int, error) {
+	g.reading.Add(1)
+	<-g.open
+	return 0, io.EOF
+}
+
+// TestCopiesAtHomeWaitWithoutBuffers: copies at home waiting for their
+// reader's turn hold no buffer, so a peer asking for many at once costs
+// this side one megabyte, not one each.
+func TestCopiesAtHomeWaitWithoutBuffers(t *testing.T) {
+	client, _ := testPair(t, map[string]any{"copier": copyingPlugin{}})
+	cp, err := Dispense[copier](client, "copier")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const copies = 40
+	r := &gatedReader{open: make(chan struct{})}
+	before := testutil.HeapAfterGC()
+	done := make(chan error, copies)
+	for range copies {
+		go func() {
+			_, err := cp.Copy(io.Discard, r)
+			done <- err
+		}()
+	}
+	testutil.Eventually(t, "every copy to be served", func() bool { return client.Stats().Serving == copies })
+	testutil.Eventually(t, "a copy to read", func() bool { return r.reading.Load() == 1 })
+	grown := int64(testutil.HeapAfterGC()) - int64(before)
+	close(r.open)
+	for range copies {
+		if err := testutil.Receive(t, done, 10*time.Second, "a copy did not end"); err != nil {
+			t.Error(err)
+		}
+	}
+	if grown > 8<<20 {
+		t.Errorf("%d copies waiting for one reader grew the heap by %d MiB; want about one buffer's megabyte", copies, grown>>20)
+	}
+}
