@@ -81,6 +81,33 @@ func stopPlugin(t *testing.T, svc contract.Service) (resume func()) {
 	return resume
 }
 
+// TestPing: Ping answers while the plugin serves; a stopped plugin holds
+// PingContext no longer than its context, and answers again once it runs;
+// a plugin that has died gives ErrDisconnected.
+func TestPing(t *testing.T) {
+	c := load(t, "svcplugin")
+	if err := c.Ping(); err != nil {
+		t.Fatalf("Ping of a running plugin: %v", err)
+	}
+	svc := dispenseSvc(t, c)
+	resume := stopPlugin(t, svc)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := c.PingContext(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("PingContext of a stopped plugin = %v; want its deadline", err)
+	}
+	resume()
+	if err := c.Ping(); err != nil {
+		t.Errorf("Ping once the plugin runs again: %v", err)
+	}
+	if err := svc.Exit(0); !errors.Is(err, refbroker.ErrDisconnected) {
+		t.Fatalf("Exit = %v", err)
+	}
+	if err := c.Ping(); !errors.Is(err, refbroker.ErrDisconnected) || !strings.Contains(err.Error(), "Ping") {
+		t.Errorf("Ping of a plugin that exited = %v; want ErrDisconnected naming Ping", err)
+	}
+}
+
 // TestDispenseContextStoppedPlugin: a Dispense from a stopped plugin
 // returns at its context's deadline; once the plugin runs again, the late
 // answer is released (the host holds no proxy for it) and Dispense works.

@@ -409,6 +409,18 @@ func open(client *goplugin.Client, name string, log hclog.Logger, early *earlySt
 // the host's log then explains).
 func (c *Client) Transport() string { return c.transport }
 
+// Ping checks that the plugin is alive and serving, as go-plugin's
+// ClientProtocol.Ping does: a round trip on the connection the calls
+// travel on, answered by the plugin's refplug. An error means the plugin is
+// not healthy: refbroker.ErrDisconnected once it has gone (Exited then
+// says whether its process ended). Without a context, it is bounded by
+// WithCallTimeout, if set; a stopped plugin holds it until then.
+func (c *Client) Ping() error { return c.named(c.conn.Ping()) }
+
+// PingContext is Ping that returns ctx's error if ctx ends before the
+// plugin answers.
+func (c *Client) PingContext(ctx context.Context) error { return c.named(c.conn.PingContext(ctx)) }
+
 // Describe lists the objects the plugin serves, with their methods.
 // Without a context, it is bounded by WithCallTimeout, if set.
 func (c *Client) Describe() ([]refbroker.ObjectInfo, error) {

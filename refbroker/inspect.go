@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"reflect"
@@ -30,6 +31,28 @@ type ObjectInfo struct {
 type MethodInfo struct {
 	Name      string // "Get"
 	Signature string // "func(string) ([]byte, error)"
+}
+
+// Ping makes a round trip to the peer: nil once the peer has read a
+// request and answered it (its side of the connection is alive and
+// serving), ErrDisconnected if the connection has ended. Without a
+// context, it is bounded by Options.CallTimeout, if set. (The request is
+// a Describe, which every refplug answers; its answer is dropped.)
+func (c *Conn) Ping() error {
+	ctx, cancel := c.noContext()
+	defer cancel()
+	return c.PingContext(ctx)
+}
+
+// PingContext is Ping that returns ctx's error if ctx ends before the peer
+// answers: a peer that is stopped, or whose side no longer reads, holds
+// the caller no longer than ctx.
+func (c *Conn) PingContext(ctx context.Context) error {
+	_, err := c.describeRoots(ctx)
+	if errors.Is(err, ErrDisconnected) {
+		return c.disconnected("Ping")
+	}
+	return gaveUp(ctx, "Ping", err)
 }
 
 // Describe lists the root objects the peer serves, with their methods.
