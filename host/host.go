@@ -446,8 +446,10 @@ func (c *Client) named(err error) error {
 // CallJSON calls a method of an object the plugin serves with JSON
 // arguments, one per parameter (a context is supplied; a variadic
 // parameter is one JSON array), and returns its results other than a final
-// error as JSON. Parameters of interface or func type cannot be given.
-// Without a context, it is bounded by WithCallTimeout, if set.
+// error as JSON. Parameters of interface or func type cannot be given; an
+// object result shows as its interface, type and methods (see
+// refbroker.Conn.CallJSON). Without a context, it is bounded by
+// WithCallTimeout, if set.
 func (c *Client) CallJSON(object, method string, args ...json.RawMessage) ([]json.RawMessage, error) {
 	res, err := c.conn.CallJSON(object, method, args...)
 	return res, c.named(err)

@@ -795,6 +795,8 @@ func TestDescribeAndCallJSON(t *testing.T) {
 		{"After", []string{`"1.5s"`}, `["1.5s"]`, ""},
 		{"After", []string{"2000000000"}, `["2s"]`, ""},
 		{"Upload", []string{`"aGk="`}, "[2]", ""},
+		{"OpenBlob", []string{"3"}, `[{"object":"contract.Blob","type":"contract.blob","methods":["Close","Read","ReadAt","ReadChunk","Scribble","Size"]}]`, ""},
+		{"Files", []string{"0"}, `[{"object":"fs.FS","type":"fstest.MapFS","methods":["Open"]}]`, ""},
 		{"Nope", nil, "", "has no method Nope"},
 	} {
 		var raw []json.RawMessage

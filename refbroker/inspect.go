@@ -88,7 +88,10 @@ func (c *Conn) describeRoots(ctx context.Context) ([]ObjectInfo, error) {
 // one JSON value per parameter (a context.Context parameter is left out and
 // is supplied; a variadic parameter is one JSON array), and returns one
 // JSON value per result other than a final error, which it returns as the
-// error.
+// error. A result of an interface type with methods (an object, which only
+// Go can call) is shown as {"object": its interface, "type": its value's
+// type, "methods": the interface's methods}, an error that is not the last
+// result as its text.
 func (c *Conn) CallJSON(object, method string, args ...json.RawMessage) ([]json.RawMessage, error) {
 	ctx, cancel := c.noContext()
 	defer cancel()
@@ -265,7 +268,7 @@ func (c *Conn) serveCallJSON(ctx *callCtx, seq uint64, object, method string, ar
 			}
 			break
 		}
-		b, err := json.Marshal(o.Interface())
+		b, err := json.Marshal(jsonResult(ft.Out(i), o))
 		if err != nil {
 			c.replyFailed(seq, fmt.Errorf("refbroker: %s: result %d (%s) cannot be shown as JSON: %v", full, i+1, ft.Out(i), err))
 			return
@@ -273,6 +276,36 @@ func (c *Conn) serveCallJSON(ctx *callCtx, seq uint64, object, method string, ar
 		texts = append(texts, string(b))
 	}
 	c.replyValue(seq, reflect.ValueOf(texts))
+}
+
+// objectResult is how CallJSON shows an object a method returns (a
+// result of an interface type with methods): it can be called only from
+// Go, through a proxy, so what it is and what it offers, not the fields of
+// the value behind it.
+type objectResult struct {
+	Object  string   `json:"object"`  // the interface it is returned as
+	Type    string   `json:"type"`    // the value's own type
+	Methods []string `json:"methods"` // the interface's methods
+}
+
+// jsonResult is what CallJSON marshals for a result o of declared type t:
+// an object as an objectResult, an error (not the last result) as its
+// text, anything else as it is; nil for a nil interface.
+func jsonResult(t reflect.Type, o reflect.Value) any {
+	if t.Kind() != reflect.Interface || t.NumMethod() == 0 {
+		return o.Interface()
+	}
+	if o.IsNil() {
+		return nil
+	}
+	if t == errorType {
+		return o.Interface().(error).Error()
+	}
+	r := objectResult{Object: t.String(), Type: o.Elem().Type().String()}
+	for i := range t.NumMethod() {
+		r.Methods = append(r.Methods, t.Method(i).Name)
+	}
+	return r
 }
 
 var durationType = reflect.TypeFor[time.Duration]()

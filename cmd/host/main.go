@@ -76,7 +76,8 @@ Calls METHOD of the object PLUGIN serves as OBJECT. Each ARG is one JSON
 value, one per parameter: a context.Context parameter is supplied (leave it
 out), a variadic parameter is one JSON array, parameters of interface or
 func type cannot be given. Prints each result but a final error as one line
-of JSON; an error result goes to stderr, with exit status 1. With
+of JSON (an object it returns as {"object", "type", "methods"}: only Go
+can call it); an error result goes to stderr, with exit status 1. With
 -timeout (say 5s) it gives up when the time is out, start included, and the
 method's context.Context, if it takes one, ends.
 
