@@ -411,8 +411,9 @@ func (c *Client) Transport() string { return c.transport }
 
 // Ping checks that the plugin is alive and serving, as go-plugin's
 // ClientProtocol.Ping does: a round trip on the connection the calls
-// travel on, answered by the plugin's refplug. An error means the plugin is
-// not healthy: refbroker.ErrDisconnected once it has gone (Exited then
+// travel on, answered by the plugin's refplug (a plugin running all the
+// calls its MaxConcurrentCalls allows still answers). An error means the
+// plugin is not healthy: refbroker.ErrDisconnected once it has gone (Exited then
 // says whether its process ended). Without a context, it is bounded by
 // WithCallTimeout, if set; a stopped plugin holds it until then.
 func (c *Client) Ping() error { return c.named(c.conn.Ping()) }

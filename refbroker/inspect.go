@@ -35,7 +35,9 @@ type MethodInfo struct {
 
 // Ping makes a round trip to the peer: nil once the peer has read a
 // request and answered it (its side of the connection is alive and
-// serving), ErrDisconnected if the connection has ended. Without a
+// serving; a peer that refuses the request because it already runs all
+// the calls its MaxConcurrentCalls allows has answered too), ErrDisconnected
+// if the connection has ended. Without a
 // context, it is bounded by Options.CallTimeout, if set. (The request is
 // a Describe, which every refplug answers; its answer is dropped.)
 func (c *Conn) Ping() error {
@@ -49,6 +51,12 @@ func (c *Conn) Ping() error {
 // the caller no longer than ctx.
 func (c *Conn) PingContext(ctx context.Context) error {
 	_, err := c.describeRoots(ctx)
+	var refused *rejectedCall
+	if errors.As(err, &refused) {
+		// The peer read the request and refused it (it runs as many calls
+		// as Options.MaxConcurrentCalls allows): it is alive, only busy.
+		return nil
+	}
 	if errors.Is(err, ErrDisconnected) {
 		return c.disconnected("Ping")
 	}

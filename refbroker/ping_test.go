@@ -1,0 +1,58 @@
+package refbroker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/refplug/refplug/internal/testutil"
+)
+
+// blocker's Block waits until release is closed.
+type blocker interface {
+	Block() error
+}
+
+type blockerProxy struct{ *Ref }
+
+func (p blockerProxy) Block() error { return p.Invoke("Block", nil) }
+
+func init() { RegisterInterface[blocker](func(r *Ref) blocker { return blockerProxy{r} }) }
+
+type blocking struct{ release chan struct{} }
+
+func (b blocking) Block() error { <-b.release; return nil }
+
+// TestPing: Ping answers while the peer serves, also when the peer
+// refuses it for running all the calls its MaxConcurrentCalls allows (it
+// answered: busy, not gone); ErrDisconnected once the peer has gone.
+func TestPing(t *testing.T) {
+	b := blocking{release: make(chan struct{})}
+	client, server := newPair(t, Options{Roots: map[string]any{"b": b}, MaxConcurrentCalls: 1}, Options{})
+	if err := client.Ping(); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	p, err := Dispense[blocker](client, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.Block() }()
+	testutil.Eventually(t, "the call to occupy the peer's one slot", func() bool { return server.Stats().Serving == 1 })
+	refusedBefore := server.Stats().CallsRefused
+	if err := client.Ping(); err != nil {
+		t.Errorf("Ping of a peer running its limit of calls = %v; want nil, the peer having answered", err)
+	}
+	if server.Stats().CallsRefused != refusedBefore+1 {
+		t.Errorf("the peer refused %d requests; want the Ping refused", server.Stats().CallsRefused-refusedBefore)
+	}
+	close(b.release)
+	if err := testutil.Receive(t, done, 10*time.Second, "Block did not return"); err != nil {
+		t.Fatal(err)
+	}
+	server.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	testutil.Eventually(t, "Ping to say the peer has gone", func() bool { return errors.Is(client.PingContext(ctx), ErrDisconnected) })
+}
