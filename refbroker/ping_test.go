@@ -30,13 +30,20 @@ func (b blocking) Block() error { <-b.release; return nil }
 func TestPing(t *testing.T) {
 	b := blocking{release: make(chan struct{})}
 	client, server := newPair(t, Options{Roots: map[string]any{"b": b}, MaxConcurrentCalls: 1}, Options{})
+	// A request leaves the peer's table a moment after its answer
+	// arrives: until then the next would be refused for the limit of one.
+	settle := func() {
+		testutil.Eventually(t, "the peer to finish serving a request", func() bool { return server.Stats().Serving == 0 })
+	}
 	if err := client.Ping(); err != nil {
 		t.Fatalf("Ping: %v", err)
 	}
+	settle()
 	p, err := Dispense[blocker](client, "b")
 	if err != nil {
 		t.Fatal(err)
 	}
+	settle()
 	done := make(chan error, 1)
 	go func() { done <- p.Block() }()
 	testutil.Eventually(t, "the call to occupy the peer's one slot", func() bool { return server.Stats().Serving == 1 })
