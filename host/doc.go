@@ -3,8 +3,9 @@
 // serves as Go interface values, Close ends it. A Manager runs a directory of plugins (with
 // restarts, if asked); Attach (or AttachContext) connects to a plugin
 // served on the network (plugin.ServeRemote), Reattach (or
-// ReattachContext) to one another host loaded WithReattachable; Describe
-// and CallJSON inspect any refplug plugin.
+// ReattachContext) to one another host loaded WithReattachable; InProcess
+// serves objects in this process as a plugin would, for tests; Ping checks
+// a plugin's health; Describe and CallJSON inspect any refplug plugin.
 //
 // Options (options.go) set the start timeout, logging, security (AutoMTLS,
 // checksum, handshake cookie, TLS for Attach), protocol versions, the

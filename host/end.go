@@ -24,6 +24,11 @@ import (
 // reports that go-plugin's quit went unanswered). Close is idempotent.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
+		if c.inProcess != nil {
+			c.closeErr = c.inProcess()
+			c.closed.Store(true)
+			return
+		}
 		var errs *multierror.Error
 		if c.detach != nil {
 			// Fail this side's calls at once, then say goodbye (go-plugin's
@@ -131,6 +136,9 @@ func (c *Client) Exited() bool {
 	if c.closed.Load() {
 		return true
 	}
+	if c.inProcess != nil { // no process: the connection is all there is
+		return c.conn.Err() != nil
+	}
 	if c.knownRunning() {
 		return false
 	}
@@ -160,6 +168,9 @@ const exitWait = 2 * time.Second
 func (c *Client) dead() bool {
 	if c.conn.Err() != nil {
 		return true
+	}
+	if c.inProcess != nil {
+		return false
 	}
 	if exited, known := c.exitSeen(); known {
 		return exited

@@ -118,3 +118,22 @@ func ExampleManager_LoadAs() {
 	// 6 <nil> [calc]
 	// <nil> []
 }
+
+func ExampleInProcess() {
+	// The test plugin's service, served in this process: what crosses,
+	// crosses as it would between host and plugin.
+	client, err := host.InProcess(map[string]any{"svc": contract.NewService(nil)}, host.WithLogger(hclog.NewNullLogger()))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+	svc, err := host.Dispense[contract.Service](client, "svc")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	n, err := svc.Apply(func(x int) int { return x + 1 }, 41)
+	fmt.Println(n, err)
+	// Output: 42 <nil>
+}

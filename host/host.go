@@ -60,6 +60,9 @@ type Client struct {
 	// left with its bookkeeping, does not log that its own quit failed
 	// (startLogger).
 	quitDone *atomic.Bool
+	// inProcess ends both sides of a client made by InProcess (nil
+	// otherwise), which has no process.
+	inProcess func() error
 }
 
 // Load starts the plugin binary at path and connects to it. The plugin runs
@@ -464,8 +467,14 @@ func (c *Client) CallJSONContext(ctx context.Context, object, method string, arg
 	return res, c.named(err)
 }
 
-// Version is the protocol version host and plugin agreed on.
-func (c *Client) Version() int { return c.gp.NegotiatedVersion() }
+// Version is the protocol version host and plugin agreed on (1 for a
+// client made by InProcess).
+func (c *Client) Version() int {
+	if c.gp == nil {
+		return 1
+	}
+	return c.gp.NegotiatedVersion()
+}
 
 // Dispense returns the object the plugin serves under name, as T. T must be
 // an interface type with a proxy registered by refbroker.RegisterInterface,

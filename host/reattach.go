@@ -28,6 +28,9 @@ type ReattachInfo struct {
 // ReattachInfo describes this plugin for Reattach. It fails unless the
 // plugin was loaded WithReattachable (and so WithAutoMTLS(false)).
 func (c *Client) ReattachInfo() (ReattachInfo, error) {
+	if c.inProcess != nil {
+		return ReattachInfo{}, fmt.Errorf("host: %s: served in this process (InProcess): there is no plugin process to reattach to", c.name)
+	}
 	if !c.reattachable {
 		return ReattachInfo{}, fmt.Errorf("host: plugin %s was not loaded WithReattachable: it ends with this host, and no other host could reattach to it", c.name)
 	}

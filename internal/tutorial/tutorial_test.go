@@ -18,6 +18,8 @@ var files = map[string]string{
 	"kv/kv.go":       "`kv/kv.go`:",
 	"plugin/main.go": "`plugin/main.go`:",
 	"host/main.go":   "`host/main.go`",
+	// The plugin's test, which serves its objects in process.
+	"plugin/main_test.go": "`plugin/main_test.go`",
 }
 
 // codeAfter returns the first ```go block after marker in readme.
@@ -94,6 +96,9 @@ func TestTutorial(t *testing.T) {
 		t.Fatalf("go generate wrote no proxies: %v", err)
 	}
 	run("go", "vet", "./...")
+	if out := run("go", "test", "-count=1", "-v", "./plugin"); !strings.Contains(out, "--- PASS: TestStore") {
+		t.Errorf("the tutorial's plugin test printed\n%s\nwant TestStore passed", out)
+	}
 	run("go", "build", "-o", "kv-plugin", "./plugin")
 	out := run("go", "run", "./host")
 	for _, want := range []string{"not found: true", "changed: v1", "watch ended: context deadline exceeded"} {
