@@ -215,7 +215,8 @@
 // type crosses), codec.go and composite.go (value codecs), plan.go (call
 // plans), contract.go (contract checks); errwire.go (errors on the wire),
 // registry.go (registrations), builtin.go (the standard library's
-// interfaces), inspect.go (Describe, CallJSON).
+// interfaces; builtin_copy.go, an io.Copy between two streams of the peer
+// made by the peer), inspect.go (Describe, CallJSON, Ping).
 //
 // The wire protocol is described in docs/wire.md at the root of the
 // repository; wire_test.go holds the code to it.
