@@ -36,10 +36,10 @@ type MethodInfo struct {
 // Ping makes a round trip to the peer: nil once the peer has read a
 // request and answered it (its side of the connection is alive and
 // serving; a peer that refuses the request because it already runs all
-// the calls its MaxConcurrentCalls allows has answered too), ErrDisconnected
-// if the connection has ended. Without a
-// context, it is bounded by Options.CallTimeout, if set. (The request is
-// a Describe, which every refplug answers; its answer is dropped.)
+// the calls its MaxConcurrentCalls allows has answered too),
+// ErrDisconnected if the connection has ended. Without a context, it is
+// bounded by Options.CallTimeout, if set. (The request is a Describe,
+// which every refplug answers; its answer is dropped.)
 func (c *Conn) Ping() error {
 	ctx, cancel := c.noContext()
 	defer cancel()
@@ -276,7 +276,7 @@ func (c *Conn) serveCallJSON(ctx *callCtx, seq uint64, object, method string, ar
 			}
 			break
 		}
-		b, err := json.Marshal(jsonResult(ft.Out(i), o))
+		b, err := marshalResult(ft.Out(i), o)
 		if err != nil {
 			c.replyFailed(seq, fmt.Errorf("refbroker: %s: result %d (%s) cannot be shown as JSON: %v", full, i+1, ft.Out(i), err))
 			return
@@ -294,6 +294,18 @@ type objectResult struct {
 	Object  string   `json:"object"`  // the interface it is returned as
 	Type    string   `json:"type"`    // the value's own type
 	Methods []string `json:"methods"` // the interface's methods
+}
+
+// marshalResult marshals what CallJSON shows of a result o of declared
+// type t; a panic in the value's own MarshalJSON (or an error result's
+// Error) is an error, not the end of the serving process.
+func marshalResult(t reflect.Type, o reflect.Value) (b []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return json.Marshal(jsonResult(t, o))
 }
 
 // jsonResult is what CallJSON marshals for a result o of declared type t:

@@ -3,6 +3,7 @@ package refbroker
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,4 +63,26 @@ func TestPing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	testutil.Eventually(t, "Ping to say the peer has gone", func() bool { return errors.Is(client.PingContext(ctx), ErrDisconnected) })
+}
+
+// panicky's MarshalJSON panics.
+type panicky struct{}
+
+func (panicky) MarshalJSON() ([]byte, error) { panic("marshal exploded") }
+
+type showsPanicky struct{}
+
+func (showsPanicky) Show() (panicky, error) { return panicky{}, nil }
+
+// TestCallJSONMarshalPanic: a result whose MarshalJSON panics fails the
+// CallJSON naming the result and the panic; the serving side goes on.
+func TestCallJSONMarshalPanic(t *testing.T) {
+	client, _ := testPair(t, map[string]any{"s": showsPanicky{}})
+	_, err := client.CallJSON("s", "Show")
+	if err == nil || !strings.Contains(err.Error(), "result 1") || !strings.Contains(err.Error(), "marshal exploded") {
+		t.Errorf("CallJSON of a result whose MarshalJSON panics = %v; want an error naming the result and the panic", err)
+	}
+	if err := client.Ping(); err != nil {
+		t.Errorf("Ping after the panic: %v", err)
+	}
 }
