@@ -1,11 +1,11 @@
 package host
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/go-multierror"
@@ -83,25 +83,13 @@ func InProcess(objects map[string]any, opts ...Option) (*Client, error) {
 }
 
 // servable refuses what plugin.Serve refuses: no objects, nil ones, and
-// ones with no methods to call (refbroker.CheckServable).
+// ones with no methods to call (gp.RootProblems).
 func servable(objects map[string]any) error {
 	if len(objects) == 0 {
 		return fmt.Errorf("no objects to serve")
 	}
-	var problems []string
-	for _, name := range slices.Sorted(maps.Keys(objects)) {
-		switch obj := objects[name]; {
-		case obj == nil:
-			problems = append(problems, fmt.Sprintf("the object named %q is nil", name))
-		default:
-			if err := refbroker.CheckServable(obj); err != nil {
-				problems = append(problems, fmt.Sprintf("the object named %q: %v", name, err))
-			}
-		}
-	}
-	sort.Strings(problems)
-	if len(problems) > 0 {
-		return fmt.Errorf("%s", strings.Join(problems, "; "))
+	if problems := gp.RootProblems(objects); len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
 }

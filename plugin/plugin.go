@@ -6,10 +6,7 @@ package plugin
 import (
 	"crypto/tls"
 	"fmt"
-	"maps"
 	"os"
-	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -362,23 +359,7 @@ func checkObjects(objects map[string]any) error {
 	if len(objects) == 0 {
 		return fmt.Errorf("plugin: Serve was given no objects to serve")
 	}
-	var bad []string
-	for name, obj := range objects {
-		if obj == nil {
-			bad = append(bad, fmt.Sprintf("%q", name))
-		}
-	}
-	if len(bad) > 0 {
-		sort.Strings(bad)
-		return fmt.Errorf("plugin: Serve: the objects named %v are nil", bad)
-	}
-	var problems []string
-	for _, name := range slices.Sorted(maps.Keys(objects)) {
-		if err := refbroker.CheckServable(objects[name]); err != nil {
-			problems = append(problems, fmt.Sprintf("the object named %q: %v", name, err))
-		}
-	}
-	if len(problems) > 0 {
+	if problems := gp.RootProblems(objects); len(problems) > 0 {
 		return fmt.Errorf("plugin: Serve: %s", strings.Join(problems, "; "))
 	}
 	return nil
