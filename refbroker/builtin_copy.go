@@ -49,10 +49,11 @@ var copyHomeMethod = func() *methodPlan {
 }()
 
 // homeable reports whether a copy from the remote reader r into the
-// remote writer w can be made at home: both plain streams of one
+// remote writer w (references behind plain stream proxies, or nil:
+// plainReaderRef, plainWriterRef) can be made at home: both of one
 // connection, which has no call timeout.
 func homeable(r, w *Ref) bool {
-	return r != nil && w != nil && r.conn == w.conn && r.conn.callTimeout == 0 && plainReaderType(r.static) && plainWriterType(w.static)
+	return r != nil && w != nil && r.conn == w.conn && r.conn.callTimeout == 0
 }
 
 // plainReaderRef returns the reference behind r if r is the proxy of a
@@ -123,11 +124,11 @@ func (c *Conn) copyHomeFunc(src *export) reflect.Value {
 	}
 	return reflect.ValueOf(func(ctx context.Context, wid uint64) (int64, error) {
 		dst := c.export(wid)
-		if dst == nil || !plainWriterType(dst.static) {
-			return 0, fmt.Errorf("refbroker: io.Copy: reference #%d is not a writer exported here", wid)
+		var w io.Writer
+		if dst != nil && plainWriterType(dst.static) {
+			w, _ = dst.val.Interface().(io.Writer)
 		}
-		w, ok := dst.val.Interface().(io.Writer)
-		if !ok {
+		if w == nil {
 			return 0, fmt.Errorf("refbroker: io.Copy: reference #%d is not a writer exported here", wid)
 		}
 		return copyTaking(ctx, src, r, dst, w)
