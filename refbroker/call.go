@@ -432,7 +432,10 @@ func (c *Conn) readReturn(m *inbound, name string, out []*codec, outs []reflect.
 			}
 			oc.dec(d, outs[i])
 		}
-		if restore != nil && restore.plan.outParams != nil && d.err == nil {
+		// A return that ends with its results restores nothing: a peer
+		// built before 2026-11-28 restores no pointer to data holding
+		// references, and writes nothing for a method with only those.
+		if restore != nil && restore.plan.outParams != nil && d.err == nil && (d.remaining() > 0 || restore.fills) {
 			readOutParams(d, restore.plan, restore.args)
 		}
 		if restore != nil && restore.fills && d.err == nil {

@@ -68,9 +68,11 @@
 //     value in an any is refused with an error naming its type and the
 //     RegisterType call to add: nothing is silently turned into a
 //     reference the receiver cannot use.
-//     A parameter that is a pointer to plain data (or an any holding one of
-//     a registered type) is restored: the value it points to when the
-//     method returns is copied back into the caller's (outparams.go). So
+//     A parameter that is a pointer to data (or an any holding one of a
+//     registered type; an *http.Request aside) is restored: the value it
+//     points to when the method returns is copied back into the caller's
+//     (outparams.go), its funcs and objects crossing as a result's do,
+//     so functional options (func(*Config)) that set a hook work. So
 //     is the buffer of a method shaped as a read, as io.Reader's Read and
 //     io.ReaderAt's ReadAt are: named Read, or Read followed by a capital
 //     letter, its first parameter after a context a byte slice, its

@@ -12,8 +12,12 @@ import (
 // to make that visible, the return carries, after the results, the values
 // the non-nil pointers point to when the method returns, and the caller
 // writes them into its own. This costs the pointee's bytes a second time,
-// only for methods with such parameters. Pointers to data that holds
-// references (interfaces, funcs) are not restored.
+// only for methods with such parameters. Data holding references
+// (interfaces, funcs) is restored too, its references crossing as a
+// result's do: a functional option (func(*Config)) that sets a hook, or a
+// Fill that sets an io.Writer field, reaches the caller's value. Only an
+// *http.Request is never restored: it crosses as a request, not as data
+// (builtin_http.go).
 
 // outParam says whether, and how, a parameter is restored.
 type outParam uint8
@@ -29,7 +33,7 @@ func outParamOf(t reflect.Type) outParam {
 	switch {
 	case t == anyType:
 		return outAny
-	case t.Kind() == reflect.Pointer && classify(t) == kindValue && !holdsReference(t.Elem(), map[reflect.Type]bool{}):
+	case t.Kind() == reflect.Pointer && classify(t) == kindValue && t != requestType:
 		return outStatic
 	}
 	return outNone
@@ -44,7 +48,7 @@ func restorable(v reflect.Value) (elem reflect.Value, name string, ok bool) {
 		}
 		v = v.Elem()
 	}
-	if v.Kind() != reflect.Pointer || v.IsNil() || holdsReference(v.Type().Elem(), map[reflect.Type]bool{}) {
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Type() == requestType {
 		return reflect.Value{}, "", false
 	}
 	name, ok = registeredName(v.Type())

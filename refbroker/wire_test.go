@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -53,6 +54,19 @@ func (wireCalc) Apply(f func(int) int, x int) (int, error) {
 func (wireCalc) Blob(n int) ([]byte, error)   { return make([]byte, n), nil }
 func (wireCalc) Area(r wireRect) (int, error) { return r.W * r.H, nil }
 func (wireCalc) Double(r *wireRect) error     { r.W, r.H = 2*r.W, 2*r.H; return nil }
+func (wireCalc) Setup(apply func(*wireJob) error) (string, error) {
+	j := wireJob{Name: "before"}
+	if err := apply(&j); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s, hook %v", j.Name, j.Hook != nil), nil
+}
+
+// wireJob is data holding a func.
+type wireJob struct {
+	Name string
+	Hook func()
+}
 
 type wireRect struct{ W, H int }
 
@@ -447,6 +461,51 @@ func TestWireOutParams(t *testing.T) {
 	p.send(msg(1).u(2).u(id).s("Double").byte1(0).byte1(1).u(2).v(3).v(4))
 	// The error result (nil), then one out-parameter: index 0, the struct.
 	p.expect("Double's return", msg(2).u(2).byte1(0).byte1(0).u(1).u(0).u(2).v(6).v(8))
+}
+
+// TestWireOutParamsHoldingReferences: a pointer to data holding a
+// reference is restored too (added 2026-11-28), and a return that ends
+// with its results, as a peer built before writes it, restores nothing.
+func TestWireOutParamsHoldingReferences(t *testing.T) {
+	p := newRawPeer(t)
+	id := p.bootstrap(1, [2]string{"Setup", "func(func(*refbroker_test.wireJob) error) (string, error)"})
+	for _, tc := range []struct {
+		name  string
+		reply func(seq uint64) *frame
+		want  string
+	}{
+		// The error result (nil), then one out-parameter: index 0, the
+		// struct (field count, Name, Hook: reference tag 1, our export
+		// 7, type ID 0).
+		{"restored", func(seq uint64) *frame {
+			return msg(2).u(seq).byte1(0).byte1(0).u(1).u(0).u(2).s("after").byte1(1).u(7).u(0)
+		}, "after, hook true"},
+		{"from an older peer", func(seq uint64) *frame { return msg(2).u(seq).byte1(0).byte1(0) }, "before, hook false"},
+	} {
+		// Setup with a func of ours, which the Conn calls with its job.
+		p.send(msg(1).u(2).u(id).s("Setup").byte1(0).byte1(1).u(8).u(0))
+		got := p.nextNotRelease()
+		d := bytes.NewReader(got)
+		if typ, _ := d.ReadByte(); typ != 1 {
+			t.Fatalf("%s: callback: got % x, want a call", tc.name, got)
+		}
+		seq, _ := binary.ReadUvarint(d)
+		p.send(tc.reply(seq))
+		if got, want := p.nextNotRelease(), msg(2).u(2).byte1(0).s(tc.want).byte1(0); !want.equal(got) {
+			t.Fatalf("Setup's return %s: got % x, want % x", tc.name, got, want.bytes())
+		}
+	}
+}
+
+// nextNotRelease reads frames until one is not a release (the Conn
+// releases the references it got once it collects their proxies).
+func (p *rawPeer) nextNotRelease() []byte {
+	p.t.Helper()
+	for {
+		if got := p.next(); len(got) == 0 || got[0] != 4 {
+			return got
+		}
+	}
 }
 
 // flood writes buf, frames the Conn is to refuse, and waits for the Conn

@@ -158,9 +158,9 @@ func Failures(t *testing.T, svc contract.Service) {
 	}
 }
 
-// OutParams: a pointer to plain data that the callee fills is filled on
-// the caller's side when the call returns (copy-restore), given by its
-// type or inside an any.
+// OutParams: a pointer to data that the callee fills is filled on the
+// caller's side when the call returns (copy-restore), given by its type or
+// inside an any, and so is one to data holding funcs and objects.
 func OutParams(t *testing.T, svc contract.Service) {
 	cfg := contract.Settings{Level: 1, Tags: []string{"host"}}
 	if err := svc.Fill(&cfg); err != nil || cfg.Name != "filled" || cfg.Level != 2 || !slices.Equal(cfg.Tags, []string{"host", "plugin"}) {
@@ -172,5 +172,21 @@ func OutParams(t *testing.T, svc contract.Service) {
 	}
 	if err := svc.Fill(nil); err == nil {
 		t.Error("Fill(nil) succeeded; the plugin's method dereferences it")
+	}
+
+	// Functional options setting a hook and a writer of the caller's
+	// (pointers to data holding references) reach the callee's job.
+	var done []string
+	var log strings.Builder
+	name, err := svc.Schedule(context.Background(), "build",
+		func(j *contract.Job) { j.OnDone = func(r string) error { done = append(done, r); return nil } },
+		func(j *contract.Job) { j.Log = &log; j.Tries++ },
+		func(j *contract.Job) { j.Tries++ },
+	)
+	if err != nil || name != "build" {
+		t.Errorf("Schedule = %q, %v; want build", name, err)
+	}
+	if !slices.Equal(done, []string{"build after 2 tries"}) || log.String() != "ran build" {
+		t.Errorf("Schedule's job called OnDone with %q and wrote %q; want [build after 2 tries] and ran build", done, log.String())
 	}
 }

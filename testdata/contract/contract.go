@@ -152,6 +152,10 @@ type Service interface {
 	// LoadPluginConfiguration(dest any) does: out-parameters.
 	Fill(cfg *Settings) error
 	FillAny(dest any) error
+	// Schedule applies opts to a new Job named name (Go's functional
+	// options: pointers to data holding a func and an object), then calls
+	// the job's OnDone and writes to its Log.
+	Schedule(ctx context.Context, name string, opts ...JobOption) (string, error)
 	// After returns d as Go writes it ("1.5s").
 	After(d time.Duration) (string, error)
 	// Upload receives data and returns its length.
@@ -261,6 +265,17 @@ type Settings struct {
 	Level int
 	Tags  []string
 }
+
+// Job is set up by JobOptions: data holding a func and an object.
+type Job struct {
+	Name   string
+	Tries  int
+	OnDone func(result string) error
+	Log    io.Writer
+}
+
+// JobOption sets up a Job, as Go's functional options do.
+type JobOption func(*Job)
 
 // User is data returned with an *AppError.
 type User struct{ ID, Name string }

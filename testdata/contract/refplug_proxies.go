@@ -345,6 +345,12 @@ func (p serviceProxy) Same(t Thing) (Thing, error) {
 	return r0, err
 }
 
+func (p serviceProxy) Schedule(ctx context.Context, name string, opts ...JobOption) (string, error) {
+	var r0 string
+	err := p.Ref.Invoke("Schedule", []any{ctx, name, opts}, &r0)
+	return r0, err
+}
+
 func (p serviceProxy) Sum(xs ...int) (int, error) {
 	var r0 int
 	err := p.Ref.Invoke("Sum", []any{xs}, &r0)
@@ -474,6 +480,7 @@ func init() {
 		*new(CodeError),
 		*new(Doc),
 		*new(Health),
+		*new(Job),
 		*new(Point),
 		*new(Settings),
 		*new(User),

@@ -217,6 +217,21 @@ func (s *service) Wait(ctx context.Context, started func()) error {
 	return ctx.Err()
 }
 
+func (s *service) Schedule(ctx context.Context, name string, opts ...JobOption) (string, error) {
+	j := Job{Name: name}
+	for _, o := range opts {
+		o(&j)
+	}
+	if j.OnDone == nil || j.Log == nil {
+		return "", fmt.Errorf("the options set no OnDone or no Log: %+v", j)
+	}
+	if err := j.OnDone(fmt.Sprintf("%s after %d tries", j.Name, j.Tries)); err != nil {
+		return "", err
+	}
+	_, err := fmt.Fprintf(j.Log, "ran %s", j.Name)
+	return j.Name, err
+}
+
 func (s *service) Upload(ctx context.Context, data []byte) (int, error) { return len(data), nil }
 
 func (s *service) GetUser(id string) (*User, *AppError) {
