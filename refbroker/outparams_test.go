@@ -2,6 +2,7 @@ package refbroker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -177,5 +178,33 @@ func TestOutParamsHoldingReferences(t *testing.T) {
 	var k job
 	if err := js.Configure(&k); err != nil || k.Name != " prepared" || k.OnDone == nil {
 		t.Errorf("Configure(&k) = %v, k = %+v; want it prepared", err, k)
+	}
+}
+
+// releasingJobs releases the hook it got in a job before returning.
+type releasingJobs struct{ jobsImpl }
+
+func (s *releasingJobs) Prepare(j *job) error {
+	Release(j.OnDone)
+	j.Name = "released"
+	return nil
+}
+
+// TestOutParamReleasedByTheCallee: a reference the callee released cannot
+// be sent back in the restored value, and the call says so.
+func TestOutParamReleasedByTheCallee(t *testing.T) {
+	client, _ := testPair(t, map[string]any{"jobs": &releasingJobs{}})
+	js, err := Dispense[jobs](client, "jobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook := func(string) error { return nil }
+	j := job{Name: "mine", OnDone: hook}
+	err = js.Prepare(&j)
+	if err == nil || !errors.Is(err, ErrReleased) || !strings.Contains(err.Error(), "out-parameter 1") {
+		t.Fatalf("Prepare = %v; want ErrReleased naming out-parameter 1", err)
+	}
+	if j.Name != "mine" || j.OnDone == nil {
+		t.Errorf("after the failed restore: %+v; want the caller's job untouched", j)
 	}
 }
