@@ -133,6 +133,7 @@ const (
 // as net.Pipe.
 type Conn struct {
 	rwc       io.ReadWriteCloser
+	serial    uint64 // numbers the connection among the process's (errhome.go)
 	log       hclog.Logger
 	roots     map[string]any
 	maxMsg    int
@@ -192,6 +193,7 @@ type state struct {
 	releases releaseTable // releases both ways, and decode order (release.go)
 	types    typeTable    // interface types described both ways (typeinfo.go)
 	layouts  layoutTable  // struct layouts described both ways (layouttable.go)
+	errors   errorTable   // the errors sent last, to come home as themselves (errhome.go)
 }
 
 // locked runs f with the connection's mutex held. f must not do I/O or
@@ -207,6 +209,7 @@ func (c *Conn) locked(f func(s *state)) {
 func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 	c := &Conn{
 		rwc:         rwc,
+		serial:      connSerials.Add(1),
 		log:         opts.Logger,
 		roots:       opts.Roots,
 		maxMsg:      opts.MaxMessageSize,

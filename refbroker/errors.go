@@ -42,6 +42,8 @@ type remoteError struct {
 	msg     string
 	wrapped []error
 	is      []error
+	num     uint64 // the peer's number for it, to send it back as its own (errhome.go); 0: none
+	from    uint64 // the serial of the connection it came from
 }
 
 func (e *remoteError) Error() string   { return e.msg }

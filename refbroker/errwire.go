@@ -68,7 +68,11 @@ func encodeError(e *encoder, err error, depth int) {
 	for _, k := range kids {
 		encodeError(e, k, depth+1)
 	}
-	writeMatches(e, err)
+	home := ""
+	if e.refs != nil {
+		home = e.refs.homeKey(err)
+	}
+	writeMatches(e, err, home)
 }
 
 // encodeErrorData writes an error of a registered type as its value, in a
@@ -86,7 +90,7 @@ func encodeErrorData(e *encoder, err error, name string) {
 	e.byte1(errTagData)
 	e.string(name)
 	e.string(err.Error())
-	writeMatches(e, err)
+	writeMatches(e, err, "")
 	mark := len(e.buf)
 	e.uvarint(0) // the block's length, patched below
 	start := len(e.buf)
@@ -105,9 +109,13 @@ func encodeErrorData(e *encoder, err error, name string) {
 }
 
 // writeMatches writes the keys of the registered sentinels err matches
-// with errors.Is, but is not.
-func writeMatches(e *encoder, err error) {
+// with errors.Is, but is not, and home, the key err comes home with
+// (errhome.go), unless it is "".
+func writeMatches(e *encoder, err error, home string) {
 	keys := matchingSentinels(err)
+	if home != "" {
+		keys = append(keys, home)
+	}
 	e.uvarint(uint64(len(keys)))
 	for _, k := range keys {
 		e.string(k)
@@ -115,16 +123,21 @@ func writeMatches(e *encoder, err error) {
 }
 
 // readMatches reads what writeMatches wrote, keeping the sentinels this
-// side knows.
-func readMatches(d *decoder) []error {
+// side knows, and the number the error comes with (errhome.go): the
+// sender's (sent), or this side's own (back).
+func readMatches(d *decoder) (is []error, sent, back uint64) {
 	n := d.length(1)
-	var is []error
 	for i := 0; i < n && d.err == nil; i++ {
-		if s, ok := sentinelByKey(d.string()); ok {
+		key := d.string()
+		if s, ok := sentinelByKey(key); ok {
 			is = append(is, s)
+		} else if num, isBack := errorKey(key); num != 0 && isBack {
+			back = num
+		} else if num != 0 {
+			sent = num
 		}
 	}
-	return is
+	return is, sent, back
 }
 
 // unwrapped returns the errors err wraps.
@@ -188,11 +201,19 @@ func decodeError(d *decoder, depth int) error {
 				kids = append(kids, k)
 			}
 		}
-		is := readMatches(d)
+		is, sent, back := readMatches(d)
 		if d.err != nil {
 			return nil
 		}
-		return &remoteError{msg: msg, wrapped: kids, is: is}
+		if d.refs == nil {
+			return &remoteError{msg: msg, wrapped: kids, is: is}
+		}
+		if back != 0 {
+			if err := d.refs.homeError(back); err != nil {
+				return err // an error of ours, back
+			}
+		}
+		return &remoteError{msg: msg, wrapped: kids, is: is, num: sent, from: d.refs.connSerial()}
 	case errTagData:
 		return decodeErrorData(d)
 	default:
@@ -205,7 +226,7 @@ func decodeError(d *decoder, depth int) error {
 // the type is registered here too, else a remoteError with its text.
 func decodeErrorData(d *decoder) error {
 	name, text := d.string(), d.string()
-	is := readMatches(d)
+	is, _, _ := readMatches(d)
 	block := d.bytes()
 	if d.err != nil {
 		return nil

@@ -65,6 +65,7 @@ const maxDepth = 1000
 type refWriter interface {
 	writeRef(e *encoder, v reflect.Value, t reflect.Type) error
 	describe(ctx context.Context, types ...reflect.Type) error
+	homeKey(err error) string // errhome.go
 }
 
 // refReader reads a reference into v, a position of static type t, and
@@ -74,6 +75,8 @@ type refReader interface {
 	readRef(d *decoder, v reflect.Value, t reflect.Type)
 	structPlan(t reflect.Type) *structPlan
 	checkLayouts(t reflect.Type)
+	homeError(n uint64) error // errhome.go
+	connSerial() uint64
 }
 
 // encoder appends one message to buf.

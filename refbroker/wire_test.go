@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -61,6 +62,9 @@ func (wireCalc) Setup(apply func(*wireJob) error) (string, error) {
 	}
 	return fmt.Sprintf("%s, hook %v", j.Name, j.Hook != nil), nil
 }
+
+func (wireCalc) EchoErr(err error) error { return err }
+func (wireCalc) Own() error              { return errors.New("own") }
 
 // wireJob is data holding a func.
 type wireJob struct {
@@ -495,6 +499,22 @@ func TestWireOutParamsHoldingReferences(t *testing.T) {
 			t.Fatalf("Setup's return %s: got % x, want % x", tc.name, got, want.bytes())
 		}
 	}
+}
+
+// TestWireErrorsComeHome: an error crosses with its sender's number
+// among its keys ("#sent:N"); sent back, it carries that number as the
+// receiver's own ("#back:N"). An error from a peer that numbers none (an
+// older refplug) goes back with no key.
+func TestWireErrorsComeHome(t *testing.T) {
+	p := newRawPeer(t)
+	id := p.bootstrap(1, [2]string{"EchoErr", "func(error) error"}, [2]string{"Own", "func() error"})
+	// Our error numbered 5: tag 2, text, no children, one key.
+	p.send(msg(1).u(2).u(id).s("EchoErr").byte1(0).byte1(2).s("x").u(0).u(1).s("#sent:5"))
+	p.expect("our numbered error, back", msg(2).u(2).byte1(0).byte1(2).s("x").u(0).u(1).s("#back:5"))
+	p.send(msg(1).u(3).u(id).s("EchoErr").byte1(0).byte1(2).s("y").u(0).u(0))
+	p.expect("an error numbered by no one, back", msg(2).u(3).byte1(0).byte1(2).s("y").u(0).u(0))
+	p.send(msg(1).u(4).u(id).s("Own").byte1(0))
+	p.expect("the Conn's own error", msg(2).u(4).byte1(0).byte1(2).s("own").u(0).u(1).s("#sent:1"))
 }
 
 // nextNotRelease reads frames until one is not a release (the Conn

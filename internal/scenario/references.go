@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -224,4 +225,25 @@ func Release(t *testing.T, svc contract.Service) {
 // Empty reports whether a connection holds no live references or calls.
 func Empty(s refbroker.Stats) bool {
 	return s.Exports == 0 && s.Imports == 0 && s.Pending == 0
+}
+
+// ErrorsComeHome: an error of the caller's that the plugin sends back —
+// a callback's sentinel, wrapped by the plugin's Visit — is the caller's
+// very error again, so errors.Is holds for a sentinel no one registered.
+func ErrorsComeHome(t *testing.T, svc contract.Service) {
+	errStop := errors.New("stop here")
+	var seen []string
+	err := svc.Visit([]string{"a", "b", "c"}, func(p string) error {
+		seen = append(seen, p)
+		if p == "b" {
+			return errStop
+		}
+		return nil
+	})
+	if !errors.Is(err, errStop) || err.Error() != "visit b: stop here" || !slices.Equal(seen, []string{"a", "b"}) {
+		t.Errorf("Visit = %v (errors.Is errStop: %v), seen %q; want visit b: stop here, errStop itself inside, seen [a b]", err, errors.Is(err, errStop), seen)
+	}
+	if err := svc.Visit([]string{"a"}, func(string) error { return nil }); err != nil {
+		t.Errorf("Visit with no error = %v", err)
+	}
 }

@@ -32,6 +32,7 @@ func Run(t *testing.T, svc contract.Service) {
 		{"ReferencesAtDepth", ReferencesAtDepth},
 		{"ObjectsFromObjects", ObjectsFromObjects},
 		{"Identity", Identity},
+		{"ErrorsComeHome", ErrorsComeHome},
 		{"Any", Any},
 		{"StaticTypeOnly", StaticTypeOnly},
 		{"Context", Context},

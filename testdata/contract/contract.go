@@ -156,6 +156,9 @@ type Service interface {
 	// options: pointers to data holding a func and an object), then calls
 	// the job's OnDone and writes to its Log.
 	Schedule(ctx context.Context, name string, opts ...JobOption) (string, error)
+	// Visit calls fn for each of paths and returns its first error,
+	// wrapped with the path ("visit b: …").
+	Visit(paths []string, fn func(path string) error) error
 	// After returns d as Go writes it ("1.5s").
 	After(d time.Duration) (string, error)
 	// Upload receives data and returns its length.

@@ -378,6 +378,10 @@ func (p serviceProxy) Upload(ctx context.Context, data []byte) (int, error) {
 	return r0, err
 }
 
+func (p serviceProxy) Visit(paths []string, fn func(path string) error) error {
+	return p.Ref.Invoke("Visit", []any{paths, fn})
+}
+
 func (p serviceProxy) Wait(ctx context.Context, started func()) error {
 	return p.Ref.Invoke("Wait", []any{ctx, started})
 }

@@ -232,6 +232,15 @@ func (s *service) Schedule(ctx context.Context, name string, opts ...JobOption) 
 	return j.Name, err
 }
 
+func (s *service) Visit(paths []string, fn func(path string) error) error {
+	for _, p := range paths {
+		if err := fn(p); err != nil {
+			return fmt.Errorf("visit %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
 func (s *service) Upload(ctx context.Context, data []byte) (int, error) { return len(data), nil }
 
 func (s *service) GetUser(id string) (*User, *AppError) {
