@@ -54,14 +54,16 @@
 //     Unwrap() []error). errors.Is holds on the far side for sentinels
 //     registered with RegisterError on both sides, as it did on the
 //     sender (also where the error's own Is method made the match);
-//     context.Canceled, context.DeadlineExceeded, io.EOF and the io/fs
-//     sentinels are registered already. An error of a type registered
-//     with RegisterType crosses as that type, so errors.As finds it. An
-//     error that comes back to the side it came from (a callback's errStop
-//     that the peer returns wrapped, an error passed and returned) is the
-//     very error again, while it is among the last 64 errors that side
-//     sent on the connection (errhome.go): errors.Is needs no registration
-//     there.
+//     the standard library's common sentinels (context.Canceled,
+//     errors.ErrUnsupported, io.EOF, the io/fs ones, fs.SkipDir,
+//     os.ErrDeadlineExceeded, net.ErrClosed, http.ErrServerClosed, …:
+//     RegisterError lists them) are registered already. An error of a
+//     type registered with RegisterType crosses as that type, so errors.As
+//     finds it. An error that comes back to the side it came from (a
+//     callback's errStop that the peer returns wrapped, an error passed
+//     and returned) is the very error again, while it is among the last 64
+//     errors that side sent on the connection (errhome.go): errors.Is
+//     needs no registration there.
 //  3. A value in a position of interface type (other than error and
 //     context.Context) or func type crosses by reference: the receiver gets
 //     the proxy registered for the interface, or a func of the exact type,

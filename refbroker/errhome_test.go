@@ -1,9 +1,14 @@
 package refbroker
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
 	"testing"
 )
 
@@ -152,5 +157,50 @@ func TestErrorsComeHomeWhileRemembered(t *testing.T) {
 	got := w.Kept()
 	if got == old || got.Error() != old.Error() || !errors.Is(got, io.EOF) {
 		t.Errorf("Kept after %d other errors = %v (%T, io.EOF inside: %v); want a copy of the old error, io.EOF inside", sentErrors, got, got, errors.Is(got, io.EOF))
+	}
+}
+
+// stdErrors returns the standard library's sentinels, wrapped.
+type stdErrors interface{ Err(i int) error }
+
+type stdErrorsProxy struct{ *Ref }
+
+func (p stdErrorsProxy) Err(i int) error { return p.Invoke("Err", []any{i}) }
+
+func init() { RegisterInterface[stdErrors](func(r *Ref) stdErrors { return stdErrorsProxy{r} }) }
+
+var standardSentinels = []error{
+	errors.ErrUnsupported, io.ErrNoProgress, fs.SkipDir, fs.SkipAll, os.ErrDeadlineExceeded,
+	os.ErrProcessDone, net.ErrClosed, bufio.ErrTooLong, http.ErrServerClosed, http.ErrHandlerTimeout,
+	http.ErrAbortHandler, http.ErrBodyNotAllowed, http.ErrNoCookie,
+}
+
+type stdErrorsImpl struct{}
+
+func (stdErrorsImpl) Err(i int) error {
+	if i < 0 {
+		return standardSentinels[-i-1] // as itself, not wrapped
+	}
+	return fmt.Errorf("failed: %w", standardSentinels[i])
+}
+
+// TestStandardSentinelsCross: the standard library's sentinels a plugin's
+// code meets (errors.ErrUnsupported, fs.SkipDir, os.ErrDeadlineExceeded,
+// net.ErrClosed, http.ErrServerClosed, …) cross as themselves, so
+// errors.Is holds for errors of the far side's own, and == for one
+// returned as it is (fs.WalkDir compares SkipDir so).
+func TestStandardSentinelsCross(t *testing.T) {
+	client, _ := testPair(t, map[string]any{"std": stdErrorsImpl{}})
+	s, err := Dispense[stdErrors](client, "std")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range standardSentinels {
+		if err := s.Err(i); !errors.Is(err, want) || err.Error() != "failed: "+want.Error() {
+			t.Errorf("Err(%d) = %v; want failed: %v, errors.Is it", i, err, want)
+		}
+		if err := s.Err(-i - 1); err != want {
+			t.Errorf("Err(%d) = %v (%T); want %v itself", -i-1, err, err, want)
+		}
 	}
 }

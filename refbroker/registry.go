@@ -1,12 +1,16 @@
 package refbroker
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/http"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -48,9 +52,12 @@ var registry = &registrations{
 
 func init() {
 	for _, err := range []error{
-		context.Canceled, context.DeadlineExceeded,
-		io.EOF, io.ErrUnexpectedEOF, io.ErrClosedPipe, io.ErrShortWrite, io.ErrShortBuffer,
-		fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrClosed, fs.ErrInvalid,
+		context.Canceled, context.DeadlineExceeded, errors.ErrUnsupported,
+		io.EOF, io.ErrUnexpectedEOF, io.ErrClosedPipe, io.ErrShortWrite, io.ErrShortBuffer, io.ErrNoProgress,
+		fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrClosed, fs.ErrInvalid, fs.SkipDir, fs.SkipAll,
+		os.ErrDeadlineExceeded, os.ErrNoDeadline, os.ErrProcessDone, net.ErrClosed, bufio.ErrTooLong,
+		http.ErrServerClosed, http.ErrHandlerTimeout, http.ErrAbortHandler, http.ErrBodyNotAllowed,
+		http.ErrBodyReadAfterClose, http.ErrContentLength, http.ErrHijacked, http.ErrMissingFile, http.ErrNoCookie,
 		ErrDisconnected, ErrReleased, ErrMessageTooLarge,
 	} {
 		RegisterError(err)
@@ -160,15 +167,25 @@ func proxyFor(t reflect.Type) (func(*Ref) reflect.Value, bool) {
 // must register it (an init function of the package that declares it does
 // that). Sentinels are matched by dynamic type and message, so two distinct
 // sentinels with the same type and text cannot both be registered: that
-// panics, as does a nil error. Registering the same sentinel again is a no-op.
+// panics, as does a nil error. Registering the same sentinel again is a
+// no-op.
 //
-// context.Canceled, context.DeadlineExceeded, io.EOF, io.ErrUnexpectedEOF and
-// the io/fs sentinels are registered already.
+// An error of this side that comes back to it needs no registration: it
+// is the very error again (see the package doc). Registered already:
+// context.Canceled and DeadlineExceeded; errors.ErrUnsupported; io.EOF,
+// ErrUnexpectedEOF, ErrClosedPipe, ErrShortWrite, ErrShortBuffer and
+// ErrNoProgress; the io/fs sentinels (ErrNotExist, ErrExist,
+// ErrPermission, ErrClosed, ErrInvalid, SkipDir, SkipAll);
+// os.ErrDeadlineExceeded, ErrNoDeadline and ErrProcessDone; net.ErrClosed;
+// bufio.ErrTooLong; net/http's ErrServerClosed, ErrHandlerTimeout,
+// ErrAbortHandler, ErrBodyNotAllowed, ErrBodyReadAfterClose,
+// ErrContentLength, ErrHijacked, ErrMissingFile and ErrNoCookie; and this
+// package's ErrDisconnected, ErrReleased and ErrMessageTooLarge.
 func RegisterError(err error) {
 	if err == nil {
 		panic("refbroker: RegisterError(nil)")
 	}
-	key := fmt.Sprintf("%T:%s", err, err.Error())
+	key := sentinelKeyOf(err)
 	registry.Lock()
 	defer registry.Unlock()
 	if old, ok := registry.sentinels[key]; ok {
@@ -183,6 +200,9 @@ func RegisterError(err error) {
 	registry.sentinels[key] = err
 	registry.sentinelKeys[err] = key
 }
+
+// sentinelKeyOf is the wire key of the sentinel err: its type and text.
+func sentinelKeyOf(err error) string { return fmt.Sprintf("%T:%s", err, err.Error()) }
 
 // sentinelKey returns the wire key of err if err is a registered sentinel.
 func sentinelKey(err error) (string, bool) {
