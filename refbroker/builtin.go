@@ -372,6 +372,13 @@ func remoteReadFrom(r *Ref, src io.Reader) (int64, error) {
 			return n, err
 		}
 	}
+	return copyToRemote(r, src, nil)
+}
+
+// copyToRemote is remoteReadFrom through this side: each Read of src, up
+// to streamChunk bytes, is one Write of the remote writer r. before, if
+// not nil, runs before each Write.
+func copyToRemote(r *Ref, src io.Reader, before func()) (int64, error) {
 	// A pooled buffer: src must not keep it (io.Reader), and a Write's
 	// frame does not hold it once remoteWrite has returned (the write
 	// queue copies what it keeps).
@@ -381,6 +388,9 @@ func remoteReadFrom(r *Ref, src io.Reader) (int64, error) {
 	for {
 		n, rerr := src.Read(buf)
 		if n > 0 {
+			if before != nil {
+				before()
+			}
 			wn, werr := remoteWrite(r, buf[:n])
 			total += int64(wn)
 			if werr != nil {

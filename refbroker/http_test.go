@@ -1,11 +1,15 @@
 package refbroker
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/refplug/refplug/internal/testutil"
@@ -58,4 +62,64 @@ func (h *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	<-h.release
 	_, err := w.Write([]byte("late"))
 	h.wrote <- err
+}
+
+// readerOnly hides every method of its reader but Read, as a file or a
+// LimitReader (http.ServeContent's) offers io.Copy no WriteTo.
+type readerOnly struct{ r io.Reader }
+
+func (r readerOnly) Read(p []byte) (int, error) { return r.r.Read(p) }
+
+// copyHandler io.Copies src() into its response; if the copy fails, it
+// answers 500.
+type copyHandler struct{ src func() io.Reader }
+
+func (h copyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, err := io.Copy(w, h.src()); err != nil {
+		http.Error(w, "the source failed: "+err.Error(), http.StatusInternalServerError)
+	}
+}
+
+// TestResponseWriterReadFrom: io.Copy into a remote response writer (as
+// http.ServeContent and http.FileServer do) moves up to a megabyte a
+// round trip, not io.Copy's 32 KiB; the body, its sniffed Content-Type
+// and the status are as net/http's; and a source that fails before its
+// first bytes still lets the handler answer with an error status.
+func TestResponseWriterReadFrom(t *testing.T) {
+	data := pattern(4 << 20)
+	h := copyHandler{src: func() io.Reader { return readerOnly{bytes.NewReader(data)} }}
+	client, server := testPair(t, map[string]any{"h": h})
+	hp, err := Dispense[http.Handler](client, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(hp)
+	defer srv.Close()
+	before := server.Stats().CallsMade
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	calls := server.Stats().CallsMade - before
+	if err != nil || resp.StatusCode != 200 || !bytes.Equal(body, data) || resp.Header.Get("Content-Type") != http.DetectContentType(data) {
+		t.Fatalf("got %d, %d bytes (equal: %v, %v), Content-Type %q; want 200, the %d bytes, %q",
+			resp.StatusCode, len(body), bytes.Equal(body, data), err, resp.Header.Get("Content-Type"), len(data), http.DetectContentType(data))
+	}
+	if calls > 8 {
+		t.Errorf("the handler's 4 MiB took %d calls to the writer; want a megabyte a call (header and four writes)", calls)
+	}
+
+	failing := copyHandler{src: func() io.Reader { return iotest.ErrReader(errors.New("disk gone")) }}
+	client2, _ := testPair(t, map[string]any{"h": failing})
+	hp2, err := Dispense[http.Handler](client2, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	hp2.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "disk gone") {
+		t.Errorf("a source failing at once: %d %q; want 500 saying so", rec.Code, rec.Body.String())
+	}
 }

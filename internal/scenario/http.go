@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/refplug/refplug/internal/testutil"
+	"github.com/refplug/refplug/testdata/contract"
 )
 
 // HTTP: a plugin's http.Handler (testdata/contract.NewWeb), dispensed and
@@ -32,6 +34,29 @@ func HTTP(t *testing.T, h http.Handler) {
 	want := "echo POST question client " + strings.Repeat("b", 100_000)
 	if resp.StatusCode != http.StatusCreated || resp.Header.Get("X-Plugin") != "yes" || string(body) != want {
 		t.Errorf("POST /echo = %d, X-Plugin %q, %d bytes of body (%.40q…); want 201, yes, %d bytes", resp.StatusCode, resp.Header.Get("X-Plugin"), len(body), body, len(want))
+	}
+
+	// A file through http.ServeContent (io.Copy into the writer): whole,
+	// and a range of it.
+	resp, err = http.Get(srv.URL + "/file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || !bytes.Equal(body, contract.FileBytes) || resp.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Errorf("GET /file = %d, %d bytes (%v), Content-Type %q; want 200, the file's %d bytes, application/octet-stream", resp.StatusCode, len(body), err, resp.Header.Get("Content-Type"), len(contract.FileBytes))
+	}
+	req, _ = http.NewRequest("GET", srv.URL+"/file", nil)
+	req.Header.Set("Range", "bytes=1000000-2999999")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, contract.FileBytes[1000000:3000000]) {
+		t.Errorf("GET /file, a range = %d, %d bytes (%v); want 206, the range's 2000000 bytes", resp.StatusCode, len(body), err)
 	}
 
 	// The handler flushes line 0 and then waits for the client to go:

@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,9 +20,14 @@ import (
 //	GET  /waited  "cancelled" once a /wait saw its context end
 //	GET  /panic   panics before answering
 //	GET  /partial 202 "partial", then panics
+//	GET  /file    FileBytes as "big.bin" through http.ServeContent (ranges
+//	              too)
 func NewWeb() http.Handler {
 	var cancelled atomic.Bool
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /file", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "big.bin", time.Time{}, bytes.NewReader(FileBytes))
+	})
 	mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -63,3 +69,7 @@ func NewWeb() http.Handler {
 	})
 	return mux
 }
+
+// FileBytes is what GET /file serves: 3 MiB and a bit, more than a round
+// trip of a stream carries.
+var FileBytes = Pattern(3<<20 + 12345)
