@@ -473,6 +473,7 @@ func TestWireOutParams(t *testing.T) {
 func TestWireOutParamsHoldingReferences(t *testing.T) {
 	p := newRawPeer(t)
 	id := p.bootstrap(1, [2]string{"Setup", "func(func(*refbroker_test.wireJob) error) (string, error)"})
+	seq := uint64(1)
 	for _, tc := range []struct {
 		name  string
 		reply func(seq uint64) *frame
@@ -487,15 +488,18 @@ func TestWireOutParamsHoldingReferences(t *testing.T) {
 		{"from an older peer", func(seq uint64) *frame { return msg(2).u(seq).byte1(0).byte1(0) }, "before, hook false"},
 	} {
 		// Setup with a func of ours, which the Conn calls with its job.
-		p.send(msg(1).u(2).u(id).s("Setup").byte1(0).byte1(1).u(8).u(0))
+		// Each call has a number of its own: one's serving entry may
+		// outlast its return by a moment.
+		seq++
+		p.send(msg(1).u(seq).u(id).s("Setup").byte1(0).byte1(1).u(8).u(0))
 		got := p.nextNotRelease()
 		d := bytes.NewReader(got)
 		if typ, _ := d.ReadByte(); typ != 1 {
 			t.Fatalf("%s: callback: got % x, want a call", tc.name, got)
 		}
-		seq, _ := binary.ReadUvarint(d)
-		p.send(tc.reply(seq))
-		if got, want := p.nextNotRelease(), msg(2).u(2).byte1(0).s(tc.want).byte1(0); !want.equal(got) {
+		callback, _ := binary.ReadUvarint(d)
+		p.send(tc.reply(callback))
+		if got, want := p.nextNotRelease(), msg(2).u(seq).byte1(0).s(tc.want).byte1(0); !want.equal(got) {
 			t.Fatalf("Setup's return %s: got % x, want % x", tc.name, got, want.bytes())
 		}
 	}
