@@ -59,7 +59,7 @@ type errorTable struct {
 func (t *errorTable) number(err error) uint64 {
 	if reflect.TypeOf(err).Comparable() {
 		for i := range t.slots {
-			if s := &t.slots[i]; s.n != 0 && s.err == err {
+			if s := &t.slots[i]; s.n != 0 && sameError(s.err, err) {
 				return s.n
 			}
 		}
@@ -68,6 +68,17 @@ func (t *errorTable) number(err error) uint64 {
 	s := &t.slots[t.last%sentErrors]
 	s.n, s.err = t.last, err
 	return t.last
+}
+
+// sameError reports whether a == b, false where comparing them would
+// panic (a comparable type holding an uncomparable value).
+func sameError(a, b error) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b
 }
 
 // lookup returns the error numbered n, if the table still has it.

@@ -204,3 +204,37 @@ func TestStandardSentinelsCross(t *testing.T) {
 		}
 	}
 }
+
+// sliceErr is an error of an uncomparable type; wrapErr, of a comparable
+// one, may hold it.
+type sliceErr struct{ s []int }
+
+func (e sliceErr) Error() string { return fmt.Sprint("slice ", e.s) }
+
+type wrapErr struct{ inner error }
+
+func (e wrapErr) Error() string { return "wrap: " + e.inner.Error() }
+func (e wrapErr) Unwrap() error { return e.inner }
+
+// TestUncomparableErrorsCross: an error of a comparable type holding an
+// uncomparable value (which == and map keys panic on) crosses, and comes
+// home, as any other; it failed the call before ("hash of unhashable
+// type").
+func TestUncomparableErrorsCross(t *testing.T) {
+	client, _ := testPair(t, map[string]any{"walker": newWalker("w")})
+	w := dispenseWalker(t, client)
+	for _, e := range []error{wrapErr{sliceErr{[]int{1}}}, sliceErr{[]int{2}}, fmt.Errorf("outer: %w", wrapErr{sliceErr{[]int{3}}})} {
+		for range 2 { // the second time, the table holds one like it
+			got := w.Echo(e)
+			if got == nil || got.Error() != e.Error() {
+				t.Errorf("Echo(%v) = %v; want it back", e, got)
+			}
+		}
+	}
+	if err := w.Keep(wrapErr{sliceErr{[]int{4}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Kept(); got == nil || got.Error() != "wrap: slice [4]" {
+		t.Errorf("Kept = %v; want wrap: slice [4]", got)
+	}
+}

@@ -205,10 +205,18 @@ func RegisterError(err error) {
 func sentinelKeyOf(err error) string { return fmt.Sprintf("%T:%s", err, err.Error()) }
 
 // sentinelKey returns the wire key of err if err is a registered sentinel.
-func sentinelKey(err error) (string, bool) {
+func sentinelKey(err error) (key string, ok bool) {
 	if !reflect.TypeOf(err).Comparable() {
 		return "", false
 	}
+	// A value of a comparable type may still hold an uncomparable one (an
+	// error field holding a struct with a slice): hashing it panics, and
+	// such an error is no sentinel.
+	defer func() {
+		if recover() != nil {
+			key, ok = "", false
+		}
+	}()
 	registry.RLock()
 	defer registry.RUnlock()
 	k, ok := registry.sentinelKeys[err]
