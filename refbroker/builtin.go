@@ -406,6 +406,28 @@ func copyToRemote(r *Ref, src io.Reader, before func()) (int64, error) {
 	}
 }
 
+// CopyReads copies r into w as io.Copy would, one Read of r at a time,
+// but reading up to a megabyte at a time, not io.Copy's 32 KiB (or
+// io.Discard's 8 KiB): it is the WriteTo that refgen gives the proxy of a
+// contract's own reader (an interface with io.Reader's Read method), so
+// that io.Copy from it takes a round trip per megabyte. Neither r's
+// WriteTo nor w's ReadFrom is used.
+func CopyReads(w io.Writer, r io.Reader) (int64, error) {
+	buf := getStreamBuf(streamChunk)
+	defer recycle(buf) // w must not keep it (io.Writer)
+	return io.CopyBuffer(writerOnly{w}, readerOnly{r}, buf)
+}
+
+// readerOnly and writerOnly hide every method but Read and Write, so that
+// io.CopyBuffer uses its buffer.
+type (
+	readerOnly struct{ r io.Reader }
+	writerOnly struct{ w io.Writer }
+)
+
+func (r readerOnly) Read(p []byte) (int, error)  { return r.r.Read(p) }
+func (w writerOnly) Write(p []byte) (int, error) { return w.w.Write(p) }
+
 type closerProxy struct{ *Ref }
 
 func (p closerProxy) Close() error { return p.Invoke("Close", nil) }

@@ -64,12 +64,6 @@ func (h *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.wrote <- err
 }
 
-// readerOnly hides every method of its reader but Read, as a file or a
-// LimitReader (http.ServeContent's) offers io.Copy no WriteTo.
-type readerOnly struct{ r io.Reader }
-
-func (r readerOnly) Read(p []byte) (int, error) { return r.r.Read(p) }
-
 // copyHandler io.Copies src() into its response; if the copy fails, it
 // answers 500.
 type copyHandler struct{ src func() io.Reader }
@@ -87,6 +81,8 @@ func (h copyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // first bytes still lets the handler answer with an error status.
 func TestResponseWriterReadFrom(t *testing.T) {
 	data := pattern(4 << 20)
+	// readerOnly offers io.Copy no WriteTo, as a file or a LimitReader
+	// (http.ServeContent's) does not.
 	h := copyHandler{src: func() io.Reader { return readerOnly{bytes.NewReader(data)} }}
 	client, server := testPair(t, map[string]any{"h": h})
 	hp, err := Dispense[http.Handler](client, "h")

@@ -1,6 +1,8 @@
 package refbroker_test
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"testing"
@@ -42,5 +44,70 @@ func TestReadersPassIotest(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// failingWriter takes limit bytes, then fails.
+type failingWriter struct {
+	got   []byte
+	limit int
+}
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	n := min(len(p), w.limit-len(w.got))
+	w.got = append(w.got, p[:n]...)
+	if n < len(p) {
+		return n, errors.New("disk full")
+	}
+	return n, nil
+}
+
+// TestCopyFromAContractReader: refgen gives the proxy of a contract's own
+// reader (Blob) a WriteTo, so io.Copy from it reads a megabyte a round
+// trip — even into io.Discard, whose ReadFrom reads 8 KiB at a time —
+// with io.Copy's results: every byte, a destination's failure and the
+// count it took.
+func TestCopyFromAContractReader(t *testing.T) {
+	h, _ := pair(t)
+	svc, err := refbroker.Dispense[contract.Service](h, "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 4<<20 + 123
+	b, err := svc.OpenBlob(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := h.Stats().CallsMade
+	var dst bytes.Buffer
+	if got, err := io.Copy(&dst, b); err != nil || got != n || !bytes.Equal(dst.Bytes(), contract.Pattern(n)) {
+		t.Fatalf("io.Copy = %d, %v (equal: %v); want the %d bytes", got, err, bytes.Equal(dst.Bytes(), contract.Pattern(n)), n)
+	}
+	if calls := h.Stats().CallsMade - before; calls > 8 {
+		t.Errorf("io.Copy of %d bytes made %d calls; want a megabyte a call", n, calls)
+	}
+	b.Close()
+
+	b, err = svc.OpenBlob(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before = h.Stats().CallsMade
+	if got, err := io.Copy(io.Discard, b); err != nil || got != n {
+		t.Fatalf("io.Copy into io.Discard = %d, %v; want %d", got, err, n)
+	}
+	if calls := h.Stats().CallsMade - before; calls > 8 {
+		t.Errorf("io.Copy into io.Discard made %d calls; want a megabyte a call", calls)
+	}
+	b.Close()
+
+	b, err = svc.OpenBlob(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	w := &failingWriter{limit: 1 << 20}
+	if got, err := io.Copy(w, b); got != 1<<20 || err == nil || err.Error() != "disk full" || !bytes.Equal(w.got, contract.Pattern(n)[:1<<20]) {
+		t.Errorf("io.Copy into a writer that fails after 1 MiB = %d, %v; want 1048576, disk full", got, err)
 	}
 }

@@ -10,7 +10,10 @@
 // go run github.com/refplug/refplug/cmd/refgen does the same.) refgen writes refplug_proxies.go beside the package's
 // files: for each interface a proxy type (one method per interface method,
 // each forwarding through refbroker.Ref.Invoke) and an init func that
-// registers it with refbroker.RegisterInterface.
+// registers it with refbroker.RegisterInterface. The proxy of an interface
+// with io.Reader's Read method and no WriteTo also gets a WriteTo
+// (refbroker.CopyReads), so that io.Copy from it reads a megabyte a round
+// trip.
 //
 // Usage:
 //

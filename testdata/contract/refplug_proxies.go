@@ -427,6 +427,12 @@ func (p blobProxy) Size() (int64, error) {
 	return r0, err
 }
 
+// WriteTo makes io.Copy from the remote reader read a megabyte a round
+// trip (refbroker.CopyReads).
+func (p blobProxy) WriteTo(w io.Writer) (int64, error) {
+	return refbroker.CopyReads(w, p)
+}
+
 // factoryProxy forwards Factory's methods to the remote object.
 type factoryProxy struct{ *refbroker.Ref }
 

@@ -5,8 +5,33 @@ package shapes
 import (
 	"context"
 	"github.com/refplug/refplug/refbroker"
+	"io"
 	"time"
 )
+
+// downloadProxy forwards Download's methods to the remote object.
+type downloadProxy struct{ *refbroker.Ref }
+
+func (p downloadProxy) Close() error {
+	return p.Ref.Invoke("Close", nil)
+}
+
+func (p downloadProxy) Name() (string, error) {
+	var r0 string
+	err := p.Ref.Invoke("Name", nil, &r0)
+	return r0, err
+}
+
+func (p downloadProxy) Read(p_ []byte) (n int, err error) {
+	err = p.Ref.Invoke("Read", []any{p_}, &n)
+	return n, err
+}
+
+// WriteTo makes io.Copy from the remote reader read a megabyte a round
+// trip (refbroker.CopyReads).
+func (p downloadProxy) WriteTo(w io.Writer) (int64, error) {
+	return refbroker.CopyReads(w, p)
+}
 
 // genericsProxy forwards Generics's methods to the remote object.
 type genericsProxy struct{ *refbroker.Ref }
@@ -42,6 +67,17 @@ type listenerProxy struct{ *refbroker.Ref }
 
 func (p listenerProxy) Notify(topic string, payload []byte) error {
 	return p.Ref.Invoke("Notify", []any{topic, payload})
+}
+
+// recordsProxy forwards Records's methods to the remote object.
+type recordsProxy struct{ *refbroker.Ref }
+
+func (p recordsProxy) Read(p_ []byte) int {
+	var r0 int
+	if err := p.Ref.Invoke("Read", []any{p_}, &r0); err != nil {
+		p.Ref.LogFailure("Read", err)
+	}
+	return r0
 }
 
 // reffyProxy forwards Reffy's methods to the remote object.
@@ -144,6 +180,21 @@ func (p storeProxy) Write(p_ []byte) (n int, err error) {
 	return n, err
 }
 
+// tapeProxy forwards Tape's methods to the remote object.
+type tapeProxy struct{ *refbroker.Ref }
+
+func (p tapeProxy) Read(p_ []byte) (int, error) {
+	var r0 int
+	err := p.Ref.Invoke("Read", []any{p_}, &r0)
+	return r0, err
+}
+
+func (p tapeProxy) WriteTo(w io.Writer) (int64, error) {
+	var r0 int64
+	err := p.Ref.Invoke("WriteTo", []any{w}, &r0)
+	return r0, err
+}
+
 // watcherProxy forwards Watcher's methods to the remote object.
 type watcherProxy struct{ *refbroker.Ref }
 
@@ -197,10 +248,13 @@ func (p genericOfStringProxy) Get() (string, error) {
 }
 
 func init() {
+	refbroker.RegisterInterface[Download](func(r *refbroker.Ref) Download { return downloadProxy{r} })
 	refbroker.RegisterInterface[Generics](func(r *refbroker.Ref) Generics { return genericsProxy{r} })
 	refbroker.RegisterInterface[Listener](func(r *refbroker.Ref) Listener { return listenerProxy{r} })
+	refbroker.RegisterInterface[Records](func(r *refbroker.Ref) Records { return recordsProxy{r} })
 	refbroker.RegisterInterface[Reffy](func(r *refbroker.Ref) Reffy { return reffyProxy{r} })
 	refbroker.RegisterInterface[Store](func(r *refbroker.Ref) Store { return storeProxy{r} })
+	refbroker.RegisterInterface[Tape](func(r *refbroker.Ref) Tape { return tapeProxy{r} })
 	refbroker.RegisterInterface[Watcher](func(r *refbroker.Ref) Watcher { return watcherProxy{r} })
 	refbroker.RegisterInterface[Generic[[]*time.Time]](func(r *refbroker.Ref) Generic[[]*time.Time] { return genericOfSlicePtrTimeTimeProxy{r} })
 	refbroker.RegisterInterface[Generic[Generic[string]]](func(r *refbroker.Ref) Generic[Generic[string]] { return genericOfGenericStringProxy{r} })

@@ -83,3 +83,22 @@ type Generics interface {
 type Empty interface{}
 
 var _ unexported
+
+// Download is a reader of a contract's own: its proxy gets a WriteTo, so
+// that io.Copy from it reads a megabyte a round trip.
+type Download interface {
+	io.ReadCloser
+	Name() (string, error)
+}
+
+// Tape has io.Reader's Read and a WriteTo of its own: its proxy forwards
+// that one.
+type Tape interface {
+	Read(p []byte) (int, error)
+	WriteTo(w io.Writer) (int64, error)
+}
+
+// Records has a Read that is not io.Reader's: no WriteTo.
+type Records interface {
+	Read(p []byte) int
+}
