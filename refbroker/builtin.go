@@ -418,6 +418,13 @@ func CopyReads(w io.Writer, r io.Reader) (int64, error) {
 	return io.CopyBuffer(writerOnly{w}, readerOnly{r}, buf)
 }
 
+// CopyWrites copies r into w as io.Copy would, one Write of w per Read of
+// r, but reading up to a megabyte at a time, not io.Copy's 32 KiB: it is
+// the ReadFrom that refgen gives the proxy of a contract's own writer (an
+// interface with io.Writer's Write method), so that io.Copy into it takes
+// a round trip per megabyte. Neither r's WriteTo nor w's ReadFrom is used.
+func CopyWrites(w io.Writer, r io.Reader) (int64, error) { return CopyReads(w, r) }
+
 // readerOnly and writerOnly hide every method but Read and Write, so that
 // io.CopyBuffer uses its buffer.
 type (

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"testing/iotest"
 
@@ -111,3 +112,45 @@ func TestCopyFromAContractReader(t *testing.T) {
 		t.Errorf("io.Copy into a writer that fails after 1 MiB = %d, %v; want 1048576, disk full", got, err)
 	}
 }
+
+// TestCopyIntoAContractWriter: refgen gives the proxy of a contract's own
+// writer (Tally) a ReadFrom, so io.Copy into it writes a megabyte a round
+// trip, with io.Copy's results: every byte, and a writer that fills up
+// gets what fits and io.Copy its count and error.
+func TestCopyIntoAContractWriter(t *testing.T) {
+	h, _ := pair(t)
+	svc, err := refbroker.Dispense[contract.Service](h, "svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 4<<20 + 123
+	data := contract.Pattern(n)
+	tally, err := svc.OpenTally(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := h.Stats().CallsMade
+	// readerOnly: a source with no WriteTo, as a file is to io.Copy.
+	if got, err := io.Copy(tally, readerOnly{bytes.NewReader(data)}); err != nil || got != n {
+		t.Fatalf("io.Copy = %d, %v; want %d", got, err, n)
+	}
+	if calls := h.Stats().CallsMade - before; calls > 8 {
+		t.Errorf("io.Copy of %d bytes made %d calls; want a megabyte a call", n, calls)
+	}
+	if got, err := tally.Got(); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("the tally got %d bytes (%v); want the %d copied", len(got), err, n)
+	}
+
+	small, err := svc.OpenTally(1<<20 + 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.Copy(small, readerOnly{bytes.NewReader(data)}); got != 1<<20+5 || err == nil || !strings.Contains(err.Error(), "tally: full") {
+		t.Errorf("io.Copy into a tally that fills up = %d, %v; want %d, tally: full", got, err, 1<<20+5)
+	}
+}
+
+// readerOnly hides every method of its reader but Read.
+type readerOnly struct{ r io.Reader }
+
+func (r readerOnly) Read(p []byte) (int, error) { return r.r.Read(p) }

@@ -90,8 +90,11 @@ func (g *generator) emit(typ, proxy string, iface *types.Interface) error {
 		}
 		g.method(proxy, field, m)
 	}
-	if readsAsIOReader(iface) && !methods["WriteTo"] {
-		g.writeTo(proxy)
+	if hasIOMethod(iface, "Read") && !methods["WriteTo"] {
+		g.bulkCopy(proxy, "WriteTo", "w", "Writer", "CopyReads", "io.Copy from the remote reader read")
+	}
+	if hasIOMethod(iface, "Write") && !methods["ReadFrom"] {
+		g.bulkCopy(proxy, "ReadFrom", "r", "Reader", "CopyWrites", "io.Copy into the remote writer write")
 	}
 	g.inits = append(g.inits, fmt.Sprintf("\t%s.RegisterInterface[%s](func(r *%s.Ref) %s { return %s{r} })\n", rb, typ, rb, typ, proxy))
 	return nil
@@ -193,11 +196,12 @@ func (g *generator) method(proxy, field string, m *types.Func) {
 	b.WriteString("}\n\n")
 }
 
-// readsAsIOReader reports whether iface has io.Reader's Read method.
-func readsAsIOReader(iface *types.Interface) bool {
+// hasIOMethod reports whether iface has io.Reader's Read or io.Writer's
+// Write (name): func([]byte) (int, error).
+func hasIOMethod(iface *types.Interface, name string) bool {
 	for i := range iface.NumMethods() {
 		m := iface.Method(i)
-		if m.Name() != "Read" {
+		if m.Name() != name {
 			continue
 		}
 		sig := m.Type().(*types.Signature)
@@ -212,16 +216,22 @@ func readsAsIOReader(iface *types.Interface) bool {
 	return false
 }
 
-// writeTo gives the proxy of a reader a WriteTo (refbroker.CopyReads), so
-// that io.Copy from it reads a megabyte a round trip instead of 32 KiB
-// (or io.Discard's 8 KiB).
-func (g *generator) writeTo(proxy string) {
+// bulkCopy gives the proxy of a reader a WriteTo (refbroker.CopyReads),
+// or of a writer a ReadFrom (refbroker.CopyWrites), so that io.Copy from
+// or into it moves a megabyte a round trip instead of 32 KiB (or
+// io.Discard's 8 KiB).
+func (g *generator) bulkCopy(proxy, method, arg, argType, helper, what string) {
 	io := g.importName("io", "io")
 	rb := g.imports[refbrokerPath]
 	local := newLocals(g)
-	recv, w := local.name("p"), local.name("w")
-	fmt.Fprintf(&g.body, "// WriteTo makes io.Copy from the remote reader read a megabyte a round\n// trip (refbroker.CopyReads).\n")
-	fmt.Fprintf(&g.body, "func (%s %s) WriteTo(%s %s.Writer) (int64, error) {\n\treturn %s.CopyReads(%s, %s)\n}\n\n", recv, proxy, w, io, rb, w, recv)
+	recv, a := local.name("p"), local.name(arg)
+	fmt.Fprintf(&g.body, "// %s makes %s a megabyte a round trip\n// (refbroker.%s).\n", method, what, helper)
+	fmt.Fprintf(&g.body, "func (%s %s) %s(%s %s.%s) (int64, error) {\n", recv, proxy, method, a, io, argType)
+	if method == "WriteTo" {
+		fmt.Fprintf(&g.body, "\treturn %s.%s(%s, %s)\n}\n\n", rb, helper, a, recv)
+	} else {
+		fmt.Fprintf(&g.body, "\treturn %s.%s(%s, %s)\n}\n\n", rb, helper, recv, a)
+	}
 }
 
 // locals hands out names for one method's variables that shadow nothing

@@ -12,8 +12,9 @@
 // each forwarding through refbroker.Ref.Invoke) and an init func that
 // registers it with refbroker.RegisterInterface. The proxy of an interface
 // with io.Reader's Read method and no WriteTo also gets a WriteTo
-// (refbroker.CopyReads), so that io.Copy from it reads a megabyte a round
-// trip.
+// (refbroker.CopyReads), and of one with io.Writer's Write and no
+// ReadFrom a ReadFrom (refbroker.CopyWrites), so that io.Copy from or into
+// it moves a megabyte a round trip.
 //
 // Usage:
 //

@@ -6,7 +6,7 @@ package contract
 
 // Unregistered is left out on purpose: the tests need one interface
 // without a proxy.
-//go:generate go run github.com/refplug/refplug/cmd/refgen -type Sink,Thing,Counter,Host,Service,Blob,Factory,Wides,UsesUnregistered,Mismatched
+//go:generate go run github.com/refplug/refplug/cmd/refgen -type Sink,Thing,Counter,Host,Service,Blob,Tally,Factory,Wides,UsesUnregistered,Mismatched
 
 import (
 	"context"
@@ -168,6 +168,8 @@ type Service interface {
 	Reason() (err, cause string, e error)
 	// OpenBlob returns a Blob of n deterministic bytes (see Pattern).
 	OpenBlob(n int) (Blob, error)
+	// OpenTally returns a Tally that takes at most limit bytes.
+	OpenTally(limit int64) (Tally, error)
 	// Unzip reads the zip archive r of size bytes (archive/zip, through
 	// io.ReaderAt) and returns its files' contents by name.
 	Unzip(r io.ReaderAt, size int64) (map[string]string, error)
@@ -189,6 +191,14 @@ type Service interface {
 	Walk(fsys fs.FS) ([]string, error)
 	// Files returns a filesystem of the serving side's: FilesTree(big).
 	Files(big int) (fs.FS, error)
+}
+
+// Tally is a writer of a contract's own: it keeps what it is given, up to
+// its limit; a Write past it takes what fits and fails.
+type Tally interface {
+	Write(p []byte) (int, error)
+	// Got returns what it took.
+	Got() ([]byte, error)
 }
 
 // Blob is a file-like object of a contract's own: its reads fill the

@@ -298,6 +298,12 @@ func (p serviceProxy) OpenSeekable(n int) (io.ReadSeekCloser, error) {
 	return r0, err
 }
 
+func (p serviceProxy) OpenTally(limit int64) (Tally, error) {
+	var r0 Tally
+	err := p.Ref.Invoke("OpenTally", []any{limit}, &r0)
+	return r0, err
+}
+
 func (p serviceProxy) Panic(msg string) (int, error) {
 	var r0 int
 	err := p.Ref.Invoke("Panic", []any{msg}, &r0)
@@ -427,10 +433,31 @@ func (p blobProxy) Size() (int64, error) {
 	return r0, err
 }
 
-// WriteTo makes io.Copy from the remote reader read a megabyte a round
-// trip (refbroker.CopyReads).
+// WriteTo makes io.Copy from the remote reader read a megabyte a round trip
+// (refbroker.CopyReads).
 func (p blobProxy) WriteTo(w io.Writer) (int64, error) {
 	return refbroker.CopyReads(w, p)
+}
+
+// tallyProxy forwards Tally's methods to the remote object.
+type tallyProxy struct{ *refbroker.Ref }
+
+func (p tallyProxy) Got() ([]byte, error) {
+	var r0 []byte
+	err := p.Ref.Invoke("Got", nil, &r0)
+	return r0, err
+}
+
+func (p tallyProxy) Write(p_ []byte) (int, error) {
+	var r0 int
+	err := p.Ref.Invoke("Write", []any{p_}, &r0)
+	return r0, err
+}
+
+// ReadFrom makes io.Copy into the remote writer write a megabyte a round trip
+// (refbroker.CopyWrites).
+func (p tallyProxy) ReadFrom(r io.Reader) (int64, error) {
+	return refbroker.CopyWrites(p, r)
 }
 
 // factoryProxy forwards Factory's methods to the remote object.
@@ -480,6 +507,7 @@ func init() {
 	refbroker.RegisterInterface[Host](func(r *refbroker.Ref) Host { return hostProxy{r} })
 	refbroker.RegisterInterface[Service](func(r *refbroker.Ref) Service { return serviceProxy{r} })
 	refbroker.RegisterInterface[Blob](func(r *refbroker.Ref) Blob { return blobProxy{r} })
+	refbroker.RegisterInterface[Tally](func(r *refbroker.Ref) Tally { return tallyProxy{r} })
 	refbroker.RegisterInterface[Factory](func(r *refbroker.Ref) Factory { return factoryProxy{r} })
 	refbroker.RegisterInterface[Wides](func(r *refbroker.Ref) Wides { return widesProxy{r} })
 	refbroker.RegisterInterface[UsesUnregistered](func(r *refbroker.Ref) UsesUnregistered { return usesUnregisteredProxy{r} })

@@ -3,6 +3,7 @@ package contract
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -412,4 +413,29 @@ func (s *service) Enumerate(words []string) (iter.Seq2[int, string], error) {
 			}
 		}
 	}, nil
+}
+
+func (s *service) OpenTally(limit int64) (Tally, error) { return &tally{limit: limit}, nil }
+
+type tally struct {
+	mu    sync.Mutex
+	got   []byte
+	limit int64
+}
+
+func (t *tally) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := int(min(int64(len(p)), t.limit-int64(len(t.got))))
+	t.got = append(t.got, p[:n]...)
+	if n < len(p) {
+		return n, errors.New("tally: full")
+	}
+	return n, nil
+}
+
+func (t *tally) Got() ([]byte, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.got, nil
 }

@@ -27,8 +27,8 @@ func (p downloadProxy) Read(p_ []byte) (n int, err error) {
 	return n, err
 }
 
-// WriteTo makes io.Copy from the remote reader read a megabyte a round
-// trip (refbroker.CopyReads).
+// WriteTo makes io.Copy from the remote reader read a megabyte a round trip
+// (refbroker.CopyReads).
 func (p downloadProxy) WriteTo(w io.Writer) (int64, error) {
 	return refbroker.CopyReads(w, p)
 }
@@ -180,6 +180,12 @@ func (p storeProxy) Write(p_ []byte) (n int, err error) {
 	return n, err
 }
 
+// ReadFrom makes io.Copy into the remote writer write a megabyte a round trip
+// (refbroker.CopyWrites).
+func (p storeProxy) ReadFrom(r io.Reader) (int64, error) {
+	return refbroker.CopyWrites(p, r)
+}
+
 // tapeProxy forwards Tape's methods to the remote object.
 type tapeProxy struct{ *refbroker.Ref }
 
@@ -193,6 +199,30 @@ func (p tapeProxy) WriteTo(w io.Writer) (int64, error) {
 	var r0 int64
 	err := p.Ref.Invoke("WriteTo", []any{w}, &r0)
 	return r0, err
+}
+
+// uploadProxy forwards Upload's methods to the remote object.
+type uploadProxy struct{ *refbroker.Ref }
+
+func (p uploadProxy) Close() error {
+	return p.Ref.Invoke("Close", nil)
+}
+
+func (p uploadProxy) Done() (int64, error) {
+	var r0 int64
+	err := p.Ref.Invoke("Done", nil, &r0)
+	return r0, err
+}
+
+func (p uploadProxy) Write(p_ []byte) (n int, err error) {
+	err = p.Ref.Invoke("Write", []any{p_}, &n)
+	return n, err
+}
+
+// ReadFrom makes io.Copy into the remote writer write a megabyte a round trip
+// (refbroker.CopyWrites).
+func (p uploadProxy) ReadFrom(r io.Reader) (int64, error) {
+	return refbroker.CopyWrites(p, r)
 }
 
 // watcherProxy forwards Watcher's methods to the remote object.
@@ -255,6 +285,7 @@ func init() {
 	refbroker.RegisterInterface[Reffy](func(r *refbroker.Ref) Reffy { return reffyProxy{r} })
 	refbroker.RegisterInterface[Store](func(r *refbroker.Ref) Store { return storeProxy{r} })
 	refbroker.RegisterInterface[Tape](func(r *refbroker.Ref) Tape { return tapeProxy{r} })
+	refbroker.RegisterInterface[Upload](func(r *refbroker.Ref) Upload { return uploadProxy{r} })
 	refbroker.RegisterInterface[Watcher](func(r *refbroker.Ref) Watcher { return watcherProxy{r} })
 	refbroker.RegisterInterface[Generic[[]*time.Time]](func(r *refbroker.Ref) Generic[[]*time.Time] { return genericOfSlicePtrTimeTimeProxy{r} })
 	refbroker.RegisterInterface[Generic[Generic[string]]](func(r *refbroker.Ref) Generic[Generic[string]] { return genericOfGenericStringProxy{r} })

@@ -102,3 +102,10 @@ type Tape interface {
 type Records interface {
 	Read(p []byte) int
 }
+
+// Upload is a writer of a contract's own: its proxy gets a ReadFrom, so
+// that io.Copy into it writes a megabyte a round trip.
+type Upload interface {
+	io.WriteCloser
+	Done() (int64, error)
+}
