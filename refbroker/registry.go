@@ -185,7 +185,7 @@ func RegisterError(err error) {
 	if err == nil {
 		panic("refbroker: RegisterError(nil)")
 	}
-	key := sentinelKeyOf(err)
+	key := fmt.Sprintf("%T:%s", err, err.Error())
 	registry.Lock()
 	defer registry.Unlock()
 	if old, ok := registry.sentinels[key]; ok {
@@ -200,9 +200,6 @@ func RegisterError(err error) {
 	registry.sentinels[key] = err
 	registry.sentinelKeys[err] = key
 }
-
-// sentinelKeyOf is the wire key of the sentinel err: its type and text.
-func sentinelKeyOf(err error) string { return fmt.Sprintf("%T:%s", err, err.Error()) }
 
 // sentinelKey returns the wire key of err if err is a registered sentinel.
 func sentinelKey(err error) (key string, ok bool) {
