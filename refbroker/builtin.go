@@ -406,24 +406,18 @@ func copyToRemote(r *Ref, src io.Reader, before func()) (int64, error) {
 	}
 }
 
-// CopyReads copies r into w as io.Copy would, one Read of r at a time,
-// but reading up to a megabyte at a time, not io.Copy's 32 KiB (or
-// io.Discard's 8 KiB): it is the WriteTo that refgen gives the proxy of a
-// contract's own reader (an interface with io.Reader's Read method), so
-// that io.Copy from it takes a round trip per megabyte. Neither r's
-// WriteTo nor w's ReadFrom is used.
-func CopyReads(w io.Writer, r io.Reader) (int64, error) {
+// CopyInChunks copies r into w as io.Copy would, one Write of w per Read
+// of r, but reading up to a megabyte at a time, not io.Copy's 32 KiB (or
+// io.Discard's 8 KiB), and using neither r's WriteTo nor w's ReadFrom. It
+// is the WriteTo that refgen gives the proxy of a contract's own reader
+// (an interface with io.Reader's Read method) and the ReadFrom it gives
+// the proxy of a contract's own writer (io.Writer's Write), so that
+// io.Copy from or into either takes a round trip per megabyte.
+func CopyInChunks(w io.Writer, r io.Reader) (int64, error) {
 	buf := getStreamBuf(streamChunk)
 	defer recycle(buf) // w must not keep it (io.Writer)
 	return io.CopyBuffer(writerOnly{w}, readerOnly{r}, buf)
 }
-
-// CopyWrites copies r into w as io.Copy would, one Write of w per Read of
-// r, but reading up to a megabyte at a time, not io.Copy's 32 KiB: it is
-// the ReadFrom that refgen gives the proxy of a contract's own writer (an
-// interface with io.Writer's Write method), so that io.Copy into it takes
-// a round trip per megabyte. Neither r's WriteTo nor w's ReadFrom is used.
-func CopyWrites(w io.Writer, r io.Reader) (int64, error) { return CopyReads(w, r) }
 
 // readerOnly and writerOnly hide every method but Read and Write, so that
 // io.CopyBuffer uses its buffer.

@@ -91,10 +91,10 @@ func (g *generator) emit(typ, proxy string, iface *types.Interface) error {
 		g.method(proxy, field, m)
 	}
 	if hasIOMethod(iface, "Read") && !methods["WriteTo"] {
-		g.bulkCopy(proxy, "WriteTo", "w", "Writer", "CopyReads", "io.Copy from the remote reader read")
+		g.bulkCopy(proxy, "WriteTo", "w", "Writer", "io.Copy from the remote reader read")
 	}
 	if hasIOMethod(iface, "Write") && !methods["ReadFrom"] {
-		g.bulkCopy(proxy, "ReadFrom", "r", "Reader", "CopyWrites", "io.Copy into the remote writer write")
+		g.bulkCopy(proxy, "ReadFrom", "r", "Reader", "io.Copy into the remote writer write")
 	}
 	g.inits = append(g.inits, fmt.Sprintf("\t%s.RegisterInterface[%s](func(r *%s.Ref) %s { return %s{r} })\n", rb, typ, rb, typ, proxy))
 	return nil
@@ -216,22 +216,21 @@ func hasIOMethod(iface *types.Interface, name string) bool {
 	return false
 }
 
-// bulkCopy gives the proxy of a reader a WriteTo (refbroker.CopyReads),
-// or of a writer a ReadFrom (refbroker.CopyWrites), so that io.Copy from
-// or into it moves a megabyte a round trip instead of 32 KiB (or
-// io.Discard's 8 KiB).
-func (g *generator) bulkCopy(proxy, method, arg, argType, helper, what string) {
+// bulkCopy gives the proxy of a reader a WriteTo, or of a writer a
+// ReadFrom, both refbroker.CopyInChunks, so that io.Copy from or into it
+// moves a megabyte a round trip instead of 32 KiB (or io.Discard's 8 KiB).
+func (g *generator) bulkCopy(proxy, method, arg, argType, what string) {
 	io := g.importName("io", "io")
 	rb := g.imports[refbrokerPath]
 	local := newLocals(g)
 	recv, a := local.name("p"), local.name(arg)
-	fmt.Fprintf(&g.body, "// %s makes %s a megabyte a round trip\n// (refbroker.%s).\n", method, what, helper)
+	fmt.Fprintf(&g.body, "// %s makes %s a megabyte a round trip\n// (refbroker.CopyInChunks).\n", method, what)
 	fmt.Fprintf(&g.body, "func (%s %s) %s(%s %s.%s) (int64, error) {\n", recv, proxy, method, a, io, argType)
-	if method == "WriteTo" {
-		fmt.Fprintf(&g.body, "\treturn %s.%s(%s, %s)\n}\n\n", rb, helper, a, recv)
-	} else {
-		fmt.Fprintf(&g.body, "\treturn %s.%s(%s, %s)\n}\n\n", rb, helper, recv, a)
+	w, r := a, recv // WriteTo(w): from the proxy into w
+	if method == "ReadFrom" {
+		w, r = recv, a
 	}
+	fmt.Fprintf(&g.body, "\treturn %s.CopyInChunks(%s, %s)\n}\n\n", rb, w, r)
 }
 
 // locals hands out names for one method's variables that shadow nothing

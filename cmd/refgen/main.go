@@ -11,10 +11,10 @@
 // files: for each interface a proxy type (one method per interface method,
 // each forwarding through refbroker.Ref.Invoke) and an init func that
 // registers it with refbroker.RegisterInterface. The proxy of an interface
-// with io.Reader's Read method and no WriteTo also gets a WriteTo
-// (refbroker.CopyReads), and of one with io.Writer's Write and no
-// ReadFrom a ReadFrom (refbroker.CopyWrites), so that io.Copy from or into
-// it moves a megabyte a round trip.
+// with io.Reader's Read method and no WriteTo also gets a WriteTo, and of
+// one with io.Writer's Write and no ReadFrom a ReadFrom (both
+// refbroker.CopyInChunks), so that io.Copy from or into it moves a
+// megabyte a round trip.
 //
 // Usage:
 //

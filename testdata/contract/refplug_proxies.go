@@ -434,9 +434,9 @@ func (p blobProxy) Size() (int64, error) {
 }
 
 // WriteTo makes io.Copy from the remote reader read a megabyte a round trip
-// (refbroker.CopyReads).
+// (refbroker.CopyInChunks).
 func (p blobProxy) WriteTo(w io.Writer) (int64, error) {
-	return refbroker.CopyReads(w, p)
+	return refbroker.CopyInChunks(w, p)
 }
 
 // tallyProxy forwards Tally's methods to the remote object.
@@ -455,9 +455,9 @@ func (p tallyProxy) Write(p_ []byte) (int, error) {
 }
 
 // ReadFrom makes io.Copy into the remote writer write a megabyte a round trip
-// (refbroker.CopyWrites).
+// (refbroker.CopyInChunks).
 func (p tallyProxy) ReadFrom(r io.Reader) (int64, error) {
-	return refbroker.CopyWrites(p, r)
+	return refbroker.CopyInChunks(p, r)
 }
 
 // factoryProxy forwards Factory's methods to the remote object.

@@ -28,9 +28,9 @@ func (p downloadProxy) Read(p_ []byte) (n int, err error) {
 }
 
 // WriteTo makes io.Copy from the remote reader read a megabyte a round trip
-// (refbroker.CopyReads).
+// (refbroker.CopyInChunks).
 func (p downloadProxy) WriteTo(w io.Writer) (int64, error) {
-	return refbroker.CopyReads(w, p)
+	return refbroker.CopyInChunks(w, p)
 }
 
 // genericsProxy forwards Generics's methods to the remote object.
@@ -181,9 +181,9 @@ func (p storeProxy) Write(p_ []byte) (n int, err error) {
 }
 
 // ReadFrom makes io.Copy into the remote writer write a megabyte a round trip
-// (refbroker.CopyWrites).
+// (refbroker.CopyInChunks).
 func (p storeProxy) ReadFrom(r io.Reader) (int64, error) {
-	return refbroker.CopyWrites(p, r)
+	return refbroker.CopyInChunks(p, r)
 }
 
 // tapeProxy forwards Tape's methods to the remote object.
@@ -220,9 +220,9 @@ func (p uploadProxy) Write(p_ []byte) (n int, err error) {
 }
 
 // ReadFrom makes io.Copy into the remote writer write a megabyte a round trip
-// (refbroker.CopyWrites).
+// (refbroker.CopyInChunks).
 func (p uploadProxy) ReadFrom(r io.Reader) (int64, error) {
-	return refbroker.CopyWrites(p, r)
+	return refbroker.CopyInChunks(p, r)
 }
 
 // watcherProxy forwards Watcher's methods to the remote object.
