@@ -91,7 +91,13 @@ func (c *Client) kill() {
 		// Kill only does its bookkeeping, and its complaints that its own
 		// quit failed are not news (startLogger).
 		ended := c.early && c.quit()
-		if exited, known := c.exitSeen(); ended || (known && exited) {
+		exited, known := c.exitSeen()
+		if known && !exited && c.cmd != nil && c.cmd.Process != nil {
+			// go-plugin may have seen the exit (Exited said so) a moment
+			// before the host's own watch has closed c.exited.
+			exited = gp.ExitedNow(c.cmd.Process.Pid)
+		}
+		if ended || (known && exited) {
 			c.quitDone.Store(true)
 		}
 		c.gp.Kill()

@@ -78,6 +78,21 @@ func awaitPidfd(pid int) bool {
 	return err == nil // or not pollable after all
 }
 
+// ExitedNow reports whether the child process pid has exited (or been
+// reaped), without waiting and without reaping it: for a caller that must
+// not wait for AwaitExit's goroutine to have run.
+func ExitedNow(pid int) bool {
+	var info [128]byte // siginfo_t: si_signo first
+	_, _, e := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid), uintptr(unsafe.Pointer(&info)), wExited|wNoWait|wNoHang, 0, 0)
+	switch {
+	case e == syscall.ECHILD: // reaped already (by go-plugin's Wait)
+		return true
+	case e != 0:
+		return false
+	}
+	return int32(binary.NativeEndian.Uint32(info[:4])) == int32(syscall.SIGCHLD) // WNOHANG leaves it 0 for a running child
+}
+
 type answer int
 
 const (

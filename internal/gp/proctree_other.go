@@ -30,6 +30,9 @@ const CanAwaitExit = false
 // AwaitExit is not available here.
 func AwaitExit(pid int) error { return errors.ErrUnsupported }
 
+// ExitedNow cannot tell here: it reports false.
+func ExitedNow(pid int) bool { return false }
+
 // KillDescendants is not available here.
 func KillDescendants() {}
 

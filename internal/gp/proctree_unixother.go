@@ -11,6 +11,9 @@ const CanAwaitExit = false
 // grace period instead.
 func AwaitExit(pid int) error { return errors.ErrUnsupported }
 
+// ExitedNow cannot tell here: it reports false.
+func ExitedNow(pid int) bool { return false }
+
 // KillDescendants is not available here.
 func KillDescendants() {}
 
