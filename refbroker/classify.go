@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 )
 
 // The type layer: this file classifies types (how each crosses),
@@ -74,6 +75,18 @@ func marshalers(t reflect.Type) (encIface, decIface reflect.Type, ok bool) {
 	}
 	return nil, nil, false
 }
+
+// typeHoldsReference is holdsReference, remembered per type.
+func typeHoldsReference(t reflect.Type) bool {
+	if v, ok := holdsRefs.Load(t); ok {
+		return v.(bool)
+	}
+	h := holdsReference(t, map[reflect.Type]bool{})
+	holdsRefs.Store(t, h)
+	return h
+}
+
+var holdsRefs sync.Map // reflect.Type -> bool
 
 // holdsReference reports whether a value of t can contain something that
 // crosses by reference.

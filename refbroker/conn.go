@@ -146,6 +146,9 @@ type Conn struct {
 
 	callTimeout time.Duration // Options.CallTimeout (call.go, noContext)
 
+	// peerFeatures is what the peer announced it reads (features.go).
+	peerFeatures atomic.Uint64
+
 	// peerChunk is the size the built-in streams cut their writes to
 	// since the peer refused one as too large for its MaxMessageSize; 0
 	// until then (writeChunk, shrinkWrites).
@@ -252,6 +255,7 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 	}
 	c.st.init()
 	c.initReader(rwc, !opts.NoSpin)
+	c.sendHello()
 	c.workers.Add(2)
 	go c.run(readingTurn)
 	go c.flushControl()

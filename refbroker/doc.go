@@ -146,6 +146,11 @@
 // types, so a peer built from another version of a contract fails the
 // call that hands over the mismatched object, naming the methods.
 //
+// The two sides may also be built with different versions of refbroker.
+// Each announces what it reads in its first message (features.go), and
+// neither sends the other what it could not read: out-parameters holding
+// funcs or objects are restored only to a peer that announced them.
+//
 // # Inspection
 //
 // Describe and CallJSON list the roots a peer serves and call their

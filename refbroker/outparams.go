@@ -57,8 +57,14 @@ func restorable(v reflect.Value) (elem reflect.Value, name string, ok bool) {
 
 // writeOutParams writes, after a return's results, the values the
 // out-parameters point to now. args are the method's arguments without
-// its context.
-func writeOutParams(e *encoder, fp *funcPlan, args []reflect.Value) error {
+// its context. refs is whether the peer reads pointees holding
+// references (featRestoreRefs): a peer of a refplug from before them
+// gets the others only, and nothing at all for a method whose
+// out-parameters all hold references (it expects no restore there).
+func writeOutParams(e *encoder, fp *funcPlan, args []reflect.Value, refs bool) error {
+	if !refs && !fp.oldOut {
+		return nil
+	}
 	type entry struct {
 		i    int
 		name string // for an any: the pointer's registered name
@@ -68,11 +74,11 @@ func writeOutParams(e *encoder, fp *funcPlan, args []reflect.Value) error {
 	for i, kind := range fp.outParams {
 		switch a := args[i]; kind {
 		case outStatic:
-			if !a.IsNil() {
+			if !a.IsNil() && (refs || !fp.outRefs[i]) {
 				entries = append(entries, entry{i: i, v: a.Elem()})
 			}
 		case outAny:
-			if elem, name, ok := restorable(a); ok {
+			if elem, name, ok := restorable(a); ok && (refs || !typeHoldsReference(elem.Type())) {
 				entries = append(entries, entry{i: i, name: name, v: elem})
 			}
 		}

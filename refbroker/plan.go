@@ -25,6 +25,13 @@ type funcPlan struct {
 	// outParams says which parameters (without the context) are restored
 	// after the call (outparams.go); nil if none is.
 	outParams []outParam
+	// outRefs says which outStatic parameters point to data holding
+	// references, restored only to a peer that reads them
+	// (featRestoreRefs); oldOut, whether a peer without that feature
+	// expects a restore at all (it has an outAny, or an outStatic of
+	// plain data).
+	outRefs []bool
+	oldOut  bool
 	// request is the index (without the context) of the first
 	// *http.Request parameter, whose context the call carries when the
 	// method takes none; -1 if none.
@@ -55,10 +62,14 @@ func funcPlanFor(t reflect.Type) (*funcPlan, error) {
 			p.request = len(p.in)
 		}
 		p.in = append(p.in, c)
-		p.outParams = append(p.outParams, outParamOf(pt))
+		op := outParamOf(pt)
+		refs := op == outStatic && typeHoldsReference(pt.Elem())
+		p.outParams = append(p.outParams, op)
+		p.outRefs = append(p.outRefs, refs)
+		p.oldOut = p.oldOut || op == outAny || op == outStatic && !refs
 	}
 	if !slices.ContainsFunc(p.outParams, func(o outParam) bool { return o != outNone }) {
-		p.outParams = nil
+		p.outParams, p.outRefs = nil, nil
 	}
 	for i := range t.NumOut() {
 		c, err := codecFor(t.Out(i))

@@ -171,6 +171,9 @@ func (c *Conn) applyReleases(d *decoder) error {
 	if d.err != nil {
 		return d.err
 	}
+	if err := c.learnFeatures(d); err != nil {
+		return err
+	}
 	var unknown []uint64
 	c.locked(func(s *state) {
 		if !s.closed && !s.releases.hold(items) {

@@ -134,6 +134,7 @@ func TestCancelsOfAPeerThatDoesNotRead(t *testing.T) {
 	c := refbroker.NewConn(a, refbroker.Options{MaxQueuedBytes: 4096, Logger: testutil.Logger(t, "conn")})
 	t.Cleanup(func() { b.Close(); c.Close() })
 	p := &rawPeer{t: t, conn: c, w: b, r: bufio.NewReader(b)}
+	p.expectHello()
 
 	wc := make(chan Waiter, 1)
 	go func() {

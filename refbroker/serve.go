@@ -347,7 +347,7 @@ func (c *Conn) serveCall(in *incoming) {
 		inArgs = args[1:]
 	}
 	if fp.outParams != nil {
-		if err := writeOutParams(e, fp, inArgs); err != nil {
+		if err := writeOutParams(e, fp, inArgs, c.peerReads(featRestoreRefs)); err != nil {
 			c.discard(e)
 			c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: %w", m.full, err))
 			return

@@ -21,7 +21,7 @@ const (
 	msgCall      byte = 1 // seq, target, method, ctx, args...
 	msgReturn    byte = 2 // seq, status, results... | error
 	msgCancel    byte = 3 // seq, reason, cause
-	msgRelease   byte = 4 // n, (id, count) * n
+	msgRelease   byte = 4 // n, (id, count) * n [, features: the hello, features.go]
 	msgBootstrap byte = 5 // seq, name, interface, n, (method, signature) * n
 	msgTypeInfo  byte = 6 // type ID, type, n, (method, signature) * n
 	msgDescribe  byte = 7 // seq

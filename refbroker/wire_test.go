@@ -63,6 +63,12 @@ func (wireCalc) Setup(apply func(*wireJob) error) (string, error) {
 	return fmt.Sprintf("%s, hook %v", j.Name, j.Hook != nil), nil
 }
 
+func (wireCalc) Hook(j *wireJob) error { j.Name, j.Hook = "set", func() {}; return nil }
+func (c wireCalc) Both(r *wireRect, j *wireJob) error {
+	c.Double(r)
+	return c.Hook(j)
+}
+
 func (wireCalc) EchoErr(err error) error { return err }
 func (wireCalc) Own() error              { return errors.New("own") }
 
@@ -103,8 +109,25 @@ func newRawPeer(t *testing.T) *rawPeer {
 	a, b := net.Pipe()
 	c := refbroker.NewConn(a, refbroker.Options{Logger: testutil.Logger(t, "conn"), Roots: map[string]any{"calc": wireCalc{}}})
 	t.Cleanup(func() { b.Close(); c.Close() })
-	return &rawPeer{t: t, conn: c, w: b, r: bufio.NewReader(b)}
+	p := &rawPeer{t: t, conn: c, w: b, r: bufio.NewReader(b)}
+	p.expectHello()
+	return p
 }
+
+// helloFrame is a hello: a release message naming no references, then
+// the features its sender reads (1: restored out-parameters holding
+// references).
+func helloFrame() *frame { return msg(4).u(0).u(1) }
+
+// expectHello reads the Conn's first frame, its hello.
+func (p *rawPeer) expectHello() {
+	p.t.Helper()
+	p.expect("the hello, the first frame", helloFrame())
+}
+
+// hello sends the raw peer's hello: without it, it is a peer of a
+// refplug from before the hello.
+func (p *rawPeer) hello() { p.send(helloFrame()) }
 
 // send writes one frame: uvarint length, then the body.
 func (p *rawPeer) send(f *frame) {
@@ -505,6 +528,46 @@ func TestWireOutParamsHoldingReferences(t *testing.T) {
 	}
 }
 
+// TestWireHelloGatesRestores: the Conn restores a pointee holding a
+// reference only to a peer whose hello says it reads them. To a peer that
+// sent none (a refplug from before the hello) it restores only the
+// pointees of plain data, and nothing at all for a method whose
+// out-parameters all hold references: what such a peer expects.
+func TestWireHelloGatesRestores(t *testing.T) {
+	hookSig := [2]string{"Hook", "func(*refbroker_test.wireJob) error"}
+	bothSig := [2]string{"Both", "func(*refbroker_test.wireRect, *refbroker_test.wireJob) error"}
+	// Arguments: a wireJob{Name: "x"} (pointer tag 1, two fields, the
+	// name, a nil func), a wireRect{3, 4}.
+	job := func(f *frame) *frame { return f.byte1(1).u(2).s("x").byte1(0) }
+	rect := func(f *frame) *frame { return f.byte1(1).u(2).v(3).v(4) }
+	// Restored: the job, set, its hook a func of the Conn's (tag 1, then
+	// its export ID and type ID, not checked here); the rect, doubled.
+	setJob := func(f *frame) *frame { return f.u(2).s("set").byte1(1) }
+	doubled := func(f *frame) *frame { return f.u(2).v(6).v(8) }
+
+	t.Run("a peer without a hello", func(t *testing.T) {
+		p := newRawPeer(t)
+		id := p.bootstrap(1, hookSig, bothSig)
+		p.send(job(msg(1).u(2).u(id).s("Hook").byte1(0)))
+		p.expect("Hook's return, restoring nothing", msg(2).u(2).byte1(0).byte1(0))
+		p.send(job(rect(msg(1).u(3).u(id).s("Both").byte1(0))))
+		p.expect("Both's return, restoring the rect only", doubled(msg(2).u(3).byte1(0).byte1(0).u(1).u(0)))
+	})
+	t.Run("a peer with a hello", func(t *testing.T) {
+		p := newRawPeer(t)
+		p.hello()
+		id := p.bootstrap(1, hookSig, bothSig)
+		p.send(job(msg(1).u(2).u(id).s("Hook").byte1(0)))
+		if got, head := p.nextReturn(), setJob(msg(2).u(2).byte1(0).byte1(0).u(1).u(0)).bytes(); !bytes.HasPrefix(got, head) {
+			t.Fatalf("Hook's return: got % x, want it to start % x", got, head)
+		}
+		p.send(job(rect(msg(1).u(3).u(id).s("Both").byte1(0))))
+		if got, head := p.nextReturn(), setJob(doubled(msg(2).u(3).byte1(0).byte1(0).u(2).u(0)).u(1)).bytes(); !bytes.HasPrefix(got, head) {
+			t.Fatalf("Both's return: got % x, want it to start % x", got, head)
+		}
+	})
+}
+
 // TestWireErrorsComeHome: an error crosses with its sender's number
 // among its keys ("#sent:N"); sent back, it carries that number as the
 // receiver's own ("#back:N"). An error from a peer that numbers none (an
@@ -527,6 +590,17 @@ func (p *rawPeer) nextNotRelease() []byte {
 	p.t.Helper()
 	for {
 		if got := p.next(); len(got) == 0 || got[0] != 4 {
+			return got
+		}
+	}
+}
+
+// nextReturn reads frames until a return, past the releases and the
+// descriptions of types that come before it.
+func (p *rawPeer) nextReturn() []byte {
+	p.t.Helper()
+	for {
+		if got := p.next(); len(got) > 0 && got[0] == 2 {
 			return got
 		}
 	}

@@ -24,7 +24,16 @@ func TestLargeFrameWaitsForTheWriter(t *testing.T) {
 		c.Close()
 		b.Close()
 	})
+	hello := make([]byte, 4) // its length, then release, no items, features
+	if _, err := io.ReadFull(b, hello); err != nil || !bytes.Equal(hello, []byte{3, msgRelease, 0, byte(ourFeatures)}) {
+		t.Fatalf("the Conn's first frame: % x, %v; want its hello", hello, err)
+	}
 	q := &c.wq
+	testutil.Eventually(t, "the hello's writer to let go", func() bool {
+		q.Lock()
+		defer q.Unlock()
+		return !q.writing
+	})
 	inQueue := func() int {
 		q.Lock()
 		defer q.Unlock()
