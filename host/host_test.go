@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -858,6 +859,82 @@ func TestPluginOutput(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestPluginSlog: what a plugin logs through log/slog's default logger,
+// or the standard log package, reaches the host's logger with its level
+// and attributes (go-plugin logs lines that are not hclog's JSON at debug
+// level, where a host at Info never showed them), at the host's level;
+// a plugin that set its own default logger keeps it.
+func TestPluginSlog(t *testing.T) {
+	for _, level := range []hclog.Level{hclog.Debug, hclog.Info} {
+		t.Run(level.String(), func(t *testing.T) {
+			var logs testutil.Buffer
+			c := load(t, "svcplugin", host.WithLogger(hclog.New(&hclog.LoggerOptions{Name: "app", Level: level, Output: &logs})))
+			defer func() {
+				if t.Failed() {
+					t.Logf("the host's log:\n%s", logs.String())
+				}
+			}()
+			if err := dispenseSvc(t, c).Logs("m"); err != nil {
+				t.Fatal(err)
+			}
+			// An entry: its level and message, then its fields, in any
+			// order (go-plugin reads them into a map).
+			type entry struct {
+				head   string
+				fields []string
+			}
+			want := []entry{
+				{"[INFO]  app.svcplugin: m: ", []string{"n=2", "grp.a=true"}},
+				{"[WARN]  app.svcplugin: m: ", nil},
+				{"[ERROR] app.svcplugin: m: ", []string{"svc=1", "g.err=boom"}},
+				{"[INFO]  app.svcplugin: m via log: ", nil},
+			}
+			if level == hclog.Debug {
+				want = append(want, entry{"[DEBUG] app.svcplugin: m: ", []string{"svc=1", "g.at=debug"}})
+			}
+			has := func(lines []string, e entry) bool {
+				for _, l := range lines {
+					if _, rest, ok := strings.Cut(l, e.head); ok && !strings.HasPrefix(rest, "timestamp=") == (len(e.fields) > 0) {
+						got := strings.Fields(rest)
+						if len(got) == len(e.fields)+1 && !slices.ContainsFunc(e.fields, func(f string) bool { return !slices.Contains(got, f) }) {
+							return true
+						}
+					}
+				}
+				return false
+			}
+			testutil.Eventually(t, "the plugin's slog records in the host's log", func() bool {
+				lines := strings.Split(logs.String(), "\n")
+				for _, e := range want {
+					if !has(lines, e) {
+						return false
+					}
+				}
+				return true
+			})
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if level == hclog.Info && strings.Contains(logs.String(), "[DEBUG]") {
+				t.Errorf("a host at Info got debug entries:\n%s", logs.String())
+			}
+		})
+	}
+	t.Run("a plugin's own default", func(t *testing.T) {
+		var logs testutil.Buffer
+		c := load(t, "svcplugin", host.WithLogger(hclog.New(&hclog.LoggerOptions{Name: "app", Level: hclog.Debug, Output: &logs})), host.WithCmd(func(cmd *exec.Cmd) {
+			cmd.Env = append(cmd.Env, "REFPLUG_TEST_OWN_SLOG=1")
+		}))
+		if err := dispenseSvc(t, c).Logs("m"); err != nil {
+			t.Fatal(err)
+		}
+		// Its own text handler's lines, which go-plugin logs as they are.
+		testutil.Eventually(t, "the plugin's own handler's lines in the host's log", func() bool {
+			return strings.Contains(logs.String(), "level=WARN msg=m")
+		})
+	})
 }
 
 // TestPluginOutputBeforeClose: what a plugin's method wrote to stdout and

@@ -153,6 +153,14 @@ const exitGrace = 500 * time.Millisecond
 // process exits after Serve. Each object is dispensed by the host as an interface
 // type; it must have that interface's methods.
 //
+// Serve also points log/slog's default logger at SlogHandler, so that
+// slog.Info and the rest, and the standard log package's output, which
+// slog's default takes over, reach the host's logger as Logger()'s entries
+// do, with their levels and attributes (without it, go-plugin logs such
+// lines at debug level, where a host at Info never shows them). A plugin
+// that has set its own default logger, or pointed the log package's
+// output elsewhere, before Serve keeps them.
+//
 // Run by hand rather than by a host, the binary prints that it is a plugin
 // and exits with status 1. Serve exits with status 1, naming the problem, if
 // objects is empty, holds a nil object, or holds one with no methods,
@@ -168,6 +176,9 @@ func Serve(objects map[string]any, opts ...Option) {
 	if cfg.logger == nil {
 		cfg.logger = Logger()
 	}
+	// Before go-plugin's Serve replaces os.Stderr: Logger() writes to the
+	// process's own, which the host parses.
+	routeSlog(os.Stderr)
 	handshake := gp.Handshake
 	if cfg.cookieKey != "" {
 		handshake.MagicCookieKey, handshake.MagicCookieValue = cfg.cookieKey, cfg.cookieValue

@@ -148,6 +148,10 @@ type Service interface {
 	// Print writes s to its process's standard output and, prefixed
 	// "err: ", to its standard error, as plain code does.
 	Print(s string) error
+	// Logs logs msg through log/slog's default logger at each level from
+	// Debug to Error, with attributes and groups, and through the
+	// standard log package.
+	Logs(msg string) error
 	// Fill fills cfg; FillAny unmarshals JSON into dest, as Mattermost's
 	// LoadPluginConfiguration(dest any) does: out-parameters.
 	Fill(cfg *Settings) error

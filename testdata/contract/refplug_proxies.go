@@ -256,6 +256,10 @@ func (p serviceProxy) LaunderCloser(s Sink) (io.Closer, error) {
 	return r0, err
 }
 
+func (p serviceProxy) Logs(msg string) error {
+	return p.Ref.Invoke("Logs", []any{msg})
+}
+
 func (p serviceProxy) Lookup(key string) (string, error) {
 	var r0 string
 	err := p.Ref.Invoke("Lookup", []any{key}, &r0)

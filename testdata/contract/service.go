@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"log"
+	"log/slog"
 	"os"
 	"runtime"
 	"strings"
@@ -269,6 +271,16 @@ func (s *service) Print(text string) error {
 	fmt.Println(text)
 	_, err := os.Stderr.Write([]byte("err: " + text + "\n"))
 	return err
+}
+
+func (s *service) Logs(msg string) error {
+	l := slog.With("svc", 1).WithGroup("g")
+	l.Debug(msg, "at", "debug")
+	slog.Info(msg, "n", 2, slog.Group("grp", "a", true))
+	slog.Warn(msg)
+	l.Error(msg, "err", errors.New("boom"))
+	log.Printf("%s via log", msg)
+	return nil
 }
 
 func (s *service) Reason() (string, string, error) {

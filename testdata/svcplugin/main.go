@@ -20,6 +20,7 @@ package main
 import (
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -89,6 +90,9 @@ func main() {
 				roots["hostile"] = hugeFrame{fd: dup, done: done}
 			}
 		}
+	}
+	if os.Getenv("REFPLUG_TEST_OWN_SLOG") == "1" {
+		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	}
 	var opts []plugin.Option
 	if d, err := time.ParseDuration(os.Getenv("REFPLUG_TEST_CALL_TIMEOUT")); err == nil {
