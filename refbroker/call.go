@@ -178,12 +178,20 @@ func (c *Conn) callPlan(ctx context.Context, target uint64, m *methodPlan, args,
 		e.uvarint(seq)
 		e.uvarint(target)
 		e.string(m.name)
-		writeContext(e, ctx, fp.ctx || fp.request >= 0)
+		var flags byte
+		if m.sendsLength && c.peerReads(featBufferLength) {
+			flags = ctxBufferLength
+		}
+		writeContext(e, ctx, fp.ctx || fp.request >= 0, flags)
 		first := 1
 		if fp.ctx {
 			first = 2
 		}
 		for i, a := range args {
+			if i == 0 && flags&ctxBufferLength != 0 {
+				e.uvarint(uint64(a.Len())) // its contents are the callee's scratch
+				continue
+			}
 			if err := fp.in[i].encode(e, a); err != nil {
 				return fmt.Errorf("refbroker: %s: parameter %d: %w", m.full, i+first, err)
 			}

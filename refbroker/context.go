@@ -23,18 +23,18 @@ const (
 
 // writeContext writes the context flag of a call of a method that takes a
 // context (hasCtx), from the caller's ctx (nil: none given).
-func writeContext(e *encoder, ctx context.Context, hasCtx bool) {
+func writeContext(e *encoder, ctx context.Context, hasCtx bool, flags byte) {
 	switch {
 	case !hasCtx:
-		e.byte1(ctxNone)
+		e.byte1(ctxNone | flags)
 	case ctx == nil:
-		e.byte1(ctxPlain)
+		e.byte1(ctxPlain | flags)
 	default:
 		if dl, ok := ctx.Deadline(); ok {
-			e.byte1(ctxDeadline)
+			e.byte1(ctxDeadline | flags)
 			e.varint(int64(max(time.Until(dl), 0)))
 		} else {
-			e.byte1(ctxPlain)
+			e.byte1(ctxPlain | flags)
 		}
 	}
 }

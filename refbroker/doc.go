@@ -87,7 +87,10 @@
 //     copied into the caller's p[:n] (read from the stream straight into
 //     it, where the caller reads its own return); as io.Reader requires,
 //     the callee must not keep p, whose memory serves the next message
-//     once it returns. Any other byte slice argument is the callee's copy.
+//     once it returns. io.Reader's Read and io.ReaderAt's ReadAt (by name
+//     and exact type), which may use p as scratch and must not read it,
+//     get a zeroed buffer of p's length: p's bytes do not cross. Any
+//     other byte slice argument is the callee's copy.
 //  4. A reference that comes back to the side that owns it arrives as the
 //     original object, never a proxy of a proxy. Sending the same object
 //     again reuses its reference; the receiver keeps one proxy per remote
@@ -149,7 +152,9 @@
 // The two sides may also be built with different versions of refbroker.
 // Each announces what it reads in its first message (features.go), and
 // neither sends the other what it could not read: out-parameters holding
-// funcs or objects are restored only to a peer that announced them.
+// funcs or objects are restored, and io.Reader's Read and io.ReaderAt's
+// ReadAt send their buffer's length rather than its bytes, only to a peer
+// that announced it reads them.
 //
 // # Inspection
 //

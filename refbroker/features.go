@@ -23,10 +23,15 @@ const (
 	// pointees hold references (outparams.go). A side without it gets
 	// restored only the out-parameters of plain data, as before.
 	featRestoreRefs uint64 = 1 << iota
+	// featBufferLength: the side reads a call of io.Reader's Read or
+	// io.ReaderAt's ReadAt whose buffer is sent as its length alone
+	// (ctxBufferLength; plan.go, sendsLength). A side without it gets the
+	// buffer's bytes, as before.
+	featBufferLength
 )
 
 // ourFeatures is what this version of refbroker reads.
-const ourFeatures = featRestoreRefs
+const ourFeatures = featRestoreRefs | featBufferLength
 
 // sendHello queues the hello, before any other frame: never waiting (the
 // peer may not read yet: both sides of a net.Pipe start in one goroutine

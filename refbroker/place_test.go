@@ -192,16 +192,18 @@ func TestPlacingInterrupted(t *testing.T) {
 // filler fills the caller's buffer as the buffer's first 9 bytes say: a
 // count (8 bytes) and whether to end with io.EOF; its bytes are a pattern
 // of the count.
+// filler's methods take their orders in the buffer (askFill), which
+// crosses for them: io.Reader's Read itself gets a zeroed one.
 type filler interface {
-	Read(p []byte) (int, error)
+	ReadOrder(p []byte) (int, error)
 	ReadChunk(ctx context.Context, p []byte) (int, error)
 }
 
 type fillerProxy struct{ *Ref }
 
-func (p fillerProxy) Read(b []byte) (int, error) {
+func (p fillerProxy) ReadOrder(b []byte) (int, error) {
 	var n int
-	err := p.Invoke("Read", []any{b}, &n)
+	err := p.Invoke("ReadOrder", []any{b}, &n)
 	return n, err
 }
 
@@ -215,7 +217,7 @@ func init() { RegisterInterface[filler](func(r *Ref) filler { return fillerProxy
 
 type fillerImpl struct{}
 
-func (fillerImpl) Read(p []byte) (int, error) {
+func (fillerImpl) ReadOrder(p []byte) (int, error) {
 	n := int(binary.LittleEndian.Uint64(p))
 	eof := p[8] == 1
 	copy(p[:n], seeded(n, n))
@@ -225,7 +227,7 @@ func (fillerImpl) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (f fillerImpl) ReadChunk(_ context.Context, p []byte) (int, error) { return f.Read(p) }
+func (f fillerImpl) ReadChunk(_ context.Context, p []byte) (int, error) { return f.ReadOrder(p) }
 
 // askFill sets p's first bytes to ask fillerImpl for n bytes.
 func askFill(p []byte, n int, eof bool) {
@@ -264,7 +266,7 @@ func TestFilledReturnsPlaced(t *testing.T) {
 		askFill(p, tc.n, tc.eof)
 		left := bytes.Clone(p)
 		testutil.Eventually(t, "the reader role to be free", roleIs(client, roleFree))
-		n, err := f.Read(p)
+		n, err := f.ReadOrder(p)
 		wantErr := error(nil)
 		if tc.eof {
 			wantErr = io.EOF
@@ -286,7 +288,7 @@ func TestFilledReturnsPlaced(t *testing.T) {
 			for i := range 30 {
 				n := 200000 + 1000*g + i
 				askFill(p, n, false)
-				got, err := f.Read(p)
+				got, err := f.ReadOrder(p)
 				if err == nil && (got != n || !bytes.Equal(p[:n], seeded(n, n))) {
 					err = errors.New("wrong data")
 				}
@@ -352,7 +354,7 @@ func TestPlacedReadInterrupted(t *testing.T) {
 		left := bytes.Clone(p)
 		q := make([]byte, 20000)
 		askFill(q, 20000, false)
-		if n, err := f.Read(q); err != nil || n != 20000 || !bytes.Equal(q, seeded(20000, 20000)) {
+		if n, err := f.ReadOrder(q); err != nil || n != 20000 || !bytes.Equal(q, seeded(20000, 20000)) {
 			t.Fatalf("the read after an interrupted one: %d, %v", n, err)
 		}
 		if !bytes.Equal(p, left) {

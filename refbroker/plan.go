@@ -92,12 +92,24 @@ type methodPlan struct {
 	// fills says the method fills its first parameter after the
 	// context, a byte slice, as io.Reader's Read does (fillsBuffer).
 	fills bool
+	// sendsLength says the method is io.Reader's Read or io.ReaderAt's
+	// ReadAt, whose buffer's contents the callee must not read (it may
+	// use all of it as scratch): its caller sends the buffer's length
+	// alone, to a peer that reads that (featBufferLength).
+	sendsLength bool
 }
 
 // newMethodPlan is the plan of the method name, of type fp.t.
 func newMethodPlan(name, full string, index int, fp *funcPlan) *methodPlan {
-	return &methodPlan{name: name, full: full, index: index, plan: fp, fills: fillsBuffer(name, fp.t)}
+	return &methodPlan{name: name, full: full, index: index, plan: fp, fills: fillsBuffer(name, fp.t),
+		sendsLength: name == "Read" && fp.t == readType || name == "ReadAt" && fp.t == readAtType}
 }
+
+// The types of io.Reader's Read and io.ReaderAt's ReadAt.
+var (
+	readType   = reflect.TypeFor[func([]byte) (int, error)]()
+	readAtType = reflect.TypeFor[func([]byte, int64) (int, error)]()
+)
 
 // fillsBuffer reports whether a method fills a byte slice for its caller:
 // its first parameter after the context. Arguments cross by value, so a

@@ -125,6 +125,8 @@ type incoming struct {
 	target uint64
 	method string
 	ctx    *callCtx // nil if the method takes no context
+	// bufLen: the first argument is sent as its length (ctxBufferLength)
+	bufLen bool
 	m      *inbound // the message, positioned at the arguments
 	refuse error    // set if the call is refused unread (too many running)
 }
@@ -139,6 +141,8 @@ func (c *Conn) readCall(m *inbound) (*incoming, error) {
 	in.target = d.uvarint()
 	in.method = d.name("a call names a method")
 	flag := d.byte1()
+	in.bufLen = flag&ctxBufferLength != 0
+	flag &^= ctxBufferLength
 	var remaining int64
 	if flag == ctxDeadline {
 		remaining = d.varint()
@@ -278,9 +282,22 @@ func (c *Conn) serveCall(in *incoming) {
 	if in.ctx != nil {
 		d.ctx = in.ctx // an *http.Request argument takes it as its context
 	}
-	for _, ic := range fp.in {
+	if in.bufLen && !m.sendsLength {
+		d.fail(malformed("a buffer sent as its length to %s, which is not io.Reader's Read or io.ReaderAt's ReadAt", m.full))
+	}
+	var scratch uint64 // a buffer sent as its length: made here
+	for i, ic := range fp.in {
+		if d.err != nil {
+			break
+		}
 		v := reflect.New(ic.t).Elem()
-		ic.dec(d, v)
+		if i == 0 && in.bufLen {
+			b := c.scratchBuffer(d)
+			scratch = uint64(len(b))
+			v.SetBytes(b)
+		} else {
+			ic.dec(d, v)
+		}
 		if d.err != nil {
 			break
 		}
@@ -293,9 +310,9 @@ func (c *Conn) serveCall(in *incoming) {
 		c.replyFailed(in.seq, fmt.Errorf("refbroker: %s: decoding arguments: %w", m.full, d.err))
 		return
 	}
-	if d.spent > 0 { // what the arguments took beyond the message counts too
+	if spent := d.spent + scratch; spent > 0 { // what the arguments took beyond the message counts too
 		var err error
-		c.locked(func(s *state) { err = s.serving.grow(in.seq, int(min(d.spent, math.MaxInt32)), c.maxServed) })
+		c.locked(func(s *state) { err = s.serving.grow(in.seq, int(min(spent, math.MaxInt32)), c.maxServed) })
 		if err != nil {
 			c.callsRefused.Add(1)
 			c.replyFailed(in.seq, c.refusal("call of "+m.full, err))
@@ -371,6 +388,28 @@ func (c *Conn) serveCall(in *incoming) {
 		// either side (BENCHMARKS.md, Against the machine).
 		recycle(inArgs[0].Bytes())
 	}
+}
+
+// scratchBuffer makes the buffer of a Read or ReadAt whose caller sent
+// its length alone (ctxBufferLength): zeroed (a pooled frame held another
+// message), of at most the message limit (its filled part goes back in
+// the return). serveCall counts it, as what the arguments took beyond
+// their message, against Options.MaxServedBytes.
+func (c *Conn) scratchBuffer(d *decoder) []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(c.maxMsg) {
+		d.fail(malformed("a buffer of %d bytes asked for; the message limit is %d (Options.MaxMessageSize)", n, c.maxMsg))
+		return nil
+	}
+	if n < bigBytes {
+		return make([]byte, n)
+	}
+	b := getFrame(int(n))
+	clear(b)
+	return b
 }
 
 // safeCall is the one place user code is called on the peer's behalf. A

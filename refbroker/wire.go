@@ -53,6 +53,10 @@ const (
 	ctxNone     byte = 0 // the method takes no context
 	ctxPlain    byte = 1 // a context without deadline
 	ctxDeadline byte = 2 // a context with deadline; the nanoseconds remaining follow
+	// ctxBufferLength, added to one of the above: the call's first
+	// argument, the buffer of io.Reader's Read or io.ReaderAt's ReadAt,
+	// is sent as its length alone (featBufferLength).
+	ctxBufferLength byte = 0x40
 )
 
 // maxDepth bounds nesting while encoding and decoding, so a cyclic value or a

@@ -12,6 +12,7 @@ import (
 	"net"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,8 +38,20 @@ func (p wireNamedProxy) Name() (string, error) {
 	return s, err
 }
 
+// WireReader is a contract's own io.Reader.
+type WireReader interface{ Read(p []byte) (int, error) }
+
+type wireReaderProxy struct{ *refbroker.Ref }
+
+func (p wireReaderProxy) Read(b []byte) (int, error) {
+	var n int
+	err := p.Invoke("Read", []any{b}, &n)
+	return n, err
+}
+
 func init() {
 	refbroker.RegisterInterface[WireNamed](func(r *refbroker.Ref) WireNamed { return wireNamedProxy{r} })
+	refbroker.RegisterInterface[WireReader](func(r *refbroker.Ref) WireReader { return wireReaderProxy{r} })
 }
 
 type wireCalc struct{}
@@ -69,6 +82,23 @@ func (c wireCalc) Both(r *wireRect, j *wireJob) error {
 	return c.Hook(j)
 }
 
+// Read fills p with 'z' if it arrived zeroed, else with 'n'.
+func (wireCalc) Read(p []byte) (int, error) {
+	b := byte('z')
+	if slices.ContainsFunc(p, func(c byte) bool { return c != 0 }) {
+		b = 'n'
+	}
+	for i := range p {
+		p[i] = b
+	}
+	return len(p), nil
+}
+
+// Pull reads once from r into a buffer of n bytes of 0xEE.
+func (wireCalc) Pull(r WireReader, n int) (int, error) {
+	return r.Read(bytes.Repeat([]byte{0xEE}, n))
+}
+
 func (wireCalc) EchoErr(err error) error { return err }
 func (wireCalc) Own() error              { return errors.New("own") }
 
@@ -92,6 +122,7 @@ func (f *frame) byte1(b byte) *frame   { f.b = append(f.b, b); return f }
 func (f *frame) u(x uint64) *frame     { f.b = binary.AppendUvarint(f.b, x); return f }
 func (f *frame) v(x int64) *frame      { f.b = binary.AppendVarint(f.b, x); return f }
 func (f *frame) s(str string) *frame   { f.u(uint64(len(str))); f.b = append(f.b, str...); return f }
+func (f *frame) raw(str string) *frame { f.b = append(f.b, str...); return f }
 func msg(typ byte) *frame              { return (&frame{}).byte1(typ) }
 func (f *frame) bytes() []byte         { return f.b }
 func (f *frame) equal(got []byte) bool { return bytes.Equal(f.b, got) }
@@ -105,9 +136,14 @@ type rawPeer struct {
 	layouts [][]byte // layouts messages received during the bootstrap
 }
 
-func newRawPeer(t *testing.T) *rawPeer {
+func newRawPeer(t *testing.T) *rawPeer { return newRawPeerWith(t, refbroker.Options{}) }
+
+// newRawPeerWith is newRawPeer with the Conn's options (its logger and
+// roots set here).
+func newRawPeerWith(t *testing.T, opts refbroker.Options) *rawPeer {
 	a, b := net.Pipe()
-	c := refbroker.NewConn(a, refbroker.Options{Logger: testutil.Logger(t, "conn"), Roots: map[string]any{"calc": wireCalc{}}})
+	opts.Logger, opts.Roots = testutil.Logger(t, "conn"), map[string]any{"calc": wireCalc{}}
+	c := refbroker.NewConn(a, opts)
 	t.Cleanup(func() { b.Close(); c.Close() })
 	p := &rawPeer{t: t, conn: c, w: b, r: bufio.NewReader(b)}
 	p.expectHello()
@@ -116,8 +152,8 @@ func newRawPeer(t *testing.T) *rawPeer {
 
 // helloFrame is a hello: a release message naming no references, then
 // the features its sender reads (1: restored out-parameters holding
-// references).
-func helloFrame() *frame { return msg(4).u(0).u(1) }
+// references; 2: the buffer of a Read or ReadAt sent as its length).
+func helloFrame() *frame { return msg(4).u(0).u(3) }
 
 // expectHello reads the Conn's first frame, its hello.
 func (p *rawPeer) expectHello() {
@@ -566,6 +602,104 @@ func TestWireHelloGatesRestores(t *testing.T) {
 			t.Fatalf("Both's return: got % x, want it to start % x", got, head)
 		}
 	})
+}
+
+// TestWireBufferByLength: io.Reader's Read (and io.ReaderAt's ReadAt)
+// takes its buffer as scratch, so between sides that announced feature 2
+// the caller sends its length alone, flagged in the context byte (0x40),
+// and the callee reads into a zeroed buffer of that length; its filled
+// part comes back as before. To a peer without the feature the buffer's
+// bytes go, as before. A flagged call of another method, or a length
+// over the message limit, fails the call.
+func TestWireBufferByLength(t *testing.T) {
+	readSig := [2]string{"Read", "func([]uint8) (int, error)"}
+	pullSig := [2]string{"Pull", "func(refbroker_test.WireReader, int) (int, error)"}
+
+	t.Run("the Conn as the callee", func(t *testing.T) {
+		p := newRawPeerWith(t, refbroker.Options{MaxServedBytes: 1 << 20})
+		p.hello()
+		id := p.bootstrap(1, readSig, addSig, waitSig)
+		// Read with a buffer of 5, sent as its length: no context, flagged.
+		p.send(msg(1).u(2).u(id).s("Read").byte1(0x40).u(5))
+		// Its results (5, nil), then the filled buffer: 5 bytes, zeroed on
+		// the way in.
+		p.expect("Read's return", msg(2).u(2).byte1(0).v(5).byte1(0).u(5).raw("zzzzz"))
+		// Unflagged, the bytes come along (a byte slice: its length plus
+		// one, then its bytes), and the callee sees them.
+		p.send(msg(1).u(3).u(id).s("Read").byte1(0).u(4).raw("abc"))
+		p.expect("an unflagged Read's return", msg(2).u(3).byte1(0).v(3).byte1(0).u(3).raw("nnn"))
+		for _, tc := range []struct {
+			what string
+			f    *frame
+		}{
+			{"a flagged Add", msg(1).u(4).u(id).s("Add").byte1(0x40).v(1).v(2)},
+			{"a buffer over the message limit", msg(1).u(5).u(id).s("Read").byte1(0x40).u(1 << 40)},
+		} {
+			p.send(tc.f)
+			got := p.nextReturn()
+			if len(got) < 3 || got[2] != 1 || !bytes.Contains(got, []byte("malformed")) {
+				t.Errorf("%s: got % x, want the call failed (status 1) as malformed", tc.what, got)
+			}
+		}
+		// The buffer counts against MaxServedBytes (1 MiB here), which
+		// bounds the calls running at once (one alone always runs, within
+		// the message limit): beside a Wait, a 2 MiB buffer is refused.
+		p.send(msg(1).u(6).u(id).s("Wait").byte1(1))
+		testutil.Eventually(t, "Wait to be served", func() bool { return p.conn.Stats().Serving == 1 })
+		p.send(msg(1).u(7).u(id).s("Read").byte1(0x40).u(2 << 20))
+		if got := p.nextReturn(); len(got) < 3 || got[2] != 1 || !bytes.Contains(got, []byte("MaxServedBytes")) {
+			t.Errorf("a 2 MiB buffer beside another call, under a 1 MiB MaxServedBytes: got %q, want the call refused naming MaxServedBytes", got[:min(len(got), 200)])
+		}
+		p.send(msg(3).u(6).byte1(1).byte1(0))
+		p.expect("Wait after cancel", msg(2).u(6).byte1(0).byte1(1).s("*errors.errorString:context canceled"))
+		p.send(msg(1).u(8).u(id).s("Read").byte1(0x40).u(2 << 20))
+		if got := p.nextReturn(); len(got) != 2<<20+12 || got[2] != 0 {
+			t.Errorf("a 2 MiB buffer alone: got a return of %d bytes, status %d; want 2 MiB filled (and 12 bytes of header)", len(got), got[2])
+		}
+		if err := p.conn.Err(); err != nil {
+			t.Errorf("the connection ended: %v", err)
+		}
+	})
+	for _, hello := range []bool{true, false} {
+		name := "the Conn as the caller, to a peer with the feature"
+		if !hello {
+			name = "the Conn as the caller, to a peer without it"
+		}
+		t.Run(name, func(t *testing.T) {
+			p := newRawPeer(t)
+			if hello {
+				p.hello()
+			}
+			id := p.bootstrap(1, pullSig)
+			// Pull with a reader of ours (export 7) and n = 4.
+			p.send(msg(1).u(2).u(id).s("Pull").byte1(0).byte1(1).u(7).u(0).v(4))
+			got := p.nextReturn2(1) // the Conn's call of our Read
+			d := bytes.NewReader(got[1:])
+			seq, _ := binary.ReadUvarint(d)
+			want := msg(0).u(7).s("Read").byte1(0).bytes()[1:]
+			if hello {
+				want = append(msg(0).u(7).s("Read").byte1(0x40).bytes()[1:], 4)
+			} else {
+				want = append(want, msg(0).u(5).raw("\xee\xee\xee\xee").bytes()[1:]...)
+			}
+			if tail := got[len(got)-d.Len():]; !bytes.Equal(tail, want) {
+				t.Fatalf("the Conn's call of Read: got % x, want seq then % x", got, want)
+			}
+			p.send(msg(2).u(seq).byte1(0).v(2).byte1(0).u(2).raw("ab")) // we read 2 bytes
+			p.expect("Pull's return", msg(2).u(2).byte1(0).v(2).byte1(0))
+		})
+	}
+}
+
+// nextReturn2 reads frames until one of message type typ, past the
+// releases and the descriptions of types that come before it.
+func (p *rawPeer) nextReturn2(typ byte) []byte {
+	p.t.Helper()
+	for {
+		if got := p.next(); len(got) > 0 && got[0] == typ {
+			return got
+		}
+	}
 }
 
 // TestWireErrorsComeHome: an error crosses with its sender's number
