@@ -152,9 +152,10 @@
 // The two sides may also be built with different versions of refbroker.
 // Each announces what it reads in its first message (features.go), and
 // neither sends the other what it could not read: out-parameters holding
-// funcs or objects are restored, and io.Reader's Read and io.ReaderAt's
-// ReadAt send their buffer's length rather than its bytes, only to a peer
-// that announced it reads them.
+// funcs or objects are restored, io.Reader's Read and io.ReaderAt's
+// ReadAt send their buffer's length rather than its bytes, and Ping sends
+// a ping rather than a Describe, only to a peer that announced it reads
+// them.
 //
 // # Inspection
 //

@@ -28,10 +28,13 @@ const (
 	// (ctxBufferLength; plan.go, sendsLength). A side without it gets the
 	// buffer's bytes, as before.
 	featBufferLength
+	// featPing: the side answers a ping message (msgPing), which Ping
+	// sends instead of a Describe, whose answer grows with the roots.
+	featPing
 )
 
 // ourFeatures is what this version of refbroker reads.
-const ourFeatures = featRestoreRefs | featBufferLength
+const ourFeatures = featRestoreRefs | featBufferLength | featPing
 
 // sendHello queues the hello, before any other frame: never waiting (the
 // peer may not read yet: both sides of a net.Pipe start in one goroutine

@@ -35,11 +35,13 @@ type MethodInfo struct {
 
 // Ping makes a round trip to the peer: nil once the peer has read a
 // request and answered it (its side of the connection is alive and
-// serving; a peer that refuses the request because it already runs all
-// the calls its MaxConcurrentCalls allows has answered too),
-// ErrDisconnected if the connection has ended. Without a context, it is
-// bounded by Options.CallTimeout, if set. (The request is a Describe,
-// which every refplug answers; its answer is dropped.)
+// reading, however many calls it runs), ErrDisconnected if the
+// connection has ended. Without a context, it is bounded by
+// Options.CallTimeout, if set. The request is a ping, which the peer's
+// reader answers at once, without running anything; to a peer of a
+// refplug from before it (its hello does not announce it), a Describe,
+// whose answer is dropped (a refusal because the peer runs all the calls
+// its MaxConcurrentCalls allows is an answer too).
 func (c *Conn) Ping() error {
 	ctx, cancel := c.noContext()
 	defer cancel()
@@ -50,7 +52,16 @@ func (c *Conn) Ping() error {
 // answers: a peer that is stopped, or whose side no longer reads, holds
 // the caller no longer than ctx.
 func (c *Conn) PingContext(ctx context.Context) error {
-	_, err := c.describeRoots(ctx)
+	var err error
+	if c.peerReads(featPing) {
+		err = c.roundTrip(ctx, "Ping", nil, nil, nil, func(e *encoder, seq uint64) error {
+			e.byte1(msgPing)
+			e.uvarint(seq)
+			return nil
+		})
+	} else {
+		_, err = c.describeRoots(ctx)
+	}
 	var refused *rejectedCall
 	if errors.As(err, &refused) {
 		// The peer read the request and refused it (it runs as many calls
@@ -147,6 +158,17 @@ func (c *Conn) callJSON(ctx context.Context, object, method string, args []json.
 }
 
 // serveDescribe answers a Describe.
+// answerPing answers the peer's ping seq: a return with no results,
+// sent by the reader without waiting (a peer that pings without reading
+// the answers gets none once the write queue is full).
+func (c *Conn) answerPing(seq uint64) {
+	e := c.newEncoder()
+	e.byte1(msgReturn)
+	e.uvarint(seq)
+	e.byte1(statusOK)
+	_, _ = c.sendCtx(e, nil, endIfFull)
+}
+
 func (c *Conn) serveDescribe(seq uint64) {
 	names := slices.Sorted(maps.Keys(c.roots))
 	infos := make([]ObjectInfo, 0, len(names))

@@ -376,6 +376,12 @@ func (c *Conn) dispatch(m *inbound) (serve *incoming, err error) {
 			return nil, err
 		}
 		return nil, c.serveRequest(req.seq, fmt.Sprintf("Dispense(%q)", req.name), len(m.frame), nil, func() { c.serveBootstrap(req) })
+	case msgPing:
+		seq := d.uvarint()
+		if d.err != nil {
+			return nil, d.err
+		}
+		c.answerPing(seq)
 	case msgTypeInfo:
 		return nil, c.learnPeerType(d)
 	case msgLayouts:

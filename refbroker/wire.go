@@ -18,15 +18,16 @@ import (
 
 // Message types: the first byte of every frame body.
 const (
-	msgCall      byte = 1 // seq, target, method, ctx, args...
-	msgReturn    byte = 2 // seq, status, results... | error
-	msgCancel    byte = 3 // seq, reason, cause
-	msgRelease   byte = 4 // n, (id, count) * n [, features: the hello, features.go]
-	msgBootstrap byte = 5 // seq, name, interface, n, (method, signature) * n
-	msgTypeInfo  byte = 6 // type ID, type, n, (method, signature) * n
-	msgDescribe  byte = 7 // seq
-	msgCallJSON  byte = 8 // seq, object, method, n, (JSON argument) * n
-	msgLayouts   byte = 9 // n, (struct name, nf, (field, Go type, wire type) * nf) * n
+	msgCall      byte = 1  // seq, target, method, ctx, args...
+	msgReturn    byte = 2  // seq, status, results... | error
+	msgCancel    byte = 3  // seq, reason, cause
+	msgRelease   byte = 4  // n, (id, count) * n [, features: the hello, features.go]
+	msgBootstrap byte = 5  // seq, name, interface, n, (method, signature) * n
+	msgTypeInfo  byte = 6  // type ID, type, n, (method, signature) * n
+	msgDescribe  byte = 7  // seq
+	msgCallJSON  byte = 8  // seq, object, method, n, (JSON argument) * n
+	msgLayouts   byte = 9  // n, (struct name, nf, (field, Go type, wire type) * nf) * n
+	msgPing      byte = 10 // seq — only to a peer that announced featPing
 )
 
 // Return statuses.

@@ -152,8 +152,9 @@ func newRawPeerWith(t *testing.T, opts refbroker.Options) *rawPeer {
 
 // helloFrame is a hello: a release message naming no references, then
 // the features its sender reads (1: restored out-parameters holding
-// references; 2: the buffer of a Read or ReadAt sent as its length).
-func helloFrame() *frame { return msg(4).u(0).u(3) }
+// references; 2: the buffer of a Read or ReadAt sent as its length; 4:
+// ping messages).
+func helloFrame() *frame { return msg(4).u(0).u(7) }
 
 // expectHello reads the Conn's first frame, its hello.
 func (p *rawPeer) expectHello() {
@@ -652,6 +653,8 @@ func TestWireBufferByLength(t *testing.T) {
 		}
 		p.send(msg(3).u(6).byte1(1).byte1(0))
 		p.expect("Wait after cancel", msg(2).u(6).byte1(0).byte1(1).s("*errors.errorString:context canceled"))
+		// A call leaves the table a moment after its return.
+		testutil.Eventually(t, "Wait to be done", func() bool { return p.conn.Stats().Serving == 0 })
 		p.send(msg(1).u(8).u(id).s("Read").byte1(0x40).u(2 << 20))
 		if got := p.nextReturn(); len(got) != 2<<20+12 || got[2] != 0 {
 			t.Errorf("a 2 MiB buffer alone: got a return of %d bytes, status %d; want 2 MiB filled (and 12 bytes of header)", len(got), got[2])
@@ -698,6 +701,55 @@ func (p *rawPeer) nextReturn2(typ byte) []byte {
 	for {
 		if got := p.next(); len(got) > 0 && got[0] == typ {
 			return got
+		}
+	}
+}
+
+// TestWirePing: a ping (type 10, seq) is answered by a return with no
+// results, at once, even while the Conn runs all the calls its
+// MaxConcurrentCalls allows. The Conn pings with it a peer that
+// announced feature 4, and sends a Describe (type 7) to one that did not.
+func TestWirePing(t *testing.T) {
+	p := newRawPeerWith(t, refbroker.Options{MaxConcurrentCalls: 1})
+	id := p.bootstrap(1, waitSig)
+	// The Dispense leaves the table a moment after its answer.
+	testutil.Eventually(t, "the Dispense to be done", func() bool { return p.conn.Stats().Serving == 0 })
+	p.send(msg(1).u(2).u(id).s("Wait").byte1(1))
+	testutil.Eventually(t, "Wait to be served", func() bool { return p.conn.Stats().Serving == 1 })
+	p.send(msg(10).u(3))
+	p.expect("the ping's answer, beside a call at the limit", msg(2).u(3).byte1(0))
+	p.send(msg(3).u(2).byte1(1).byte1(0))
+	p.expect("Wait after cancel", msg(2).u(2).byte1(0).byte1(1).s("*errors.errorString:context canceled"))
+
+	for _, hello := range []bool{true, false} {
+		q := newRawPeer(t)
+		want := byte(7) // a Describe
+		if hello {
+			q.hello()
+			want = 10
+			// The hello is read before the ping is made: wait for a
+			// round trip of the Conn's own after it.
+			q.bootstrap(1)
+		}
+		answers := []*frame{msg(2).byte1(0)} // filled in with the seq below
+		if !hello {
+			answers = []*frame{
+				msg(2).byte1(0).u(1),                         // no roots: an empty []ObjectInfo
+				msg(2).byte1(2).byte1(2).s("busy").u(0).u(0), // refused (at its limit): answered too
+			}
+		}
+		for _, a := range answers {
+			errc := make(chan error, 1)
+			go func() { errc <- q.conn.Ping() }()
+			got := q.nextReturn2(want)
+			seq, n := binary.Uvarint(got[1:])
+			if n <= 0 || len(got) != 1+n {
+				t.Fatalf("hello %v: the Conn's ping: got % x, want type %d and a seq alone", hello, got, want)
+			}
+			q.send(msg(2).u(seq).raw(string(a.bytes()[1:])))
+			if err := testutil.Receive(t, errc, 10*time.Second, "Ping to return"); err != nil {
+				t.Errorf("hello %v: Ping = %v", hello, err)
+			}
 		}
 	}
 }
