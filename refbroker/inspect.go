@@ -157,7 +157,6 @@ func (c *Conn) callJSON(ctx context.Context, object, method string, args []json.
 	return res, nil
 }
 
-// serveDescribe answers a Describe.
 // answerPing answers the peer's ping seq: a return with no results,
 // sent by the reader without waiting (a peer that pings without reading
 // the answers gets none once the write queue is full).
@@ -169,6 +168,7 @@ func (c *Conn) answerPing(seq uint64) {
 	_, _ = c.sendCtx(e, nil, endIfFull)
 }
 
+// serveDescribe answers a Describe.
 func (c *Conn) serveDescribe(seq uint64) {
 	names := slices.Sorted(maps.Keys(c.roots))
 	infos := make([]ObjectInfo, 0, len(names))
