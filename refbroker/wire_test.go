@@ -676,7 +676,7 @@ func TestWireBufferByLength(t *testing.T) {
 			id := p.bootstrap(1, pullSig)
 			// Pull with a reader of ours (export 7) and n = 4.
 			p.send(msg(1).u(2).u(id).s("Pull").byte1(0).byte1(1).u(7).u(0).v(4))
-			got := p.nextReturn2(1) // the Conn's call of our Read
+			got := p.nextOfType(1) // the Conn's call of our Read
 			d := bytes.NewReader(got[1:])
 			seq, _ := binary.ReadUvarint(d)
 			want := msg(0).u(7).s("Read").byte1(0).bytes()[1:]
@@ -694,9 +694,9 @@ func TestWireBufferByLength(t *testing.T) {
 	}
 }
 
-// nextReturn2 reads frames until one of message type typ, past the
+// nextOfType reads frames until one of message type typ, past the
 // releases and the descriptions of types that come before it.
-func (p *rawPeer) nextReturn2(typ byte) []byte {
+func (p *rawPeer) nextOfType(typ byte) []byte {
 	p.t.Helper()
 	for {
 		if got := p.next(); len(got) > 0 && got[0] == typ {
@@ -741,7 +741,7 @@ func TestWirePing(t *testing.T) {
 		for _, a := range answers {
 			errc := make(chan error, 1)
 			go func() { errc <- q.conn.Ping() }()
-			got := q.nextReturn2(want)
+			got := q.nextOfType(want)
 			seq, n := binary.Uvarint(got[1:])
 			if n <= 0 || len(got) != 1+n {
 				t.Fatalf("hello %v: the Conn's ping: got % x, want type %d and a seq alone", hello, got, want)
@@ -785,11 +785,7 @@ func (p *rawPeer) nextNotRelease() []byte {
 // descriptions of types that come before it.
 func (p *rawPeer) nextReturn() []byte {
 	p.t.Helper()
-	for {
-		if got := p.next(); len(got) > 0 && got[0] == 2 {
-			return got
-		}
-	}
+	return p.nextOfType(2)
 }
 
 // flood writes buf, frames the Conn is to refuse, and waits for the Conn
