@@ -1,13 +1,11 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
@@ -142,60 +140,30 @@ func (s *slogLogger) StandardLogger(opts *hclog.StandardLoggerOptions) *log.Logg
 	return log.New(s.StandardWriter(opts), "", 0)
 }
 
-// StandardWriter returns a writer that logs each line written to it, at
-// Info, or, with opts.InferLevels, at the level its "[DEBUG]"-style
-// prefix names.
+// StandardWriter returns a writer that logs each line written to it
+// (lineWriter, as the plugin's output is logged), at Info, or, with
+// opts.InferLevels, at the level its "[DEBUG]"-style prefix names.
 func (s *slogLogger) StandardWriter(opts *hclog.StandardLoggerOptions) io.Writer {
 	infer := opts != nil && opts.InferLevels
-	return &slogWriter{s: s, infer: infer}
-}
-
-// slogWriter is StandardWriter's writer: it logs whole lines (or 64 KiB
-// of a longer one at a time).
-type slogWriter struct {
-	s     *slogLogger
-	infer bool
-	mu    sync.Mutex
-	buf   []byte
-}
-
-func (w *slogWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	consumed := 0
-	for {
-		i := bytes.IndexByte(w.buf[consumed:], '\n')
-		if i < 0 {
-			break
+	return &lineWriter{lines: lineSplitter{max: logLineSize}, line: func(line string) {
+		level := hclog.Info
+		if infer {
+			level, line = inferLevel(line)
 		}
-		w.logLine(string(w.buf[consumed : consumed+i]))
-		consumed += i + 1
-	}
-	w.buf = append(w.buf[:0], w.buf[consumed:]...)
-	if len(w.buf) >= maxLine { // a line without end: log what there is
-		w.logLine(string(w.buf))
-		w.buf = w.buf[:0]
-	}
-	return len(p), nil
+		s.Log(level, line)
+	}}
 }
 
-// maxLine bounds what a StandardWriter holds of a line not yet ended.
-const maxLine = 64 << 10
-
-// logLine logs one line, its level inferred from a prefix if asked.
-func (w *slogWriter) logLine(line string) {
-	level := hclog.Info
-	if w.infer {
-		for _, p := range []struct {
-			prefix string
-			level  hclog.Level
-		}{{"[TRACE]", hclog.Trace}, {"[DEBUG]", hclog.Debug}, {"[INFO]", hclog.Info}, {"[WARN]", hclog.Warn}, {"[ERROR]", hclog.Error}, {"[ERR]", hclog.Error}} {
-			if rest, ok := strings.CutPrefix(line, p.prefix); ok {
-				level, line = p.level, strings.TrimSpace(rest)
-				break
-			}
+// inferLevel reads the level a line's "[DEBUG]"-style prefix names, and
+// returns the line without it; Info if it has none.
+func inferLevel(line string) (hclog.Level, string) {
+	for _, p := range []struct {
+		prefix string
+		level  hclog.Level
+	}{{"[TRACE]", hclog.Trace}, {"[DEBUG]", hclog.Debug}, {"[INFO]", hclog.Info}, {"[WARN]", hclog.Warn}, {"[ERROR]", hclog.Error}, {"[ERR]", hclog.Error}} {
+		if rest, ok := strings.CutPrefix(line, p.prefix); ok {
+			return p.level, strings.TrimSpace(rest)
 		}
 	}
-	w.s.Log(level, line)
+	return hclog.Info, line
 }

@@ -59,12 +59,8 @@ func (c *Conn) learnFeatures(d *decoder) error {
 	if d.err != nil {
 		return d.err
 	}
-	for {
-		old := c.peerFeatures.Load()
-		if c.peerFeatures.CompareAndSwap(old, old|f&ourFeatures) {
-			return nil
-		}
-	}
+	c.peerFeatures.Or(f & ourFeatures)
+	return nil
 }
 
 // peerReads reports whether the peer announced feature f.
