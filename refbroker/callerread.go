@@ -8,23 +8,36 @@ import (
 // Callers reading their own returns.
 //
 // The reader role's hand-off (reader.go) costs a caller too: the reader
-// goroutine reads its return and wakes it. So on a side that serves
-// nothing (no roots, no exports: the peer can send it nothing but returns
-// to its calls), the reader goroutine leaves the role free once it has
-// delivered a return and no call waits (yield), and a caller that finds
-// the role free takes it: it reads until its own return has come, so a
-// call has no hand-off on either side. It gives the role back when it has
-// its return: free again if the side still serves nothing and no other
-// call waits, or else to a new reader goroutine. A frame that is not its
-// return is dispatched as the reader goroutine would (a call, should an
-// export appear meanwhile, is served on a goroutine of its own). While the
-// role is free nobody reads: a reader goroutine takes it back after
-// idleRead (a late release, or the connection's end, is then read), or the
-// next caller does. A caller whose context ends while it reads is
-// interrupted by a read deadline in the past (the stream must have read
-// deadlines; otherwise callers never read), leaves the frame it was
-// reading half read for the next reader (frameReader), and passes the
-// role to a new reader goroutine.
+// goroutine reads its return and wakes it. So on a side without roots,
+// once the reader goroutine has delivered a return and no call waits, it
+// leaves the role free (yield) when the peer is not expected to call:
+// it holds none of this side's objects, or the last plainToYield returns
+// came with no call of the peer's between them (a host whose callback or
+// API the plugin holds, making plain calls). A caller that finds the role
+// free takes it: it reads until its own return has come, so a call has no
+// hand-off on either side. It gives the role back when it has its return:
+// free again if the side is still quiet, or else to a new reader
+// goroutine.
+//
+// A frame that is not its return is dispatched as the reader goroutine
+// would. A call of the peer's is not served by the caller: it may be
+// unrelated to the caller's call and wait for what the caller's code does
+// once that returns. If nothing else is buffered, the caller passes the
+// role, with the call, to a reader goroutine that serves it inline (the
+// episode the watchdog watches) and then reads on, as if the role had
+// never been free: a call that brings callbacks costs one hand-off more
+// than with a reader goroutine all along, once, and then none while calls
+// keep bringing them (the role is not left free). Otherwise the call is
+// served aside, and the caller reads on.
+//
+// While the role is free nobody reads: a reader goroutine takes it back
+// after idleRead, or idleReadServing if the peer holds this side's
+// objects (a late release, a call of the peer's, or the connection's end
+// is then read), or the next caller does. A caller whose context ends
+// while it reads is interrupted by a read deadline in the past (the
+// stream must have read deadlines; otherwise callers never read), leaves
+// the frame it was reading half read for the next reader (frameReader),
+// and passes the role to a new reader goroutine.
 
 // idleRead is how long the role may stay free before a reader goroutine
 // takes it back.
@@ -40,6 +53,19 @@ import (
 // (not 1) keeps even that out of the measurements (BENCHMARKS.md).
 const idleRead = 10 * time.Millisecond
 
+// idleReadServing replaces idleRead while the peer holds references to
+// this side's objects: it may call them at any time (a callback from a
+// goroutine of its own, say), and such a call, arriving while the role is
+// free, waits for the timer or the next caller. A millisecond is the
+// watchdog's bound on an inline call too (watchTick).
+const idleReadServing = time.Millisecond
+
+// plainToYield is how many returns in a row, with no call read between
+// them, make a side the peer may call leave the role free. Where the
+// peer calls back during calls, a free role costs each call a hand-off
+// more (passRoleWith): the reader goroutine then keeps the role.
+const plainToYield = 2
+
 // readDeadliner is what a stream needs for callers to read from it.
 type readDeadliner interface{ SetReadDeadline(time.Time) error }
 
@@ -49,12 +75,17 @@ func (c *Conn) setReadDeadline(t time.Time) {
 	}
 }
 
-// quiet reports whether the peer can send this side nothing but returns
-// to its calls, and no call waits for one. c.rd is locked.
+// quiet reports whether no call waits for its return and the peer is not
+// expected to call this side soon: it holds none of this side's objects,
+// or the last plainToYield returns came with no call between them. c.rd
+// is locked.
 func (c *Conn) quiet() bool {
-	q := false
-	c.locked(func(s *state) { q = len(s.calls.bySeq) == 0 && len(s.exports.byID) == 0 })
-	return q && c.rd.callers && c.rd.fr.br.Buffered() == 0
+	if !c.rd.callers || c.rd.fr.br.Buffered() > 0 {
+		return false
+	}
+	waiting, exports := 0, 0
+	c.locked(func(s *state) { waiting, exports = len(s.calls.bySeq), len(s.exports.byID) })
+	return waiting == 0 && (exports == 0 || c.rd.plain >= plainToYield)
 }
 
 // yield leaves the reader role free, if the side is quiet: the reader
@@ -71,19 +102,28 @@ func (c *Conn) yield() bool {
 }
 
 // leaveFreeLocked leaves the reader role free and makes sure the idle
-// timer will look at it (idleRead). c.rd is locked.
+// timer will look at it: after idleRead, or idleReadServing if the peer
+// holds references to this side's objects. c.rd is locked.
 func (c *Conn) leaveFreeLocked() {
+	now := time.Now()
 	c.rd.holder = roleFree
-	c.rd.freedAt = time.Now()
-	if !c.rd.armed {
+	c.rd.freedAt = now
+	c.rd.freeFor = c.rd.idleAfter
+	serving := false
+	c.locked(func(s *state) { serving = len(s.exports.byID) > 0 })
+	if serving {
+		c.rd.freeFor = min(c.rd.freeFor, c.rd.idleServing)
+	}
+	if due := now.Add(c.rd.freeFor); !c.rd.armed || c.rd.dueAt.After(due) {
 		c.rd.armed = true
 		c.rd.sets++
-		c.rd.idle.Reset(c.rd.idleAfter)
+		c.rd.dueAt = due
+		c.rd.idle.Reset(c.rd.freeFor)
 	}
 }
 
 // idleTakeBack starts a reader goroutine if the role has been free for
-// idleAfter, or sets the timer again for the rest if it has been free for
+// freeFor, or sets the timer again for the rest if it has been free for
 // less.
 func (c *Conn) idleTakeBack() {
 	c.rd.Lock()
@@ -92,7 +132,8 @@ func (c *Conn) idleTakeBack() {
 		c.rd.Unlock()
 		return
 	}
-	if rest := c.rd.idleAfter - time.Since(c.rd.freedAt); rest > 0 {
+	if rest := c.rd.freeFor - time.Since(c.rd.freedAt); rest > 0 {
+		c.rd.dueAt = time.Now().Add(rest)
 		c.rd.idle.Reset(rest)
 		c.rd.Unlock()
 		return
@@ -219,10 +260,52 @@ func (c *Conn) readFor(ch chan reply, ctx context.Context, want *placement) (rep
 			c.setReadDeadline(time.Time{}) // then see why, above
 			continue
 		}
-		if in != nil {
-			c.serveAside(in) // an export appeared meanwhile
+		if in == nil {
+			continue
 		}
+		if c.rd.fr.br.Buffered() == 0 && c.passRoleWith(in) {
+			// A reader goroutine serves the call inline, as readLoop would,
+			// and reads this caller's return.
+			disarm()
+			select {
+			case r := <-ch:
+				return r, true
+			case <-ctxDone:
+				return reply{}, false
+			}
+		}
+		c.serveAside(in)
 	}
+}
+
+// passRoleWith passes the reader role from the calling caller, which took
+// it free, to a reader goroutine that first serves in inline (an inline
+// episode, as if readLoop had read it), and reports whether it did.
+//
+// A call the caller reads is the peer calling one of this side's
+// exports: usually a callback made while the peer serves the caller's own
+// call, often the first of many. The caller does not serve it: it may
+// block on what the caller's own code does after the call returns. Served
+// aside, each would wake a server; served inline by a reader goroutine,
+// the rest are served as they would be had the role never been free, and
+// the caller's return is handed to it as then. A caller that borrowed the
+// role from an inline call serves aside instead (the episode is that
+// call's).
+func (c *Conn) passRoleWith(in *incoming) bool {
+	c.rd.Lock()
+	if c.rd.stopped || c.rd.holder != roleCaller || c.rd.inline.Load() != 0 {
+		c.rd.Unlock()
+		return false
+	}
+	c.rd.holder = roleLoop
+	c.rd.passes++
+	c.rd.episodes++
+	in.thenRead = c.rd.episodes
+	c.rd.inline.Store(in.thenRead)
+	c.watchLocked()
+	c.rd.Unlock()
+	c.hand(in)
+	return true
 }
 
 // waitingCalls counts this side's calls waiting for their returns.

@@ -178,9 +178,13 @@
 // next call (keeping the stack it grew), if one waits, or a new one; never
 // behind another call. (So a method runs on a goroutine the connection
 // owns and goes on using: one that locks its OS thread must unlock it
-// before it returns.) On a side that serves nothing (no roots, no
-// exports), a caller reads its own return when nobody else reads, which
-// saves the hand-off from the reader to the caller.
+// before it returns.) On a side without roots (a host), a caller reads
+// its own return when nobody else reads, which saves the hand-off from
+// the reader to the caller: when the peer holds none of the side's
+// objects, or its recent calls came back without callbacks. A call of the
+// peer's that such a caller reads is served by a reader goroutine, never
+// by the caller, and the role is read again within a millisecond of being
+// left free while the peer may call.
 //
 // Byte slices of 64 KiB and more cross without copies on either side: they
 // are written from the sender's slice and received as part of the frame

@@ -89,14 +89,22 @@ type readerRole struct {
 	callers  bool          // callers may take the free role: the stream has read deadlines, and the side no roots
 	deadline bool          // the stream has read deadlines: callers may read (and borrow the role: callerread.go)
 	lends    uint64        // times a caller borrowed the role from an inline call (the watchdog's, and tests')
+	passes   uint64        // times a caller passed the role on with a call it read (tests)
 	idle     *time.Timer   // takes the role back when it has been free for idleAfter
 	armed    bool          // idle is set to fire
 	sets     int           // times idle was set when the role was left free (tests)
 	ticks    int           // the watchdog's ticks (tests)
 	freedAt  time.Time     // when the role was last left free
-	// idleAfter is idleRead, but for tests that need the role to stay
-	// free.
-	idleAfter time.Duration
+	// plain counts returns read in a row with no call read between them;
+	// callSince says a call was read since the last return. A side the
+	// peer calls leaves the role free only after plainToYield.
+	plain     int
+	callSince bool
+	freeFor   time.Duration // how long it may stay free: idleAfter or idleServing
+	dueAt     time.Time     // when idle, if armed, fires
+	// idleAfter and idleServing are idleRead and idleReadServing, but for
+	// tests that need the role to stay free.
+	idleAfter, idleServing time.Duration
 }
 
 // readBuffer is the size of a connection's read buffer. Small messages
@@ -112,13 +120,15 @@ func (c *Conn) initReader(rd io.Reader, spin bool) {
 	c.rd.callers = c.rd.deadline && len(c.roots) == 0
 	c.rd.idle = time.AfterFunc(time.Hour, c.idleTakeBack)
 	c.rd.idle.Stop()
-	c.rd.idleAfter = idleRead
+	c.rd.idleAfter, c.rd.idleServing = idleRead, idleReadServing
 }
 
 // readLoop reads and dispatches frames until the connection ends, until
 // the reader role passes on while this goroutine serves a call inline, or
-// until it leaves the role free (yield). It reports whether the role
-// passed on while this goroutine served (it may then serve calls aside).
+// until it leaves the role free (yield). It reports whether the goroutine
+// may serve calls aside now: the role passed on while it served, or it
+// left the role free (so that the next reader goroutine, or server,
+// starts on the stack this one grew).
 func (c *Conn) readLoop() bool {
 	served := false // the last frame was a call, served inline
 	for {
@@ -138,7 +148,7 @@ func (c *Conn) readLoop() bool {
 		}
 		if in == nil {
 			if typ == msgReturn && c.yield() {
-				return false
+				return true
 			}
 			continue
 		}
@@ -304,6 +314,17 @@ func (c *Conn) readOne() (in *incoming, typ byte, st int) {
 	}
 	if len(buf) > 0 {
 		typ = buf[0]
+	}
+	switch typ { // the holder of the role alone reads and writes these
+	case msgCall:
+		c.rd.callSince = true
+	case msgReturn:
+		if c.rd.callSince {
+			c.rd.plain = 0
+		} else {
+			c.rd.plain++
+		}
+		c.rd.callSince = false
 	}
 	m := c.newInbound(buf, true)
 	m.placed = c.rd.fr.placed

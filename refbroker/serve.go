@@ -129,6 +129,10 @@ type incoming struct {
 	bufLen bool
 	m      *inbound // the message, positioned at the arguments
 	refuse error    // set if the call is refused unread (too many running)
+	// thenRead, if not 0, is the inline episode the goroutine handed this
+	// call serves it as, reading afterwards if it is still the reader
+	// (passRoleWith).
+	thenRead uint64
 }
 
 // readCall reads a call's header on the reader goroutine, so that its

@@ -89,11 +89,17 @@ func (c *Conn) hand(in *incoming) {
 // while it waits as a server, until nothing is.
 func (c *Conn) run(in *incoming) {
 	for in != nil {
-		if in == readingTurn {
+		switch ep := in.thenRead; {
+		case in == readingTurn:
 			if !c.readLoop() {
-				return // the connection ended, or the role was left free
+				return // the connection ended
 			}
-		} else {
+		case ep != 0: // served inline, by the reader a caller passed its role to
+			c.serveCall(in)
+			if c.resume(ep) && !c.readLoop() {
+				return
+			}
+		default:
 			c.serveCall(in)
 		}
 		in = c.nextCall()

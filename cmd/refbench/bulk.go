@@ -114,9 +114,7 @@ func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Durati
 		return err
 	}
 	var calls, servingCalls, pings, echoes, readBacks, streamEchoes, floors, freshFloors, drains, pours, streamFloors []time.Duration
-	// The plain calls first: a host that has passed the plugin a reader
-	// or a writer serves something until the plugin lets go of it, and
-	// then its callers do not read their own returns (callerread.go).
+	// The plain calls first, from a host the plugin holds nothing of.
 	for range rounds {
 		d, err := floorRound(dir, "raw", round)
 		if err != nil {
@@ -130,8 +128,9 @@ func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Durati
 	}
 	// The same plain call from a host that serves something: the plugin
 	// holds an object of the host's (as a plugin given its host's API
-	// does), so the host's reader goroutine reads every return and wakes
-	// its caller (callerread.go).
+	// does), so it may call the host at any time. Its callers read their
+	// own returns too, once calls come back without callbacks
+	// (callerread.go).
 	if err := b.Hold([]bench.Item{&item{id: 1}}); err != nil {
 		return "", fmt.Errorf("b.Hold: %w", err)
 	}
@@ -189,7 +188,7 @@ func measureMachine(c *host.Client, b bench.Bench, rounds int, round time.Durati
 	call, ping := median(calls), median(pings)
 	fmt.Fprintf(&s, "| plain call (µs; floor: a 32-byte ping-pong, one goroutine a side) | %s | %s | %.2f | ≤ %.1f×%s |\n", us(call), us(ping), float64(call)/float64(ping), callTarget, verdict(float64(call)/float64(ping) <= callTarget))
 	sc := median(servingCalls)
-	fmt.Fprintf(&s, "| the same plain call while the plugin holds an object of the host's (a host that serves something: its reader goroutine wakes the caller) | %s | %s | %.2f | (for comparison) |\n", us(sc), us(ping), float64(sc)/float64(ping))
+	fmt.Fprintf(&s, "| the same plain call while the plugin holds an object of the host's (a host that serves something; its callers read their own returns while no callbacks come) | %s | %s | %.2f | (for comparison) |\n", us(sc), us(ping), float64(sc)/float64(ping))
 	e, f := median(echoes), median(floors)
 	ratio := float64(e) / float64(f)
 	fmt.Fprintf(&s, "| 1 MiB in and out (µs; floor: a child echoes 1 MiB) | %s | %s | %.2f | ≤ %.1f×%s |\n", us(e), us(f), ratio, echoTarget, verdict(ratio <= echoTarget))

@@ -40,6 +40,7 @@ func Run(t *testing.T, svc contract.Service) {
 		{"Panic", Panic},
 		{"Reentrant", Reentrant},
 		{"FuncWithoutError", FuncWithoutError},
+		{"Handlers", Handlers},
 		{"Concurrent", Concurrent},
 		{"InvokeMistakes", InvokeMistakes},
 		{"Release", Release},
@@ -305,6 +306,38 @@ func FuncWithoutError(t *testing.T, svc contract.Service) {
 	}
 	if fmt.Sprint(got) != "[observed]" {
 		t.Errorf("Observe got %v", got)
+	}
+}
+
+// Handlers: a callback the plugin calls from a goroutine of its own (an
+// event handler) runs while the host calls nothing, and never holds up the
+// host's calls: each handler here waits until the call that started it
+// has returned, so a host that served it on that call's goroutine would
+// never return. Plain calls first, so the host's callers read their own
+// returns when the handlers' calls come.
+func Handlers(t *testing.T, svc contract.Service) {
+	for round := range 20 {
+		for range 3 {
+			if _, err := svc.Lookup("answer"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		returned := make(chan struct{})
+		got := make(chan int, 1)
+		errc := make(chan error, 1)
+		go func() {
+			errc <- svc.Later(func(n int) {
+				<-returned
+				got <- n
+			}, round)
+		}()
+		if err := testutil.Receive(t, errc, 10*time.Second, "Later did not return while the handler it started waited for that return"); err != nil {
+			t.Fatal(err)
+		}
+		close(returned)
+		if n := testutil.Receive(t, got, 10*time.Second, "the handler did not run while the host called nothing"); n != round {
+			t.Fatalf("the handler got %d; want %d", n, round)
+		}
 	}
 }
 

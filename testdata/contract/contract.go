@@ -104,6 +104,10 @@ type Service interface {
 	Bounce(h Host, depth int) (int, error)
 	Narrow(t Thing) (string, error)
 	Observe(fn func(string)) error
+	// Later calls fn(n) on a goroutine of its own, as an event source
+	// calls a handler: that call may still be on its way, or running,
+	// when Later returns.
+	Later(fn func(int), n int) error
 	Exit(code int) error
 	// Copy copies r to w (both the caller's), returning the count.
 	Copy(w io.Writer, r io.Reader) (int64, error)

@@ -244,6 +244,10 @@ func (p serviceProxy) Kept() (Thing, error) {
 	return r0, err
 }
 
+func (p serviceProxy) Later(fn func(int), n int) error {
+	return p.Ref.Invoke("Later", []any{fn, n})
+}
+
 func (p serviceProxy) LaunderAny(s Sink) (any, error) {
 	var r0 any
 	err := p.Ref.Invoke("LaunderAny", []any{s}, &r0)

@@ -389,6 +389,16 @@ func (s *service) Observe(fn func(string)) error {
 	return nil
 }
 
+func (s *service) Later(fn func(int), n int) error {
+	started := make(chan struct{})
+	go func() {
+		close(started)
+		fn(n)
+	}()
+	<-started
+	return nil
+}
+
 func (s *service) Exit(code int) error {
 	os.Exit(code)
 	return nil
