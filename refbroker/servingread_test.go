@@ -116,6 +116,9 @@ func plainUntilFree(t *testing.T, client *Conn, h hub) {
 // callbacks, and gives it up again after plain ones.
 func TestServingSideCallersRead(t *testing.T) {
 	client, h, _ := servingPair(t, func(n int) int { return n * 10 })
+	client.rd.Lock()
+	client.rd.idleAfter, client.rd.idleServing = time.Minute, time.Minute // free stays free
+	client.rd.Unlock()
 	plainUntilFree(t, client, h)
 	client.rd.Lock()
 	passes := client.rd.passes
