@@ -21,6 +21,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/refplug/refplug/internal/testutil"
 
@@ -285,6 +287,11 @@ func TestLoadErrors(t *testing.T) {
 		{"objects without methods", filepath.Join(bin, "empty"), []string{"exited with status 1", `the object named "config": struct { Name string } has no methods, so nothing can be dispensed from it`, `the object named "events": chan int has no methods`}, []host.Option{host.WithCmd(func(cmd *exec.Cmd) {
 			cmd.Env = append(cmd.Env, "REFPLUG_TEST_NO_METHODS=1")
 		})}},
+		// What the plugin wrote to stderr is quoted with its control
+		// characters and broken UTF-8 escaped (checked below too).
+		{"control characters on stderr", filepath.Join(bin, "exits"), []string{"exited with status 2", `\x1b[2J\x1b[31mred\x1b[0m and a NUL \x00 and \xff\xfe, a bell\x07`, `exits: I am not a plugin\x1b]0;title\x07`}, []host.Option{host.WithCmd(func(cmd *exec.Cmd) {
+			cmd.Env = append(cmd.Env, "REFPLUG_TEST_RAW_STDERR=1")
+		})}},
 		{"never handshakes", filepath.Join(bin, "hangs"), []string{"timeout"}, nil},
 		// go-plugin refuses the handshake line and the host kills the
 		// process: the error says why, not "signal: killed".
@@ -306,6 +313,9 @@ func TestLoadErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("Load(%s) = %v; want it to mention %q", c.path, err, w)
 				}
+			}
+			if i := strings.IndexFunc(err.Error(), func(r rune) bool { return r == utf8.RuneError || r != '\n' && r != '\t' && unicode.IsControl(r) }); i >= 0 {
+				t.Errorf("Load(%s)'s error holds %q at byte %d: a control character or a byte that is not UTF-8", c.path, err.Error()[i:min(i+4, len(err.Error()))], i)
 			}
 			if strings.Contains(logs.String(), "[WARN]") || strings.Contains(logs.String(), "[ERROR]") || strings.Contains(logs.String(), "plugin process exited") {
 				t.Errorf("a failed start logged a warning, an error or the exit:\n%s", logs.String())

@@ -98,3 +98,26 @@ func TestOutputSinkEndsAtTheFence(t *testing.T) {
 		t.Errorf("the sink got %q; want the output before the fence, without it", got.String())
 	}
 }
+
+// TestPrintable: a plugin's stderr quoted in a start error keeps its
+// text, tabs and non-ASCII letters, escapes control characters and bytes
+// that are not UTF-8, and is cut at a character, never inside one.
+func TestPrintable(t *testing.T) {
+	for _, c := range []struct {
+		in    string
+		limit int
+		want  string
+	}{
+		{"plain text\twith a tab, é and …", 100, "plain text\twith a tab, é and …"},
+		{"\x1b[31mred\x1b[0m", 100, `\x1b[31mred\x1b[0m`},
+		{"nul \x00, del \x7f, bell \a, cr \r", 100, `nul \x00, del \x7f, bell \x07, cr \x0d`},
+		{"broken \xff\xfe and a real \uFFFD", 100, "broken \\xff\\xfe and a real \uFFFD"},
+		{"next line\u0085, c1 \u009b", 100, `next line\x85, c1 \x9b`},
+		{"ééé", 3, "éé…"}, // é is two bytes: the cut comes after the second
+		{"abc", 3, "abc"},
+	} {
+		if got := printable(c.in, c.limit); got != c.want {
+			t.Errorf("printable(%q, %d) = %q; want %q", c.in, c.limit, got, c.want)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -42,10 +44,7 @@ func (t *stderrTail) add(line string) {
 	if strings.TrimSpace(line) == "" {
 		return
 	}
-	if len(line) > tailLineSize {
-		line = line[:tailLineSize] + "…"
-	}
-	t.lines = append(t.lines, line)
+	t.lines = append(t.lines, printable(line, tailLineSize))
 	if len(t.lines) > tailLines {
 		t.lines = t.lines[len(t.lines)-tailLines:]
 	}
@@ -56,9 +55,36 @@ func (t *stderrTail) String() string {
 	defer t.mu.Unlock()
 	lines := t.lines
 	if len(t.split.part) > 0 {
-		lines = append(lines[:len(lines):len(lines)], string(t.split.part))
+		lines = append(lines[:len(lines):len(lines)], printable(string(t.split.part), tailLineSize))
 	}
 	return "  " + strings.Join(lines, "\n  ")
+}
+
+// printable is line as an error message may quote it: its first limit
+// bytes (or up to three more, to end at a character; "…" marks a cut),
+// with control characters other than tab and bytes that are not UTF-8
+// written as Go escapes (\x1b, \x00), so that what a plugin writes to
+// stderr can neither drive the terminal that shows the error nor garble
+// it.
+func printable(line string, limit int) string {
+	var b strings.Builder
+	for i, r := range line {
+		if i >= limit {
+			b.WriteString("…")
+			break
+		}
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(line[i:], "\uFFFD"):
+			fmt.Fprintf(&b, `\x%02x`, line[i])
+		case r == '\t' || !unicode.IsControl(r):
+			b.WriteRune(r)
+		case r < 0x100:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		}
+	}
+	return b.String()
 }
 
 func (t *stderrTail) empty() bool {
@@ -118,7 +144,13 @@ func explainGoErr(goErr error) string {
 	case strings.Contains(msg, "incompatible API version"):
 		return msg + " (this host's versions are set by WithVersions, the plugin's by plugin.WithVersion)"
 	}
-	return msg
+	// Other errors may quote the handshake line's parts (a dial error
+	// names the address the plugin gave).
+	lines := strings.Split(msg, "\n")
+	for i, l := range lines {
+		lines[i] = printable(l, 4096)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // startLogger is the logger go-plugin gets: the host's, without go-plugin's
