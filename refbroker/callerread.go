@@ -75,43 +75,39 @@ func (c *Conn) setReadDeadline(t time.Time) {
 	}
 }
 
-// quiet reports whether no call waits for its return and the peer is not
-// expected to call this side soon: it holds none of this side's objects,
-// or the last plainToYield returns came with no call between them. c.rd
-// is locked.
-func (c *Conn) quiet() bool {
+// yield leaves the reader role free, if the side is quiet
+// (leaveFreeIfQuiet): the reader goroutine then ends. It reports whether
+// it did.
+func (c *Conn) yield() bool {
+	c.rd.Lock()
+	defer c.rd.Unlock()
+	if c.rd.stopped || c.rd.holder != roleLoop || !c.leaveFreeIfQuiet() {
+		return false
+	}
+	c.workers.Done()
+	return true
+}
+
+// leaveFreeIfQuiet leaves the reader role free, and reports whether it
+// did, if no call waits for its return and the peer is not expected to
+// call this side soon: it holds none of this side's objects, or the last
+// plainToYield returns came with no call between them. The idle timer
+// then looks at the role after idleRead, or idleReadServing if the peer
+// holds this side's objects. c.rd is locked.
+func (c *Conn) leaveFreeIfQuiet() bool {
 	if !c.rd.callers || c.rd.fr.br.Buffered() > 0 {
 		return false
 	}
 	waiting, exports := 0, 0
 	c.locked(func(s *state) { waiting, exports = len(s.calls.bySeq), len(s.exports.byID) })
-	return waiting == 0 && (exports == 0 || c.rd.plain >= plainToYield)
-}
-
-// yield leaves the reader role free, if the side is quiet: the reader
-// goroutine then ends. It reports whether it did.
-func (c *Conn) yield() bool {
-	c.rd.Lock()
-	defer c.rd.Unlock()
-	if c.rd.stopped || c.rd.holder != roleLoop || !c.quiet() {
+	if waiting > 0 || exports > 0 && c.rd.plain < plainToYield {
 		return false
 	}
-	c.leaveFreeLocked()
-	c.workers.Done()
-	return true
-}
-
-// leaveFreeLocked leaves the reader role free and makes sure the idle
-// timer will look at it: after idleRead, or idleReadServing if the peer
-// holds references to this side's objects. c.rd is locked.
-func (c *Conn) leaveFreeLocked() {
 	now := time.Now()
 	c.rd.holder = roleFree
 	c.rd.freedAt = now
 	c.rd.freeFor = c.rd.idleAfter
-	serving := false
-	c.locked(func(s *state) { serving = len(s.exports.byID) > 0 })
-	if serving {
+	if exports > 0 {
 		c.rd.freeFor = min(c.rd.freeFor, c.rd.idleServing)
 	}
 	if due := now.Add(c.rd.freeFor); !c.rd.armed || c.rd.dueAt.After(due) {
@@ -120,6 +116,7 @@ func (c *Conn) leaveFreeLocked() {
 		c.rd.dueAt = due
 		c.rd.idle.Reset(c.rd.freeFor)
 	}
+	return true
 }
 
 // idleTakeBack starts a reader goroutine if the role has been free for
@@ -195,8 +192,7 @@ func (c *Conn) giveBackRole() {
 	case c.rd.inline.Load() != 0 && c.rd.fr.br.Buffered() == 0 && c.waitingCalls() == 0:
 		c.rd.holder = roleLoop
 		c.watchLocked() // it may have stopped while the role was borrowed
-	case c.quiet():
-		c.leaveFreeLocked()
+	case c.leaveFreeIfQuiet():
 	default:
 		c.rd.inline.Store(0) // a borrowed role passes on from the inline call
 		c.rd.holder = roleLoop

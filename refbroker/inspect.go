@@ -157,16 +157,8 @@ func (c *Conn) callJSON(ctx context.Context, object, method string, args []json.
 	return res, nil
 }
 
-// answerPing answers the peer's ping seq: a return with no results,
-// sent by the reader without waiting (a peer that pings without reading
-// the answers gets none once the write queue is full).
-func (c *Conn) answerPing(seq uint64) {
-	e := c.newEncoder()
-	e.byte1(msgReturn)
-	e.uvarint(seq)
-	e.byte1(statusOK)
-	_, _ = c.sendCtx(e, nil, endIfFull)
-}
+// answerPing answers the peer's ping seq: a return with no results.
+func (c *Conn) answerPing(seq uint64) { c.answerAtOnce(seq, statusOK, nil) }
 
 // serveDescribe answers a Describe.
 func (c *Conn) serveDescribe(seq uint64) {

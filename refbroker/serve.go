@@ -189,14 +189,20 @@ func (c *Conn) refuse(seq uint64, err error) {
 
 // sendRefusal answers a request of the peer's with err, without waiting:
 // the reader calls it, and must go on reading.
-func (c *Conn) sendRefusal(seq uint64, err error) {
+func (c *Conn) sendRefusal(seq uint64, err error) { c.answerAtOnce(seq, statusRejected, err) }
+
+// answerAtOnce sends, from the reader, a return for the peer's request
+// seq with status and, if not nil, err: without waiting for room, since a
+// peer that floods us with requests while not reading the answers is not
+// owed memory for them (it gets none once the write queue is full).
+func (c *Conn) answerAtOnce(seq uint64, status byte, err error) {
 	e := c.newEncoder()
 	e.byte1(msgReturn)
 	e.uvarint(seq)
-	e.byte1(statusRejected)
-	encodeError(e, err, 0)
-	// A peer that floods us beyond the limit while not reading the
-	// refusals is not owed memory for them.
+	e.byte1(status)
+	if err != nil {
+		encodeError(e, err, 0)
+	}
 	_, _ = c.sendCtx(e, nil, endIfFull)
 }
 
@@ -302,10 +308,7 @@ func (c *Conn) serveCall(in *incoming) {
 		} else {
 			ic.dec(d, v)
 		}
-		if d.err != nil {
-			break
-		}
-		args = append(args, v)
+		args = append(args, v) // dropped below if decoding failed
 	}
 	if d.err == nil && d.remaining() != 0 {
 		d.fail(malformed("%d bytes left after the arguments (does the caller have the same signature, %s?)", d.remaining(), fp.t))
