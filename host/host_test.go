@@ -627,6 +627,42 @@ func TestMessageLimitPluginProcess(t *testing.T) {
 	}
 }
 
+// TestMegabytesKept: a host that keeps some of many megabyte results
+// of a plugin and drops the others, with collections between (the frames
+// of dropped ones are read into again, on both sides): what it kept
+// never changes.
+func TestMegabytesKept(t *testing.T) {
+	c := load(t, "svcplugin")
+	svc := dispenseSvc(t, c)
+	kept := map[byte][]byte{}
+	body := make([]byte, 1<<20)
+	for i := range 40 {
+		v := byte(i)
+		for j := range body {
+			body[j] = v
+		}
+		out, err := svc.Echo(contract.Doc{ID: fmt.Sprint(i), Body: body})
+		if err != nil {
+			t.Fatalf("Echo(%d): %v", i, err)
+		}
+		if !bytes.Equal(out.Body, body) || out.ID != fmt.Sprint(i) {
+			t.Fatalf("Echo(%d) came back as %q with %d bytes, not the megabyte sent", i, out.ID, len(out.Body))
+		}
+		if i%3 == 0 {
+			kept[v] = out.Body
+		}
+		if i%5 == 4 {
+			runtime.GC()
+		}
+	}
+	runtime.GC()
+	for v, b := range kept {
+		if !bytes.Equal(b, bytes.Repeat([]byte{v}, 1<<20)) {
+			t.Errorf("the body of Echo(%d), kept by the host, changed", v)
+		}
+	}
+}
+
 // TestVersionSkewNested: a plugin built from an older contract passes the
 // Dispense check (its root's signature is the same text), but the Counter
 // it returns does not fit this side's Counter: the call fails at once,

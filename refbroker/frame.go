@@ -92,6 +92,32 @@ func getFrame(n int) []byte {
 	return make([]byte, n, max(n, 512))
 }
 
+// takeFrame returns a buffer for a frame of n bytes, and whether it
+// begins its allocation and carries no finalizer, so that it may be armed
+// (frameRecycler).
+func takeFrame(n int) ([]byte, bool) {
+	if n >= bigBytes {
+		if b := recycler.take(n); b != nil {
+			return b, true
+		}
+	}
+	if b := framePool.get(); b != nil && cap(b) >= n {
+		return b[:n], false
+	}
+	if n >= bigBytes {
+		return make([]byte, n, n+frameSlack), true
+	}
+	return make([]byte, n, max(n, 512)), false
+}
+
+// giveFrame gives back a buffer takeFrame returned, no longer used.
+func giveFrame(b []byte, base bool) {
+	if base && cap(b) >= bigBytes && recycler.put(b) {
+		return
+	}
+	putFrame(b[:0])
+}
+
 // frameSlack is the room a large frame has beyond its message.
 const frameSlack = 4 << 10
 
@@ -108,7 +134,10 @@ type inbound struct {
 	d      decoder
 	frame  []byte // from framePool if pooled
 	pooled bool
-	no     uint64 // its number in the decode order; 0 if not counted
+	// base says frame begins its allocation and carries no finalizer
+	// (takeFrame): shared with the receiver, it is armed (frameRecycler).
+	base bool
+	no   uint64 // its number in the decode order; 0 if not counted
 	// placed says the frame ends before the bytes its method filled,
 	// which the caller's buffer holds already (frameReader.placed).
 	placed bool
@@ -119,8 +148,8 @@ type inbound struct {
 var errReadAfterFinish = fmt.Errorf("refbroker: internal error: message read after it was finished")
 
 // newInbound wraps a frame for decoding by this connection.
-func (c *Conn) newInbound(frame []byte, pooled bool) *inbound {
-	return &inbound{d: decoder{buf: frame, refs: c, frameCap: cap(frame)}, frame: frame, pooled: pooled}
+func (c *Conn) newInbound(frame []byte, pooled, base bool) *inbound {
+	return &inbound{d: decoder{buf: frame, refs: c, frameCap: cap(frame)}, frame: frame, pooled: pooled, base: base}
 }
 
 // parts are e's frame from buf[start:], its segments in their places.
@@ -136,15 +165,19 @@ func (e *encoder) parts(start int) net.Buffers {
 
 // finish ends decoding of m; it may be called more than once. Nothing
 // decoded aliases the frame but large byte slices (decoder.alias);
-// a frame they share is left to the garbage collector.
+// a frame they share is left to the garbage collector, or armed to come
+// back once they are dropped (frameRecycler).
 func (c *Conn) finish(m *inbound) {
 	if m.no != 0 {
 		c.decoded(m.no)
 		m.no = 0
 	}
 	if m.frame != nil {
-		if m.pooled && !m.d.aliased {
-			putFrame(m.frame)
+		switch {
+		case m.d.aliased && m.base:
+			recycler.arm(m.frame)
+		case m.pooled && !m.d.aliased:
+			giveFrame(m.frame, m.base)
 		}
 		m.frame = nil
 		m.d.buf, m.d.off = nil, 0

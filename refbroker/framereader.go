@@ -19,6 +19,9 @@ type frameReader struct {
 	size int    // the length of the frame being read, once it is known
 	body []byte // its buffer, which grows as its bytes arrive (frameStep)
 	have int    // bytes of body read so far
+	// base says body begins its allocation and carries no finalizer
+	// (takeFrame); frameBase says so of the frame next returned last.
+	base, frameBase bool
 	// An oversized frame being skipped: its length, its first bytes
 	// (type and sequence number, to fail its call) and what is left.
 	over     bool
@@ -110,6 +113,7 @@ func (f *frameReader) next(max int) (frame []byte, over *oversized, err error) {
 		f.nPlaced.Add(1)
 	}
 	frame, f.body, f.have, f.size, f.tail, f.tailHave = f.body, nil, 0, 0, nil, 0
+	f.frameBase, f.base = f.base, false
 	return frame, nil, nil
 }
 
@@ -122,16 +126,16 @@ func (f *frameReader) decide() {
 	f.peek = false
 	head := f.body[:f.have]
 	if at, ok := f.placeable(head); ok {
-		body := getFrame(at)
+		body, base := takeFrame(at)
 		copy(body, head[:at])
 		f.tail = f.want.dst[:f.size-at]
 		f.tailHave = copy(f.tail, head[at:])
-		f.body, f.have = body, at
+		f.body, f.have, f.base = body, at, base
 		return
 	}
-	body := getFrame(min(f.size, frameStep))
+	body, base := takeFrame(min(f.size, frameStep))
 	copy(body, head)
-	f.body = body
+	f.body, f.base = body, base
 }
 
 // placeable reports whether a frame beginning with head is the return
@@ -163,11 +167,11 @@ func (f *frameReader) placeable(head []byte) (at int, ok bool) {
 // placed into a buffer of its own, what was placed copied over.
 func (f *frameReader) untail() {
 	have := f.have + f.tailHave
-	body := getFrame(min(f.size, max(frameStep, have)))
+	body, base := takeFrame(min(f.size, max(frameStep, have)))
 	copy(body, f.body[:f.have])
 	copy(body[f.have:], f.tail[:f.tailHave])
-	putFrame(f.body[:0])
-	f.body, f.have, f.tail, f.tailHave = body, have, nil, 0
+	giveFrame(f.body, f.base)
+	f.body, f.have, f.tail, f.tailHave, f.base = body, have, nil, 0, base
 	f.nUntailed.Add(1)
 }
 
@@ -188,7 +192,10 @@ func (f *frameReader) grow() []byte {
 		n = f.size
 	}
 	// append clears only the new part (make and copy would clear all).
-	return append(f.body[:f.have:f.have], make([]byte, n-f.have)...)
+	b := append(f.body[:f.have:f.have], make([]byte, n-f.have)...)
+	giveFrame(f.body, f.base)
+	f.base = true
+	return b
 }
 
 // header reads the length prefix and sets up the frame it announces.
@@ -208,9 +215,9 @@ func (f *frameReader) header(max int) error {
 					f.size, f.have = int(n), 0
 					if f.want != nil && f.size >= placeMin && f.size-placeHead <= len(f.want.dst) {
 						f.peek = true
-						f.body = f.head[:]
+						f.body, f.base = f.head[:], false
 					} else {
-						f.body = getFrame(min(f.size, frameStep))
+						f.body, f.base = takeFrame(min(f.size, frameStep))
 					}
 				}
 				return nil

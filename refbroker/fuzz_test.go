@@ -213,7 +213,7 @@ func FuzzDispatch(f *testing.F) {
 		// a goroutine of its own (it may wait on the peer, which never
 		// answers here).
 		c := fuzzTarget()
-		if in, err := c.dispatch(c.newInbound(b, false)); err == nil && in != nil {
+		if in, err := c.dispatch(c.newInbound(b, false, false)); err == nil && in != nil {
 			go c.serveCall(in)
 		}
 	})

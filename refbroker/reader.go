@@ -326,7 +326,7 @@ func (c *Conn) readOne() (in *incoming, typ byte, st int) {
 		}
 		c.rd.callSince = false
 	}
-	m := c.newInbound(buf, true)
+	m := c.newInbound(buf, true, c.rd.fr.frameBase)
 	m.placed = c.rd.fr.placed
 	in, err = c.dispatch(m)
 	if err != nil {
