@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/refplug/refplug/host"
@@ -624,4 +625,67 @@ func TestCloseOfAHungReattachedPlugin(t *testing.T) {
 	go func() { done <- c.Close() }()
 	testutil.Receive(t, done, 10*time.Second, "Close of a hung reattached plugin still waits, past Close's 5 s bound")
 	testutil.Eventually(t, "the hung reattached plugin to be killed at Close", func() bool { return !alive(info.Pid) })
+}
+
+// TestPluginStderrCannotHarmTheHost: what a broken or hostile plugin
+// writes to its stderr reaches the host's log as go-plugin would log it
+// (hclog entries at their level with their fields, "[WARN]" lines as
+// warnings, a panic's lines as errors, the rest at debug level), but an
+// entry whose message, level or timestamp is not a string no longer
+// panics the host (go-plugin's parser did, in a goroutine of its own),
+// and control characters in messages and field names reach the log as
+// Go escapes: no terminal escapes, no line forged to look like the
+// host's.
+func TestPluginStderrCannotHarmTheHost(t *testing.T) {
+	lines := []string{
+		`{"@message":1,"@level":"info"}`,
+		`{"@level":7}`,
+		`{"@message":"stamped","@level":"warn","@timestamp":3}`,
+		`{"@message":"esc\u001b[2J\n2026-01-01T00:00:00.000Z [ERROR] forged","@level":"warn","k\u001b[31m":"v","b":1,"a":"two"}`,
+		"\x1b]0;title\x07 a raw line \xff",
+		"[WARN] a warning",
+		"panic: oh",
+		"goroutine 1 [running]:",
+	}
+	var logs testutil.Buffer
+	c, err := host.Load(filepath.Join(bin, "svcplugin"),
+		host.WithLogger(hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace})),
+		host.WithCmd(func(cmd *exec.Cmd) { cmd.Env = append(cmd.Env, "REFPLUG_TEST_STDERR="+strings.Join(lines, "\n")+"\n") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	svc := dispenseSvc(t, c)
+	if err := svc.Print("\x1b[2Jfrom a method\n2026-01-01T00:00:00.000Z [ERROR] forged too"); err != nil {
+		t.Fatalf("Print: %v", err)
+	}
+	testutil.Eventually(t, "the plugin's stderr lines in the host's log", func() bool {
+		out := logs.String()
+		return strings.Contains(out, "goroutine 1 [running]:") && strings.Contains(out, "forged too")
+	})
+	out := logs.String()
+	if strings.ContainsAny(out, "\x1b\x07") || !utf8.ValidString(out) {
+		t.Errorf("the host's log holds control characters or broken UTF-8 the plugin wrote:\n%q", out)
+	}
+	for _, want := range []string{
+		"[INFO]  svcplugin: 1\n",
+		`[DEBUG] svcplugin: {"@level":7}` + "\n",
+		`[DEBUG] svcplugin: {"@message":"stamped","@level":"warn","@timestamp":3}` + "\n",
+		`[WARN]  svcplugin: esc\x1b[2J\x0a2026-01-01T00:00:00.000Z [ERROR] forged: k\x1b[31m=v b=1 a=two` + "\n",
+		`[DEBUG] svcplugin: \x1b]0;title\x07 a raw line \xff` + "\n",
+		"[WARN]  svcplugin: [WARN] a warning\n",
+		"[ERROR] svcplugin: panic: oh\n",
+		"[ERROR] svcplugin: goroutine 1 [running]:\n",
+		`svcplugin: err: \x1b[2Jfrom a method: stream=stderr` + "\n",
+		`svcplugin: \x1b[2Jfrom a method: stream=stdout` + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the host's log lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "2026-01-01") {
+			t.Errorf("the plugin forged a line of the host's log: %q", line)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -216,7 +217,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		TLSConfig:        tlsConfig,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolNetRPC},
 		Logger:           startLogger{Logger: cfg.logger, failing: failing, quitDone: quitDone, loaded: loaded},
-		Stderr:           tail,
+		Stderr:           io.MultiWriter(tail, newPluginLog(cfg.logger.Named(filepath.Base(cmd.Path)))),
 		SyncStdout:       stdout,
 		SyncStderr:       stderr,
 		StartTimeout:     cfg.startTimeout + time.Second, // LoadContext's own timeout, which covers the whole start, comes first

@@ -78,11 +78,13 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 }
 
 // logLines writes each line it is given to log, at info level, with the
-// stream it came from.
+// stream it came from, control characters written as Go escapes (hclog
+// writes a message as it is: a plugin could drive the terminal that
+// shows the host's log, or start a line of its own there).
 func logLines(log hclog.Logger, stream string) *lineWriter {
 	return &lineWriter{lines: lineSplitter{max: logLineSize}, line: func(line string) {
 		if line != "" {
-			log.Info(line, "stream", stream)
+			log.Info(printable(line, logLineSize), "stream", stream)
 		}
 	}}
 }

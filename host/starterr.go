@@ -172,6 +172,10 @@ type startLogger struct {
 	loaded   *atomic.Bool // Load has returned the plugin
 }
 
+// Named is go-plugin's logger for the plugin's stderr lines (the only
+// one it names): muted, since the host logs them itself (pluginLog).
+func (l startLogger) Named(name string) hclog.Logger { return mutedLogger{l.Logger.Named(name)} }
+
 func (l startLogger) Warn(msg string, args ...any) {
 	switch {
 	case l.failing.Load() && msg == "plugin failed to exit gracefully":

@@ -13,8 +13,9 @@
 // the start of it); with REFPLUG_TEST_CALL_TIMEOUT=D its calls into the
 // host are bounded by D (plugin.WithCallTimeout); with
 // REFPLUG_TEST_MAX_MESSAGE=N its messages by N bytes
-// (plugin.WithMaxMessageSize). Once Serve returns it logs "svcplugin:
-// served".
+// (plugin.WithMaxMessageSize); with REFPLUG_TEST_STDERR=TEXT it first
+// writes TEXT to its stderr, where go-plugin's log lines go. Once Serve
+// returns it logs "svcplugin: served".
 package main
 
 import (
@@ -66,6 +67,9 @@ func (h hugeFrame) Announce() {
 }
 
 func main() {
+	if text := os.Getenv("REFPLUG_TEST_STDERR"); text != "" {
+		os.Stderr.WriteString(text)
+	}
 	roots := map[string]any{"svc": contract.NewService(plugin.Stats), "args": args{}}
 	if os.Getenv("REFPLUG_TEST_VAR") != "" {
 		roots["launch"] = launch{}
