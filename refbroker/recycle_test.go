@@ -16,7 +16,8 @@ import (
 type megabytes interface {
 	// Fill returns n bytes of v.
 	Fill(n int, v byte) ([]byte, error)
-	// Keep checks that b is all v, and keeps it if v is a multiple of 4.
+	// Keep checks that b is all v, and keeps it if v is 6 more than a
+	// multiple of 12.
 	Keep(b []byte, v byte) error
 }
 
@@ -43,7 +44,7 @@ func (s *megImpl) Keep(b []byte, v byte) error {
 	if err := allOf(b, v); err != nil {
 		return err
 	}
-	if v%4 == 0 {
+	if v%12 == 6 {
 		s.mu.Lock()
 		s.kept[v] = b
 		s.mu.Unlock()
@@ -91,7 +92,7 @@ func TestRecycledFramesStayTheReceivers(t *testing.T) {
 		if err := allOf(b, v); err != nil {
 			t.Fatalf("Fill(%d) = %v", v, err)
 		}
-		if i%3 == 0 {
+		if i%12 == 0 { // kept well within the recycler's budget
 			kept[v] = b
 		}
 		for j := range arg {
@@ -117,10 +118,12 @@ func TestRecycledFramesStayTheReceivers(t *testing.T) {
 			t.Errorf("the argument of Keep(%d), kept by the server, changed: %v", v, err)
 		}
 	}
-	if len(impl.kept) != 15 {
-		t.Errorf("the server kept %d arguments; want 15", len(impl.kept))
+	if len(impl.kept) != 5 {
+		t.Errorf("the server kept %d arguments; want 5", len(impl.kept))
 	}
-	if n := reusedFrames() - before; n < 20 {
+	n := reusedFrames() - before
+	t.Logf("%d frames read into again", n)
+	if n < 40 {
 		t.Errorf("%d frames were read into again in 120 megabyte messages; want most of those dropped", n)
 	}
 }
