@@ -104,11 +104,12 @@ func (p *pluginLog) line(line string) {
 }
 
 // hclogEntry parses line as an hclog JSON entry: an object whose
-// "@level" names a level from trace to error. It returns the level, the message ("@message";
-// a value that is not a string as its JSON), and the other fields in
-// their order, "@timestamp" last as "timestamp" in hclog's format, as
-// go-plugin gives them. A line that is not such an entry, or whose
-// timestamp does not parse, is not one (go-plugin logs it as a line).
+// "@level" names a level from trace to error. It returns the level, the
+// message ("@message"; a value that is not a string as its JSON), and the
+// other fields in their order, "@timestamp" last as "timestamp" in
+// hclog's format, as go-plugin gives it. A line that is not such an
+// entry, or whose timestamp does not parse, is not one (go-plugin logs it
+// as a line).
 func hclogEntry(line string) (level hclog.Level, msg string, fields []any, ok bool) {
 	dec := json.NewDecoder(strings.NewReader(line))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
