@@ -100,7 +100,9 @@ func (p *pluginLog) line(line string) {
 	case p.inPanic:
 		level = hclog.Error
 	}
-	p.log.Log(level, printable(line, logLineSize))
+	if level >= p.log.GetLevel() { // a flood of debug lines costs no escaping
+		p.log.Log(level, printable(line, logLineSize))
+	}
 }
 
 // hclogEntry parses line as an hclog JSON entry: an object whose

@@ -36,9 +36,16 @@ func TestPluginLogLines(t *testing.T) {
 			t.Errorf("%q logged as\n\t%q; want\n\t%q", c.line, got, c.want)
 		}
 	}
+	// Below the logger's level, nothing is logged.
+	var info bytes.Buffer
+	p := newPluginLog(hclog.New(&hclog.LoggerOptions{Name: "p", Output: &info, Level: hclog.Info, DisableTime: true}))
+	p.Write([]byte("plain\n[DEBUG] d\n{\"@message\":\"m\",\"@level\":\"debug\"}\n[WARN] w\n"))
+	if want := "[WARN]  p: [WARN] w\n"; info.String() != want {
+		t.Errorf("at info level, logged\n%s; want\n%s", info.String(), want)
+	}
 	// After a panic's first line, lines without a level are errors.
 	var out bytes.Buffer
-	p := newPluginLog(hclog.New(&hclog.LoggerOptions{Name: "p", Output: &out, Level: hclog.Trace, DisableTime: true}))
+	p = newPluginLog(hclog.New(&hclog.LoggerOptions{Name: "p", Output: &out, Level: hclog.Trace, DisableTime: true}))
 	p.Write([]byte("before\nfatal error: all goroutines are asleep\n\nmain.main()\n"))
 	if want := "[DEBUG] p: before\n[ERROR] p: fatal error: all goroutines are asleep\n[ERROR] p: main.main()\n"; out.String() != want {
 		t.Errorf("logged\n%s; want\n%s", out.String(), want)
