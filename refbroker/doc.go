@@ -190,10 +190,11 @@
 // are written from the sender's slice and received as part of the frame
 // they arrived in. Once the receiver drops such a slice, the collector
 // finds the frame unused and its buffer is read into again (a finalizer
-// takes it back; at most 16 MiB kept per process, and given up when
-// unused between two collections), so repeated large arguments and results
-// mostly avoid fresh memory and the collections it brings. io.Copy through a reader or writer proxy moves a
-// megabyte per round trip (the proxies are io.WriterTo and io.ReaderFrom)
+// takes it back; at most 16 MiB kept per process, each buffer given up if
+// not read into again within two collections), so repeated large
+// arguments and results mostly avoid fresh memory and the collections it
+// brings. io.Copy through a reader or writer proxy moves a megabyte per
+// round trip (the proxies are io.WriterTo and io.ReaderFrom)
 // and reuses its buffers. An io.Copy from a reader proxy into a writer
 // proxy of the same peer (both plain io.Reader or io.ReadCloser, io.Writer
 // or io.WriteCloser) asks the peer to make the copy between its own

@@ -18,8 +18,10 @@ import (
 //
 // Bounds: the buffers armed and those in the free list together hold at
 // most recycleBudget bytes, per process; a frame over the budget is left
-// to the collector as before. A free list not drawn from between two
-// collections is emptied, so an idle process gives the memory back.
+// to the collector as before. A buffer not taken from the free list
+// within two collections of its return is dropped, so an idle process
+// gives the memory back, and so does a busy one the buffers of a size it
+// no longer reads.
 // Nothing the peer sends changes the budget: it bounds what is kept, not
 // what is read (the message limit does that).
 //
@@ -33,13 +35,20 @@ const recycleBudget = 16 << 20
 
 type frameRecycler struct {
 	mu      sync.Mutex
-	free    [][]byte // buffers back, each beginning its allocation, no finalizer
-	held    int      // bytes in free
-	armed   int      // bytes of the buffers armed, not back yet
-	taken   bool     // free was drawn from since the last collection
-	ticking bool     // a collection tick is set (tickAfterGC)
-	budget  int      // the most held and armed together may be
-	reused  uint64   // buffers taken from free so far (for tests)
+	free    []freeFrame // buffers back
+	held    int         // bytes in free
+	armed   int         // bytes of the buffers armed, not back yet
+	ticks   uint64      // collections seen (collected)
+	ticking bool        // a collection tick is set (tickAfterGC)
+	budget  int         // the most held and armed together may be
+	reused  uint64      // buffers taken from free so far (for tests)
+}
+
+// freeFrame is a buffer in the free list: it begins its allocation and
+// carries no finalizer. since is the recycler's ticks when it came back.
+type freeFrame struct {
+	b     []byte
+	since uint64
 }
 
 // recycler is the process's: frames are read on every connection.
@@ -52,12 +61,11 @@ func (r *frameRecycler) take(n int) []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i := len(r.free) - 1; i >= 0; i-- {
-		if b := r.free[i]; cap(b) >= n && cap(b) <= 2*n {
+		if b := r.free[i].b; cap(b) >= n && cap(b) <= 2*n {
 			last := len(r.free) - 1
-			r.free[i], r.free[last] = r.free[last], nil
+			r.free[i], r.free[last] = r.free[last], freeFrame{}
 			r.free = r.free[:last]
 			r.held -= cap(b)
-			r.taken = true
 			r.reused++
 			return b[:n]
 		}
@@ -78,7 +86,7 @@ func (r *frameRecycler) put(b []byte) bool {
 }
 
 func (r *frameRecycler) keep(b []byte) {
-	r.free = append(r.free, b[:0])
+	r.free = append(r.free, freeFrame{b[:0], r.ticks})
 	r.held += cap(b)
 	if !r.ticking {
 		r.ticking = true
@@ -111,16 +119,22 @@ func (r *frameRecycler) back(b []byte) {
 }
 
 // collected runs after each collection while the recycler holds
-// anything: a free list not drawn from since the collection before is
-// emptied.
+// anything: a buffer that came back before the collection before this one
+// and has not been taken since is dropped.
 func (r *frameRecycler) collected() (again bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.taken {
-		clear(r.free)
-		r.free, r.held = r.free[:0], 0
+	r.ticks++
+	kept := r.free[:0]
+	for _, f := range r.free {
+		if r.ticks-f.since < 2 {
+			kept = append(kept, f)
+		} else {
+			r.held -= cap(f.b)
+		}
 	}
-	r.taken = false
+	clear(r.free[len(kept):])
+	r.free = kept
 	r.ticking = len(r.free) > 0 || r.armed > 0
 	return r.ticking
 }
