@@ -6,10 +6,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/refplug/refplug/internal/textsafe"
 )
 
 // Explaining a failed start. go-plugin's own error for a plugin that exits
@@ -66,26 +65,7 @@ func (t *stderrTail) String() string {
 // written as Go escapes (\x1b, \x00), so that what a plugin writes to
 // stderr can neither drive the terminal that shows the error nor garble
 // it.
-func printable(line string, limit int) string {
-	var b strings.Builder
-	for i, r := range line {
-		if i >= limit {
-			b.WriteString("…")
-			break
-		}
-		switch {
-		case r == utf8.RuneError && !strings.HasPrefix(line[i:], "\uFFFD"):
-			fmt.Fprintf(&b, `\x%02x`, line[i])
-		case r == '\t' || !unicode.IsControl(r):
-			b.WriteRune(r)
-		case r < 0x100:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		}
-	}
-	return b.String()
-}
+func printable(line string, limit int) string { return textsafe.Escape(line, limit, "\t") }
 
 func (t *stderrTail) empty() bool {
 	t.mu.Lock()

@@ -50,6 +50,9 @@ func dispense[T any](ctx context.Context, c *Conn, name string) (T, error) {
 	default:
 		return zero, fmt.Errorf("refbroker: Dispense[%s](%q): %d problems: %s", t, name, len(problems), strings.Join(problems, "; "))
 	}
+	if p := nameProblem(name); p != "" {
+		return zero, fmt.Errorf("refbroker: Dispense[%s](%q): the name %s", t, name, p)
+	}
 	rc, err := codecFor(t)
 	if err != nil {
 		return zero, fmt.Errorf("refbroker: Dispense[%s](%q): %w", t, name, err)
@@ -105,7 +108,7 @@ func readBootstrap(d *decoder) (*bootstrapReq, error) {
 	req := &bootstrapReq{seq: d.uvarint(), name: d.name("a Dispense names an object"), iface: d.name("a Dispense names an interface")}
 	n := d.length(2)
 	for i := 0; i < n && d.err == nil; i++ {
-		req.want = append(req.want, [2]string{d.name("a Dispense names a method"), d.string()})
+		req.want = append(req.want, [2]string{d.name("a Dispense names a method"), d.text("a method's signature")})
 	}
 	if d.err != nil {
 		return nil, d.err

@@ -229,7 +229,7 @@ func decodeAny(d *decoder, v reflect.Value) {
 	}
 	t, ok := registeredType(name)
 	if !ok {
-		d.fail(fmt.Errorf("the peer sent a %s in an `any`, which is not registered here (hint: refbroker.RegisterType)", name))
+		d.fail(fmt.Errorf("the peer sent a %s in an `any`, which is not registered here (hint: refbroker.RegisterType)", shown(name)))
 		return
 	}
 	dc, err := codecFor(t)

@@ -100,7 +100,23 @@ func (c *Conn) describeRoots(ctx context.Context) ([]ObjectInfo, error) {
 			e.uvarint(seq)
 			return nil
 		})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	// What the peer says is shown as it is (an inspector prints it): Go's
+	// names and signatures are printable text.
+	for _, o := range out {
+		texts := []string{o.Name, o.Type}
+		for _, m := range o.Methods {
+			texts = append(texts, m.Name, m.Signature)
+		}
+		for _, s := range texts {
+			if !printableText([]byte(s)) {
+				return nil, fmt.Errorf("refbroker: Describe: the other side described its object %s with %q, which holds control characters or bytes that are not UTF-8", shown(o.Name), s)
+			}
+		}
+	}
+	return out, nil
 }
 
 // CallJSON calls method of the root object the peer serves as object, with
@@ -129,6 +145,11 @@ func (c *Conn) callJSON(ctx context.Context, object, method string, args []json.
 	rc, err := codecFor(reflect.TypeFor[[]string]())
 	if err != nil {
 		return nil, err
+	}
+	for _, n := range [...]struct{ what, name string }{{"object", object}, {"method", method}} {
+		if p := nameProblem(n.name); p != "" {
+			return nil, fmt.Errorf("refbroker: CallJSON(%q, %q): the %s's name %s", object, method, n.what, p)
+		}
 	}
 	var out []string
 	name := fmt.Sprintf("%s.%s", object, method)

@@ -180,7 +180,7 @@ func readWireType(d *decoder, depth int, parts *typeParts) *wireType {
 		w.key = readWireType(d, depth+1, parts)
 		w.elem = readWireType(d, depth+1, parts)
 	case wStruct:
-		w.name = d.string()
+		w.name = d.text("a struct's name")
 	default:
 		d.fail(malformed("bad wire kind %d", w.kind))
 	}

@@ -116,10 +116,10 @@ func (c *Conn) learnLayouts(d *decoder) error {
 	n := d.length(2)
 	got := make([]*structLayout, 0, n)
 	for i := 0; i < n && parts.take(d); i++ {
-		l := &structLayout{name: d.string()}
+		l := &structLayout{name: d.text("a struct's name")}
 		nf := d.length(3)
 		for j := 0; j < nf && parts.take(d); j++ {
-			l.fields = append(l.fields, fieldLayout{name: d.string(), goType: d.string(), wire: readWireType(d, 0, parts)})
+			l.fields = append(l.fields, fieldLayout{name: d.text("a field's name"), goType: d.text("a field's type"), wire: readWireType(d, 0, parts)})
 		}
 		got = append(got, l)
 	}

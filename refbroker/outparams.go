@@ -129,7 +129,7 @@ func readOutParams(d *decoder, fp *funcPlan, args []reflect.Value) {
 			}
 			pt, ok := registeredType(name)
 			if !ok || pt.Kind() != reflect.Pointer {
-				d.fail(fmt.Errorf("out-parameter %d: %s is not a pointer type registered here", i+1, name))
+				d.fail(fmt.Errorf("out-parameter %d: %s is not a pointer type registered here", i+1, shown(name)))
 				return
 			}
 			if args != nil {

@@ -156,10 +156,10 @@ func (c *Conn) learnPeerType(d *decoder) error {
 		return err
 	}
 	id := d.uvarint()
-	sig := &typeSig{name: d.string(), sigs: map[string]string{}}
+	sig := &typeSig{name: d.text("a type's name"), sigs: map[string]string{}}
 	n := d.length(2)
 	for i := 0; i < n && parts.take(d); i++ {
-		name, s := d.string(), d.string()
+		name, s := d.text("a method's name"), d.text("a method's signature")
 		sig.sigs[name] = s
 	}
 	if d.err != nil {

@@ -920,3 +920,55 @@ func TestWireReturnsForUnknownCalls(t *testing.T) {
 		t.Errorf("the Conn ended: %v", err)
 	}
 }
+
+// TestWirePeerTextIsPrintable: names and signatures a peer gives in type
+// descriptions, layouts and requests reach this side's errors, logs and
+// an inspector's terminal as they are: one that holds control characters
+// or bytes that are not UTF-8 is malformed, and ends the connection,
+// naming what held it, quoted. Describe refuses such an answer.
+func TestWirePeerTextIsPrintable(t *testing.T) {
+	for what, f := range map[string]*frame{
+		"a type's name":                 msg(6).u(1).s("T\x1b[2J").u(0),
+		"a method's name":               msg(6).u(1).s("T").u(1).s("M\a").s("func()"),
+		"a method's signature":          msg(6).u(1).s("T").u(1).s("M").s("func(\xff)"),
+		"a struct's name":               msg(9).u(1).s("p.S\x00").u(0),
+		"a field's name":                msg(9).u(1).s("p.S").u(1).s("F\r").s("int").byte1(2),
+		"a field's type":                msg(9).u(1).s("p.S").u(1).s("F").s("in\u0085t").byte1(2),
+		"a Dispense names an object":    msg(5).u(2).s("calc\x1b]0;x\a").s("wire.Calc").u(0),
+		"a Dispense names an interface": msg(5).u(2).s("calc").s("wire.Calc\n").u(0),
+		"a call names a method":         msg(1).u(2).u(1).s("Add\x1b[31m").byte1(0),
+	} {
+		t.Run(what, func(t *testing.T) {
+			p := newRawPeer(t)
+			p.bootstrap(1, addSig)
+			p.send(f)
+			testutil.Receive(t, p.conn.Done(), 5*time.Second, "the connection took "+what+" holding control characters")
+			err := p.conn.Err()
+			if err == nil || !strings.Contains(err.Error(), what+": \"") || !strings.Contains(err.Error(), "\" holds control characters or bytes that are not UTF-8") {
+				t.Errorf("Err() = %v", err)
+			}
+			if err != nil && strings.ContainsAny(err.Error(), "\x00\x1b\a\r\n\u0085") {
+				t.Errorf("the error holds the control characters: %q", err)
+			}
+		})
+	}
+	t.Run("Describe", func(t *testing.T) {
+		p := newRawPeer(t)
+		errc := make(chan error, 1)
+		go func() { _, err := p.conn.Describe(); errc <- err }()
+		got := p.nextOfType(7)
+		seq, _ := binary.Uvarint(got[1:])
+		// One object: its name, its type, no methods.
+		p.send(msg(2).u(seq).byte1(0).u(2).u(3).s("calc").s("main.calc\x1b[2J").u(1))
+		err := testutil.Receive(t, errc, 10*time.Second, "Describe to return")
+		if err == nil || !strings.Contains(err.Error(), `described its object calc with "main.calc\x1b[2J"`) {
+			t.Errorf("Describe = %v", err)
+		}
+	})
+	// Unicode names are names.
+	p := newRawPeer(t)
+	p.bootstrap(1, addSig)
+	p.send(msg(6).u(1).s("paket.Größe").u(1).s("Länge").s("func() (int, error)"))
+	p.send(msg(10).u(3))
+	p.expect("the ping's answer after a type named in Unicode", msg(2).u(3).byte1(0))
+}

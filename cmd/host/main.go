@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/refplug/refplug/host"
 	"github.com/refplug/refplug/internal/gp"
+	"github.com/refplug/refplug/internal/textsafe"
 	"github.com/refplug/refplug/shared"
 )
 
@@ -154,7 +155,10 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		defer cancel()
 	}
 	if err := cmd.run(ctx, fs.Args(), stdout, logger, opts); err != nil {
-		fmt.Fprintln(stderr, err) // errors here start with "host:"
+		// Errors here start with "host:". What the plugin said in one (a
+		// method's error, say) is the plugin's to choose: control
+		// characters but newlines and tabs are written as Go escapes.
+		fmt.Fprintln(stderr, textsafe.Escape(err.Error(), 0, "\n\t"))
 		return 1
 	}
 	return 0
