@@ -80,34 +80,36 @@ func (p *bufPool) put(b []byte) {
 	p.bufs.Put(box)
 }
 
+// getFrame returns a buffer for a frame of n bytes, pooled or new.
 func getFrame(n int) []byte {
-	if b := framePool.get(); b != nil && cap(b) >= n {
-		return b[:n]
-	}
-	if n >= bigBytes {
-		// Room for a large slice shared with the receiver to come back
-		// (recycle) as a frame as large as this one (decoder.alias).
-		return make([]byte, n, n+frameSlack)
-	}
-	return make([]byte, n, max(n, 512))
+	b, _ := pooledOrNewFrame(n)
+	return b
 }
 
 // takeFrame returns a buffer for a frame of n bytes, and whether it
 // begins its allocation and carries no finalizer, so that it may be armed
-// (frameRecycler).
+// (frameRecycler): one the recycler took back, or a new one.
 func takeFrame(n int) ([]byte, bool) {
 	if n >= bigBytes {
 		if b := recycler.take(n); b != nil {
 			return b, true
 		}
 	}
+	return pooledOrNewFrame(n)
+}
+
+// pooledOrNewFrame returns a buffer of n bytes from framePool, or a new
+// one and true.
+func pooledOrNewFrame(n int) ([]byte, bool) {
 	if b := framePool.get(); b != nil && cap(b) >= n {
 		return b[:n], false
 	}
 	if n >= bigBytes {
+		// Room for a large slice shared with the receiver to come back
+		// (recycle) as a frame as large as this one (decoder.alias).
 		return make([]byte, n, n+frameSlack), true
 	}
-	return make([]byte, n, max(n, 512)), false
+	return make([]byte, n, max(n, 512)), true
 }
 
 // giveFrame gives back a buffer takeFrame returned, no longer used.
