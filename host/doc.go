@@ -13,5 +13,6 @@
 // hold: WithMaxMessageSize, WithMaxConcurrentCalls, WithMaxServedBytes,
 // WithMaxQueuedBytes, WithMaxImports, WithMaxExports; and WithCallTimeout,
 // which bounds the calls a plugin could otherwise hold for ever (methods
-// without a context).
+// without a context). go-plugin's own connection to a plugin passes
+// through a guard (guard.go) that cuts off a plugin flooding it.
 package host

@@ -30,19 +30,19 @@ type goPluginConn struct {
 	err  error
 }
 
-// dialGoPlugin makes go-plugin's connection to a started plugin on a
-// goroutine of its own (it ends when the connection is made or fails; a
+// dialGoPlugin makes go-plugin's connection to a started plugin, through
+// its guard (gd), on a goroutine of its own (it ends when the connection is made or fails; a
 // plugin killed meanwhile fails it). With ping, the connection is made
 // only once the plugin has answered a ping on it: go-plugin's Client makes
 // no round trip, and its server answers only once go-plugin's Serve has
 // pointed the plugin's os.Stdout and os.Stderr at its pipes, which the
 // plugin's methods must not run before (see gp.SocketSlot.StartEarlyPlain).
 // Once made, its yamux session logs into yl.
-func dialGoPlugin(client *goplugin.Client, ping bool, yl *yamuxLines) *goPluginConn {
+func dialGoPlugin(client *goplugin.Client, gd *goGuard, ping bool, yl *yamuxLines) *goPluginConn {
 	g := &goPluginConn{done: make(chan struct{})}
 	go func() {
 		defer close(g.done)
-		g.rpc, g.err = client.Client()
+		g.rpc, g.err = gd.connect(client)
 		if g.err == nil {
 			yl.route(g.rpc)
 		}

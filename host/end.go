@@ -51,6 +51,9 @@ func (c *Client) Close() error {
 			c.kill()
 			errs = multierror.Append(errs, c.conn.Close())
 		}
+		if c.guard != nil {
+			c.guard.close() // go-plugin's connection is closed: its copies end
+		}
 		c.closeErr = errs.ErrorOrNil()
 		c.closed.Store(true)
 	})

@@ -64,6 +64,9 @@ type Client struct {
 	// inProcess ends both sides of a client made by InProcess (nil
 	// otherwise), which has no process.
 	inProcess func() error
+	// guard stands between go-plugin's connection and the plugin (nil for
+	// InProcess); Close ends it.
+	guard *goGuard
 }
 
 // Load starts the plugin binary at path and connects to it. The plugin runs
@@ -224,6 +227,8 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 		SkipHostEnv:      true,                           // cmd.Env has it (above)
 	})
 
+	gd := &goGuard{name: name, log: cfg.logger, timeout: cfg.startTimeout, end: endProc}
+
 	// The start timeout covers the whole start, the connection after
 	// go-plugin's handshake included; ctx can end it sooner. Either way
 	// the process group is killed, which ends whatever open waits for.
@@ -235,7 +240,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 	}
 	done := make(chan opened, 1)
 	go func() {
-		c, err := open(client, name, cfg.logger, &earlyStart{p, cfg.startTimeout, endProc}, func() {
+		c, err := open(client, gd, cfg.logger, &earlyStart{p, cfg.startTimeout, endProc}, func() {
 			if child != nil {
 				child.Close() // the plugin has its copy; the host must not keep it open
 			}
@@ -345,11 +350,20 @@ func (e *openError) Is(t error) bool { return t == e.stage }
 // dispensed through go-plugin. started runs once go-plugin's start is
 // over, either way; on failure, abort runs with go-plugin's RPC client
 // (nil if the start failed) to end what was begun.
-func open(client *goplugin.Client, name string, log hclog.Logger, early *earlyStart, started func(), abort func(goplugin.ClientProtocol)) (*Client, error) {
+func open(client *goplugin.Client, gd *goGuard, log hclog.Logger, early *earlyStart, started func(), abort func(goplugin.ClientProtocol)) (c *Client, err error) {
+	defer func() {
+		if err != nil {
+			gd.close()
+		} else {
+			c.guard = gd
+			gd.attach(c)
+		}
+	}()
+	name := gd.name
 	var gpc *goPluginConn
 	yl := newYamuxLines(log, name)
 	if early != nil && early.plugin.MayStartEarly() {
-		_, err := client.Start()
+		err = gd.start(client)
 		started()
 		started = func() {}
 		if err != nil {
@@ -364,7 +378,7 @@ func open(client *goplugin.Client, name string, log hclog.Logger, early *earlySt
 		// (gp.StartEarly); without, which the plugin cannot tell, the
 		// connection is made only once it has answered a ping.
 		plain := early.plugin.MTLS == nil
-		gpc = dialGoPlugin(client, plain, yl)
+		gpc = dialGoPlugin(client, gd, plain, yl)
 		gpReady := make(chan struct{})
 		conn, err := early.plugin.StartEarly(client.NegotiatedVersion(), gpReady)
 		if err != nil {
@@ -372,7 +386,7 @@ func open(client *goplugin.Client, name string, log hclog.Logger, early *earlySt
 			return nil, &openError{stage: errConnect, err: err}
 		}
 		if conn != nil {
-			c := &Client{name: name, gp: client, conn: conn.Conn, transport: conn.Transport, early: conn.Early, hangUp: conn.HangUp, gpReady: gpReady, log: log, endProc: func() {}}
+			c = &Client{name: name, gp: client, conn: conn.Conn, transport: conn.Transport, early: conn.Early, hangUp: conn.HangUp, gpReady: gpReady, log: log, endProc: func() {}}
 			yl.client.Store(c)
 			go c.connectGoPlugin(gpc, early.timeout, early.endProc)
 			return c, nil
@@ -380,12 +394,11 @@ func open(client *goplugin.Client, name string, log hclog.Logger, early *earlySt
 		// The plugin waits for go-plugin's Dispense (an older refplug).
 	}
 	var rpcClient goplugin.ClientProtocol
-	var err error
 	if gpc != nil {
 		<-gpc.done
 		rpcClient, err = gpc.rpc, gpc.err
-	} else {
-		rpcClient, err = client.Client()
+	} else if err = gd.start(client); err == nil {
+		rpcClient, err = gd.connect(client)
 		if err == nil {
 			yl.route(rpcClient)
 		}
@@ -401,7 +414,7 @@ func open(client *goplugin.Client, name string, log hclog.Logger, early *earlySt
 		return nil, &openError{stage: errConnect, err: err}
 	}
 	conn := raw.(*gp.Connection)
-	c := &Client{name: name, gp: client, rpc: rpcClient, conn: conn.Conn, transport: conn.Transport, log: log, endProc: func() {}}
+	c = &Client{name: name, gp: client, rpc: rpcClient, conn: conn.Conn, transport: conn.Transport, log: log, endProc: func() {}}
 	yl.client.Store(c)
 	return c, nil
 }

@@ -54,7 +54,7 @@ func TestMain(m *testing.M) {
 		"../testdata/hostproc", "../testdata/stubborn", "../testdata/skewplugin", "../testdata/versioned", "../testdata/remoteplugin",
 		"../testdata/spawner", "../testdata/silent", "../testdata/empty",
 		"../testdata/evolve/plugin1", "../testdata/evolve/plugin2", "../testdata/evolve/plugin3", "../testdata/webplugin", "../testdata/bigplugin",
-		"../testdata/mutegp")
+		"../testdata/mutegp", "../testdata/floodgp")
 	cmd := exec.Command("go", args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {

@@ -38,8 +38,12 @@ func (c *Client) ReattachInfo() (ReattachInfo, error) {
 	if rc == nil || rc.Addr == nil {
 		return ReattachInfo{}, fmt.Errorf("host: plugin %s: go-plugin has no reattach configuration for it (has it exited?)", c.name)
 	}
+	addr := rc.Addr
+	if a := c.guard.pluginAddr(); a != nil {
+		addr = a // go-plugin's is the guard's
+	}
 	return ReattachInfo{
-		Name: c.name, Network: rc.Addr.Network(), Address: rc.Addr.String(), Pid: rc.Pid,
+		Name: c.name, Network: addr.Network(), Address: addr.String(), Pid: rc.Pid,
 		Protocol: string(rc.Protocol), ProtocolVersion: rc.ProtocolVersion,
 	}, nil
 }
@@ -121,8 +125,9 @@ func ReattachContext(ctx context.Context, info ReattachInfo, opts ...Option) (*C
 	})
 	// A failed reattach leaves the plugin alone: it is not this host's to
 	// end (closing go-plugin's client would ask it to quit).
-	c, err := connectWithin(bound, client, func() (*Client, error) {
-		return open(client, name, cfg.logger, nil, func() {}, func(goplugin.ClientProtocol) {})
+	gd := &goGuard{name: name, log: cfg.logger, timeout: cfg.startTimeout}
+	c, err := connectWithin(bound, client, gd, func() (*Client, error) {
+		return open(client, gd, cfg.logger, nil, func() {}, func(goplugin.ClientProtocol) {})
 	}, func(c *Client) {
 		gp.CloseSession(c.rpc) // closed already: the stream's reader ends with it
 		c.conn.Close()

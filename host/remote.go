@@ -84,8 +84,9 @@ func AttachContext(ctx context.Context, addr string, opts ...Option) (*Client, e
 		TLSConfig: cfg.tls,
 		Logger:    cfg.logger,
 	})
-	c, err := connectWithin(bound, client, func() (*Client, error) {
-		return open(client, addr, cfg.logger, nil, func() {}, func(rpc goplugin.ClientProtocol) {
+	gd := &goGuard{name: addr, log: cfg.logger, timeout: cfg.startTimeout}
+	c, err := connectWithin(bound, client, gd, func() (*Client, error) {
+		return open(client, gd, cfg.logger, nil, func() {}, func(rpc goplugin.ClientProtocol) {
 			if rpc != nil {
 				closeWithin(rpc, quitWait)
 			}
@@ -137,7 +138,7 @@ func (c *config) cutShort(ctx context.Context, what, hint string) error {
 // go-plugin's connection, once go-plugin has made it (its Client is
 // bounded by yamux's write timeout), which ends the calls waiting on it;
 // a client connect returns all the same is then abandoned.
-func connectWithin(ctx context.Context, client *goplugin.Client, connect func() (*Client, error), abandon func(*Client)) (*Client, error) {
+func connectWithin(ctx context.Context, client *goplugin.Client, gd *goGuard, connect func() (*Client, error), abandon func(*Client)) (*Client, error) {
 	type result struct {
 		c   *Client
 		err error
@@ -145,8 +146,13 @@ func connectWithin(ctx context.Context, client *goplugin.Client, connect func() 
 	made := make(chan goplugin.ClientProtocol, 1) // go-plugin's connection, once made
 	done := make(chan result, 1)
 	go func() {
-		rpc, err := client.Client() // open's own call then returns this one
+		err := gd.start(client)
+		var rpc goplugin.ClientProtocol
+		if err == nil {
+			rpc, err = gd.connect(client) // open's own call then returns this one
+		}
 		if err != nil {
+			gd.close()
 			close(made)
 			done <- result{nil, &openError{stage: errStart, err: err}}
 			return
@@ -161,6 +167,7 @@ func connectWithin(ctx context.Context, client *goplugin.Client, connect func() 
 	case <-ctx.Done():
 	}
 	go func() {
+		gd.close() // ends go-plugin's connection, or the guard's wait to make it
 		if rpc, ok := <-made; ok {
 			gp.CloseSession(rpc)
 		}

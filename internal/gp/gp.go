@@ -9,7 +9,9 @@
 // connection) when there is no socket: a remote plugin, a system without
 // unix sockets, a host that asked for it, or a socket lost on the way.
 // With refplug's mutual TLS the connection on the socket starts without
-// go-plugin's Dispense (StartEarly, early.go).
+// go-plugin's Dispense (StartEarly, early.go). On the host's side,
+// go-plugin's own connection passes through a guard that bounds what the
+// plugin can send on it (Guard, guard.go).
 package gp
 
 import (

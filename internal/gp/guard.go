@@ -1,0 +1,452 @@
+package gp
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"time"
+	"unsafe"
+
+	goplugin "github.com/hashicorp/go-plugin"
+)
+
+// The guard: go-plugin's connection to a plugin, checked frame by frame
+// on the host's side before go-plugin's yamux session reads it.
+//
+// go-plugin v1.8.0 runs a MuxBroker on every connection it makes to a
+// plugin (rpc_client.go), over a yamux session with yamux's defaults, and
+// offers no way to configure either. The broker accepts every stream the
+// plugin opens, reads the stream's id before it accepts the next, and
+// drops a second stream with an id already waiting without closing it;
+// each open stream can hold a 256 KiB window of data, and yamux answers
+// each ping the plugin asks for from a goroutine of its own, which waits
+// up to 10 s to write. So a plugin that opens streams, or asks for pings,
+// without end made the host hold all it sent (measured: 2,000 streams,
+// 1.1 GiB of host memory and 2,000 goroutines within 2 s). The plugin
+// holds the TLS credentials of that connection, so TLS does not keep it
+// out.
+//
+// The host therefore points go-plugin at a guard (Guard): go-plugin dials
+// the guard's unix socket, in a directory only this user may enter, which
+// takes connections from this process only (where that can be told: Linux
+// and macOS, CanGuard; elsewhere there is no guard); the guard dials the
+// plugin, makes the TLS connection go-plugin would have made, and copies
+// yamux's frames both ways, checking each frame the plugin sends:
+//
+//   - at most GuardStreams streams the plugin opened are open at once (a
+//     refplug plugin opens at most two: its lifeline, and its connection's
+//     stream where there is no socket);
+//   - a data frame carries at most yamux's window (256 KiB);
+//   - the plugin asks for at most guardPingBurst pings at once, then one a
+//     second (yamux's keep-alive asks every 30 s);
+//   - the frames are yamux's (version 0, one of its four types), and a
+//     stream the plugin opens has a plugin's id and is not open already;
+//   - a frame for a stream that is not open is dropped, as yamux would
+//     drop it (without yamux's warning in the host's log for each).
+//
+// A plugin that breaks one of these is cut off at once: both connections
+// are closed and onBreach is told why (the host ends the plugin). What
+// the host sends passes unchecked; the guard reads it only to know which
+// streams are open.
+
+// GuardStreams is how many streams a plugin may have opened on go-plugin's
+// connection at once.
+const GuardStreams = 16
+
+// guardPingBurst is how many pings a plugin may ask for at once; after a
+// burst, it may ask for one a second.
+const guardPingBurst = 8
+
+// yamux's frame: a 12-byte header (version, type, flags, stream id,
+// length), then, for a data frame, length bytes.
+const (
+	yamuxHeaderSize = 12
+	yamuxWindow     = 256 << 10 // the most a peer may send on a stream unread (go-plugin's yamux defaults)
+
+	yamuxData         = 0
+	yamuxWindowUpdate = 1
+	yamuxPing         = 2
+	yamuxGoAway       = 3
+
+	yamuxSYN = 1
+	yamuxFIN = 4
+	yamuxRST = 8
+)
+
+// A stream's half-closes, as the guard has seen them.
+const (
+	finHost   uint8 = 1
+	finPlugin uint8 = 2
+)
+
+// Guard stands between go-plugin's connection and the plugin (see above).
+type Guard struct {
+	target   net.Addr
+	tls      *tls.Config
+	onBreach func(error)
+	addr     *net.UnixAddr // the socket go-plugin is to dial, made once the plugin is reached
+	dir      string
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	dialed   chan struct{} // closed once the plugin is connected, or cannot be
+	dialErr  error         // why it cannot be, set before dialed is closed
+
+	mu       sync.Mutex
+	conns    []net.Conn // the host's (go-plugin's) and the plugin's, once made
+	closed   bool
+	err      error            // why the guard cut the connection off, if it did
+	streams  map[uint32]uint8 // the open streams, and which sides have closed theirs
+	opened   int              // of them, those the plugin opened
+	pings    float64          // pings the plugin may still ask for now
+	pingedAt time.Time
+}
+
+// NewGuard makes a guard for go-plugin's connection to the plugin at
+// target, over TLS with tlsConfig unless it is nil, and starts
+// connecting to the plugin. The plugin must answer within timeout (its
+// TLS handshake included), and go-plugin must then dial Addr within
+// timeout, or the guard gives up. Addr is listened on only once the
+// plugin is reached (Wait): before, or if it never is, a dial of it fails
+// at once (go-plugin's Kill dials, to ask the plugin to quit). onBreach
+// (which must not block) is called once, from the guard's goroutine, if
+// the plugin breaks the guard's rules; the connection is then closed
+// already.
+func NewGuard(target net.Addr, tlsConfig *tls.Config, timeout time.Duration, onBreach func(error)) (*Guard, error) {
+	dir, err := os.MkdirTemp("", "refplug-") // 0700: only this user can reach the socket
+	if err != nil {
+		return nil, fmt.Errorf("making the guard's directory: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &Guard{
+		target: target, tls: tlsConfig, onBreach: onBreach, addr: &net.UnixAddr{Net: "unix", Name: filepath.Join(dir, "gp")}, dir: dir, ctx: ctx, cancel: cancel, dialed: make(chan struct{}),
+		streams: map[uint32]uint8{}, pings: guardPingBurst, pingedAt: time.Now(),
+	}
+	g.wg.Add(1)
+	go g.run(timeout)
+	return g, nil
+}
+
+// Addr is the address go-plugin is to dial.
+func (g *Guard) Addr() net.Addr { return g.addr }
+
+// Err reports why the guard cut the plugin off, or nil.
+func (g *Guard) Err() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
+}
+
+// Close ends the guard and both connections, and waits for its goroutines.
+func (g *Guard) Close() error {
+	g.cancel()
+	g.closeConns()
+	g.wg.Wait()
+	return nil
+}
+
+// run dials the plugin, takes go-plugin's connection, and copies between
+// them until either ends.
+func (g *Guard) run(timeout time.Duration) {
+	defer g.wg.Done()
+	defer os.RemoveAll(g.dir)
+	plugin, err := g.dial(timeout)
+	var ln *net.UnixListener
+	if err == nil {
+		ln, err = net.ListenUnix("unix", g.addr)
+		if err != nil {
+			plugin.Close()
+			err = fmt.Errorf("listening for go-plugin's connection: %w", err)
+		}
+	}
+	g.dialErr = err
+	close(g.dialed)
+	if err != nil {
+		return
+	}
+	host, err := g.accept(ln, timeout)
+	ln.Close()
+	if err != nil {
+		plugin.Close()
+		return
+	}
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		host.Close()
+		plugin.Close()
+		return
+	}
+	g.conns = []net.Conn{host, plugin}
+	g.mu.Unlock()
+	g.wg.Add(2)
+	go g.pump(plugin, host, true)
+	go g.pump(host, plugin, false)
+}
+
+// Wait waits until the guard has connected to the plugin (its TLS
+// handshake made, if there is TLS), and returns the error if it could
+// not: go-plugin is to dial the guard only then, so that its connection
+// is made when, and only when, it would have been without the guard.
+func (g *Guard) Wait() error {
+	<-g.dialed
+	return g.dialErr
+}
+
+// accept returns the first connection to ln from this process
+// (guardPeer), or an error once the guard is closed or timeout has passed.
+func (g *Guard) accept(ln *net.UnixListener, timeout time.Duration) (net.Conn, error) {
+	ln.SetDeadline(time.Now().Add(timeout))
+	stop := context.AfterFunc(g.ctx, func() { ln.SetDeadline(time.Now()) })
+	defer stop()
+	for {
+		c, err := ln.AcceptUnix()
+		if err != nil {
+			return nil, err
+		}
+		if guardPeer(c) {
+			return c, nil
+		}
+		c.Close()
+	}
+}
+
+// dial connects to the plugin, making the TLS connection go-plugin would
+// have made.
+func (g *Guard) dial(timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(g.ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, g.target.Network(), g.target.String())
+	if err != nil || g.tls == nil {
+		return conn, err
+	}
+	tc := tls.Client(conn, g.tls)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("TLS handshake with the plugin: %w", err)
+	}
+	return tc, nil
+}
+
+// closeConns closes both connections, and any made later.
+func (g *Guard) closeConns() {
+	g.mu.Lock()
+	g.closed = true
+	conns := g.conns
+	g.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+// pump copies frames from src to dst until either ends, checking those
+// from the plugin (fromPlugin).
+func (g *Guard) pump(src, dst net.Conn, fromPlugin bool) {
+	defer g.wg.Done()
+	defer g.closeConns()
+	// Small buffers while the connection carries little (the logs, the
+	// quit), which is all it carries beside a socket pair; larger ones,
+	// kept, once frames of calls and data need them.
+	r := bufio.NewReaderSize(src, 4<<10)
+	buf := make([]byte, 4<<10)
+	for {
+		if _, err := io.ReadFull(r, buf[:yamuxHeaderSize]); err != nil {
+			return
+		}
+		forward, err := g.admit(buf[:yamuxHeaderSize], fromPlugin)
+		if err != nil {
+			g.breach(err)
+			return
+		}
+		n := 0 // the data that follows
+		if buf[1] == yamuxData {
+			n = int(binary.BigEndian.Uint32(buf[8:12]))
+		}
+		if !forward {
+			if _, err := r.Discard(n); err != nil {
+				return
+			}
+			continue
+		}
+		// The header and the data, in pieces of buf.
+		if need := yamuxHeaderSize + n; need > len(buf) && len(buf) < 64<<10 {
+			buf = append(buf[:yamuxHeaderSize], make([]byte, min(need, 64<<10)-yamuxHeaderSize)...)
+		}
+		off := yamuxHeaderSize
+		for {
+			k := min(n, len(buf)-off)
+			if _, err := io.ReadFull(r, buf[off:off+k]); err != nil {
+				return
+			}
+			off += k
+			n -= k
+			if n == 0 {
+				break
+			}
+			if _, err := dst.Write(buf[:off]); err != nil {
+				return
+			}
+			off = 0
+		}
+		if _, err := dst.Write(buf[:off]); err != nil {
+			return
+		}
+	}
+}
+
+// admit checks a frame's header h and notes what it does to the streams;
+// it reports whether the frame goes on to the other side. A frame from
+// the plugin that breaks a rule is an error.
+func (g *Guard) admit(h []byte, fromPlugin bool) (bool, error) {
+	version, typ := h[0], h[1]
+	flags := binary.BigEndian.Uint16(h[2:4])
+	id := binary.BigEndian.Uint32(h[4:8])
+	length := binary.BigEndian.Uint32(h[8:12])
+	if !fromPlugin {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if typ == yamuxData || typ == yamuxWindowUpdate {
+			g.note(id, flags, false)
+		}
+		return true, nil
+	}
+	if version != 0 {
+		return false, fmt.Errorf("a frame of yamux version %d (yamux's is 0)", version)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch typ {
+	case yamuxData, yamuxWindowUpdate:
+		if typ == yamuxData && length > yamuxWindow {
+			return false, fmt.Errorf("a data frame of %d bytes on stream %d, past yamux's window of %d", length, id, yamuxWindow)
+		}
+		if flags&yamuxSYN != 0 {
+			if _, open := g.streams[id]; open {
+				return false, fmt.Errorf("stream %d opened again while open", id)
+			}
+			if id == 0 || id%2 != 0 { // the host, yamux's client, opens the odd ones
+				return false, fmt.Errorf("stream %d opened with an id that is not the plugin's to use", id)
+			}
+			if g.opened >= GuardStreams {
+				return false, fmt.Errorf("more than %d streams opened and left open", GuardStreams)
+			}
+			g.opened++
+			g.streams[id] = 0
+		}
+		if _, open := g.streams[id]; !open {
+			return false, nil // as yamux would: the stream is gone, or never was
+		}
+		g.note(id, flags, true)
+		return true, nil
+	case yamuxPing:
+		if flags&yamuxSYN != 0 {
+			now := time.Now()
+			g.pings = min(guardPingBurst, g.pings+now.Sub(g.pingedAt).Seconds())
+			g.pingedAt = now
+			if g.pings < 1 {
+				return false, fmt.Errorf("more than %d pings asked for at once", guardPingBurst)
+			}
+			g.pings--
+		}
+		return true, nil
+	case yamuxGoAway:
+		return true, nil
+	}
+	return false, fmt.Errorf("a frame of unknown type %d", typ)
+}
+
+// note records a stream frame's half-close or reset (under g.mu). A
+// stream ends when reset, or when both sides have closed it, as in yamux.
+func (g *Guard) note(id uint32, flags uint16, fromPlugin bool) {
+	closed, open := g.streams[id]
+	if !open {
+		if fromPlugin || flags&yamuxSYN == 0 {
+			return
+		}
+		open = true // the host opens a stream
+	}
+	switch {
+	case flags&yamuxRST != 0:
+	case flags&yamuxFIN != 0:
+		if fromPlugin {
+			closed |= finPlugin
+		} else {
+			closed |= finHost
+		}
+		if closed != finPlugin|finHost {
+			g.streams[id] = closed
+			return
+		}
+	default:
+		g.streams[id] = closed
+		return
+	}
+	delete(g.streams, id)
+	if id%2 == 0 {
+		g.opened--
+	}
+}
+
+// breach cuts the plugin off for err, and says so once.
+func (g *Guard) breach(err error) {
+	g.mu.Lock()
+	first := g.err == nil
+	if first {
+		g.err = err
+	}
+	g.mu.Unlock()
+	g.closeConns()
+	if first && g.onBreach != nil {
+		g.onBreach(err)
+	}
+}
+
+// ErrNoGuard is GuardClient's error on a system where there is no guard
+// (CanGuard).
+var ErrNoGuard = errors.New("no guard on this system: it cannot tell which process connects to a unix socket")
+
+// GuardClient points go-plugin's client, once started (its Start has
+// returned), at a new guard for the plugin it started or reattached to:
+// go-plugin then dials the guard, and the guard dials the plugin with the
+// TLS configuration go-plugin was to use. It returns the guard and the
+// plugin's own address. go-plugin keeps both in unexported fields
+// (Client.address, Client.config); a go-plugin that lays them out
+// otherwise gets no guard, and GuardClient says so
+// (TestGuardClient fails on such a version, so it is noticed).
+func GuardClient(client *goplugin.Client, timeout time.Duration, onBreach func(error)) (*Guard, net.Addr, error) {
+	if !CanGuard {
+		return nil, nil, ErrNoGuard
+	}
+	v := reflect.ValueOf(client).Elem()
+	addrField := field(v, "address", reflect.Interface)
+	configField := field(v, "config", reflect.Pointer)
+	if !addrField.IsValid() || !configField.IsValid() || configField.IsNil() {
+		return nil, nil, errors.New("go-plugin's Client lays out its address or configuration otherwise than v1.8.0")
+	}
+	addrField = reflect.NewAt(addrField.Type(), unsafe.Pointer(addrField.UnsafeAddr())).Elem()
+	addr, _ := addrField.Interface().(net.Addr)
+	config, _ := reflect.NewAt(configField.Type(), unsafe.Pointer(configField.UnsafeAddr())).Elem().Interface().(*goplugin.ClientConfig)
+	if addr == nil || config == nil {
+		return nil, nil, errors.New("go-plugin's Client has no address or configuration (not started?)")
+	}
+	if n := addr.Network(); n != "unix" && n != "tcp" {
+		return nil, nil, fmt.Errorf("the plugin's address is on network %q, not unix or tcp", n)
+	}
+	g, err := NewGuard(addr, config.TLSConfig, timeout, onBreach)
+	if err != nil {
+		return nil, nil, err
+	}
+	config.TLSConfig = nil // the guard's to use
+	addrField.Set(reflect.ValueOf(g.Addr()))
+	return g, addr, nil
+}

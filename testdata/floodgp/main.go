@@ -1,0 +1,135 @@
+// Command floodgp is a hostile test plugin: it starts on its socket pair
+// as a refplug plugin does and serves contract.NewService as "svc" there,
+// but on go-plugin's connection, once the host has made it (TLS and all),
+// it writes yamux frames of its own, as $FLOODGP_MODE says:
+//
+//   - streams: opens 300 streams, each sending the same broker id and
+//     200 KiB (go-plugin's MuxBroker keeps all but the first open);
+//   - pings: asks for 1,000 pings (yamux answers each from a goroutine);
+//   - frame: opens a stream and sends 1 MiB on it at once, past yamux's
+//     256 KiB window.
+//
+// It never reads what the host sends, beyond draining it. Its socket goes
+// in the directory $FLOODGP_DIR.
+package main
+
+import (
+	"crypto/tls"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/refplug/refplug/internal/gp"
+	"github.com/refplug/refplug/refbroker"
+	"github.com/refplug/refplug/testdata/contract"
+)
+
+func main() {
+	dir := os.Getenv("FLOODGP_DIR")
+	slot := gp.NewSocketSlot(gp.InheritedSocket())
+	var config *tls.Config
+	plain := os.Getenv(gp.EarlyEnv) == "1" // a host without TLS
+	if !plain {
+		m, err := slot.ReadCredentials()
+		if err != nil {
+			fail(err)
+		}
+		config = m.PluginConfig()
+	}
+	l, err := net.Listen("unix", filepath.Join(dir, "go-plugin.sock"))
+	if err != nil {
+		fail(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if config != nil {
+				tc := tls.Server(c, config)
+				if tc.Handshake() != nil {
+					c.Close()
+					continue
+				}
+				c = tc
+			}
+			go io.Copy(io.Discard, c)
+			go flood(c, os.Getenv("FLOODGP_MODE"))
+		}
+	}()
+	plugins := map[int]*gp.Plugin{1: {Roots: map[string]any{"svc": contract.NewService(func() refbroker.Stats { return refbroker.Stats{} })}}}
+	done := make(chan struct{})
+	ready := make(chan struct{}) // no go-plugin Serve here to wait for
+	close(ready)
+	started := func(c *refbroker.Conn, err error) {
+		if err != nil {
+			fail(err)
+		}
+		<-c.Done()
+		close(done)
+	}
+	if plain {
+		err = slot.StartEarlyPlain(plugins, started)
+	} else {
+		err = slot.StartEarly(plugins, ready, started)
+	}
+	if err != nil {
+		fail(err)
+	}
+	fmt.Printf("1|1|unix|%s|netrpc|\n", l.Addr())
+	<-done // the host closed the socket: it is done with this plugin
+}
+
+// yamux's frame header: version 0, type, flags, stream id, length.
+func frame(typ byte, flags uint16, id, length uint32) []byte {
+	h := make([]byte, 12)
+	h[1] = typ
+	binary.BigEndian.PutUint16(h[2:], flags)
+	binary.BigEndian.PutUint32(h[4:], id)
+	binary.BigEndian.PutUint32(h[8:], length)
+	return h
+}
+
+const (
+	data, windowUpdate, ping = 0, 1, 2
+	syn                      = 1
+)
+
+// flood writes mode's frames on c until c fails.
+func flood(c net.Conn, mode string) {
+	switch mode {
+	case "streams":
+		payload := make([]byte, 200<<10)
+		binary.LittleEndian.PutUint32(payload, 7) // MuxBroker's stream id
+		for i := range uint32(300) {
+			id := 2 + 2*i // the plugin, yamux's server, opens even ids
+			if _, err := c.Write(append(frame(windowUpdate, syn, id, 0), frame(data, 0, id, uint32(len(payload)))...)); err != nil {
+				return
+			}
+			if _, err := c.Write(payload); err != nil {
+				return
+			}
+		}
+	case "pings":
+		for i := range uint32(1000) {
+			if _, err := c.Write(frame(ping, syn, 0, i)); err != nil {
+				return
+			}
+		}
+	case "frame":
+		c.Write(frame(windowUpdate, syn, 2, 0))
+		c.Write(frame(data, 0, 2, 1<<20))
+		c.Write(make([]byte, 1<<20))
+	}
+	select {} // hold the connection open
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "floodgp:", err)
+	os.Exit(1)
+}
