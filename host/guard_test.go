@@ -20,8 +20,8 @@ import (
 
 // TestPluginFloodingGoPluginsConnection: a plugin that, on go-plugin's
 // connection (inside its TLS, whose credentials it holds), opens stream
-// after stream, asks for ping after ping, or sends more than yamux's
-// window at once, is cut off at once: it is ended, the host's log and
+// after stream, asks for ping after ping, sends more than yamux's window
+// at once, or begins a net/rpc answer of 8 GiB, is cut off at once: it is ended, the host's log and
 // its calls say why, and the host holds none of what it sent. Before the
 // guard, go-plugin's MuxBroker kept every such stream open with its data
 // (the streams here: 60 MiB), and yamux answered each ping from a
@@ -31,6 +31,7 @@ func TestPluginFloodingGoPluginsConnection(t *testing.T) {
 		{"streams", "more than 16 streams opened and left open"},
 		{"pings", "more than 8 pings asked for at once"},
 		{"frame", "a data frame of 1048576 bytes on stream 2, past yamux's window of 262144"},
+		{"message", "a net/rpc message of 8589934591 bytes on stream 1, past the guard's 1048576"},
 	} {
 		for name, tls := range map[string]bool{"TLS": true, "without TLS": false} {
 			t.Run(tc.mode+"/"+name, func(t *testing.T) {

@@ -51,7 +51,11 @@ import (
 //   - the frames are yamux's (version 0, one of its four types), and a
 //     stream the plugin opens has a plugin's id and is not open already;
 //   - a frame for a stream that is not open is dropped, as yamux would
-//     drop it (without yamux's warning in the host's log for each).
+//     drop it (without yamux's warning in the host's log for each);
+//   - a net/rpc message (gob: go-plugin's control stream, and the
+//     streams the host dials) is at most guardGobMessage long: the host's
+//     gob reader holds what arrives of a message, up to 8 GiB, until it is
+//     whole.
 //
 // A plugin that breaks one of these is cut off at once: both connections
 // are closed and onBreach is told why (the host ends the plugin). What
@@ -104,10 +108,10 @@ type Guard struct {
 	mu       sync.Mutex
 	conns    []net.Conn // the host's (go-plugin's) and the plugin's, once made
 	closed   bool
-	err      error            // why the guard cut the connection off, if it did
-	streams  map[uint32]uint8 // the open streams, and which sides have closed theirs
-	opened   int              // of them, those the plugin opened
-	pings    float64          // pings the plugin may still ask for now
+	err      error                   // why the guard cut the connection off, if it did
+	streams  map[uint32]*guardStream // the open streams
+	opened   int                     // of them, those the plugin opened
+	pings    float64                 // pings the plugin may still ask for now
 	pingedAt time.Time
 }
 
@@ -129,7 +133,7 @@ func NewGuard(target net.Addr, tlsConfig *tls.Config, timeout time.Duration, onB
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Guard{
 		target: target, tls: tlsConfig, onBreach: onBreach, addr: &net.UnixAddr{Net: "unix", Name: filepath.Join(dir, "gp")}, dir: dir, ctx: ctx, cancel: cancel, dialed: make(chan struct{}),
-		streams: map[uint32]uint8{}, pings: guardPingBurst, pingedAt: time.Now(),
+		streams: map[uint32]*guardStream{}, pings: guardPingBurst, pingedAt: time.Now(),
 	}
 	g.wg.Add(1)
 	go g.run(timeout)
@@ -251,7 +255,7 @@ func (g *Guard) closeConns() {
 
 // pump copies frames from src to dst until either ends, checking those
 // from the plugin (fromPlugin).
-func (g *Guard) pump(src, dst net.Conn, fromPlugin bool) {
+func (g *Guard) pump(src io.Reader, dst io.Writer, fromPlugin bool) {
 	defer g.wg.Done()
 	defer g.closeConns()
 	// Small buffers while the connection carries little (the logs, the
@@ -272,6 +276,8 @@ func (g *Guard) pump(src, dst net.Conn, fromPlugin bool) {
 		if buf[1] == yamuxData {
 			n = int(binary.BigEndian.Uint32(buf[8:12]))
 		}
+		id := binary.BigEndian.Uint32(buf[4:8])
+		scan := fromPlugin && n > 0
 		if !forward {
 			if _, err := r.Discard(n); err != nil {
 				return
@@ -287,6 +293,12 @@ func (g *Guard) pump(src, dst net.Conn, fromPlugin bool) {
 			k := min(n, len(buf)-off)
 			if _, err := io.ReadFull(r, buf[off:off+k]); err != nil {
 				return
+			}
+			if scan {
+				if err := g.scan(id, buf[off:off+k]); err != nil {
+					g.breach(err)
+					return
+				}
 			}
 			off += k
 			n -= k
@@ -331,7 +343,7 @@ func (g *Guard) admit(h []byte, fromPlugin bool) (bool, error) {
 			return false, fmt.Errorf("a data frame of %d bytes on stream %d, past yamux's window of %d", length, id, yamuxWindow)
 		}
 		if flags&yamuxSYN != 0 {
-			if _, open := g.streams[id]; open {
+			if g.streams[id] != nil {
 				return false, fmt.Errorf("stream %d opened again while open", id)
 			}
 			if id == 0 || id%2 != 0 { // the host, yamux's client, opens the odd ones
@@ -341,9 +353,9 @@ func (g *Guard) admit(h []byte, fromPlugin bool) (bool, error) {
 				return false, fmt.Errorf("more than %d streams opened and left open", GuardStreams)
 			}
 			g.opened++
-			g.streams[id] = 0
+			g.streams[id] = &guardStream{}
 		}
-		if _, open := g.streams[id]; !open {
+		if g.streams[id] == nil {
 			return false, nil // as yamux would: the stream is gone, or never was
 		}
 		g.note(id, flags, true)
@@ -368,33 +380,114 @@ func (g *Guard) admit(h []byte, fromPlugin bool) (bool, error) {
 // note records a stream frame's half-close or reset (under g.mu). A
 // stream ends when reset, or when both sides have closed it, as in yamux.
 func (g *Guard) note(id uint32, flags uint16, fromPlugin bool) {
-	closed, open := g.streams[id]
-	if !open {
+	st := g.streams[id]
+	if st == nil {
 		if fromPlugin || flags&yamuxSYN == 0 {
 			return
 		}
-		open = true // the host opens a stream
+		st = hostStream(id)
+		g.streams[id] = st
 	}
 	switch {
 	case flags&yamuxRST != 0:
 	case flags&yamuxFIN != 0:
 		if fromPlugin {
-			closed |= finPlugin
+			st.fin |= finPlugin
 		} else {
-			closed |= finHost
+			st.fin |= finHost
 		}
-		if closed != finPlugin|finHost {
-			g.streams[id] = closed
+		if st.fin != finPlugin|finHost {
 			return
 		}
 	default:
-		g.streams[id] = closed
 		return
 	}
 	delete(g.streams, id)
 	if id%2 == 0 {
 		g.opened--
 	}
+}
+
+// guardStream is an open stream as the guard sees it.
+type guardStream struct {
+	fin uint8 // which sides have closed it (finHost, finPlugin)
+	// gob: what the plugin sends on it is net/rpc's, gob messages, after
+	// skip bytes; left of the current message are still to come, or its
+	// length is being read (have bytes of it in count).
+	gob   bool
+	skip  int
+	left  uint64
+	count [9]byte
+	have  int
+}
+
+// guardGobMessage is the longest net/rpc message the plugin may send the
+// host. What go-plugin's net/rpc carries from a refplug plugin (answers
+// to go-plugin's pings, quit and Dispense, and to refplug's calls that
+// connect the socket) takes a few hundred bytes; gob itself takes
+// messages up to 8 GiB, holding what arrives of one until it is whole.
+const guardGobMessage = 1 << 20
+
+// hostStream is a stream the host opens, id. go-plugin opens its control
+// stream first, then its stdout and stderr streams (NewRPCClient); every
+// later one is a MuxBroker.Dial, whose peer answers with a 4-byte ack.
+// All but stdout and stderr then carry net/rpc.
+func hostStream(id uint32) *guardStream {
+	switch id {
+	case 1:
+		return &guardStream{gob: true}
+	case 3, 5:
+		return &guardStream{}
+	}
+	return &guardStream{gob: true, skip: 4}
+}
+
+// scan follows the messages of net/rpc in p, data the plugin sends on
+// stream id, and fails one longer than guardGobMessage.
+func (g *Guard) scan(id uint32, p []byte) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := g.streams[id]
+	if st == nil || !st.gob {
+		return nil
+	}
+	for len(p) > 0 {
+		switch {
+		case st.skip > 0:
+			n := min(st.skip, len(p))
+			st.skip -= n
+			p = p[n:]
+		case st.left > 0:
+			n := min(st.left, uint64(len(p)))
+			st.left -= n
+			p = p[n:]
+		default: // a message's length: gob's unsigned integer
+			st.count[st.have] = p[0]
+			st.have++
+			p = p[1:]
+			if st.count[0] < 0x80 { // the value itself
+				st.left, st.have = uint64(st.count[0]), 0
+				continue
+			}
+			n := 256 - int(st.count[0]) // then that many bytes, big-endian
+			if n > 8 {
+				return fmt.Errorf("a net/rpc message on stream %d whose length is not gob's", id)
+			}
+			if st.have <= n {
+				continue
+			}
+			var v uint64
+			for _, b := range st.count[1 : 1+n] {
+				v = v<<8 | uint64(b)
+			}
+			st.have = 0
+			if v > guardGobMessage {
+				return fmt.Errorf("a net/rpc message of %d bytes on stream %d, past the guard's %d", v, id, guardGobMessage)
+			}
+			st.left = v
+		}
+	}
+	return nil
 }
 
 // breach cuts the plugin off for err, and says so once.

@@ -3,6 +3,7 @@
 package gp
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/binary"
 	"io"
@@ -432,4 +433,124 @@ func TestGuardListensOnceThePluginIsReached(t *testing.T) {
 	if err := testutil.Receive(t, waited, 5*time.Second, "Wait did not return once the guard was closed"); err == nil {
 		t.Error("Wait = nil for a plugin never reached")
 	}
+}
+
+// TestGuardBoundsNetRPCMessages: a net/rpc message the plugin sends on a
+// stream of go-plugin's that carries them (the control stream, and every
+// stream the host dials after stdout's and stderr's, past MuxBroker's
+// ack) is at most guardGobMessage long, however its length is split
+// across frames: gob would hold up to 8 GiB of it. stdout and stderr
+// carry bytes, not messages.
+func TestGuardBoundsNetRPCMessages(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		id   uint32
+		data [][]byte // the frames' data, in turn
+		why  string
+	}{
+		{"control stream", 1, [][]byte{{0xFD, 0x10, 0x00, 0x01}}, "a net/rpc message of 1048577 bytes on stream 1, past the guard's 1048576"},
+		{"after small messages", 1, [][]byte{{3, 'a', 'b', 'c', 0, 0xFC, 0x7F}, {0xFF, 0xFF, 0xFF}}, "a net/rpc message of 2147483647 bytes on stream 1, past the guard's 1048576"},
+		{"a dialed stream, past the ack, split", 7, [][]byte{{7, 0, 0, 0, 0xFD}, {0x10}, {0x00, 0x01}}, "a net/rpc message of 1048577 bytes on stream 7, past the guard's 1048576"},
+		{"a length that is not gob's", 1, [][]byte{{0x80}}, "a net/rpc message on stream 1 whose length is not gob's"},
+		{"stdout carries bytes", 3, [][]byte{{0xFD, 0x10, 0x00, 0x01}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opened := make(chan struct{})
+			var err error
+			g := guardTo(t, nil, nil, func(c net.Conn) {
+				go func() { // the host's frames, until its SYN for stream tc.id
+					h := make([]byte, yamuxHeaderSize)
+					for {
+						if _, err := io.ReadFull(c, h); err != nil {
+							return
+						}
+						if h[1] == yamuxData {
+							io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(h[8:])))
+						}
+						if binary.BigEndian.Uint32(h[4:]) == tc.id && binary.BigEndian.Uint16(h[2:])&yamuxSYN != 0 {
+							close(opened)
+							io.Copy(io.Discard, c)
+							return
+						}
+					}
+				}()
+				<-opened
+				for _, d := range tc.data {
+					c.Write(append(frame(yamuxData, 0, tc.id, uint32(len(d))), d...))
+				}
+				io.Copy(io.Discard, c)
+			})
+			var s *yamux.Stream
+			for id := uint32(1); id <= tc.id; id += 2 {
+				if s, err = g.host.OpenStream(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.why == "" {
+				got := make([]byte, len(tc.data[0]))
+				if _, err := io.ReadFull(s, got); err != nil || !bytes.Equal(got, tc.data[0]) {
+					t.Fatalf("stdout's stream carried %x, %v; want %x", got, err, tc.data[0])
+				}
+				select {
+				case err := <-g.breaches:
+					t.Fatalf("the plugin was cut off for bytes on stdout's stream: %v", err)
+				default:
+				}
+				return
+			}
+			err = testutil.Receive(t, g.breaches, 10*time.Second, "the plugin was not cut off")
+			if err.Error() != tc.why {
+				t.Errorf("the guard's reason = %q; want %q", err, tc.why)
+			}
+		})
+	}
+}
+
+// FuzzGuard: whatever a plugin sends, and whatever the host opened
+// before, the guard neither panics nor passes on a frame it should have
+// stopped: every frame it forwards from the plugin is whole, of yamux's
+// version and types, within the window, and on a stream that is open.
+func FuzzGuard(f *testing.F) {
+	f.Add(uint8(3), append(frame(yamuxWindowUpdate, yamuxSYN, 2, 0), frame(yamuxData, 0, 1, 4)...))
+	f.Add(uint8(1), append(frame(yamuxData, 0, 1, 5), 0xFD, 0x10, 0, 1, 0))
+	f.Add(uint8(4), append(frame(yamuxData, 0, 7, 6), 7, 0, 0, 0, 0xFC, 0x7F))
+	f.Add(uint8(0), frame(yamuxPing, yamuxSYN, 0, 9))
+	f.Fuzz(func(t *testing.T, hostStreams uint8, fromPlugin []byte) {
+		g := &Guard{streams: map[uint32]*guardStream{}, pings: guardPingBurst, pingedAt: time.Now()}
+		for i := range uint32(hostStreams % 8) {
+			g.note(1+2*i, yamuxSYN, false)
+		}
+		open := map[uint32]bool{}
+		for id := range g.streams {
+			open[id] = true
+		}
+		var out bytes.Buffer
+		g.wg.Add(1)
+		g.pump(bytes.NewReader(fromPlugin), &out, true)
+		for b := out.Bytes(); len(b) > 0; {
+			if len(b) < yamuxHeaderSize {
+				t.Fatalf("a frame's header cut short: %x", b)
+			}
+			h := b[:yamuxHeaderSize]
+			typ, flags, id, n := h[1], binary.BigEndian.Uint16(h[2:]), binary.BigEndian.Uint32(h[4:]), binary.BigEndian.Uint32(h[8:])
+			if h[0] != 0 || typ > yamuxGoAway {
+				t.Fatalf("forwarded a frame that is not yamux's: %x", h)
+			}
+			b = b[yamuxHeaderSize:]
+			if typ == yamuxData {
+				if n > yamuxWindow || int(n) > len(b) {
+					t.Fatalf("forwarded a data frame of %d bytes, %d following", n, len(b))
+				}
+				b = b[n:]
+			}
+			if typ <= yamuxWindowUpdate {
+				if flags&yamuxSYN != 0 {
+					open[id] = true
+				}
+				if !open[id] {
+					t.Fatalf("forwarded a frame for stream %d, not open", id)
+				}
+			}
+		}
+	})
 }

@@ -7,7 +7,10 @@
 //     200 KiB (go-plugin's MuxBroker keeps all but the first open);
 //   - pings: asks for 1,000 pings (yamux answers each from a goroutine);
 //   - frame: opens a stream and sends 1 MiB on it at once, past yamux's
-//     256 KiB window.
+//     256 KiB window;
+//   - message: once the host has opened go-plugin's control stream,
+//     starts a net/rpc answer of almost 8 GiB on it (gob holds what
+//     arrives of a message until it is whole) and sends 200 KiB of it.
 //
 // It never reads what the host sends, beyond draining it. Its socket goes
 // in the directory $FLOODGP_DIR.
@@ -58,8 +61,9 @@ func main() {
 				}
 				c = tc
 			}
-			go io.Copy(io.Discard, c)
-			go flood(c, os.Getenv("FLOODGP_MODE"))
+			control := make(chan struct{})
+			go drain(c, control)
+			go flood(c, os.Getenv("FLOODGP_MODE"), control)
 		}
 	}()
 	plugins := map[int]*gp.Plugin{1: {Roots: map[string]any{"svc": contract.NewService(func() refbroker.Stats { return refbroker.Stats{} })}}}
@@ -100,8 +104,27 @@ const (
 	syn                      = 1
 )
 
+// drain reads what the host sends on c, and closes control once the host
+// has opened its first stream, go-plugin's control stream.
+func drain(c net.Conn, control chan struct{}) {
+	h := make([]byte, 12)
+	for {
+		if _, err := io.ReadFull(c, h); err != nil {
+			return
+		}
+		if h[1] == data {
+			if _, err := io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(h[8:]))); err != nil {
+				return
+			}
+		}
+		if binary.BigEndian.Uint32(h[4:]) == 1 && binary.BigEndian.Uint16(h[2:])&syn != 0 {
+			close(control)
+		}
+	}
+}
+
 // flood writes mode's frames on c until c fails.
-func flood(c net.Conn, mode string) {
+func flood(c net.Conn, mode string, control <-chan struct{}) {
 	switch mode {
 	case "streams":
 		payload := make([]byte, 200<<10)
@@ -125,6 +148,11 @@ func flood(c net.Conn, mode string) {
 		c.Write(frame(windowUpdate, syn, 2, 0))
 		c.Write(frame(data, 0, 2, 1<<20))
 		c.Write(make([]byte, 1<<20))
+	case "message":
+		<-control
+		answer := make([]byte, 200<<10)
+		copy(answer, []byte{0xFB, 0x01, 0xFF, 0xFF, 0xFF, 0xFF}) // gob's unsigned integer: 8 GiB - 1
+		c.Write(append(frame(data, 0, 1, uint32(len(answer))), answer...))
 	}
 	select {} // hold the connection open
 }
