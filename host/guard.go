@@ -80,8 +80,8 @@ func (gd *goGuard) connect(client *goplugin.Client) (goplugin.ClientProtocol, er
 // cutOff is the guard's word that the plugin broke its rules: the host's
 // connection to the plugin ends, saying why, and the plugin with it.
 func (gd *goGuard) cutOff(why error) {
-	err := fmt.Errorf("host: plugin %s was cut off: on go-plugin's connection it sent %w", gd.name, why)
-	gd.log.Error("the plugin broke the rules of go-plugin's connection; ending it", "plugin", gd.name, "error", why)
+	err := fmt.Errorf("host: plugin %s was cut off for what it sent on go-plugin's connection: %w", gd.name, why)
+	gd.log.Error("the plugin broke the rules of go-plugin's connection; it was cut off", "plugin", gd.name, "error", why)
 	gd.mu.Lock()
 	gd.breach = err
 	c := gd.client
@@ -107,8 +107,11 @@ func (gd *goGuard) attach(c *Client) {
 }
 
 // pluginAddr is the plugin's own address, which go-plugin no longer knows
-// (it dials the guard), or nil if there is no guard.
+// (it dials the guard), or nil if there is no guard (nil gd: InProcess).
 func (gd *goGuard) pluginAddr() net.Addr {
+	if gd == nil {
+		return nil
+	}
 	gd.mu.Lock()
 	defer gd.mu.Unlock()
 	return gd.addr

@@ -21,11 +21,11 @@ import (
 // TestPluginFloodingGoPluginsConnection: a plugin that, on go-plugin's
 // connection (inside its TLS, whose credentials it holds), opens stream
 // after stream, asks for ping after ping, sends more than yamux's window
-// at once, or begins a net/rpc answer of 8 GiB, is cut off at once: it is ended, the host's log and
-// its calls say why, and the host holds none of what it sent. Before the
-// guard, go-plugin's MuxBroker kept every such stream open with its data
-// (the streams here: 60 MiB), and yamux answered each ping from a
-// goroutine of its own.
+// at once, or begins a net/rpc answer of 8 GiB, is cut off at once: it is
+// ended, the host's log and its calls say why, and the host holds none of
+// what it sent. Before the guard, go-plugin's MuxBroker kept every such
+// stream open with its data (the streams here: 60 MiB), yamux answered
+// each ping from a goroutine of its own, and gob held the answer's bytes.
 func TestPluginFloodingGoPluginsConnection(t *testing.T) {
 	for _, tc := range []struct{ mode, why string }{
 		{"streams", "more than 16 streams opened and left open"},

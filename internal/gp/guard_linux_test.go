@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,20 +36,8 @@ func TestGuardRefusesOtherProcesses(t *testing.T) {
 		}
 		return
 	}
-	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "plugin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		yamuxServer(t, func(s *yamux.Session) { <-s.CloseChan() })(c)
-	}()
-	g, err := NewGuard(l.Addr(), nil, 10*time.Second, nil)
+	addr := pluginListener(t, yamuxServer(t, func(s *yamux.Session) { <-s.CloseChan() }))
+	g, err := NewGuard(addr, nil, 10*time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,28 +34,15 @@ type guarded struct {
 // (on its goroutine), a guard to it, and a host session through the guard.
 func guardTo(t *testing.T, serverTLS, clientTLS *tls.Config, plugin func(net.Conn)) *guarded {
 	t.Helper()
-	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "plugin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	var wg sync.WaitGroup
-	t.Cleanup(wg.Wait)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	addr := pluginListener(t, func(c net.Conn) {
 		if serverTLS != nil {
 			c = tls.Server(c, serverTLS)
 		}
 		plugin(c)
-	}()
+	})
 	g := &guarded{hostLog: new(testutil.Buffer), breaches: make(chan error, 2)}
-	g.guard, err = NewGuard(l.Addr(), clientTLS, 10*time.Second, func(err error) { g.breaches <- err })
+	var err error
+	g.guard, err = NewGuard(addr, clientTLS, 10*time.Second, func(err error) { g.breaches <- err })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +62,30 @@ func guardTo(t *testing.T, serverTLS, clientTLS *tls.Config, plugin func(net.Con
 	}
 	t.Cleanup(func() { g.host.Close() })
 	return g
+}
+
+// pluginListener listens where a plugin would, and runs serve on the
+// first connection (then closes it); the test waits for it at its end.
+func pluginListener(t *testing.T, serve func(net.Conn)) net.Addr {
+	t.Helper()
+	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "plugin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	t.Cleanup(func() { l.Close() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		serve(c)
+	}()
+	return l.Addr()
 }
 
 // yamuxServer runs a yamux server session on c (the plugin's side) and
@@ -279,20 +290,8 @@ func TestGuardTLSRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	hostTLS, _ := m1.HostConfig()
-	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "plugin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		tls.Server(c, m2.PluginConfig()).Handshake()
-	}()
-	g, err := NewGuard(l.Addr(), hostTLS, 10*time.Second, nil)
+	addr := pluginListener(t, func(c net.Conn) { tls.Server(c, m2.PluginConfig()).Handshake() })
+	g, err := NewGuard(addr, hostTLS, 10*time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,23 +405,16 @@ func TestGuardListensOnceThePluginIsReached(t *testing.T) {
 		t.Fatal(err)
 	}
 	hostTLS, _ := m.HostConfig()
-	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "plugin"))
+	dialed := make(chan struct{})
+	addr := pluginListener(t, func(c net.Conn) { // never answers the TLS handshake
+		close(dialed)
+		<-t.Context().Done()
+	})
+	g, err := NewGuard(addr, hostTLS, time.Minute, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	held := make(chan net.Conn, 1)
-	go func() { // accepts, and never answers the TLS handshake
-		if c, err := l.Accept(); err == nil {
-			held <- c
-		}
-	}()
-	g, err := NewGuard(l.Addr(), hostTLS, time.Minute, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := testutil.Receive(t, held, 10*time.Second, "the guard did not dial the plugin")
-	defer c.Close()
+	testutil.Receive(t, dialed, 10*time.Second, "the guard did not dial the plugin")
 	if c, err := net.Dial("unix", g.Addr().String()); err == nil {
 		c.Close()
 		t.Fatal("the guard's socket took a connection before the plugin was reached")

@@ -26,8 +26,7 @@ import (
 	"path/filepath"
 
 	"github.com/refplug/refplug/internal/gp"
-	"github.com/refplug/refplug/refbroker"
-	"github.com/refplug/refplug/testdata/contract"
+	"github.com/refplug/refplug/testdata/hostile"
 )
 
 func main() {
@@ -66,27 +65,9 @@ func main() {
 			go flood(c, os.Getenv("FLOODGP_MODE"), control)
 		}
 	}()
-	plugins := map[int]*gp.Plugin{1: {Roots: map[string]any{"svc": contract.NewService(func() refbroker.Stats { return refbroker.Stats{} })}}}
-	done := make(chan struct{})
-	ready := make(chan struct{}) // no go-plugin Serve here to wait for
-	close(ready)
-	started := func(c *refbroker.Conn, err error) {
-		if err != nil {
-			fail(err)
-		}
-		<-c.Done()
-		close(done)
-	}
-	if plain {
-		err = slot.StartEarlyPlain(plugins, started)
-	} else {
-		err = slot.StartEarly(plugins, ready, started)
-	}
-	if err != nil {
+	if err := hostile.ServeEarly(slot, plain, l.Addr()); err != nil {
 		fail(err)
 	}
-	fmt.Printf("1|1|unix|%s|netrpc|\n", l.Addr())
-	<-done // the host closed the socket: it is done with this plugin
 }
 
 // yamux's frame header: version 0, type, flags, stream id, length.
