@@ -633,9 +633,9 @@ func TestCloseOfAHungReattachedPlugin(t *testing.T) {
 // warnings, a panic's lines as errors, the rest at debug level), but an
 // entry whose message, level or timestamp is not a string no longer
 // panics the host (go-plugin's parser did, in a goroutine of its own),
-// and control characters in messages and field names reach the log as
-// Go escapes: no terminal escapes, no line forged to look like the
-// host's.
+// and control and bidirectional formatting characters in messages and
+// field names reach the log as Go escapes: no terminal escapes, no line
+// forged to look like the host's, none that reads reordered.
 func TestPluginStderrCannotHarmTheHost(t *testing.T) {
 	lines := []string{
 		`{"@message":1,"@level":"info"}`,
@@ -643,6 +643,7 @@ func TestPluginStderrCannotHarmTheHost(t *testing.T) {
 		`{"@message":"stamped","@level":"warn","@timestamp":3}`,
 		`{"@message":"esc\u001b[2J\n2026-01-01T00:00:00.000Z [ERROR] forged","@level":"warn","k\u001b[31m":"v","b":1,"a":"two"}`,
 		"\x1b]0;title\x07 a raw line \xff",
+		"reads \u202eesrever ni\u202c",
 		"[WARN] a warning",
 		"panic: oh",
 		"goroutine 1 [running]:",
@@ -665,7 +666,7 @@ func TestPluginStderrCannotHarmTheHost(t *testing.T) {
 		return strings.Contains(out, "goroutine 1 [running]:") && strings.Count(out, "forged too") == 2
 	})
 	out := logs.String()
-	if strings.ContainsAny(out, "\x1b\x07") || !utf8.ValidString(out) {
+	if strings.ContainsAny(out, "\x1b\x07\u202e") || !utf8.ValidString(out) {
 		t.Errorf("the host's log holds control characters or broken UTF-8 the plugin wrote:\n%q", out)
 	}
 	for _, want := range []string{
@@ -674,6 +675,7 @@ func TestPluginStderrCannotHarmTheHost(t *testing.T) {
 		`[DEBUG] svcplugin: {"@message":"stamped","@level":"warn","@timestamp":3}` + "\n",
 		`[WARN]  svcplugin: esc\x1b[2J\x0a2026-01-01T00:00:00.000Z [ERROR] forged: k\x1b[31m=v b=1 a=two` + "\n",
 		`[DEBUG] svcplugin: \x1b]0;title\x07 a raw line \xff` + "\n",
+		`[DEBUG] svcplugin: reads \u202eesrever ni\u202c` + "\n",
 		"[WARN]  svcplugin: [WARN] a warning\n",
 		"[ERROR] svcplugin: panic: oh\n",
 		"[ERROR] svcplugin: goroutine 1 [running]:\n",

@@ -112,7 +112,7 @@ func (c *Conn) describeRoots(ctx context.Context) ([]ObjectInfo, error) {
 		}
 		for _, s := range texts {
 			if !printableText([]byte(s)) {
-				return nil, fmt.Errorf("refbroker: Describe: the other side described its object %s with %q, which holds control characters or bytes that are not UTF-8", shown(o.Name), s)
+				return nil, fmt.Errorf("refbroker: Describe: the other side described its object %s with %q, which holds control or bidirectional formatting characters, or bytes that are not UTF-8", shown(o.Name), s)
 			}
 		}
 	}

@@ -97,16 +97,16 @@ func TestNamesThePeerWouldRefuse(t *testing.T) {
 	b := blocking{release: make(chan struct{})}
 	close(b.release)
 	client, _ := newPair(t, Options{Roots: map[string]any{"b": b}}, Options{})
-	if _, err := Dispense[blocker](client, "b\x1b[2J"); err == nil || !strings.Contains(err.Error(), `Dispense[refbroker.blocker]("b\x1b[2J"): the name holds control characters`) {
+	if _, err := Dispense[blocker](client, "b\x1b[2J"); err == nil || !strings.Contains(err.Error(), `Dispense[refbroker.blocker]("b\x1b[2J"): the name holds control or bidirectional formatting characters`) {
 		t.Errorf("Dispense of a name with an escape = %v", err)
 	}
 	if _, err := Dispense[blocker](client, strings.Repeat("b", 64<<10+1)); err == nil || !strings.Contains(err.Error(), "the name is 65537 bytes; at most 65536") {
 		t.Errorf("Dispense of a name of 64 KiB + 1 = %v", err)
 	}
-	if _, err := client.CallJSON("b", "Block\x00"); err == nil || !strings.Contains(err.Error(), `CallJSON("b", "Block\x00"): the method's name holds control characters`) {
+	if _, err := client.CallJSON("b", "Block\x00"); err == nil || !strings.Contains(err.Error(), `CallJSON("b", "Block\x00"): the method's name holds control or bidirectional formatting characters`) {
 		t.Errorf("CallJSON of a method name with a NUL = %v", err)
 	}
-	if _, err := client.CallJSON("b\xff", "Block"); err == nil || !strings.Contains(err.Error(), "the object's name holds control characters or bytes that are not UTF-8") {
+	if _, err := client.CallJSON("b\xff", "Block"); err == nil || !strings.Contains(err.Error(), "the object's name holds control or bidirectional formatting characters, or bytes that are not UTF-8") {
 		t.Errorf("CallJSON of an object name that is not UTF-8 = %v", err)
 	}
 	if _, err := client.CallJSON("b", "Block"); err != nil {

@@ -3,8 +3,9 @@ package refbroker
 import (
 	"fmt"
 	"strconv"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/refplug/refplug/internal/textsafe"
 )
 
 // Text the peer gives as a name or a signature (requests, type
@@ -21,7 +22,7 @@ func nameProblem(s string) string {
 	case len(s) > maxName:
 		return fmt.Sprintf("is %d bytes; at most %d", len(s), maxName)
 	case !printableText([]byte(s)):
-		return "holds control characters or bytes that are not UTF-8"
+		return "holds control or bidirectional formatting characters, or bytes that are not UTF-8"
 	}
 	return ""
 }
@@ -33,7 +34,7 @@ func (d *decoder) text(what string) string { return d.printable(what, d.bytes())
 
 func (d *decoder) printable(what string, b []byte) string {
 	if d.err == nil && !printableText(b) {
-		d.fail(malformed("%s: %q holds control characters or bytes that are not UTF-8", what, b[:min(len(b), 200)]))
+		d.fail(malformed("%s: %q holds control or bidirectional formatting characters, or bytes that are not UTF-8", what, b[:min(len(b), 200)]))
 		return ""
 	}
 	return string(b)
@@ -48,10 +49,12 @@ func shown(s string) string {
 	return strconv.Quote(s)
 }
 
-// printableText reports whether b is UTF-8 without control characters, as
-// Go's names and type strings are: what the peer gives as one reaches
-// this side's errors, logs and terminals (an inspector's), where control
-// characters could drive the terminal or start a line of their own.
+// printableText reports whether b is UTF-8 without control or
+// bidirectional formatting characters (textsafe.Unsafe), as Go's names
+// and type strings are: what the peer gives as one reaches this side's
+// errors, logs and terminals (an inspector's), where control characters
+// could drive the terminal or start a line of their own, and a
+// bidirectional override make a signature read otherwise than it is.
 func printableText(b []byte) bool {
 	for len(b) > 0 {
 		if c := b[0]; c < utf8.RuneSelf {
@@ -62,7 +65,7 @@ func printableText(b []byte) bool {
 			continue
 		}
 		r, n := utf8.DecodeRune(b)
-		if (r == utf8.RuneError && n == 1) || unicode.IsControl(r) {
+		if (r == utf8.RuneError && n == 1) || textsafe.Unsafe(r) {
 			return false
 		}
 		b = b[n:]

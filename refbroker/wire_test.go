@@ -923,31 +923,39 @@ func TestWireReturnsForUnknownCalls(t *testing.T) {
 
 // TestWirePeerTextIsPrintable: names and signatures a peer gives in type
 // descriptions, layouts and requests reach this side's errors, logs and
-// an inspector's terminal as they are: one that holds control characters
-// or bytes that are not UTF-8 is malformed, and ends the connection,
-// naming what held it, quoted. Describe refuses such an answer.
+// an inspector's terminal as they are: one that holds control characters,
+// bidirectional formatting characters (which make text read in another
+// order than it was written) or bytes that are not UTF-8 is malformed, and
+// ends the connection, naming what held it, quoted. Describe refuses such
+// an answer.
 func TestWirePeerTextIsPrintable(t *testing.T) {
-	for what, f := range map[string]*frame{
-		"a type's name":                 msg(6).u(1).s("T\x1b[2J").u(0),
-		"a method's name":               msg(6).u(1).s("T").u(1).s("M\a").s("func()"),
-		"a method's signature":          msg(6).u(1).s("T").u(1).s("M").s("func(\xff)"),
-		"a struct's name":               msg(9).u(1).s("p.S\x00").u(0),
-		"a field's name":                msg(9).u(1).s("p.S").u(1).s("F\r").s("int").byte1(2),
-		"a field's type":                msg(9).u(1).s("p.S").u(1).s("F").s("in\u0085t").byte1(2),
-		"a Dispense names an object":    msg(5).u(2).s("calc\x1b]0;x\a").s("wire.Calc").u(0),
-		"a Dispense names an interface": msg(5).u(2).s("calc").s("wire.Calc\n").u(0),
-		"a call names a method":         msg(1).u(2).u(1).s("Add\x1b[31m").byte1(0),
+	for _, tc := range []struct {
+		name, what string // what: as the error names it
+		f          *frame
+	}{
+		{"a type's name", "a type's name", msg(6).u(1).s("T\x1b[2J").u(0)},
+		{"a method's name", "a method's name", msg(6).u(1).s("T").u(1).s("M\a").s("func()")},
+		{"a method's signature", "a method's signature", msg(6).u(1).s("T").u(1).s("M").s("func(\xff)")},
+		{"a struct's name", "a struct's name", msg(9).u(1).s("p.S\x00").u(0)},
+		{"a field's name", "a field's name", msg(9).u(1).s("p.S").u(1).s("F\r").s("int").byte1(2)},
+		{"a field's type", "a field's type", msg(9).u(1).s("p.S").u(1).s("F").s("in\u0085t").byte1(2)},
+		{"a Dispense names an object", "a Dispense names an object", msg(5).u(2).s("calc\x1b]0;x\a").s("wire.Calc").u(0)},
+		{"a Dispense names an interface", "a Dispense names an interface", msg(5).u(2).s("calc").s("wire.Calc\n").u(0)},
+		{"a call names a method", "a call names a method", msg(1).u(2).u(1).s("Add\x1b[31m").byte1(0)},
+		{"a method's reordered signature", "a method's signature", msg(6).u(1).s("T").u(1).s("M").s("func(x int) (\u202eerror ,bool\u202c)")},
+		{"a type's name, isolated", "a type's name", msg(6).u(1).s("T\u2067Admin\u2069").u(0)},
+		{"a struct's name, two lines", "a struct's name", msg(9).u(1).s("p.S\u2028p.T").u(0)},
 	} {
-		t.Run(what, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			p := newRawPeer(t)
 			p.bootstrap(1, addSig)
-			p.send(f)
-			testutil.Receive(t, p.conn.Done(), 5*time.Second, "the connection took "+what+" holding control characters")
+			p.send(tc.f)
+			testutil.Receive(t, p.conn.Done(), 5*time.Second, "the connection took "+tc.name+" holding control characters")
 			err := p.conn.Err()
-			if err == nil || !strings.Contains(err.Error(), what+": \"") || !strings.Contains(err.Error(), "\" holds control characters or bytes that are not UTF-8") {
+			if err == nil || !strings.Contains(err.Error(), tc.what+": \"") || !strings.Contains(err.Error(), "\" holds control or bidirectional formatting characters, or bytes that are not UTF-8") {
 				t.Errorf("Err() = %v", err)
 			}
-			if err != nil && strings.ContainsAny(err.Error(), "\x00\x1b\a\r\n\u0085") {
+			if err != nil && strings.ContainsAny(err.Error(), "\x00\x1b\a\r\n\u0085\u202e\u2067\u2028") {
 				t.Errorf("the error holds the control characters: %q", err)
 			}
 		})

@@ -16,6 +16,9 @@ func TestEscape(t *testing.T) {
 		{"next line\u0085", "", 0, `next line\x85`},
 		{"0123456789", "", 4, "0123…"},
 		{"ééé", "", 3, "éé…"},
+		{"fn(\u202eevil\u202c) \u2066x\u2069 \u061c\u200f", "", 0, `fn(\u202eevil\u202c) \u2066x\u2069 \u061c\u200f`},
+		{"one\u2028two\u2029", "", 0, `one\u2028two\u2029`},
+		{"joined 👩\u200d💻, zero\u200bwidth", "", 0, "joined 👩\u200d💻, zero\u200bwidth"},
 	} {
 		if got := Escape(c.in, c.limit, c.keep); got != c.want {
 			t.Errorf("Escape(%q, %d, %q) = %q; want %q", c.in, c.limit, c.keep, got, c.want)
