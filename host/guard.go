@@ -1,7 +1,6 @@
 package host
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -52,9 +51,6 @@ func (gd *goGuard) start(client *goplugin.Client) error {
 	}
 	gd.started = true
 	g, addr, err := gp.GuardClient(client, gd.timeout+guardSlack, gd.cutOff)
-	if errors.Is(err, gp.ErrNoGuard) {
-		return nil
-	}
 	if err != nil {
 		gd.log.Warn("go-plugin's connection to the plugin is not guarded", "plugin", gd.name, "error", err)
 		return nil

@@ -37,8 +37,10 @@ import (
 //
 // The host therefore points go-plugin at a guard (Guard): go-plugin dials
 // the guard's unix socket, in a directory only this user may enter, which
-// takes connections from this process only (where that can be told: Linux
-// and macOS, CanGuard; elsewhere there is no guard); the guard dials the
+// takes connections from this process only: where the kernel tells the
+// pid of a socket's peer (Linux, macOS: CanGuard), by that; elsewhere by
+// a TLS handshake on that socket too, with keys made for it, which only
+// go-plugin's configuration holds (guardHopTLS). The guard dials the
 // plugin, makes the TLS connection go-plugin would have made, and copies
 // yamux's frames both ways, checking each frame the plugin sends:
 //
@@ -104,6 +106,7 @@ type Guard struct {
 	wg       sync.WaitGroup
 	dialed   chan struct{} // closed once the plugin is connected, or cannot be
 	dialErr  error         // why it cannot be, set before dialed is closed
+	hop      *tls.Config   // the TLS server side of go-plugin's connection to the guard, if any (guardHopTLS)
 
 	mu       sync.Mutex
 	conns    []net.Conn // the host's (go-plugin's) and the plugin's, once made
@@ -126,13 +129,19 @@ type Guard struct {
 // the plugin breaks the guard's rules; the connection is then closed
 // already.
 func NewGuard(target net.Addr, tlsConfig *tls.Config, timeout time.Duration, onBreach func(error)) (*Guard, error) {
+	return newGuard(target, tlsConfig, nil, timeout, onBreach)
+}
+
+// newGuard is NewGuard, with hop as the TLS server side of the guard's
+// socket (nil: none; then it takes connections by their pid).
+func newGuard(target net.Addr, tlsConfig, hop *tls.Config, timeout time.Duration, onBreach func(error)) (*Guard, error) {
 	dir, err := os.MkdirTemp("", "refplug-") // 0700: only this user can reach the socket
 	if err != nil {
 		return nil, fmt.Errorf("making the guard's directory: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Guard{
-		target: target, tls: tlsConfig, onBreach: onBreach, addr: &net.UnixAddr{Net: "unix", Name: filepath.Join(dir, "gp")}, dir: dir, ctx: ctx, cancel: cancel, dialed: make(chan struct{}),
+		target: target, tls: tlsConfig, hop: hop, onBreach: onBreach, addr: &net.UnixAddr{Net: "unix", Name: filepath.Join(dir, "gp")}, dir: dir, ctx: ctx, cancel: cancel, dialed: make(chan struct{}),
 		streams: map[uint32]*guardStream{}, pings: guardPingBurst, pingedAt: time.Now(),
 	}
 	g.wg.Add(1)
@@ -206,10 +215,12 @@ func (g *Guard) Wait() error {
 	return g.dialErr
 }
 
-// accept returns the first connection to ln from this process
-// (guardPeer), or an error once the guard is closed or timeout has passed.
+// accept returns the first connection to ln from this process (its pid,
+// guardPeer, or its TLS handshake with g.hop), or an error once the guard
+// is closed or timeout has passed.
 func (g *Guard) accept(ln *net.UnixListener, timeout time.Duration) (net.Conn, error) {
-	ln.SetDeadline(time.Now().Add(timeout))
+	deadline := time.Now().Add(timeout)
+	ln.SetDeadline(deadline)
 	stop := context.AfterFunc(g.ctx, func() { ln.SetDeadline(time.Now()) })
 	defer stop()
 	for {
@@ -217,12 +228,35 @@ func (g *Guard) accept(ln *net.UnixListener, timeout time.Duration) (net.Conn, e
 		if err != nil {
 			return nil, err
 		}
-		if guardPeer(c) {
-			return c, nil
+		if g.hop == nil {
+			if guardPeer(c) {
+				return c, nil
+			}
+			c.Close()
+			continue
+		}
+		// Another process that connects first can hold the handshake up
+		// for a few seconds at most; go-plugin waits in the backlog.
+		ctx, cancel := context.WithTimeout(g.ctx, min(time.Until(deadline), guardHopHandshake))
+		tc := tls.Server(c, g.hop)
+		err = tc.HandshakeContext(ctx)
+		cancel()
+		if err == nil {
+			return tc, nil
 		}
 		c.Close()
 	}
 }
+
+// guardHopTLS: go-plugin's connection to the guard is under TLS (with
+// keys made for it, of which go-plugin's configuration holds the host's
+// half) where the guard cannot tell which process connects by its pid.
+// A variable for the tests, which try it where pids are told.
+var guardHopTLS = !CanGuard
+
+// guardHopHandshake bounds the TLS handshake of one connection to the
+// guard's socket (guardHopTLS).
+const guardHopHandshake = 5 * time.Second
 
 // dial connects to the plugin, making the TLS connection go-plugin would
 // have made.
@@ -504,22 +538,16 @@ func (g *Guard) breach(err error) {
 	}
 }
 
-// ErrNoGuard is GuardClient's error on a system where there is no guard
-// (CanGuard).
-var ErrNoGuard = errors.New("no guard on this system: it cannot tell which process connects to a unix socket")
-
 // GuardClient points go-plugin's client, once started (its Start has
 // returned), at a new guard for the plugin it started or reattached to:
-// go-plugin then dials the guard, and the guard dials the plugin with the
-// TLS configuration go-plugin was to use. It returns the guard and the
+// go-plugin then dials the guard (under TLS of its own where guardHopTLS),
+// and the guard dials the plugin with the TLS configuration go-plugin was
+// to use. It returns the guard and the
 // plugin's own address. go-plugin keeps both in unexported fields
 // (Client.address, Client.config); a go-plugin that lays them out
 // otherwise gets no guard, and GuardClient says so
 // (TestGuardClient fails on such a version, so it is noticed).
 func GuardClient(client *goplugin.Client, timeout time.Duration, onBreach func(error)) (*Guard, net.Addr, error) {
-	if !CanGuard {
-		return nil, nil, ErrNoGuard
-	}
 	v := reflect.ValueOf(client).Elem()
 	addrField := field(v, "address", reflect.Interface)
 	configField := field(v, "config", reflect.Pointer)
@@ -535,11 +563,21 @@ func GuardClient(client *goplugin.Client, timeout time.Duration, onBreach func(e
 	if n := addr.Network(); n != "unix" && n != "tcp" {
 		return nil, nil, fmt.Errorf("the plugin's address is on network %q, not unix or tcp", n)
 	}
-	g, err := NewGuard(addr, config.TLSConfig, timeout, onBreach)
+	var hop *tls.Config
+	var hostSide *tls.Config // go-plugin's, to the guard
+	if guardHopTLS {
+		m, err := NewMTLS()
+		if err != nil {
+			return nil, nil, err
+		}
+		hop = m.PluginConfig()
+		hostSide, _ = m.HostConfig()
+	}
+	g, err := newGuard(addr, config.TLSConfig, hop, timeout, onBreach)
 	if err != nil {
 		return nil, nil, err
 	}
-	config.TLSConfig = nil // the guard's to use
+	config.TLSConfig = hostSide // the plugin's TLS is the guard's to make
 	addrField.Set(reflect.ValueOf(g.Addr()))
 	return g, addr, nil
 }

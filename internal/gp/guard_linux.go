@@ -6,8 +6,8 @@ import (
 	"syscall"
 )
 
-// CanGuard: the guard can tell go-plugin's connection from another
-// process's (guardPeer).
+// CanGuard: the guard tells go-plugin's connection from another
+// process's by its pid (guardPeer).
 const CanGuard = true
 
 // guardPeer reports whether c, a connection to a guard's socket, comes

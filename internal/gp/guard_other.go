@@ -4,10 +4,9 @@ package gp
 
 import "net"
 
-// CanGuard: without a way to learn the pid of the process at the other
-// end of a unix socket, the guard could not tell go-plugin's connection
-// from another process's of the same user, which would then reach the
-// plugin under the host's TLS credentials; so there is no guard here.
+// CanGuard is false: the kernel does not tell the guard the pid of the
+// process at the other end of its socket, so go-plugin's connection to
+// the guard is under TLS instead (guardHopTLS).
 const CanGuard = false
 
 func guardPeer(c *net.UnixConn) bool { return false }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/rpc"
@@ -309,8 +310,23 @@ func (controlServer) Ping(null bool, response *struct{}) error { return nil }
 
 // TestGuardClient: GuardClient fits a guard into a started go-plugin
 // Client (v1.8.0's layout): go-plugin's connection then goes through the
-// guard, which cuts off a plugin that floods it.
+// guard, which cuts off a plugin that floods it; both ways of taking only
+// go-plugin's connection on the guard's socket.
 func TestGuardClient(t *testing.T) {
+	for name, hop := range map[string]bool{"the host's pid": false, "TLS on the guard's socket": true} {
+		t.Run(name, func(t *testing.T) {
+			defer func(was bool) { guardHopTLS = was }(guardHopTLS)
+			guardHopTLS = hop
+			testGuardClient(t, hop)
+		})
+	}
+}
+
+// testGuardClient is TestGuardClient with go-plugin's connection to the
+// guard told from another process's by TLS (hop) or by its pid. With TLS,
+// a process that connects first and does not hold go-plugin's keys is
+// hung up on, and go-plugin's connection still gets through.
+func testGuardClient(t *testing.T, hop bool) {
 	flood := make(chan struct{})
 	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "plugin"))
 	if err != nil {
@@ -367,6 +383,18 @@ func TestGuardClient(t *testing.T) {
 	}
 	if err := g.Wait(); err != nil {
 		t.Fatal(err)
+	}
+	if hop {
+		c, err := net.Dial("unix", g.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(frame(yamuxWindowUpdate, yamuxSYN, 1, 0)) // plain yamux, not TLS
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, err := c.Read(make([]byte, 64)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("a connection without go-plugin's keys was answered (%d bytes, %v)", n, err)
+		}
+		c.Close()
 	}
 	rpcClient, err := client.Client()
 	if err != nil {
