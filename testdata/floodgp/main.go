@@ -25,21 +25,14 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/refplug/refplug/internal/gp"
 	"github.com/refplug/refplug/testdata/hostile"
 )
 
 func main() {
 	dir := os.Getenv("FLOODGP_DIR")
-	slot := gp.NewSocketSlot(gp.InheritedSocket())
-	var config *tls.Config
-	plain := os.Getenv(gp.EarlyEnv) == "1" // a host without TLS
-	if !plain {
-		m, err := slot.ReadCredentials()
-		if err != nil {
-			fail(err)
-		}
-		config = m.PluginConfig()
+	slot, plain, config, err := hostile.Socket()
+	if err != nil {
+		fail(err)
 	}
 	l, err := net.Listen("unix", filepath.Join(dir, "go-plugin.sock"))
 	if err != nil {

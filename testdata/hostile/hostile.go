@@ -4,13 +4,32 @@
 package hostile
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
+	"os"
 
 	"github.com/refplug/refplug/internal/gp"
 	"github.com/refplug/refplug/refbroker"
 	"github.com/refplug/refplug/testdata/contract"
 )
+
+// Socket takes the plugin's socket pair as a refplug plugin does: it reads
+// its TLS credentials from it, unless the host runs without TLS (plain),
+// and returns the slot and, with TLS, the configuration of go-plugin's
+// server side.
+func Socket() (slot *gp.SocketSlot, plain bool, config *tls.Config, err error) {
+	slot = gp.NewSocketSlot(gp.InheritedSocket())
+	plain = os.Getenv(gp.EarlyEnv) == "1"
+	if !plain {
+		m, err := slot.ReadCredentials()
+		if err != nil {
+			return nil, false, nil, err
+		}
+		config = m.PluginConfig()
+	}
+	return slot, plain, config, nil
+}
 
 // ServeEarly serves contract.NewService as "svc" on slot's socket, as a
 // refplug plugin started early does (with TLS, whose credentials the

@@ -13,17 +13,13 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/refplug/refplug/internal/gp"
 	"github.com/refplug/refplug/testdata/hostile"
 )
 
 func main() {
-	slot := gp.NewSocketSlot(gp.InheritedSocket())
-	plain := os.Getenv(gp.EarlyEnv) == "1" // a host without TLS
-	if !plain {
-		if _, err := slot.ReadCredentials(); err != nil {
-			fail(err)
-		}
+	slot, plain, _, err := hostile.Socket()
+	if err != nil {
+		fail(err)
 	}
 	l, err := net.Listen("unix", filepath.Join(os.Getenv("MUTEGP_DIR"), "go-plugin.sock"))
 	if err != nil {
