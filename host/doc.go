@@ -13,6 +13,8 @@
 // hold: WithMaxMessageSize, WithMaxConcurrentCalls, WithMaxServedBytes,
 // WithMaxQueuedBytes, WithMaxImports, WithMaxExports; and WithCallTimeout,
 // which bounds the calls a plugin could otherwise hold for ever (methods
-// without a context). go-plugin's own connection to a plugin passes
+// without a context). Dispense, Describe and Ping, which the plugin's
+// refplug answers itself, wait no longer than the start timeout when
+// given no context. go-plugin's own connection to a plugin passes
 // through a guard (guard.go) that cuts off a plugin flooding it.
 package host

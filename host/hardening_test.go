@@ -141,6 +141,45 @@ func TestDispenseContextStoppedPlugin(t *testing.T) {
 	}
 }
 
+// TestRequestsWithoutAContextEndAtTheStartTimeout: Dispense, Describe and
+// Ping, which the plugin's refplug answers itself, given no context and no
+// WithCallTimeout, return at the start timeout from a plugin that does not
+// answer (stopped), with an error that wraps DeadlineExceeded and names
+// the plugin and the bound; once it runs again they work.
+func TestRequestsWithoutAContextEndAtTheStartTimeout(t *testing.T) {
+	const bound = 3 * time.Second
+	c := load(t, "svcplugin", host.WithStartTimeout(bound))
+	svc := dispenseSvc(t, c)
+	if n, err := svc.Sum(1, 2); err != nil || n != 3 { // go-plugin's connection is made
+		t.Fatalf("Sum = %d, %v", n, err)
+	}
+	resume := stopPlugin(t, svc)
+	requests := map[string]func() error{
+		"Dispense": func() error { _, err := host.Dispense[contract.Service](c, "svc"); return err },
+		"Describe": func() error { _, err := c.Describe(); return err },
+		"Ping":     c.Ping,
+	}
+	errs := make(chan error, len(requests))
+	for _, req := range requests {
+		go func() { errs <- req() }()
+	}
+	for range requests {
+		err := testutil.Receive(t, errs, bound+10*time.Second, "a request to a stopped plugin still waits 10 s after the start timeout")
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "svcplugin") || !strings.Contains(err.Error(), "not answered within 3s (the start timeout") {
+			t.Errorf("request to a stopped plugin = %v; want DeadlineExceeded, naming the plugin and the start timeout", err)
+		}
+	}
+	resume()
+	for name, req := range requests {
+		if err := req(); err != nil {
+			t.Errorf("%s after the plugin resumed: %v", name, err)
+		}
+	}
+	if n, err := svc.Sum(2, 2); err != nil || n != 4 {
+		t.Errorf("Sum after the plugin resumed = %d, %v", n, err)
+	}
+}
+
 // TestCloseEndsThePluginsDescendants: a plugin whose helper process holds
 // its stdout and stderr (go-plugin waits for those to close) is closed
 // within Close's bound, and the helper is ended with it.

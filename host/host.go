@@ -64,6 +64,11 @@ type Client struct {
 	// inProcess ends both sides of a client made by InProcess (nil
 	// otherwise), which has no process.
 	inProcess func() error
+	// answerWithin bounds, where the caller gives no context and
+	// WithCallTimeout is not set (callTimeout 0), what the plugin's refplug
+	// answers itself: Dispense, Describe and Ping (the start timeout; 0 for
+	// InProcess: no bound). See withinAnswer.
+	answerWithin, callTimeout time.Duration
 	// guard stands between go-plugin's connection and the plugin (nil for
 	// InProcess); Close ends it.
 	guard *goGuard
@@ -279,6 +284,7 @@ func LoadContext(ctx context.Context, path string, opts ...Option) (*Client, err
 	}
 	c := r.c
 	c.endProc, c.cmd, c.reattachable, c.quitDone = endProc, cmd, cfg.reattachable, quitDone
+	c.answerWithin, c.callTimeout = cfg.startTimeout, cfg.limits.CallTimeout
 	c.outputs = []*outputSink{stdout, stderr}
 	// The pid from the command go-plugin started, not from go-plugin's
 	// Client.ID, which waits for go-plugin's lock, held while its
@@ -340,18 +346,33 @@ func (c *Client) Transport() string { return c.transport }
 // calls its MaxConcurrentCalls allows still answers). An error means the
 // plugin is not healthy: refbroker.ErrDisconnected once it has gone (Exited then
 // says whether its process ended). Without a context, it is bounded by
-// WithCallTimeout, if set; a stopped plugin holds it until then.
-func (c *Client) Ping() error { return c.named(c.conn.Ping()) }
+// WithCallTimeout if set, and otherwise by the start timeout (see
+// Dispense).
+func (c *Client) Ping() error {
+	ctx, cancel, bounded := c.withinAnswer()
+	if !bounded {
+		return c.named(c.conn.Ping())
+	}
+	defer cancel()
+	return c.unanswered(ctx, c.conn.PingContext(ctx))
+}
 
 // PingContext is Ping that returns ctx's error if ctx ends before the
 // plugin answers.
 func (c *Client) PingContext(ctx context.Context) error { return c.named(c.conn.PingContext(ctx)) }
 
 // Describe lists the objects the plugin serves, with their methods.
-// Without a context, it is bounded by WithCallTimeout, if set.
+// Without a context, it is bounded by WithCallTimeout if set, and
+// otherwise by the start timeout (see Dispense).
 func (c *Client) Describe() ([]refbroker.ObjectInfo, error) {
-	infos, err := c.conn.Describe()
-	return infos, c.named(err)
+	ctx, cancel, bounded := c.withinAnswer()
+	if !bounded {
+		infos, err := c.conn.Describe()
+		return infos, c.named(err)
+	}
+	defer cancel()
+	infos, err := c.conn.DescribeContext(ctx)
+	return infos, c.unanswered(ctx, err)
 }
 
 // DescribeContext is Describe that returns ctx's error if ctx ends before
@@ -367,6 +388,36 @@ func (c *Client) named(err error) error {
 		return fmt.Errorf("plugin %s: %w", c.name, err)
 	}
 	return nil
+}
+
+// withinAnswer returns the context bounding a request the plugin's
+// refplug answers itself (Dispense, Describe, Ping) when its caller gives
+// none, and true; or false where WithCallTimeout bounds it instead (the
+// refbroker's own forms apply it), or nothing does (InProcess).
+//
+// Such a request is answered by the plugin's reader, at once, whatever its
+// methods are doing (a plugin running all the calls MaxConcurrentCalls
+// allows refuses at once): one that waits longer than a start is for a
+// plugin that is stopped, hung or not refplug's, and the caller, who gave
+// no bound, would otherwise wait for as long as the connection lasts.
+func (c *Client) withinAnswer() (context.Context, context.CancelFunc, bool) {
+	if c.callTimeout > 0 || c.answerWithin <= 0 {
+		return nil, nil, false
+	}
+	ctx, cancel := context.WithTimeoutCause(context.Background(), c.answerWithin, errUnanswered)
+	return ctx, cancel, true
+}
+
+// errUnanswered is the cause of a request withinAnswer's bound ended.
+var errUnanswered = errors.New("not answered within the start timeout")
+
+// unanswered names the plugin in err, and the bound if withinAnswer's ctx
+// ended it.
+func (c *Client) unanswered(ctx context.Context, err error) error {
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && context.Cause(ctx) == errUnanswered {
+		return fmt.Errorf("plugin %s: %w: not answered within %v (the start timeout, WithStartTimeout; a plugin's refplug answers at once unless the plugin is stopped or hung; the …Context forms take a bound of the caller's)", c.name, err, c.answerWithin)
+	}
+	return c.named(err)
 }
 
 // CallJSON calls a method of an object the plugin serves with JSON
@@ -402,10 +453,24 @@ func (c *Client) Version() int {
 // an interface type with a proxy registered by refbroker.RegisterInterface,
 // and the plugin's object must have all of T's methods with the same
 // signatures; otherwise Dispense says what is missing or different.
-// Without a context, it is bounded by WithCallTimeout, if set.
+//
+// Without a context, Dispense is bounded by WithCallTimeout if set, and
+// otherwise by the start timeout (WithStartTimeout, default 20 s), as
+// Describe and Ping are: the plugin's refplug answers them itself, at
+// once, whatever its methods are doing, so a plugin that has not answered
+// by then is stopped, hung or hostile. The error then wraps
+// context.DeadlineExceeded and names the bound; DispenseContext takes a
+// bound of the caller's instead. (Clients of InProcess have no such
+// bound.)
 func Dispense[T any](c *Client, name string) (T, error) {
-	v, err := refbroker.Dispense[T](c.conn, name)
-	return v, c.named(err)
+	ctx, cancel, bounded := c.withinAnswer()
+	if !bounded {
+		v, err := refbroker.Dispense[T](c.conn, name)
+		return v, c.named(err)
+	}
+	defer cancel()
+	v, err := refbroker.DispenseContext[T](ctx, c.conn, name)
+	return v, c.unanswered(ctx, err)
 }
 
 // DispenseContext is Dispense that gives up when ctx ends before the

@@ -113,7 +113,9 @@ func WithLogger(l hclog.Logger) Option { return func(c *config) { c.logger = l }
 // WithStartTimeout bounds how long Load waits for the plugin to start,
 // complete go-plugin's handshake and connect; past it, the process is
 // killed and Load fails. For Attach and Reattach it bounds the
-// connection. It must be positive. Default: DefaultStartTimeout (20s).
+// connection. Afterwards it bounds Dispense, Describe and Ping called
+// without a context, unless WithCallTimeout is set (see Dispense). It
+// must be positive. Default: DefaultStartTimeout (20s).
 func WithStartTimeout(d time.Duration) Option {
 	return func(c *config) { c.startTimeout = d }
 }
@@ -174,7 +176,7 @@ func WithMaxQueuedBytes(n int) Option { return func(c *config) { c.limits.MaxQue
 
 // WithCallTimeout bounds each call the host makes into the plugin that
 // the caller cannot bound itself: calls of methods (and funcs) that take
-// no context.Context, and Dispense, Describe and CallJSON (their
+// no context.Context, and Dispense, Describe, Ping and CallJSON (their
 // …Context forms take the caller's context instead). A plugin that hangs
 // in such a method, or stops, then costs the caller d, not its
 // goroutine for the plugin's life: the call returns an error wrapping
@@ -183,7 +185,8 @@ func WithMaxQueuedBytes(n int) Option { return func(c *config) { c.limits.MaxQue
 // failure). Methods that take a context are bounded by it alone, so a
 // Watch(ctx, …) that runs until cancelled is not cut short. Set d above
 // the longest such call, callbacks included. Default: 0, no bound
-// (refbroker.Options.CallTimeout).
+// (refbroker.Options.CallTimeout); Dispense, Describe and Ping are then
+// bounded by the start timeout.
 func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.limits.CallTimeout = d } }
 
 // WithoutSpinning keeps the host's reads on this plugin's connection from

@@ -141,5 +141,6 @@ func ReattachContext(ctx context.Context, info ReattachInfo, opts ...Option) (*C
 		}
 		return nil, fmt.Errorf("host: reattach to %s: %w", name, errors.Unwrap(err))
 	}
+	c.answerWithin, c.callTimeout = cfg.startTimeout, cfg.limits.CallTimeout
 	return c, nil
 }

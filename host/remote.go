@@ -112,6 +112,7 @@ func AttachContext(ctx context.Context, addr string, opts ...Option) (*Client, e
 		r.stop()
 		return err
 	}
+	c.answerWithin, c.callTimeout = cfg.startTimeout, cfg.limits.CallTimeout
 	return c, nil
 }
 
