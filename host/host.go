@@ -67,7 +67,7 @@ type Client struct {
 	// answerWithin bounds, where the caller gives no context and
 	// WithCallTimeout is not set (callTimeout 0), what the plugin's refplug
 	// answers itself: Dispense, Describe and Ping (the start timeout; 0 for
-	// InProcess: no bound). See withinAnswer.
+	// InProcess: no bound). See answered.
 	answerWithin, callTimeout time.Duration
 	// guard stands between go-plugin's connection and the plugin (nil for
 	// InProcess); Close ends it.
@@ -349,12 +349,10 @@ func (c *Client) Transport() string { return c.transport }
 // WithCallTimeout if set, and otherwise by the start timeout (see
 // Dispense).
 func (c *Client) Ping() error {
-	ctx, cancel, bounded := c.withinAnswer()
-	if !bounded {
-		return c.named(c.conn.Ping())
-	}
-	defer cancel()
-	return c.unanswered(ctx, c.conn.PingContext(ctx))
+	_, err := answered(c,
+		func() (struct{}, error) { return struct{}{}, c.conn.Ping() },
+		func(ctx context.Context) (struct{}, error) { return struct{}{}, c.conn.PingContext(ctx) })
+	return err
 }
 
 // PingContext is Ping that returns ctx's error if ctx ends before the
@@ -365,14 +363,7 @@ func (c *Client) PingContext(ctx context.Context) error { return c.named(c.conn.
 // Without a context, it is bounded by WithCallTimeout if set, and
 // otherwise by the start timeout (see Dispense).
 func (c *Client) Describe() ([]refbroker.ObjectInfo, error) {
-	ctx, cancel, bounded := c.withinAnswer()
-	if !bounded {
-		infos, err := c.conn.Describe()
-		return infos, c.named(err)
-	}
-	defer cancel()
-	infos, err := c.conn.DescribeContext(ctx)
-	return infos, c.unanswered(ctx, err)
+	return answered(c, c.conn.Describe, c.conn.DescribeContext)
 }
 
 // DescribeContext is Describe that returns ctx's error if ctx ends before
@@ -390,35 +381,34 @@ func (c *Client) named(err error) error {
 	return nil
 }
 
-// withinAnswer returns the context bounding a request the plugin's
-// refplug answers itself (Dispense, Describe, Ping) when its caller gives
-// none, and true; or false where WithCallTimeout bounds it instead (the
-// refbroker's own forms apply it), or nothing does (InProcess).
+// answered makes a request the plugin's refplug answers itself
+// (Dispense, Describe, Ping) for a caller who gave no context: through
+// plain, refbroker's form without one, where WithCallTimeout bounds it
+// (refbroker applies it) or nothing does (InProcess); otherwise through
+// within, with a context that ends at the start timeout. The error names
+// the plugin, and the bound if it ended the request.
 //
 // Such a request is answered by the plugin's reader, at once, whatever its
 // methods are doing (a plugin running all the calls MaxConcurrentCalls
 // allows refuses at once): one that waits longer than a start is for a
 // plugin that is stopped, hung or not refplug's, and the caller, who gave
 // no bound, would otherwise wait for as long as the connection lasts.
-func (c *Client) withinAnswer() (context.Context, context.CancelFunc, bool) {
+func answered[T any](c *Client, plain func() (T, error), within func(context.Context) (T, error)) (T, error) {
 	if c.callTimeout > 0 || c.answerWithin <= 0 {
-		return nil, nil, false
+		v, err := plain()
+		return v, c.named(err)
 	}
 	ctx, cancel := context.WithTimeoutCause(context.Background(), c.answerWithin, errUnanswered)
-	return ctx, cancel, true
-}
-
-// errUnanswered is the cause of a request withinAnswer's bound ended.
-var errUnanswered = errors.New("not answered within the start timeout")
-
-// unanswered names the plugin in err, and the bound if withinAnswer's ctx
-// ended it.
-func (c *Client) unanswered(ctx context.Context, err error) error {
+	defer cancel()
+	v, err := within(ctx)
 	if err != nil && errors.Is(err, context.DeadlineExceeded) && context.Cause(ctx) == errUnanswered {
-		return fmt.Errorf("plugin %s: %w: not answered within %v (the start timeout, WithStartTimeout; a plugin's refplug answers at once unless the plugin is stopped or hung; the …Context forms take a bound of the caller's)", c.name, err, c.answerWithin)
+		return v, fmt.Errorf("plugin %s: %w: not answered within %v (the start timeout, WithStartTimeout; a plugin's refplug answers at once unless the plugin is stopped or hung; the …Context forms take a bound of the caller's)", c.name, err, c.answerWithin)
 	}
-	return c.named(err)
+	return v, c.named(err)
 }
+
+// errUnanswered is the cause of a request answered's bound ended.
+var errUnanswered = errors.New("not answered within the start timeout")
 
 // CallJSON calls a method of an object the plugin serves with JSON
 // arguments, one per parameter (a context is supplied; a variadic
@@ -463,14 +453,9 @@ func (c *Client) Version() int {
 // bound of the caller's instead. (Clients of InProcess have no such
 // bound.)
 func Dispense[T any](c *Client, name string) (T, error) {
-	ctx, cancel, bounded := c.withinAnswer()
-	if !bounded {
-		v, err := refbroker.Dispense[T](c.conn, name)
-		return v, c.named(err)
-	}
-	defer cancel()
-	v, err := refbroker.DispenseContext[T](ctx, c.conn, name)
-	return v, c.unanswered(ctx, err)
+	return answered(c,
+		func() (T, error) { return refbroker.Dispense[T](c.conn, name) },
+		func(ctx context.Context) (T, error) { return refbroker.DispenseContext[T](ctx, c.conn, name) })
 }
 
 // DispenseContext is Dispense that gives up when ctx ends before the

@@ -930,22 +930,25 @@ func TestWireReturnsForUnknownCalls(t *testing.T) {
 // an answer.
 func TestWirePeerTextIsPrintable(t *testing.T) {
 	for _, tc := range []struct {
-		name, what string // what: as the error names it
+		name, what string // what: as the error names it, if not name
 		f          *frame
 	}{
-		{"a type's name", "a type's name", msg(6).u(1).s("T\x1b[2J").u(0)},
-		{"a method's name", "a method's name", msg(6).u(1).s("T").u(1).s("M\a").s("func()")},
-		{"a method's signature", "a method's signature", msg(6).u(1).s("T").u(1).s("M").s("func(\xff)")},
-		{"a struct's name", "a struct's name", msg(9).u(1).s("p.S\x00").u(0)},
-		{"a field's name", "a field's name", msg(9).u(1).s("p.S").u(1).s("F\r").s("int").byte1(2)},
-		{"a field's type", "a field's type", msg(9).u(1).s("p.S").u(1).s("F").s("in\u0085t").byte1(2)},
-		{"a Dispense names an object", "a Dispense names an object", msg(5).u(2).s("calc\x1b]0;x\a").s("wire.Calc").u(0)},
-		{"a Dispense names an interface", "a Dispense names an interface", msg(5).u(2).s("calc").s("wire.Calc\n").u(0)},
-		{"a call names a method", "a call names a method", msg(1).u(2).u(1).s("Add\x1b[31m").byte1(0)},
+		{"a type's name", "", msg(6).u(1).s("T\x1b[2J").u(0)},
+		{"a method's name", "", msg(6).u(1).s("T").u(1).s("M\a").s("func()")},
+		{"a method's signature", "", msg(6).u(1).s("T").u(1).s("M").s("func(\xff)")},
+		{"a struct's name", "", msg(9).u(1).s("p.S\x00").u(0)},
+		{"a field's name", "", msg(9).u(1).s("p.S").u(1).s("F\r").s("int").byte1(2)},
+		{"a field's type", "", msg(9).u(1).s("p.S").u(1).s("F").s("in\u0085t").byte1(2)},
+		{"a Dispense names an object", "", msg(5).u(2).s("calc\x1b]0;x\a").s("wire.Calc").u(0)},
+		{"a Dispense names an interface", "", msg(5).u(2).s("calc").s("wire.Calc\n").u(0)},
+		{"a call names a method", "", msg(1).u(2).u(1).s("Add\x1b[31m").byte1(0)},
 		{"a method's reordered signature", "a method's signature", msg(6).u(1).s("T").u(1).s("M").s("func(x int) (\u202eerror ,bool\u202c)")},
 		{"a type's name, isolated", "a type's name", msg(6).u(1).s("T\u2067Admin\u2069").u(0)},
 		{"a struct's name, two lines", "a struct's name", msg(9).u(1).s("p.S\u2028p.T").u(0)},
 	} {
+		if tc.what == "" {
+			tc.what = tc.name
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			p := newRawPeer(t)
 			p.bootstrap(1, addSig)
