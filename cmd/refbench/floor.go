@@ -54,6 +54,7 @@ func runFloor(out, progress io.Writer, rounds int, round time.Duration) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	start, counted := readCPUTimes()
 	results := make([][]time.Duration, len(floorModes))
 	for r := range rounds {
 		fmt.Fprintf(progress, "floor: round %d of %d…\n", r+1, rounds)
@@ -65,10 +66,13 @@ func runFloor(out, progress io.Writer, rounds int, round time.Duration) error {
 			results[i] = append(results[i], d)
 		}
 	}
-	fmt.Fprintf(out, "| ping-pong, this process ↔ a child on a unix socket | µs per round trip (median of %d) |\n|---|---:|\n", rounds)
+	fmt.Fprintf(out, "Machine: %s.\n\n| ping-pong, this process ↔ a child on a unix socket | µs per round trip (median of %d) |\n|---|---:|\n", machineName(), rounds)
 	for i, m := range floorModes {
 		r := result{perOp: results[i]}
 		fmt.Fprintf(out, "| %s | %s |\n", m.what, us(r.median()))
+	}
+	if note := stealNote("the ping-pongs", start, counted); note != "" {
+		fmt.Fprintf(out, "\n%s", note)
 	}
 	return nil
 }

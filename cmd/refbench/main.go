@@ -60,12 +60,16 @@ func main() {
 		defer pprof.StopCPUProfile()
 	}
 	if *startupOnly {
+		start, counted := readCPUTimes()
 		table, err := startupParts(4 * cfg.rounds)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "refbench:", err)
 			os.Exit(1)
 		}
-		fmt.Print(table)
+		fmt.Printf("Machine: %s.\n\n%s", machineName(), table)
+		if note := stealNote("the lives", start, counted); note != "" {
+			fmt.Printf("\n%s", note)
+		}
 		return
 	}
 	if *floor {
@@ -239,6 +243,7 @@ func loadRefplugSide(opts ...host.Option) (bench.Bench, func(), error) {
 
 func run(out, progress io.Writer, cfg config) error {
 	say := func(format string, args ...any) { fmt.Fprintf(progress, format+"\n", args...) }
+	runStart, runCounted := readCPUTimes()
 	client, ref, err := loadRefplug()
 	if err != nil {
 		return fmt.Errorf("loading the refplug plugin: %w", err)
@@ -314,9 +319,13 @@ func run(out, progress io.Writer, cfg config) error {
 	}
 
 	say("against the machine: a plain call, 1 MiB in and out, and io.Copy of %d MiB each way, %d rounds…", cfg.stream>>20, cfg.rounds)
+	floorsStart, floorsCounted := readCPUTimes()
 	bulk, err := measureMachine(client, ref, cfg.rounds, cfg.round, cfg.stream)
 	if err != nil {
 		return err
+	}
+	if note := stealNote("these rounds", floorsStart, floorsCounted); note != "" {
+		bulk += "\n" + note
 	}
 
 	say("%d live references held by the plugin…", cfg.refs)
@@ -325,7 +334,7 @@ func run(out, progress io.Writer, cfg config) error {
 		return err
 	}
 
-	fmt.Fprintf(out, "| workload |")
+	fmt.Fprintf(out, "Machine: %s.\n\n| workload |", machineName())
 	for _, side := range sides {
 		fmt.Fprintf(out, " %s µs/op | allocs/op |", side.name)
 	}
@@ -370,6 +379,9 @@ func run(out, progress io.Writer, cfg config) error {
 			return err
 		}
 		fmt.Fprintf(out, "\n%s", many)
+	}
+	if note := stealNote("the whole run", runStart, runCounted); note != "" {
+		fmt.Fprintf(out, "\n%s", note)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,24 @@ func TestRefbenchRuns(t *testing.T) {
 			t.Errorf("the table lacks %q:\n%s", w.name, out.String())
 		}
 	}
+	checkMachineNamed(t, out.String(), "these rounds", "the whole run")
+}
+
+// checkMachineNamed checks that a run's output names the machine and, on
+// Linux, how much of its time was stolen while each named part ran.
+func checkMachineNamed(t *testing.T, out string, parts ...string) {
+	t.Helper()
+	if !strings.HasPrefix(out, "Machine: "+machineName()+".") {
+		t.Errorf("the output does not begin by naming the machine:\n%s", out)
+	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+	for _, p := range parts {
+		if !strings.Contains(out, "Stolen by other guests of the machine's host while "+p+" ran: ") {
+			t.Errorf("the output lacks the stolen time while %s ran:\n%s", p, out)
+		}
+	}
 }
 
 // TestFloorRuns runs every ping-pong of -floor briefly: each mode's child
@@ -45,4 +64,5 @@ func TestFloorRuns(t *testing.T) {
 			t.Errorf("the table lacks %q:\n%s", m.what, out.String())
 		}
 	}
+	checkMachineNamed(t, out.String(), "the ping-pongs")
 }

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// The machine a run measured: named in the output, with how much of its
+// time other guests of the same host took while the floors were measured.
+// On a virtual machine whose neighbours are busy, waking a thread on an
+// idle processor costs several times what it does on a quiet one, and the
+// plain call's ratio to the ping-pong moves with it (BENCHMARKS.md, Where
+// the time goes, "A loaded machine"): the steal figure says which kind of
+// run a table comes from.
+
+// loadedSteal is the share of stolen time from which a run is called a
+// loaded machine's (quiet days here read under 1%, loaded ones 5–10%).
+const loadedSteal = 0.03
+
+// machineName describes this machine: processor, count, Go, system.
+func machineName() string {
+	cpu := ""
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v) + ", "
+				break
+			}
+		}
+		f.Close()
+	}
+	return fmt.Sprintf("%s%d CPUs, %s %s/%s", cpu, runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// cpuTimes are the machine's CPU time counters (/proc/stat's "cpu" line,
+// in clock ticks): all of them, and the stolen part.
+type cpuTimes struct{ total, steal uint64 }
+
+// readCPUTimes reads the counters; ok is false where there are none (not
+// Linux, or a kernel without the steal column).
+func readCPUTimes() (t cpuTimes, ok bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return t, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return parseCPUTimes(line)
+}
+
+// parseCPUTimes parses /proc/stat's first line: "cpu user nice system
+// idle iowait irq softirq steal [guest guest_nice]". guest and guest_nice
+// are already counted in user and nice, so they are left out of the total.
+func parseCPUTimes(line string) (t cpuTimes, ok bool) {
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return t, false
+	}
+	for i, s := range f[1:9] {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return cpuTimes{}, false
+		}
+		t.total += n
+		if i == 7 {
+			t.steal = n
+		}
+	}
+	return t, true
+}
+
+// stolenShare is the share of the machine's time stolen between two
+// readings (0 if none passed).
+func stolenShare(before, after cpuTimes) float64 {
+	if after.total <= before.total || after.steal < before.steal {
+		return 0
+	}
+	return float64(after.steal-before.steal) / float64(after.total-before.total)
+}
+
+// stealNote says how much time was stolen while what is named was
+// measured, and what that means for the ratios; "" where the machine does
+// not count it.
+func stealNote(what string, before cpuTimes, okBefore bool) string {
+	after, ok := readCPUTimes()
+	if !ok || !okBefore {
+		return ""
+	}
+	return stealText(what, stolenShare(before, after))
+}
+
+func stealText(what string, share float64) string {
+	s := fmt.Sprintf("Stolen by other guests of the machine's host while %s ran: %.1f%% of its time", what, 100*share)
+	if share >= loadedSteal {
+		return s + fmt.Sprintf(" (%.0f%% or more: a loaded machine, where waking a thread on an idle processor costs several times what it does on a quiet one; the plain call's ratio to the ping-pong is not a quiet machine's: BENCHMARKS.md, \"A loaded machine\").\n", 100*loadedSteal)
+	}
+	return s + " (a quiet machine).\n"
+}
