@@ -10,16 +10,11 @@ import (
 )
 
 // The machine a run measured: named in the output, with how much of its
-// time other guests of the same host took while the floors were measured.
-// On a virtual machine whose neighbours are busy, waking a thread on an
-// idle processor costs several times what it does on a quiet one, and the
-// plain call's ratio to the ping-pong moves with it (BENCHMARKS.md, Where
-// the time goes, "A loaded machine"): the steal figure says which kind of
-// run a table comes from.
-
-// loadedSteal is the share of stolen time from which a run is called a
-// loaded machine's (quiet days here read under 1%, loaded ones 5–10%).
-const loadedSteal = 0.03
+// time other guests of the same host took while parts of the run ran
+// (Linux's steal count). A virtual machine's neighbours move its timings:
+// the figure is one sign of that, printed beside the tables (BENCHMARKS.md,
+// Where the time goes, "A loaded machine"; the bare ping-pong's own time
+// is another).
 
 // machineName describes this machine: processor, count, Go, system.
 func machineName() string {
@@ -82,9 +77,8 @@ func stolenShare(before, after cpuTimes) float64 {
 	return float64(after.steal-before.steal) / float64(after.total-before.total)
 }
 
-// stealNote says how much time was stolen while what is named was
-// measured, and what that means for the ratios; "" where the machine does
-// not count it.
+// stealNote says how much of the machine's time was stolen while what is
+// named ran; "" where the machine does not count it.
 func stealNote(what string, before cpuTimes, okBefore bool) string {
 	after, ok := readCPUTimes()
 	if !ok || !okBefore {
@@ -94,9 +88,5 @@ func stealNote(what string, before cpuTimes, okBefore bool) string {
 }
 
 func stealText(what string, share float64) string {
-	s := fmt.Sprintf("Stolen by other guests of the machine's host while %s ran: %.1f%% of its time", what, 100*share)
-	if share >= loadedSteal {
-		return s + fmt.Sprintf(" (%.0f%% or more: a loaded machine, where waking a thread on an idle processor costs several times what it does on a quiet one; the plain call's ratio to the ping-pong is not a quiet machine's: BENCHMARKS.md, \"A loaded machine\").\n", 100*loadedSteal)
-	}
-	return s + " (a quiet machine).\n"
+	return fmt.Sprintf("Stolen by other guests of the machine's host while %s ran: %.1f%% of its time.\n", what, 100*share)
 }

@@ -22,18 +22,14 @@ func TestParseCPUTimes(t *testing.T) {
 	}
 }
 
-// TestStealText: the share is the stolen part of the time that passed, and
-// a run at or over loadedSteal is called a loaded machine's.
+// TestStealText: the share is the stolen part of the time that passed.
 func TestStealText(t *testing.T) {
 	share := stolenShare(cpuTimes{total: 1000, steal: 10}, cpuTimes{total: 2000, steal: 60})
 	if share != 0.05 {
 		t.Errorf("stolenShare = %v, want 0.05", share)
 	}
-	if s := stealText("x", share); !strings.Contains(s, "5.0%") || !strings.Contains(s, "a loaded machine") {
-		t.Errorf("stealText(5%%) = %q: want the share and \"a loaded machine\"", s)
-	}
-	if s := stealText("x", 0.004); !strings.Contains(s, "0.4%") || !strings.Contains(s, "a quiet machine") {
-		t.Errorf("stealText(0.4%%) = %q: want the share and \"a quiet machine\"", s)
+	if s, want := stealText("x", share), "while x ran: 5.0% of its time."; !strings.Contains(s, want) {
+		t.Errorf("stealText(5%%) = %q, want it to say %q", s, want)
 	}
 	if share := stolenShare(cpuTimes{total: 5, steal: 1}, cpuTimes{total: 5, steal: 1}); share != 0 {
 		t.Errorf("stolenShare with no time passed = %v, want 0", share)
