@@ -13,8 +13,7 @@ import (
 // time other guests of the same host took while parts of the run ran
 // (Linux's steal count). A virtual machine's neighbours move its timings:
 // the figure is one sign of that, printed beside the tables (BENCHMARKS.md,
-// Where the time goes, "A loaded machine"; the bare ping-pong's own time
-// is another).
+// Where the time goes, "A loaded machine"), not a sure one.
 
 // machineName describes this machine: processor, count, Go, system.
 func machineName() string {
