@@ -259,64 +259,125 @@ func (g *Guard) closeConns() {
 
 // pump copies frames from src to dst until either ends, checking those
 // from the plugin (fromPlugin).
+//
+// The connection carries little beside a socket pair (the plugin's
+// stdout and stderr streams, the quit), and a host may load many plugins:
+// a pump holds no buffer while it waits for a frame. It reads a frame's
+// header into its own 12 bytes, then takes a reader and a frame buffer
+// from pools, and gives them back as soon as the reader holds nothing
+// more (frames that come back to back are read many at a time).
 func (g *Guard) pump(src io.Reader, dst io.Writer, fromPlugin bool) {
 	defer g.wg.Done()
 	defer g.closeConns()
-	// Small buffers while the connection carries little (the logs, the
-	// quit), which is all it carries beside a socket pair; larger ones,
-	// kept, once frames of calls and data need them.
-	r := bufio.NewReaderSize(src, 4<<10)
-	buf := make([]byte, 4<<10)
+	var hdr [yamuxHeaderSize]byte
+	var r *bufio.Reader // nil while nothing is buffered
+	defer func() { putGuardReader(r) }()
 	for {
-		if _, err := io.ReadFull(r, buf[:yamuxHeaderSize]); err != nil {
+		if r != nil && r.Buffered() == 0 {
+			putGuardReader(r)
+			r = nil
+		}
+		if r == nil {
+			if _, err := io.ReadFull(src, hdr[:]); err != nil {
+				return
+			}
+			r = guardReaders.Get().(*bufio.Reader)
+			r.Reset(src)
+		} else if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			return
 		}
-		forward, err := g.admit(buf[:yamuxHeaderSize], fromPlugin)
-		if err != nil {
-			g.breach(err)
+		if !g.forward(r, dst, hdr[:], fromPlugin) {
 			return
 		}
-		n := 0 // the data that follows
-		if buf[1] == yamuxData {
-			n = int(binary.BigEndian.Uint32(buf[8:12]))
+	}
+}
+
+// forward checks the frame whose header is h, reads its data from r and
+// writes the frame to dst, or drops it if the guard's rules say so. It
+// reports whether the pump goes on.
+func (g *Guard) forward(r *bufio.Reader, dst io.Writer, h []byte, fromPlugin bool) bool {
+	forward, err := g.admit(h, fromPlugin)
+	if err != nil {
+		g.breach(err)
+		return false
+	}
+	n := 0 // the data that follows
+	if h[1] == yamuxData {
+		n = int(binary.BigEndian.Uint32(h[8:12]))
+	}
+	if !forward {
+		_, err := r.Discard(n)
+		return err == nil
+	}
+	id := binary.BigEndian.Uint32(h[4:8])
+	scan := fromPlugin && n > 0
+	// The header and the data, in pieces of a frame buffer.
+	bp := getGuardFrame(yamuxHeaderSize + n)
+	defer guardFrames[guardFrameClass(len(*bp))].Put(bp)
+	buf := *bp
+	off := copy(buf, h)
+	for {
+		k := min(n, len(buf)-off)
+		if _, err := io.ReadFull(r, buf[off:off+k]); err != nil {
+			return false
 		}
-		id := binary.BigEndian.Uint32(buf[4:8])
-		scan := fromPlugin && n > 0
-		if !forward {
-			if _, err := r.Discard(n); err != nil {
-				return
+		if scan {
+			if err := g.scan(id, buf[off:off+k]); err != nil {
+				g.breach(err)
+				return false
 			}
-			continue
 		}
-		// The header and the data, in pieces of buf.
-		if need := yamuxHeaderSize + n; need > len(buf) && len(buf) < 64<<10 {
-			buf = append(buf[:yamuxHeaderSize], make([]byte, min(need, 64<<10)-yamuxHeaderSize)...)
-		}
-		off := yamuxHeaderSize
-		for {
-			k := min(n, len(buf)-off)
-			if _, err := io.ReadFull(r, buf[off:off+k]); err != nil {
-				return
-			}
-			if scan {
-				if err := g.scan(id, buf[off:off+k]); err != nil {
-					g.breach(err)
-					return
-				}
-			}
-			off += k
-			n -= k
-			if n == 0 {
-				break
-			}
-			if _, err := dst.Write(buf[:off]); err != nil {
-				return
-			}
-			off = 0
+		off += k
+		n -= k
+		if n == 0 {
+			break
 		}
 		if _, err := dst.Write(buf[:off]); err != nil {
-			return
+			return false
 		}
+		off = 0
+	}
+	_, err = dst.Write(buf[:off])
+	return err == nil
+}
+
+// The pumps' pools: readers of guardSmallFrame bytes, and frame buffers
+// of guardSmallFrame bytes (most frames: headers, window updates, log
+// lines) and of guardBigFrame (a longer frame passes in pieces of it).
+const (
+	guardSmallFrame = 4 << 10
+	guardBigFrame   = 64 << 10
+)
+
+var (
+	guardReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, guardSmallFrame) }}
+	guardFrames  = [2]sync.Pool{
+		{New: func() any { b := make([]byte, guardSmallFrame); return &b }},
+		{New: func() any { b := make([]byte, guardBigFrame); return &b }},
+	}
+)
+
+// getGuardFrame returns a frame buffer for a frame of need bytes: a small
+// one if it fits, else a big one.
+func getGuardFrame(need int) *[]byte {
+	return guardFrames[guardFrameClass(need)].Get().(*[]byte)
+}
+
+// guardFrameClass is the index in guardFrames of the buffers for frames
+// of n bytes.
+func guardFrameClass(n int) int {
+	if n > guardSmallFrame {
+		return 1
+	}
+	return 0
+}
+
+// putGuardReader gives r, if any, back to its pool, forgetting its
+// source.
+func putGuardReader(r *bufio.Reader) {
+	if r != nil {
+		r.Reset(nil)
+		guardReaders.Put(r)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/rpc"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -573,4 +574,79 @@ func FuzzGuard(f *testing.F) {
 			}
 		}
 	})
+}
+
+// signalWriter counts what is written to it and says, once, when want
+// bytes have been.
+type signalWriter struct {
+	mu   sync.Mutex
+	n    int
+	want int
+	done chan struct{}
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.n += len(p); w.n >= w.want && w.done != nil {
+		close(w.done)
+		w.done = nil
+	}
+	return len(p), nil
+}
+
+// TestIdlePumpsHoldNoBuffers: a host may load many plugins whose
+// go-plugin connections carry almost nothing once they have started, so a
+// guard's pump that waits for the next frame holds no buffer (each held
+// 8 KiB before: 16 KiB of host heap per plugin in refbench's
+// many-plugins row).
+func TestIdlePumpsHoldNoBuffers(t *testing.T) {
+	const pumps = 200
+	type pumped struct {
+		g      *Guard
+		in, to net.Conn
+		out    *signalWriter
+	}
+	var ps []pumped
+	defer func() {
+		for _, p := range ps {
+			p.in.Close()
+			p.to.Close()
+			p.g.wg.Wait()
+		}
+	}()
+	// A stream the host opens, and a frame of data on it.
+	frames := append(frame(yamuxWindowUpdate, yamuxSYN, 1, 0), append(frame(yamuxData, 0, 1, 100), make([]byte, 100)...)...)
+	for range pumps {
+		in, to := net.Pipe()
+		ps = append(ps, pumped{
+			g:   &Guard{streams: map[uint32]*guardStream{}, pings: guardPingBurst, pingedAt: time.Now()},
+			in:  in,
+			to:  to,
+			out: &signalWriter{want: len(frames), done: make(chan struct{})},
+		})
+	}
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	for _, p := range ps {
+		p.g.wg.Add(1)
+		go p.g.pump(p.in, p.out, false)
+		done := p.out.done
+		if _, err := p.to.Write(frames); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Receive(t, done, 5*time.Second, "the pump did not forward the frames")
+	}
+	const most = 2 << 10 // the goroutine's own record and its header's 12 bytes, well under this
+	var per uint64
+	testutil.Eventually(t, "idle pumps to hold no buffers", func() bool {
+		per = (max(heap(), before) - before) / pumps
+		return per < most
+	})
+	t.Logf("host heap per idle pump: %d bytes", per)
 }
