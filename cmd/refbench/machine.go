@@ -86,6 +86,7 @@ func stealNote(what string, before cpuTimes, okBefore bool) string {
 	return stealText(what, stolenShare(before, after))
 }
 
+// stealText is stealNote's line for a share already measured.
 func stealText(what string, share float64) string {
 	return fmt.Sprintf("Stolen by other guests of the machine's host while %s ran: %.1f%% of its time.\n", what, 100*share)
 }

@@ -27,7 +27,7 @@ func TestRefbenchRuns(t *testing.T) {
 	if err := run(&out, io.Discard, config{rounds: 1, round: 20 * time.Millisecond, refs: 2000, many: 3}); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	for _, w := range append(workloads(), workload{name: "Load + Dispense"}, workload{name: "2000 live references"}, workload{name: "host export table empty"}, workload{name: "3 plugins loaded in parallel"}, workload{name: "start-up by part"}, workload{name: "first call"}, workload{name: "against an echo into a fresh 1 MiB"}, workload{name: "the plugin io.Copying one to the other"}, workload{name: "through a method shaped as a read"}, workload{name: "while the plugin holds an object of the host's"}) {
+	for _, w := range append(workloads(), workload{name: "Load + Dispense"}, workload{name: "2000 live references"}, workload{name: "host export table empty"}, workload{name: "3 plugins loaded in parallel"}, workload{name: "host goroutine stacks per loaded plugin"}, workload{name: "host goroutines per loaded plugin"}, workload{name: "start-up by part"}, workload{name: "first call"}, workload{name: "against an echo into a fresh 1 MiB"}, workload{name: "the plugin io.Copying one to the other"}, workload{name: "through a method shaped as a read"}, workload{name: "while the plugin holds an object of the host's"}) {
 		if !strings.Contains(out.String(), "| "+w.name) && !strings.Contains(out.String(), w.name) {
 			t.Errorf("the table lacks %q:\n%s", w.name, out.String())
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,8 +20,8 @@ const manyParallel = 16
 // measureMany loads n refplug plugins through a host.Manager (from a
 // directory of n links to this binary) and n go-plugin net/rpc plugins,
 // manyParallel at a time, calls each once as it is loaded, and reports
-// the total time to have them all answering and the host heap each loaded
-// plugin holds. Each side runs twice, in the order refplug, net/rpc,
+// the total time to have them all answering and the host memory each
+// loaded plugin holds: heap, goroutine stacks, and goroutines. Each side runs twice, in the order refplug, net/rpc,
 // net/rpc, refplug (the first burst of a run pays for what is cold), and
 // the row gives the mean of each side's two.
 func measureMany(n int) (string, error) {
@@ -41,33 +43,67 @@ func measureMany(n int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var times, heaps [2]int64 // refplug, net/rpc: sums over both runs
+	var times [2]int64 // refplug, net/rpc: sums over both runs
+	var uses [2]hostUse
 	for _, side := range []int{0, 1, 1, 0} {
 		run := manyRefplug
 		if side == 1 {
 			run = manyNetRPC
 		}
-		d, h, err := run(paths)
+		d, u, err := run(paths)
 		if err != nil {
 			return "", err
 		}
 		times[side] += int64(d)
-		heaps[side] += h
+		uses[side] = uses[side].plus(u)
 	}
 	refplugTime, netrpcTime := time.Duration(times[0]/2), time.Duration(times[1]/2)
-	refplugHeap, netrpcHeap := heaps[0]/2/int64(n), heaps[1]/2/int64(n)
-	return fmt.Sprintf("| %d plugins loaded in parallel (%d at a time) and called once (mean of 2) | refplug (host.Manager) | go-plugin net/rpc | refplug ÷ net/rpc |\n|---|---:|---:|---:|\n"+
-		"| total time | %v | %v | %.2f |\n| host heap per loaded plugin | %s | %s | %.2f |\n",
-		n, manyParallel, refplugTime.Round(time.Millisecond), netrpcTime.Round(time.Millisecond), float64(refplugTime)/float64(netrpcTime),
-		kib(refplugHeap), kib(netrpcHeap), float64(refplugHeap)/float64(netrpcHeap)), nil
+	per := func(side int, v func(hostUse) int64) float64 { return float64(v(uses[side])) / 2 / float64(n) }
+	var b strings.Builder
+	fmt.Fprintf(&b, "| %d plugins loaded in parallel (%d at a time) and called once (mean of 2) | refplug (host.Manager) | go-plugin net/rpc | refplug ÷ net/rpc |\n|---|---:|---:|---:|\n"+
+		"| total time | %v | %v | %.2f |\n",
+		n, manyParallel, refplugTime.Round(time.Millisecond), netrpcTime.Round(time.Millisecond), float64(refplugTime)/float64(netrpcTime))
+	for _, row := range []struct {
+		what string
+		v    func(hostUse) int64
+		unit func(float64) string
+	}{
+		{"host heap per loaded plugin", func(u hostUse) int64 { return u.heap }, kib},
+		{"host goroutine stacks per loaded plugin", func(u hostUse) int64 { return u.stacks }, kib},
+		{"host goroutines per loaded plugin", func(u hostUse) int64 { return u.goroutines }, func(x float64) string { return fmt.Sprintf("%.1f", x) }},
+	} {
+		r, g := per(0, row.v), per(1, row.v)
+		fmt.Fprintf(&b, "| %s | %s | %s | %.2f |\n", row.what, row.unit(r), row.unit(g), r/g)
+	}
+	return b.String(), nil
+}
+
+// hostUse is what this process holds: heap, goroutine stacks (bytes), and
+// goroutines; or, from (hostUse).since, what it holds more than before.
+type hostUse struct{ heap, stacks, goroutines int64 }
+
+// hostNow measures what this process holds, after a collection.
+func hostNow() hostUse {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return hostUse{int64(ms.HeapAlloc), int64(ms.StackInuse), int64(runtime.NumGoroutine())}
+}
+
+func (u hostUse) since(before hostUse) hostUse {
+	return hostUse{u.heap - before.heap, u.stacks - before.stacks, u.goroutines - before.goroutines}
+}
+
+func (u hostUse) plus(v hostUse) hostUse {
+	return hostUse{u.heap + v.heap, u.stacks + v.stacks, u.goroutines + v.goroutines}
 }
 
 // manyRefplug loads the plugins at paths through a host.Manager,
 // manyParallel at a time, each goroutine loading, dispensing and calling
-// one; it returns the time until all have answered and the host heap they
-// hold, and closes them.
-func manyRefplug(paths []string) (time.Duration, int64, error) {
-	heap0 := int64(heap())
+// one; it returns the time until all have answered and the host memory
+// they hold, and closes them.
+func manyRefplug(paths []string) (time.Duration, hostUse, error) {
+	before := hostNow()
 	start := time.Now()
 	m := host.NewManager(host.LoadOptions(host.WithArgs("plugin", "refplug"), host.WithLogger(quietLogger("refplug")), host.WithAutoMTLS(autoMTLS)))
 	defer m.Close()
@@ -82,20 +118,20 @@ func manyRefplug(paths []string) (time.Duration, int64, error) {
 		return err
 	})
 	d := time.Since(start)
-	h := int64(heap()) - heap0
+	u := hostNow().since(before)
 	for i, err := range errs {
 		if err != nil {
-			return 0, 0, fmt.Errorf("refplug plugin %s: %w", paths[i], err)
+			return 0, u, fmt.Errorf("refplug plugin %s: %w", paths[i], err)
 		}
 	}
-	return d, h, nil
+	return d, u, nil
 }
 
 // manyNetRPC is manyRefplug for go-plugin net/rpc glue (as many plugins as
 // paths, each started from this binary).
-func manyNetRPC(paths []string) (time.Duration, int64, error) {
+func manyNetRPC(paths []string) (time.Duration, hostUse, error) {
 	n := len(paths)
-	heap0 := int64(heap())
+	before := hostNow()
 	start := time.Now()
 	closers := make([]func(), n)
 	errs := inParallel(n, func(i int) error {
@@ -108,7 +144,7 @@ func manyNetRPC(paths []string) (time.Duration, int64, error) {
 		return err
 	})
 	d := time.Since(start)
-	h := int64(heap()) - heap0
+	u := hostNow().since(before)
 	var err error
 	for i := range n {
 		if closers[i] != nil {
@@ -118,7 +154,7 @@ func manyNetRPC(paths []string) (time.Duration, int64, error) {
 			err = fmt.Errorf("net/rpc plugin %d: %w", i, errs[i])
 		}
 	}
-	return d, h, err
+	return d, u, err
 }
 
 // inParallel runs f(0) to f(n-1), manyParallel at a time, and returns
@@ -138,4 +174,4 @@ func inParallel(n int, f func(i int) error) []error {
 	return errs
 }
 
-func kib(n int64) string { return fmt.Sprintf("%.0f KiB", float64(n)/1024) }
+func kib(n float64) string { return fmt.Sprintf("%.0f KiB", n/1024) }
