@@ -172,13 +172,16 @@ type Conn struct {
 	unknownReturns                       atomic.Uint64 // returns for no call of ours (deliver)
 
 	building   chan struct{}  // messages being built (Conn.admit); capacity maxBuilding
-	flushReady chan struct{}  // wakes the flusher of releases and cancels; capacity 1
 	cancelling sync.Mutex     // held while cancels are taken and sent (context.go), so they go in order
 	done       chan struct{}  // closed when the connection has ended
 	serveGate  gate           // Options.ServeAfter
 	callGate   gate           // Options.CallAfter
 	workers    sync.WaitGroup // the reader while it reads, the watchdog and the flusher
 	srv        servers        // goroutines serving calls aside (servers.go)
+
+	// The flusher of releases and cancels (release.go): flushWanted says
+	// something waits for it, flushRunning that a flusher goroutine runs.
+	flushWanted, flushRunning atomic.Bool
 }
 
 // state is what the connection's mutex guards. Code reaches it only
@@ -226,7 +229,6 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 		building:    make(chan struct{}, maxBuilding),
 		announceMu:  make(ctxMutex, 1),
 		describeMu:  make(ctxMutex, 1),
-		flushReady:  make(chan struct{}, 1),
 		done:        make(chan struct{}),
 	}
 	c.srv.init()
@@ -256,9 +258,8 @@ func NewConn(rwc io.ReadWriteCloser, opts Options) *Conn {
 	c.st.init()
 	c.initReader(rwc, !opts.NoSpin)
 	c.sendHello()
-	c.workers.Add(2)
+	c.workers.Add(1)
 	go c.run(readingTurn)
-	go c.flushControl()
 	return c
 }
 

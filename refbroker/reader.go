@@ -231,8 +231,8 @@ func (c *Conn) handOffLocked() {
 }
 
 // stopReaders marks the stream closed for the reader role: no goroutine
-// becomes the reader or the watchdog from now on, so Close's wait for the
-// workers ends.
+// becomes the reader, the watchdog or the flusher from now on, so Close's
+// wait for the workers ends.
 func (c *Conn) stopReaders() {
 	c.rd.Lock()
 	c.rd.stopped = true

@@ -99,28 +99,64 @@ func (s *state) applyReleases(items []release) (unknown []uint64) {
 // flushControl sends, in the background, the messages that must not make their
 // sender wait for room in the write queue: queued releases, in batches
 // (cleanups only queue, so they never block on I/O), and the cancels of
-// calls whose callers gave up (context.go). One goroutine a connection does
-// this, however many wait to be sent while the peer does not read.
+// calls whose callers gave up (context.go). At most one goroutine a
+// connection does this, however many wait to be sent while the peer does
+// not read; it starts when something is queued (wakeFlusher) and ends when
+// nothing is left, so an idle connection (a host holding many plugins)
+// keeps no goroutine for it.
 func (c *Conn) flushControl() {
 	defer c.workers.Done()
 	for {
+		c.flushWanted.Store(false)
 		select {
 		case <-c.done:
+			c.flushRunning.Store(false)
 			return
-		case <-c.flushReady:
+		default:
 		}
 		c.sendReleases()
 		c.sendCancels()
+		if c.flushWanted.Load() {
+			continue
+		}
+		// Stop, unless something was queued after the look above and its
+		// wakeFlusher saw this goroutine still running (then it is this
+		// goroutine's to send: it takes the role back). Either the queuer
+		// sees flushRunning false and starts a flusher, or this goroutine
+		// sees flushWanted.
+		c.flushRunning.Store(false)
+		if !c.flushWanted.Load() || c.flushRunning.Swap(true) {
+			return
+		}
 	}
 }
 
-// wakeFlusher tells the flusher there is something to send.
+// wakeFlusher tells the flusher there is something to send, starting it if
+// none runs.
 func (c *Conn) wakeFlusher() {
-	select {
-	case c.flushReady <- struct{}{}:
-	default:
+	c.flushWanted.Store(true)
+	if c.flushRunning.Swap(true) {
+		return // the running flusher looks again before it stops
 	}
+	// Close waits for the workers: none starts once the stream is closed
+	// (stopReaders), when there is nothing left to send anyway.
+	c.rd.Lock()
+	if c.rd.stopped {
+		c.rd.Unlock()
+		c.flushRunning.Store(false)
+		return
+	}
+	c.workers.Add(1)
+	c.rd.Unlock()
+	go runFlusher(c)
 }
+
+// runFlusher is (*Conn).flushControl, set in init: naming the method in
+// wakeFlusher would make errCodec's initializer (which decodes, and may
+// queue a release) refer to itself through sendCancels.
+var runFlusher func(*Conn)
+
+func init() { runFlusher = (*Conn).flushControl }
 
 // sendReleases sends the queued releases in one message.
 func (c *Conn) sendReleases() {
