@@ -21,9 +21,10 @@ const manyParallel = 16
 // directory of n links to this binary) and n go-plugin net/rpc plugins,
 // manyParallel at a time, calls each once as it is loaded, and reports
 // the total time to have them all answering and the host memory each
-// loaded plugin holds: heap, goroutine stacks, and goroutines. Each side runs twice, in the order refplug, net/rpc,
-// net/rpc, refplug (the first burst of a run pays for what is cold), and
-// the row gives the mean of each side's two.
+// loaded plugin holds: heap, goroutine stacks, and goroutines. Each side
+// runs twice, in the order refplug, net/rpc, net/rpc, refplug (the first
+// burst of a run pays for what is cold), and the rows give the mean of
+// each side's two.
 func measureMany(n int) (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
