@@ -458,9 +458,5 @@ func measureRefs(c *host.Client, b bench.Bench, n int) (string, error) {
 	return s.String(), nil
 }
 
-func heap() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
+// heap is this process's heap after a collection (hostNow's).
+func heap() uint64 { return uint64(hostNow().heap) }
