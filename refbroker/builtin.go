@@ -112,6 +112,9 @@ type wireAdapter struct {
 // (Conn.chunk). Only init funcs call it.
 func adapt[T, W any](serial [][]string, wrap func(T, int) W) {
 	adaptedNamed[reflect.TypeFor[T]().String()] = reflect.TypeFor[T]()
+	if _, ok := wireShown[reflect.TypeFor[W]()]; !ok {
+		wireShown[reflect.TypeFor[W]()] = reflect.TypeFor[T]().String()
+	}
 	adapters[reflect.TypeFor[T]()] = wireAdapter{
 		wire:   reflect.TypeFor[W](),
 		serial: serial,
@@ -127,7 +130,27 @@ func adapt[T, W any](serial [][]string, wrap func(T, int) W) {
 var (
 	adapters     = map[reflect.Type]wireAdapter{}
 	adaptedNamed = map[string]reflect.Type{}
+	// wireShown names each wire interface after the type it carries, in
+	// messages and logs: a failure or panic of a reader's reads says
+	// "io.Reader.Read", not the wire's "refbroker.readerWire.ReadAtMost"
+	// (shownName).
+	wireShown = map[reflect.Type]string{}
 )
+
+// wireMethodShown names wire methods after the methods they serve.
+var wireMethodShown = map[string]string{"ReadAtMost": "Read", "ReadSpan": "ReadAt"}
+
+// shownName is how messages name method m of interface t: after the type
+// t carries if t is a wire interface.
+func shownName(t reflect.Type, m string) string {
+	if shown, ok := wireShown[t]; ok {
+		if s, ok := wireMethodShown[m]; ok {
+			m = s
+		}
+		return shown + "." + m
+	}
+	return t.String() + "." + m
+}
 
 // readerWire is how an io.Reader crosses.
 type readerWire interface {

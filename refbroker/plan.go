@@ -162,7 +162,7 @@ func ifacePlanFor(t reflect.Type) (*ifacePlan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s.%s: %w", t, m.Name, err)
 		}
-		p.methods[m.Name] = newMethodPlan(m.Name, t.String()+"."+m.Name, i, fp)
+		p.methods[m.Name] = newMethodPlan(m.Name, shownName(t, m.Name), i, fp)
 	}
 	actual, _ := ifacePlans.LoadOrStore(t, p)
 	return actual.(*ifacePlan), nil
