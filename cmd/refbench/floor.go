@@ -32,6 +32,7 @@ var floorModes = []struct{ name, what string }{
 	{"netrpc-socket", "net/rpc over the socket (both hand-offs)"},
 	{"netrpc-yamux", "net/rpc over a yamux stream on the socket (go-plugin's transport)"},
 	{"refplug-socket", "refbroker over the socket (refplug's default)"},
+	{"refplug-nospin", "refbroker over the socket, reads not spinning (`Options.NoSpin` both sides)"},
 	{"refplug-yamux", "refbroker over a yamux stream (host.WithMuxBroker)"},
 }
 
@@ -179,8 +180,8 @@ func floorCaller(mode string, stream io.ReadWriteCloser) (func() error, error) {
 	case "netrpc-socket", "netrpc-yamux":
 		c := rpc.NewClient(stream)
 		return func() error { var sum int; return c.Call("Floor.Plain", [2]int{1, 2}, &sum) }, nil
-	case "refplug-socket", "refplug-yamux":
-		c := refbroker.NewConn(stream, refbroker.Options{})
+	case "refplug-socket", "refplug-yamux", "refplug-nospin":
+		c := refbroker.NewConn(stream, refbroker.Options{NoSpin: mode == "refplug-nospin"})
 		b, err := refbroker.Dispense[bench.Bench](c, "bench")
 		if err != nil {
 			return nil, err
@@ -234,8 +235,8 @@ func floorChild(sock, mode string) error {
 		}
 		s.ServeConn(stream)
 		return nil
-	case "refplug-socket", "refplug-yamux":
-		c := refbroker.NewConn(stream, refbroker.Options{Roots: map[string]any{"bench": &bench.Impl{}}})
+	case "refplug-socket", "refplug-yamux", "refplug-nospin":
+		c := refbroker.NewConn(stream, refbroker.Options{Roots: map[string]any{"bench": &bench.Impl{}}, NoSpin: mode == "refplug-nospin"})
 		<-c.Done()
 		return nil
 	case "echo-mib", "echo-mib-fresh":
