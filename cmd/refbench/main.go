@@ -59,6 +59,9 @@ func main() {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
+	if !*floor {
+		fmt.Fprintln(os.Stderr, baselineNoise)
+	}
 	if *startupOnly {
 		start, counted := readCPUTimes()
 		table, err := startupParts(4 * cfg.rounds)
@@ -85,6 +88,12 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// baselineNoise tells a person watching what go-plugin's own lines in the
+// progress are: its net/rpc plugins exit before they answer its Quit, and
+// its client logs the broken connection (hclog) and its yamux session the
+// failed write (the standard logger, which refbench cannot quiet).
+const baselineNoise = `refbench: go-plugin's warnings below ("error closing client during Kill", "plugin failed to exit gracefully", "yamux: Failed to write header") come from its net/rpc baseline plugins, which exit before they answer its Quit: expected, and not refplug's.`
 
 // serveChild runs this process as one of refbench's children, if its
 // arguments say it is one ("plugin KIND" or "floor-child SOCKET MODE"), and
