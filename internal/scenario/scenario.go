@@ -53,6 +53,7 @@ func Run(t *testing.T, svc contract.Service) {
 		{"OutParams", OutParams},
 		{"FilledBuffers", FilledBuffers},
 		{"RandomAccess", RandomAccess},
+		{"BrokenStreams", BrokenStreams},
 		{"Duplex", Duplex},
 		{"FileSystems", FileSystems},
 	} {

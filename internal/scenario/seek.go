@@ -88,6 +88,32 @@ func RandomAccess(t *testing.T, svc contract.Service) {
 	}
 }
 
+// BrokenStreams: a caller's stream that panics fails the callee's call
+// on it with an error naming the method the callee called
+// (io.ReaderAt.ReadAt, io.ReadSeeker.Seek), not the one refbroker
+// carries it as (readerAtWire.ReadSpan, readSeekerWire.Seek), and the
+// caller goes on serving.
+func BrokenStreams(t *testing.T, svc contract.Service) {
+	_, err := svc.Unzip(burningStream{}, 1000)
+	if err == nil || !strings.Contains(err.Error(), "io.ReaderAt.ReadAt panicked: the disk caught fire") || strings.Contains(err.Error(), "Wire") {
+		t.Errorf("Unzip through an io.ReaderAt that panics = %v; want an error naming io.ReaderAt.ReadAt and the panic", err)
+	}
+	_, _, err = svc.Tail(burningStream{}, 10)
+	if err == nil || !strings.Contains(err.Error(), "io.ReadSeeker.Seek panicked: the disk caught fire") || strings.Contains(err.Error(), "Wire") {
+		t.Errorf("Tail through an io.ReadSeeker that panics = %v; want an error naming io.ReadSeeker.Seek and the panic", err)
+	}
+	if got, err := svc.Unzip(bytes.NewReader([]byte("not a zip archive")), 17); err == nil || got != nil {
+		t.Errorf("Unzip after the panics = %v, %v; want archive/zip's error (the caller still serves)", got, err)
+	}
+}
+
+// burningStream panics in every method.
+type burningStream struct{}
+
+func (burningStream) Read([]byte) (int, error)          { panic("the disk caught fire") }
+func (burningStream) ReadAt([]byte, int64) (int, error) { panic("the disk caught fire") }
+func (burningStream) Seek(int64, int) (int64, error)    { panic("the disk caught fire") }
+
 // atWriter is an io.WriterAt into memory.
 type atWriter struct {
 	mu  sync.Mutex
