@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// streamUser reads and writes the streams it is given, and reports the
-// error each first call gets.
+// streamUser reads once from the stream it is given and reports the
+// error that read got.
 type streamUser interface {
 	Read(r io.Reader) (string, error)
 	ReadAt(r io.ReaderAt) (string, error)
