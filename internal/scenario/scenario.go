@@ -45,6 +45,7 @@ func Run(t *testing.T, svc contract.Service) {
 		{"InvokeMistakes", InvokeMistakes},
 		{"Release", Release},
 		{"Streams", Streams},
+		{"StreamEnds", StreamEnds},
 		{"BuiltinInterfaces", BuiltinInterfaces},
 		{"Grants", Grants},
 		{"ContextReason", ContextReason},
