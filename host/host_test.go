@@ -538,9 +538,23 @@ func TestStubbornPluginKilled(t *testing.T) {
 	testutil.Eventually(t, "the stubborn plugin's process to be gone", func() bool { return !alive(pid) })
 }
 
-// TestStressPluginProcess: 64 goroutines mixing every kind of call against
-// a real plugin; then both sides' tables and goroutines return to baseline.
+// TestStressPluginProcess: goroutines mixing every kind of call against a
+// real plugin; then both sides' tables and goroutines return to baseline.
+// With 64 callers, calls wait behind one another and the reader goroutine
+// hands each its return; with one (and the bulk goroutine beside it), the
+// caller mostly reads its own returns (refbroker/callerread.go), taking
+// and giving back the reader role between callbacks, cancelled contexts
+// and megabyte frames.
 func TestStressPluginProcess(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		callers int
+	}{{"64 callers", 64}, {"one caller", 1}} {
+		t.Run(tc.name, func(t *testing.T) { stressPluginProcess(t, tc.callers) })
+	}
+}
+
+func stressPluginProcess(t *testing.T, callers int) {
 	goroutines := runtime.NumGoroutine()
 	c := load(t, "svcplugin")
 	svc := dispenseSvc(t, c)
@@ -550,7 +564,7 @@ func TestStressPluginProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := scenario.StressDuration(t)
-	res := scenario.Stress(t, svc, 64, d)
+	res := scenario.Stress(t, svc, callers, d)
 	var after contract.Health
 	testutil.Eventually(t, "both sides' tables to return to baseline", func() bool {
 		runtime.GC()
@@ -569,10 +583,10 @@ func TestStressPluginProcess(t *testing.T) {
 	testutil.Eventually(t, "host goroutines to return to baseline", func() bool {
 		return runtime.NumGoroutine() <= goroutines
 	})
-	t.Logf("plugin-process stress: 64 goroutines for %v: %d iterations (%d large), %d failures; host made %d calls, served %d callbacks; "+
+	t.Logf("plugin-process stress: %d caller(s) for %v: %d iterations (%d large), %d failures; host made %d calls, served %d callbacks; "+
 		"host exports created/dropped %d/%d, imports created/released %d/%d; plugin exports created/dropped %d/%d, imports created/released %d/%d; "+
 		"plugin goroutines before %d, after %d; host goroutines before %d, after %d",
-		d, res.Iterations, res.Bulk, res.Failures, hs.CallsMade, hs.CallsServed, hs.ExportsCreated, hs.ExportsDropped, hs.ImportsCreated, hs.ImportsReleased,
+		callers, d, res.Iterations, res.Bulk, res.Failures, hs.CallsMade, hs.CallsServed, hs.ExportsCreated, hs.ExportsDropped, hs.ImportsCreated, hs.ImportsReleased,
 		after.Stats.ExportsCreated, after.Stats.ExportsDropped, after.Stats.ImportsCreated, after.Stats.ImportsReleased,
 		before.Goroutines, after.Goroutines, goroutines, runtime.NumGoroutine())
 }

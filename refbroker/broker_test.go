@@ -48,9 +48,20 @@ func TestScenariosInProcess(t *testing.T) {
 	})
 }
 
-// TestStressInProcess: many goroutines mixing every kind of call; then
-// both sides' tables empty and goroutines return to baseline.
+// TestStressInProcess: goroutines mixing every kind of call; then both
+// sides' tables empty and goroutines return to baseline. With 64 callers
+// the reader goroutine hands each its return; with one (and the bulk
+// goroutine beside it) the caller mostly reads its own (callerread.go).
 func TestStressInProcess(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		callers int
+	}{{"64 callers", 64}, {"one caller", 1}} {
+		t.Run(tc.name, func(t *testing.T) { stressInProcess(t, tc.callers) })
+	}
+}
+
+func stressInProcess(t *testing.T, callers int) {
 	goroutines := runtime.NumGoroutine()
 	h, p := pair(t)
 	svc, err := refbroker.Dispense[contract.Service](h, "svc")
@@ -58,7 +69,7 @@ func TestStressInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := scenario.StressDuration(t)
-	res := scenario.Stress(t, svc, 64, d)
+	res := scenario.Stress(t, svc, callers, d)
 	svc = nil
 	testutil.Eventually(t, "both sides' tables to empty", func() bool {
 		runtime.GC()
@@ -70,9 +81,9 @@ func TestStressInProcess(t *testing.T) {
 	testutil.Eventually(t, "goroutines to return to baseline", func() bool {
 		return runtime.NumGoroutine() <= goroutines
 	})
-	t.Logf("in-process stress: 64 goroutines for %v: %d iterations (%d large), %d failures; host made %d calls and served %d; "+
+	t.Logf("in-process stress: %d caller(s) for %v: %d iterations (%d large), %d failures; host made %d calls and served %d; "+
 		"host exports created/dropped %d/%d, imports created/released %d/%d; plugin exports created/dropped %d/%d; goroutines before %d, after %d",
-		d, res.Iterations, res.Bulk, res.Failures, hs.CallsMade, hs.CallsServed, hs.ExportsCreated, hs.ExportsDropped,
+		callers, d, res.Iterations, res.Bulk, res.Failures, hs.CallsMade, hs.CallsServed, hs.ExportsCreated, hs.ExportsDropped,
 		hs.ImportsCreated, hs.ImportsReleased, ps.ExportsCreated, ps.ExportsDropped, goroutines, runtime.NumGoroutine())
 }
 
