@@ -191,7 +191,7 @@ func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.limits
 
 // WithoutSpinning keeps the host's reads on this plugin's connection from
 // spinning: by default a caller alone waiting for its return or its
-// callbacks tries the socket again for up to 50 µs before its thread
+// callbacks tries the socket again for up to 100 µs before its thread
 // sleeps, which with the plugin doing the same makes a short call several
 // times faster, for up to that much CPU per call
 // (refbroker.Options.NoSpin). The plugin's side has its own option,

@@ -91,7 +91,7 @@ func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.limits
 
 // WithoutSpinning keeps the plugin's reads from spinning: by default,
 // after serving a call while nothing else goes on, the plugin tries its
-// socket again for up to 50 µs before its thread sleeps, since the host's
+// socket again for up to 100 µs before its thread sleeps, since the host's
 // next call is often on its way; it stops after four misses in a row
 // (refbroker.Options.NoSpin). The host has its own option,
 // host.WithoutSpinning.

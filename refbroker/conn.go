@@ -98,7 +98,7 @@ type Options struct {
 	// socket with more than one processor, a read that expects the next
 	// frame soon (a caller alone waiting for its return; the reader while
 	// one call waits, or after serving a call when nothing else is going on)
-	// tries the socket again for up to 50 µs before it sleeps, trading that
+	// tries the socket again for up to 100 µs before it sleeps, trading that
 	// much CPU for not having to wake a thread; it stops trying after four
 	// misses in a row (docs/wire.md, Reading and serving).
 	NoSpin bool

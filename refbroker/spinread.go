@@ -59,8 +59,16 @@ type spinReader struct {
 	readFn func(fd uintptr) bool
 }
 
+// spinRead is how long a read spins. It is twice a plain call's round
+// trip on a loaded machine whose two sides both spin (about 30 µs there,
+// 10 on a quiet one), so that one late message does not send both sides
+// to sleep: asleep, each message must wake the other side's thread, the
+// round trip grows past the spin (60–100 µs), every spin misses, and a
+// shorter spin never catches a return again (50 µs did that:
+// BENCHMARKS.md, "A longer spin"). A spin that catches nothing costs its
+// CPU at most missLimit times in a row.
 const (
-	spinRead   = 50 * time.Microsecond
+	spinRead   = 100 * time.Microsecond
 	aloneCalls = 16
 	missLimit  = 4
 	retryEvery = 32

@@ -193,7 +193,7 @@ func TestSpinReaderDeadline(t *testing.T) {
 		t.Fatalf("after %d misses, %d of %d reads were armed to spin; want 1", missLimit, spins, retryEvery)
 	}
 	// Data waiting when a spin starts is caught at once, unless this
-	// goroutine is held up past the spin's 50 µs (a loaded machine), which
+	// goroutine is held up past the spin (spinRead; a loaded machine), which
 	// counts as a miss: a few tries, each on the next read armed to spin.
 	for try := 0; ; try++ {
 		for s.arm(true); !s.spin.Load(); s.arm(true) {
