@@ -100,8 +100,12 @@ func (c *Conn) refusal(what string, err error) error {
 }
 
 // refused reports whether err (from add) refuses a request, rather than
-// breaking the protocol.
+// breaking the protocol. A nil err, every call's, costs no allocation
+// (errors.As's target would escape).
 func refused(err error) bool {
+	if err == nil {
+		return false
+	}
 	var tb *tooManyBytes
 	return err == errTooManyCalls || errors.As(err, &tb)
 }

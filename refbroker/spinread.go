@@ -59,14 +59,16 @@ type spinReader struct {
 	readFn func(fd uintptr) bool
 }
 
-// spinRead is how long a read spins. It is twice a plain call's round
-// trip on a loaded machine whose two sides both spin (about 30 µs there,
-// 10 on a quiet one), so that one late message does not send both sides
-// to sleep: asleep, each message must wake the other side's thread, the
-// round trip grows past the spin (60–100 µs), every spin misses, and a
-// shorter spin never catches a return again (50 µs did that:
-// BENCHMARKS.md, "A longer spin"). A spin that catches nothing costs its
-// CPU at most missLimit times in a row.
+// spinRead is how long a read spins: well over a plain call's round trip
+// on a loaded machine whose two sides both spin (about 30 µs there, 10 on
+// a quiet one). With 50 µs, one late message made a spin miss; after
+// missLimit misses both sides slept between messages, each message then
+// woke the other side's thread, the round trip grew to 60–100 µs, and the
+// retries (every retryEvery-th read) missed too: a stable slow way. With
+// 100 µs a late message is still caught, and a retry from the slow way
+// catches its return and brings both sides back (BENCHMARKS.md, "A longer
+// spin"). A spin that catches nothing costs its CPU at most missLimit
+// times in a row.
 const (
 	spinRead   = 100 * time.Microsecond
 	aloneCalls = 16
