@@ -546,11 +546,8 @@ func TestStubbornPluginKilled(t *testing.T) {
 // and giving back the reader role between callbacks, cancelled contexts
 // and megabyte frames.
 func TestStressPluginProcess(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		callers int
-	}{{"64 callers", 64}, {"one caller", 1}} {
-		t.Run(tc.name, func(t *testing.T) { stressPluginProcess(t, tc.callers) })
+	for _, tc := range scenario.StressCallers {
+		t.Run(tc.Name, func(t *testing.T) { stressPluginProcess(t, tc.Callers) })
 	}
 }
 

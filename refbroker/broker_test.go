@@ -53,11 +53,8 @@ func TestScenariosInProcess(t *testing.T) {
 // the reader goroutine hands each its return; with one (and the bulk
 // goroutine beside it) the caller mostly reads its own (callerread.go).
 func TestStressInProcess(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		callers int
-	}{{"64 callers", 64}, {"one caller", 1}} {
-		t.Run(tc.name, func(t *testing.T) { stressInProcess(t, tc.callers) })
+	for _, tc := range scenario.StressCallers {
+		t.Run(tc.Name, func(t *testing.T) { stressInProcess(t, tc.Callers) })
 	}
 }
 

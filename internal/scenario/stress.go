@@ -28,6 +28,14 @@ func StressDuration(t *testing.T) time.Duration {
 	return 2 * time.Second
 }
 
+// StressCallers are the numbers of callers each stress test runs with: 64,
+// whose returns the reader goroutine hands over, and one (beside the bulk
+// goroutine), which mostly reads its own (refbroker/callerread.go).
+var StressCallers = []struct {
+	Name    string
+	Callers int
+}{{"64 callers", 64}, {"one caller", 1}}
+
 // StressResult counts what a stress run did.
 type StressResult struct {
 	Iterations int64
