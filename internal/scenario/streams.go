@@ -81,8 +81,9 @@ func StreamEnds(t *testing.T, svc contract.Service) {
 		}
 	}
 
+	produced := contract.Pattern(3 << 20) // what Producer(3 << 20) reads
 	for _, limit := range []int{0, 5, 1<<20 + 5} {
-		rc, err := svc.Producer(3 << 20)
+		rc, err := svc.Producer(len(produced))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,8 +92,8 @@ func StreamEnds(t *testing.T, svc contract.Service) {
 		if n != int64(limit) || errText(err) != "disk full" {
 			t.Errorf("a copy into the caller's writer that takes %d bytes = %d, %v; want %d, disk full", limit, n, err, limit)
 		}
-		if !bytes.Equal(w.got.Bytes(), contract.Pattern(3 << 20)[:limit]) || w.afterFull > 0 {
-			t.Errorf("the caller's writer that takes %d bytes got %d (equal: %v) and %d writes after it was full; want the first %d, none after", limit, w.got.Len(), bytes.Equal(w.got.Bytes(), contract.Pattern(3 << 20)[:min(limit, w.got.Len())]), w.afterFull, limit)
+		if !bytes.Equal(w.got.Bytes(), produced[:limit]) || w.afterFull > 0 {
+			t.Errorf("the caller's writer that takes %d bytes got %d (equal: %v) and %d writes after it was full; want the first %d, none after", limit, w.got.Len(), bytes.Equal(w.got.Bytes(), produced[:min(limit, w.got.Len())]), w.afterFull, limit)
 		}
 		rc.Close()
 	}
